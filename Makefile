@@ -1,0 +1,7 @@
+.PHONY: run test lint
+run:  ## Install, migrate, seed demo data and serve on http://127.0.0.1:8000/
+	bin/run
+test:  ## Lint and run the whole test suite against local PostgreSQL and Redis
+	bin/test
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .

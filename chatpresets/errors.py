@@ -1,0 +1,147 @@
+"""One error shape for the whole API: {"error": {"code", "message", "details"}}.
+
+Domain errors raise a DomainError subclass; this module is the only place that turns
+exceptions into HTTP responses (and, later, websocket error frames).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+API_PATH_PREFIXES = ("/api/", "/v1/")
+
+
+class DomainError(Exception):
+    """A rule of the product was broken; carries its machine-readable code and HTTP status."""
+
+    code = "domain_error"
+    status_code = status.HTTP_400_BAD_REQUEST
+    message = "The request breaks a rule of the service."
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None) -> None:
+        self.message = message or self.message
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status_code = status.HTTP_409_CONFLICT
+
+
+class LastOwner(Conflict):
+    code = "last_owner"
+    message = "An organisation must keep at least one owner."
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+    message = "That already exists."
+
+
+class InvalidInput(DomainError):
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status_code = status.HTTP_404_NOT_FOUND
+    message = "Not found."
+
+
+class Forbidden(DomainError):
+    code = "permission_denied"
+    status_code = status.HTTP_403_FORBIDDEN
+    message = "You do not have permission to perform this action."
+
+
+class ScopeEscalation(Forbidden):
+    code = "scope_escalation"
+    message = "A key can only create keys with scopes it has itself."
+
+
+DRF_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.ValidationError: "invalid",
+    exceptions.ParseError: "parse_error",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every handled exception leaves in the one error shape."""
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.APIException):
+        code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), exc.default_code)
+    else:  # Http404 and Django's PermissionDenied, converted by DRF above
+        code = "not_found" if response.status_code == 404 else "permission_denied"
+    response.data = error_body(code, _message(exc, response), _details(exc))
+    return response
+
+
+def _message(exc: Exception, response: Response) -> str:
+    if isinstance(exc, exceptions.ValidationError):
+        return "The request is not valid."
+    if isinstance(exc, exceptions.APIException) and isinstance(exc.detail, str):
+        return str(exc.detail)
+    return str(response.data.get("detail", "Request failed.")) if isinstance(response.data, dict) else "Request failed."
+
+
+def _details(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        return {"fields": detail} if isinstance(detail, dict) else {"fields": {"non_field_errors": detail}}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        return {"retry_after": int(exc.wait + 0.999)}
+    return {}
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PATH_PREFIXES)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> Any:
+    if _is_api(request):
+        return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> Any:
+    if _is_api(request):
+        return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> Any:
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> Any:
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", "Internal error; it has been logged."), status=500)
+    return defaults.server_error(request)

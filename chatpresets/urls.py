@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from chatpresets import health, pages
+
+handler400 = "chatpresets.errors.bad_request"
+handler403 = "chatpresets.errors.permission_denied"
+handler404 = "chatpresets.errors.page_not_found"
+handler500 = "chatpresets.errors.server_error"
+
+api_v1 = [
+    path("", include("tenancy.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("o/<slug:org_slug>/", pages.org_home, name="org-home"),
+    path("", pages.home, name="home"),
+]

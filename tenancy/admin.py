@@ -1,0 +1,94 @@
+"""Staff console for users, organisations, teams, memberships and API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from audit.admin_mixins import AuditedAdminMixin
+from tenancy import services
+from tenancy.models import ApiKey, Membership, Organization, Team, TeamMembership, User
+
+
+@admin.register(User)
+class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
+    list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class TeamInline(admin.TabularInline):
+    model = Team
+    extra = 0
+    fields = ["name", "slug", "description"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "plan", "created_at"]
+    list_filter = ["plan"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline, TeamInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "org", "role", "created_at"]
+    list_filter = ["role", "org"]
+    search_fields = ["user__username", "user__email", "org__slug"]
+    autocomplete_fields = ["user", "org"]
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 0
+    fields = ["user", "is_lead"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "org", "created_at"]
+    list_filter = ["org"]
+    search_fields = ["name", "slug", "org__slug"]
+    inlines = [TeamMembershipInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        for team_membership in formset.save(commit=False):
+            team_membership.org = team_membership.team.org
+            team_membership.save()
+        for removed in formset.deleted_objects:
+            removed.delete()
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "org", "is_active", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["org", "revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    readonly_fields = ["prefix", "last_used_at", "created_at"]
+    fields = ["org", "user", "name", "prefix", "scopes", "expires_at", "revoked_at", "last_used_at", "created_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A key made here would have no secret anyone could see; users create keys through the API.
+        return False
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset.select_related("org", "user"):
+            services.api_key_revoke(api_key=api_key, actor=request.user)
+
+    def is_active(self, obj: ApiKey) -> Any:
+        return obj.is_active
+
+    is_active.boolean = True

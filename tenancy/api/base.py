@@ -1,0 +1,70 @@
+"""The viewset base every tenant route inherits: org from the URL, 404 for outsiders, role check.
+
+It lives here rather than in tenancy.scoping because it needs the models, which need scoping.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db import models
+from rest_framework import exceptions
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.viewsets import GenericViewSet
+
+from tenancy.models import ApiKey, Membership, Organization
+from tenancy.permissions import Perm, TenantRolePermission, caller_has
+from tenancy.selectors import membership_for_caller
+
+UUID_REGEX = "[0-9a-fA-F-]{32,36}"
+
+
+class TenantViewSet(GenericViewSet):
+    """Resolves `org_slug` once, checks membership (404) then role and key scope (403).
+
+    Subclasses declare `model` and `action_permissions`, and narrow the queryset with
+    `scope_queryset`; overriding `get_queryset` is refused so the tenant filter cannot be lost.
+    """
+
+    model: ClassVar[type[models.Model]]
+    action_permissions: ClassVar[dict[str, Perm]]
+    permission_classes = [IsAuthenticated, TenantRolePermission]
+    lookup_value_regex = UUID_REGEX
+
+    org: Organization
+    membership: Membership
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must not override get_queryset; use scope_queryset")
+
+    def check_permissions(self, request: Request) -> None:
+        if not (request.user and request.user.is_authenticated):
+            raise exceptions.NotAuthenticated()
+        self.membership = membership_for_caller(
+            user=request.user, org_slug=self.kwargs["org_slug"], api_key=self.api_key
+        )
+        self.org = self.membership.org
+        super().check_permissions(request)
+
+    def get_queryset(self) -> models.QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return self.scope_queryset(self.model.objects.for_org(self.org))
+
+    def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
+        return queryset
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["org"] = getattr(self, "org", None)
+        return context
+
+    @property
+    def api_key(self) -> ApiKey | None:
+        return self.request.auth if isinstance(self.request.auth, ApiKey) else None
+
+    def caller_can(self, perm: Perm) -> bool:
+        return caller_has(self.request, self.membership.role, perm)

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class TenancyConfig(AppConfig):
+    name = "tenancy"
+    verbose_name = "Tenancy"
+
+    def ready(self) -> None:
+        from tenancy import schema, signals  # noqa: F401  (registers the receivers and the schema extension)

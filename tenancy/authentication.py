@@ -1,0 +1,58 @@
+"""`Authorization: Bearer <key>` authentication for programs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from chatpresets import request_context
+from tenancy import api_keys
+from tenancy.models import ApiKey, User
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, secret = header.partition(" ")
+        if scheme != self.keyword:
+            return None
+        api_key = authenticate_key(secret.strip())
+        context = request_context.current()
+        if context is not None:
+            context.api_key_id = str(api_key.pk)
+        return api_key.user, api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+def authenticate_key(secret: str) -> ApiKey:
+    """The active key for this secret, or AuthenticationFailed with one message for every cause."""
+    prefix = api_keys.parse_prefix(secret)
+    api_key = ApiKey.objects.select_related("user", "org").filter(prefix=prefix).first() if prefix is not None else None
+    if (
+        api_key is None
+        or not api_keys.secret_matches(secret, api_key.secret_hash)
+        or not api_key.is_active
+        or not api_key.user.is_active
+    ):
+        raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
+    touch_last_used(api_key)
+    return api_key
+
+
+def touch_last_used(api_key: ApiKey) -> None:
+    """Record use at most once per resolution window, so busy keys do not write on every call."""
+    now = timezone.now()
+    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
+    if api_key.last_used_at is None or now - api_key.last_used_at >= resolution:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now

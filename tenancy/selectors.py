@@ -1,0 +1,34 @@
+"""Reads for tenancy: who belongs where, always scoped to the caller."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from chatpresets.errors import NotFound
+from tenancy.models import ApiKey, Membership, Organization, User
+
+
+def membership_for_caller(*, user: User, org_slug: str, api_key: ApiKey | None) -> Membership:
+    """The caller's membership in the URL's organisation; anything else is the same 404."""
+    if api_key is not None and api_key.org.slug != org_slug:
+        raise NotFound()
+    membership = Membership.objects.select_related("org").filter(user=user, org__slug=org_slug).first()
+    if membership is None:
+        raise NotFound()
+    return membership
+
+
+def organizations_for_caller(*, user: User, api_key: ApiKey | None) -> QuerySet[Organization]:
+    """A key sees only its own organisation; a signed-in user sees every organisation they joined."""
+    queryset = Organization.objects.filter(pk__in=Membership.objects.filter(user=user).values("org_id"))
+    if api_key is not None:
+        queryset = queryset.filter(pk=api_key.org_id)
+    return queryset.order_by("name")
+
+
+def user_by_identifier(identifier: str) -> User | None:
+    """Find a user by username or e-mail address (case-insensitive for e-mail)."""
+    identifier = identifier.strip()
+    if not identifier:
+        return None
+    return User.objects.filter(Q(username=identifier) | Q(email__iexact=identifier), is_active=True).first()

@@ -1,0 +1,24 @@
+"""Each role may make exactly the calls docs/rbac.md lists for it, on every tenant route."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tenancy.models import Role
+from tests.routes import CALLS, Call, build_world
+
+
+@pytest.mark.parametrize("role", Role.values)
+@pytest.mark.parametrize("call", CALLS, ids=str)
+def test_role_may_make_call_only_when_matrix_allows_it(call: Call, role: str, acme, member_with_role, api) -> None:
+    caller = member_with_role(role)
+    world = build_world(acme, caller)
+    client = api(caller)
+    body = call.body(world) if call.body else None
+    response = getattr(client, call.method)(reverse(call.name, kwargs=call.kwargs(world)), body, format="json")
+    if role in call.allowed:
+        assert response.status_code < 400, (response.status_code, getattr(response, "data", None))
+    else:
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "permission_denied"
