@@ -20,12 +20,11 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = request_context.new_request_id(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id
-        token = request_context.begin(
+        # Not reset on the way out: Django logs the response ("Not Found: …") after the middleware
+        # chain returns, and that line needs the id too. Each ASGI request runs in its own context.
+        request_context.begin(
             request_context.RequestContext(request_id=request_id, client_ip=request.META.get("REMOTE_ADDR"))
         )
-        try:
-            response = self.get_response(request)
-        finally:
-            request_context.end(token)
+        response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response

@@ -31,9 +31,5 @@ def begin(context: RequestContext) -> contextvars.Token:
     return _current.set(context)
 
 
-def end(token: contextvars.Token) -> None:
-    _current.reset(token)
-
-
 def current() -> RequestContext | None:
     return _current.get()

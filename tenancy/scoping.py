@@ -26,7 +26,7 @@ TenantManager = models.Manager.from_queryset(TenantQuerySet)
 class TenantOwned(models.Model):
     """Base for rows that belong to exactly one organisation."""
 
-    org = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="%(class)s_set")
 
     objects: Any = TenantManager()
     tenant_lookup = "org_id"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, TeamMembership, User
@@ -58,6 +60,7 @@ class OrganizationUpdateSerializer(serializers.ModelSerializer):
         return value
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class UserIdentifierField(serializers.Field):
     """A username or e-mail address that must name an existing, active user."""
 
