@@ -145,3 +145,33 @@ def server_error(request: HttpRequest) -> Any:
     if _is_api(request):
         return JsonResponse(error_body("server_error", "Internal error; it has been logged."), status=500)
     return defaults.server_error(request)
+
+
+class Unprocessable(DomainError):
+    code = "unprocessable"
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class SafetyFindingsBlocked(Unprocessable):
+    code = "safety_findings"
+    message = "Automated checks found problems and this organisation blocks submission on findings."
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+    message = "The object is not in a state that allows this action."
+
+
+class SelfApproval(Forbidden):
+    code = "self_approval"
+    message = "A reviewer may not approve their own version."
+
+
+class PromptHidden(Forbidden):
+    code = "prompt_hidden"
+    message = "Your access lets you run this preset but not see or copy its prompt."
+
+
+class RetentionExpired(Conflict):
+    code = "retention_expired"
+    message = "The retention period has passed; this preset can no longer be restored."

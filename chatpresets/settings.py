@@ -167,6 +167,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "GrantLevelEnum": "presets.models.Level.choices",
+        "LinkLevelEnum": "presets.models.LINK_LEVEL_CHOICES",
+    },
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
@@ -178,10 +182,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-preset-trash": {"task": "presets.tasks.purge_expired_trash", "schedule": 3600.0},
+}
 
 TIKTOKEN_CACHE_DIR = env_str("TIKTOKEN_CACHE_DIR", str(BASE_DIR / "tiktoken_cache"))
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", TIKTOKEN_CACHE_DIR)
 
+PRESET_TRASH_RETENTION_DAYS = env_int("PRESET_TRASH_RETENTION_DAYS", 30)
 ORG_CREATION_ENABLED = env_bool("ORG_CREATION_ENABLED", True)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 READINESS_TIMEOUT_SECONDS = env_float("READINESS_TIMEOUT_SECONDS", 2.0)

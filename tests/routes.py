@@ -12,9 +12,12 @@ from typing import Any
 
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, User
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
+from tests.presets_world import PresetWorld, build_preset_world
 
 ALL_ROLES = frozenset(Role.values)
 ADMINS = frozenset({Role.OWNER, Role.ADMIN})
+WRITERS = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER, Role.MEMBER})
+REVIEWERS = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER})
 
 
 @dataclass
@@ -28,6 +31,7 @@ class World:
     spare: User
     outsider: User
     own_key: ApiKey
+    presets: PresetWorld
 
 
 def build_world(org: Organization, caller: User) -> World:
@@ -39,7 +43,16 @@ def build_world(org: Organization, caller: User) -> World:
     TeamMembershipFactory(team=team, user=target_user)
     spare = MembershipFactory(org=org, role=Role.MEMBER).user
     own_key, _ = services.api_key_create(org=org, actor=caller, name="own", scopes=["org:read"], expires_at=None)
-    return World(org=org, caller=caller, target=target, team=team, spare=spare, outsider=UserFactory(), own_key=own_key)
+    return World(
+        org=org,
+        caller=caller,
+        target=target,
+        team=team,
+        spare=spare,
+        outsider=UserFactory(),
+        own_key=own_key,
+        presets=build_preset_world(org, caller, spare),
+    )
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,8 @@ class Call:
     allowed: frozenset[str]
     body: Callable[[World], dict[str, Any]] | None = None
     addresses_object: bool = field(default=False)
+    query: str = ""
+    invisible_to: frozenset[str] = frozenset()  # roles that may not even see the object: 404, not 403
 
     def __str__(self) -> str:
         return f"{self.method.upper()} {self.name}"
@@ -78,6 +93,32 @@ def team_member(w: World) -> dict[str, Any]:
 def api_key(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.own_key.pk}
 
+
+def preset(w: World, which: str = "own") -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": getattr(w.presets, which).pk}
+
+
+def preset_child(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "preset_id": w.presets.own.pk}
+
+
+def version(number: int) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {**preset_child(w), "number": number}
+
+
+def share(w: World) -> dict[str, Any]:
+    return {**preset_child(w), "principal": f"user-{w.spare.pk}"}
+
+
+def link(w: World) -> dict[str, Any]:
+    return {**preset_child(w), "pk": w.presets.link.pk}
+
+
+def library(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": w.presets.library.pk}
+
+
+PRESET_BODY = {"name": "New", "slug": "new-preset", "system_prompt": "Be brief.", "model": "smollm2"}
 
 CALLS: list[Call] = [
     Call("org-detail", "get", org, ALL_ROLES),
@@ -109,6 +150,64 @@ CALLS: list[Call] = [
     Call("api-key-detail", "get", api_key, ALL_ROLES, addresses_object=True),
     Call("api-key-detail", "delete", api_key, ALL_ROLES, addresses_object=True),
     Call("org-home", "get", org, ALL_ROLES),
+    Call("preset-list", "get", org, ALL_ROLES),
+    Call("preset-list", "post", org, WRITERS, body=lambda w: PRESET_BODY),
+    Call("preset-detail", "get", preset, ALL_ROLES, addresses_object=True),
+    Call("preset-detail", "patch", preset, WRITERS, body=lambda w: {"description": "x"}, addresses_object=True),
+    Call("preset-detail", "delete", preset, WRITERS, addresses_object=True),
+    Call("preset-trash", "get", org, WRITERS),
+    Call("preset-restore", "post", lambda w: preset(w, "trashed"), WRITERS, addresses_object=True),
+    Call("preset-clone", "post", preset, WRITERS, body=lambda w: {}, addresses_object=True),
+    Call("preset-review-queue", "get", org, WRITERS),
+    Call("preset-review-submit", "post", lambda w: preset(w, "draft"), WRITERS, addresses_object=True),
+    Call(
+        "preset-review-approve",
+        "post",
+        lambda w: preset(w, "pending"),
+        REVIEWERS,
+        body=lambda w: {"version": 1},
+        addresses_object=True,
+        invisible_to=frozenset({Role.MEMBER}),
+    ),
+    Call(
+        "preset-review-reject",
+        "post",
+        lambda w: preset(w, "pending"),
+        REVIEWERS,
+        body=lambda w: {"version": 1, "comment": "no"},
+        addresses_object=True,
+        invisible_to=frozenset({Role.MEMBER}),
+    ),
+    Call("preset-review-revert", "post", preset, WRITERS, body=lambda w: {"version": 1}, addresses_object=True),
+    Call("preset-version-list", "get", preset_child, ALL_ROLES, addresses_object=True),
+    Call("preset-version-detail", "get", version(1), ALL_ROLES, addresses_object=True),
+    Call("preset-version-diff", "get", version(2), ALL_ROLES, addresses_object=True, query="?against=1"),
+    Call("preset-share-list", "get", preset_child, WRITERS, addresses_object=True),
+    Call(
+        "preset-share-list",
+        "post",
+        preset_child,
+        WRITERS,
+        body=lambda w: {"user": w.spare.username, "level": "view"},
+        addresses_object=True,
+    ),
+    Call("preset-share-detail", "delete", share, WRITERS, addresses_object=True),
+    Call("preset-link-list", "get", preset_child, WRITERS, addresses_object=True),
+    Call("preset-link-list", "post", preset_child, WRITERS, body=lambda w: {}, addresses_object=True),
+    Call("preset-link-detail", "delete", link, WRITERS, addresses_object=True),
+    Call("library-list", "get", org, ALL_ROLES),
+    Call("library-list", "post", org, WRITERS, body=lambda w: {"name": "Mine"}),
+    Call("library-detail", "get", library, ALL_ROLES, addresses_object=True),
+    Call("library-detail", "patch", library, WRITERS, body=lambda w: {"name": "Renamed"}, addresses_object=True),
+    Call("library-detail", "delete", library, WRITERS, addresses_object=True),
+    Call(
+        "library-items",
+        "put",
+        library,
+        WRITERS,
+        body=lambda w: {"presets": [str(w.presets.own.pk)]},
+        addresses_object=True,
+    ),
 ]
 
 ROUTE_NAMES = {call.name for call in CALLS}

@@ -27,10 +27,15 @@ def test_changelists_render(staff_client, team, make_key, alice, acme, model) ->
 def test_admin_edit_of_an_organisation_is_audited(staff_client, acme) -> None:
     url = reverse("admin:tenancy_organization_change", args=[acme.pk])
     form = {
-        "name": "Acme Ltd", "slug": "acme", "plan": "enterprise", "settings": "{}",
-        "membership_set-TOTAL_FORMS": "0", "membership_set-INITIAL_FORMS": "0",
-        "team_set-TOTAL_FORMS": "0", "team_set-INITIAL_FORMS": "0",
-    }  # fmt: skip
+        "name": "Acme Ltd",
+        "slug": "acme",
+        "plan": "enterprise",
+        "settings": "{}",
+        "membership_set-TOTAL_FORMS": "0",
+        "membership_set-INITIAL_FORMS": "0",
+        "team_set-TOTAL_FORMS": "0",
+        "team_set-INITIAL_FORMS": "0",
+    }
     response = staff_client.post(url, form)
     assert response.status_code == 302, response.content[:2000]
     event = AuditEvent.objects.get(action="admin.organization.changed")

@@ -16,9 +16,13 @@ def test_role_may_make_call_only_when_matrix_allows_it(call: Call, role: str, ac
     world = build_world(acme, caller)
     client = api(caller)
     body = call.body(world) if call.body else None
-    response = getattr(client, call.method)(reverse(call.name, kwargs=call.kwargs(world)), body, format="json")
+    response = getattr(client, call.method)(
+        reverse(call.name, kwargs=call.kwargs(world)) + call.query, body, format="json"
+    )
     if role in call.allowed:
         assert response.status_code < 400, (response.status_code, getattr(response, "data", None))
+    elif role in call.invisible_to:
+        assert response.status_code == 404
     else:
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "permission_denied"

@@ -1,0 +1,184 @@
+"""Reads for presets: who sees what, at which level, and the immutable content of each version.
+
+Visibility inside an organisation (everything else is 404):
+- the owner sees their preset; org owners and admins see every non-private preset;
+- team members see their teams' presets (team leads may edit them);
+- every member sees approved org- and public-scope presets; approvers see all of them;
+- django-guardian object grants to the user or their teams' groups add `use`, `view` or `edit`.
+Model-level (global) permissions are never consulted, so they cannot widen any of this.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import OrderedDict
+from enum import IntEnum
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Q, QuerySet
+
+from chatpresets.errors import NotFound
+from presets.models import (
+    CONTENT_FIELDS,
+    LEVEL_PERMISSION,
+    Level,
+    Preset,
+    PresetGroupObjectPermission,
+    PresetUserObjectPermission,
+    Scope,
+)
+from tenancy.models import Membership, Role, TeamMembership
+
+MANAGERS = {Role.OWNER, Role.ADMIN}
+REVIEWERS = {Role.OWNER, Role.ADMIN, Role.APPROVER}
+
+
+class Access(IntEnum):
+    NONE = 0
+    USE = 1
+    VIEW = 2
+    EDIT = 3
+    MANAGE = 4
+
+
+GRANT_ACCESS = {"use_preset": Access.USE, "view_preset": Access.VIEW, "change_preset": Access.EDIT}
+
+
+def _team_ids(membership: Membership) -> QuerySet:
+    return TeamMembership.objects.for_org(membership.org).filter(user_id=membership.user_id).values("team_id")
+
+
+def _granted_ids(membership: Membership) -> Q:
+    codenames = list(LEVEL_PERMISSION.values())
+    by_user = PresetUserObjectPermission.objects.filter(
+        user_id=membership.user_id, permission__codename__in=codenames
+    ).values("content_object_id")
+    by_team = PresetGroupObjectPermission.objects.filter(
+        group__team__in=_team_ids(membership), permission__codename__in=codenames
+    ).values("content_object_id")
+    return Q(pk__in=by_user) | Q(pk__in=by_team)
+
+
+def visibility_q(membership: Membership) -> Q:
+    visible = (
+        Q(owner_id=membership.user_id)
+        | Q(scope=Scope.TEAM, team_id__in=_team_ids(membership))
+        | Q(scope__in=[Scope.ORG, Scope.PUBLIC], approved_version__isnull=False)
+        | _granted_ids(membership)
+    )
+    if membership.role in MANAGERS:
+        visible |= ~Q(scope=Scope.PRIVATE)
+    elif membership.role == Role.APPROVER:
+        visible |= Q(scope__in=[Scope.ORG, Scope.PUBLIC])
+    return visible
+
+
+def preset_list_visible(*, membership: Membership) -> QuerySet[Preset]:
+    return Preset.objects.for_org(membership.org).alive().filter(visibility_q(membership))
+
+
+def trash_q(membership: Membership) -> Q:
+    """Owners see their own trash; org owners and admins also see trashed non-private presets."""
+    visible = Q(owner_id=membership.user_id)
+    if membership.role in MANAGERS:
+        visible |= ~Q(scope=Scope.PRIVATE)
+    return visible
+
+
+def preset_trash(*, membership: Membership) -> QuerySet[Preset]:
+    return Preset.objects.for_org(membership.org).trashed().filter(trash_q(membership))
+
+
+def preset_access(*, preset: Preset, membership: Membership) -> Access:
+    """The caller's level on one preset of their organisation."""
+    if preset.org_id != membership.org_id:
+        return Access.NONE
+    if preset.owner_id == membership.user_id or (membership.role in MANAGERS and preset.scope != Scope.PRIVATE):
+        return Access.MANAGE
+    level = Access.NONE
+    if preset.scope == Scope.TEAM:
+        lead = TeamMembership.objects.filter(team_id=preset.team_id, user_id=membership.user_id).values_list(
+            "is_lead", flat=True
+        )
+        if lead:
+            level = Access.EDIT if lead[0] else Access.VIEW
+    if preset.scope in (Scope.ORG, Scope.PUBLIC) and (
+        preset.approved_version is not None or membership.role == Role.APPROVER
+    ):
+        level = max(level, Access.VIEW)
+    return max(level, _granted_level(preset, membership))
+
+
+def _granted_level(preset: Preset, membership: Membership) -> Access:
+    codenames = set(
+        PresetUserObjectPermission.objects.filter(content_object=preset, user_id=membership.user_id).values_list(
+            "permission__codename", flat=True
+        )
+    )
+    codenames |= set(
+        PresetGroupObjectPermission.objects.filter(
+            content_object=preset, group__team__in=_team_ids(membership)
+        ).values_list("permission__codename", flat=True)
+    )
+    return max((GRANT_ACCESS[c] for c in codenames if c in GRANT_ACCESS), default=Access.NONE)
+
+
+def preset_for_caller(*, membership: Membership, preset_id: Any, minimum: Access = Access.USE) -> tuple[Preset, Access]:
+    """A live preset of the caller's organisation at the given level, or 404 (never 403)."""
+    preset = Preset.objects.for_org(membership.org).alive().filter(pk=preset_id).select_related("team").first()
+    access = preset_access(preset=preset, membership=membership) if preset else Access.NONE
+    if access < max(minimum, Access.USE):
+        raise NotFound()
+    return preset, access
+
+
+def readable_version(preset: Preset, access: Access) -> int:
+    """Editors read the newest version; everyone else reads the approved one when there is one."""
+    if access >= Access.EDIT or preset.approved_version is None:
+        return preset.version
+    return preset.approved_version
+
+
+def level_for_grant(access: Access) -> Level | None:
+    return {Access.USE: Level.USE, Access.VIEW: Level.VIEW, Access.EDIT: Level.EDIT}.get(access)
+
+
+_process_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+PROCESS_CACHE_SIZE = 2048
+
+
+def version_content(*, preset_id: Any, number: int) -> dict[str, Any] | None:
+    """The content of version N; immutable, so cached in-process and in Redis under a key with N."""
+    key = f"preset-version:{preset_id}:{number}"
+    if key in _process_cache:
+        _process_cache.move_to_end(key)
+        return _process_cache[key]
+    content = cache.get(key)
+    if content is None:
+        row = Preset.history.filter(id=preset_id, version=number).order_by("history_id").first()
+        if row is None:
+            return None
+        content = {field: getattr(row, field) for field in CONTENT_FIELDS}
+        cache.set(key, content, timeout=None)
+    _process_cache[key] = content
+    if len(_process_cache) > PROCESS_CACHE_SIZE:
+        _process_cache.popitem(last=False)
+    return content
+
+
+def version_diff(*, older: dict[str, Any], newer: dict[str, Any], older_label: str, newer_label: str) -> dict[str, Any]:
+    prompt_diff = "".join(
+        difflib.unified_diff(
+            older["system_prompt"].splitlines(keepends=True),
+            newer["system_prompt"].splitlines(keepends=True),
+            fromfile=older_label,
+            tofile=newer_label,
+        )
+    )
+    changed = {
+        field: {"before": older[field], "after": newer[field]}
+        for field in CONTENT_FIELDS
+        if field != "system_prompt" and older[field] != newer[field]
+    }
+    return {"prompt_diff": prompt_diff, "changed": changed}

@@ -1,0 +1,182 @@
+"""Review of preset versions: draft → pending_review → approved / rejected.
+
+Who approves: team presets by a lead of the preset's team or an org owner/admin; org- and
+public-scope presets by an org approver, admin or owner; public presets then also by platform
+staff (in the admin) before they enter the gallery. Nobody approves a version they wrote.
+Private presets need no review.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from audit import services as audit
+from chatpresets.errors import Forbidden, InvalidState, SelfApproval
+from presets.models import Preset, PresetVersion, Scope, Status
+from presets.safety import run_checks
+from tenancy.models import Membership, Role, TeamMembership, User
+
+ORG_REVIEWERS = {Role.OWNER, Role.ADMIN, Role.APPROVER}
+
+
+def may_review(*, preset: Preset, user: User) -> bool:
+    role = Membership.objects.for_org(preset.org).filter(user=user).values_list("role", flat=True).first()
+    if preset.scope == Scope.TEAM:
+        if role in (Role.OWNER, Role.ADMIN):
+            return True
+        return TeamMembership.objects.filter(team_id=preset.team_id, user=user, is_lead=True).exists()
+    return preset.scope in (Scope.ORG, Scope.PUBLIC) and role in ORG_REVIEWERS
+
+
+def _blocks_on_findings(preset: Preset) -> bool:
+    return bool(preset.org.settings.get("block_on_findings", False))
+
+
+def _mark_submitted(version: PresetVersion, preset: Preset) -> bool:
+    """Run the checks; returns True when the organisation's policy keeps the version in draft."""
+    version.findings = run_checks(prompt=preset.system_prompt, org_settings=preset.org.settings)
+    blocked = bool(version.findings) and _blocks_on_findings(preset)
+    version.status = Status.DRAFT if blocked else Status.PENDING_REVIEW
+    version.submitted_at = None if blocked else timezone.now()
+    version.save(update_fields=["findings", "status", "submitted_at"])
+    return blocked
+
+
+def auto_submit(*, preset: Preset, version: PresetVersion, actor: User) -> None:
+    """An edit of an approved shared preset goes straight to review (the old version stays in use)."""
+    blocked = _mark_submitted(version, preset)
+    _set_current_status(preset, version)
+    audit.record(
+        org=preset.org,
+        actor=actor,
+        action="preset.submitted",
+        target=preset,
+        payload={"version": version.number, "automatic": True, "findings": version.findings, "blocked": blocked},
+    )
+
+
+def _set_current_status(preset: Preset, version: PresetVersion) -> None:
+    if version.number == preset.version and preset.status != version.status:
+        preset.status = version.status
+        preset.save(update_fields=["status", "updated_at"])
+
+
+def _current_version(preset: Preset) -> PresetVersion:
+    return PresetVersion.objects.select_for_update().get(preset=preset, number=preset.version)
+
+
+@transaction.atomic
+def preset_submit(*, preset: Preset, actor: User) -> tuple[PresetVersion, bool]:
+    """Returns the version and whether the organisation's block-on-findings policy stopped it."""
+    preset = Preset.objects.select_for_update().get(pk=preset.pk)
+    if preset.scope == Scope.PRIVATE:
+        raise InvalidState("Private presets need no review.")
+    version = _current_version(preset)
+    if version.status not in (Status.DRAFT, Status.REJECTED):
+        raise InvalidState(f"Version {version.number} is {version.status}; only drafts and rejections are submitted.")
+    blocked = _mark_submitted(version, preset)
+    _set_current_status(preset, version)
+    audit.record(
+        org=preset.org,
+        actor=actor,
+        action="preset.submitted",
+        target=preset,
+        payload={"version": version.number, "findings": version.findings, "blocked": blocked},
+    )
+    return version, blocked
+
+
+def _pending(preset: Preset, number: int, actor: User) -> PresetVersion:
+    version = PresetVersion.objects.select_for_update().filter(preset=preset, number=number).first()
+    if version is None or version.status != Status.PENDING_REVIEW:
+        raise InvalidState(f"Version {number} is not pending review.")
+    if not may_review(preset=preset, user=actor):
+        raise Forbidden("You may not review this preset.")
+    if version.author_id == actor.pk:
+        raise SelfApproval()
+    return version
+
+
+@transaction.atomic
+def preset_approve(*, preset: Preset, actor: User, number: int, comment: str = "") -> PresetVersion:
+    preset = Preset.objects.select_for_update().get(pk=preset.pk)
+    version = _pending(preset, number, actor)
+    version.status, version.reviewer, version.reviewed_at = Status.APPROVED, actor, timezone.now()
+    version.review_comment = comment
+    version.save(update_fields=["status", "reviewer", "reviewed_at", "review_comment"])
+    preset.approved_version = max(preset.approved_version or 0, number)
+    if number == preset.version:
+        preset.status = Status.APPROVED
+    preset._history_user, preset._change_reason = actor, f"version {number} approved"
+    preset.save()
+    audit.record(
+        org=preset.org,
+        actor=actor,
+        action="preset.approved",
+        target=preset,
+        payload={"version": number, "comment": comment},
+    )
+    return version
+
+
+@transaction.atomic
+def preset_reject(*, preset: Preset, actor: User, number: int, comment: str) -> PresetVersion:
+    preset = Preset.objects.select_for_update().get(pk=preset.pk)
+    version = _pending(preset, number, actor)
+    version.status, version.reviewer, version.reviewed_at = Status.REJECTED, actor, timezone.now()
+    version.review_comment = comment
+    version.save(update_fields=["status", "reviewer", "reviewed_at", "review_comment"])
+    _set_current_status(preset, version)
+    audit.record(
+        org=preset.org,
+        actor=actor,
+        action="preset.rejected",
+        target=preset,
+        payload={"version": number, "comment": comment},
+    )
+    return version
+
+
+@transaction.atomic
+def preset_staff_approve_public(*, preset: Preset, staff: User, number: int, comment: str = "") -> PresetVersion:
+    """Platform staff let an org-approved public preset into the gallery."""
+    if not staff.is_staff:
+        raise Forbidden("Only platform staff approve public presets.")
+    preset = Preset.objects.select_for_update().get(pk=preset.pk)
+    version = PresetVersion.objects.select_for_update().filter(preset=preset, number=number).first()
+    if preset.scope != Scope.PUBLIC or version is None or version.status != Status.APPROVED:
+        raise InvalidState("Only an org-approved version of a public preset can be approved for the gallery.")
+    if version.author_id == staff.pk:
+        raise SelfApproval()
+    version.staff_reviewer, version.staff_approved_at = staff, timezone.now()
+    version.save(update_fields=["staff_reviewer", "staff_approved_at"])
+    preset.public_approved_version = max(preset.public_approved_version or 0, number)
+    preset._history_user, preset._change_reason = staff, f"version {number} approved for the gallery"
+    preset.save()
+    audit.record(
+        org=preset.org,
+        actor=staff,
+        action="preset.public_approved",
+        target=preset,
+        payload={"version": number, "comment": comment},
+    )
+    return version
+
+
+def review_queue(*, membership: Membership) -> QuerySet[PresetVersion]:
+    """Pending versions the caller may review (never their own), oldest submission first."""
+    lead_of = TeamMembership.objects.filter(user_id=membership.user_id, is_lead=True).values("team_id")
+    reviewable = Q(preset__scope=Scope.TEAM, preset__team_id__in=lead_of)
+    if membership.role in ORG_REVIEWERS:
+        reviewable |= Q(preset__scope__in=[Scope.ORG, Scope.PUBLIC])
+    if membership.role in (Role.OWNER, Role.ADMIN):
+        reviewable |= Q(preset__scope=Scope.TEAM)
+    return (
+        PresetVersion.objects.for_org(membership.org)
+        .filter(reviewable, status=Status.PENDING_REVIEW, preset__deleted_at__isnull=True)
+        .exclude(author_id=membership.user_id)
+        .select_related("preset", "author")
+        .order_by("submitted_at")
+    )
