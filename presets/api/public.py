@@ -11,9 +11,9 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from chatpresets.errors import Forbidden, NotFound, PromptHidden
@@ -53,7 +53,7 @@ def _link_access(level: str) -> Access:
     return Access.VIEW if level == Level.VIEW else Access.USE
 
 
-class LinkView(APIView):
+class LinkView(GenericAPIView):
     """Open a share link: counts a use and shows the preset read-only (prompt hidden for `use` links)."""
 
     @extend_schema(responses=s.PresetDetailSerializer)
@@ -64,7 +64,7 @@ class LinkView(APIView):
         return Response(preset_detail(link.preset, _link_access(link.level)))
 
 
-class LinkCloneView(APIView):
+class LinkCloneView(GenericAPIView):
     @extend_schema(request=s.LinkCloneSerializer, responses={201: s.PresetDetailSerializer})
     def post(self, request: Request, token: str) -> Response:
         if isinstance(request.auth, ApiKey):

@@ -1,0 +1,36 @@
+"""Helpers for preset API tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from tenancy.models import Role, User
+from tests.factories import MembershipFactory, UserFactory
+
+
+def url(name: str, **kwargs: Any) -> str:
+    return reverse(name, kwargs={"org_slug": kwargs.pop("org", "acme"), **kwargs})
+
+
+@pytest.fixture
+def approver(acme) -> User:
+    user = UserFactory(username="quinn")
+    MembershipFactory(org=acme, user=user, role=Role.APPROVER)
+    return user
+
+
+@pytest.fixture
+def create(api) -> Callable[..., dict[str, Any]]:
+    """POST a preset as `user` and return the response body (asserting 201)."""
+
+    def make(user: User, slug: str = "writer", **fields: Any) -> dict[str, Any]:
+        body = {"name": slug.title(), "slug": slug, "system_prompt": "You write well.", "model": "smollm2", **fields}
+        response = api(user).post(url("preset-list"), body, format="json")
+        assert response.status_code == 201, response.json()
+        return response.json()
+
+    return make

@@ -1,0 +1,71 @@
+"""Listing: full-text search (ranked), filters, ordering and pagination."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from presets.models import Preset
+from tests.presets.conftest import url
+
+
+def slugs(response) -> list[str]:
+    assert response.status_code == 200, response.json()
+    return [p["slug"] for p in response.json()["results"]]
+
+
+def test_search_matches_name_tags_description_and_prompt_ranked(api, alice, create) -> None:
+    create(alice, slug="haiku", name="Haiku poems", description="short verse")
+    create(alice, slug="legal", tags=["poems"], description="contracts")
+    create(alice, slug="tutor", system_prompt="Explain poems to children.")
+    create(alice, slug="unrelated", system_prompt="Translate French.")
+    found = slugs(api(alice).get(url("preset-list") + "?q=poem"))
+    assert set(found) == {"haiku", "legal", "tutor"}
+    assert found[-1] == "tutor"  # name and tag matches outrank a prompt match
+
+
+def test_search_is_limited_to_what_the_caller_sees(api, alice, bob, create) -> None:
+    create(alice, slug="alice-poems", description="poems")
+    assert slugs(api(bob).get(url("preset-list") + "?q=poems")) == []
+
+
+def test_search_does_not_cross_organisations(api, alice, carol, globex, create) -> None:
+    create(alice, slug="acme-poems", description="poems")
+    assert slugs(api(carol).get(url("preset-list", org="globex") + "?q=poems")) == []
+
+
+def test_websearch_syntax_is_safe(api, alice, create) -> None:
+    create(alice, slug="haiku", description="poems")
+    for query in ["poems -haiku", '"short poems"', "poems OR x", "'; drop table presets_preset; --", "&|!:*"]:
+        assert api(alice).get(url("preset-list"), {"q": query}).status_code == 200
+
+
+def test_filters(api, alice, bob, team, create) -> None:
+    create(alice, slug="a1", tags=["x"], model="gpt-4o")
+    create(alice, slug="a2", tags=["y"])
+    create(bob, slug="b1", scope="team", team=str(team.pk))
+    client = api(alice)
+    assert slugs(client.get(url("preset-list") + "?tag=x")) == ["a1"]
+    assert slugs(client.get(url("preset-list") + "?model=gpt-4o")) == ["a1"]
+    assert slugs(client.get(url("preset-list") + "?owner=bob")) == ["b1"]
+    assert slugs(client.get(url("preset-list") + "?team=engineering")) == ["b1"]
+    assert slugs(client.get(url("preset-list") + "?scope=team&status=draft")) == ["b1"]
+    assert sorted(slugs(client.get(url("preset-list") + "?ordering=name"))) == ["a1", "a2", "b1"]
+
+
+def test_updated_after_and_pagination(api, alice, create) -> None:
+    for n in range(5):
+        create(alice, slug=f"p{n}")
+    Preset.objects.filter(slug="p0").update(updated_at=timezone.now() - timedelta(days=3))
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+    assert "p0" not in slugs(api(alice).get(url("preset-list"), {"updated_after": since}))
+    page = api(alice).get(url("preset-list") + "?page_size=2&page=2").json()
+    assert (page["count"], len(page["results"])) == (5, 2)
+
+
+def test_bad_filter_values_are_400(api, alice) -> None:
+    for query in ["?scope=galaxy", "?status=maybe", "?updated_after=yesterday", "?ordering=secret"]:
+        response = api(alice).get(url("preset-list") + query)
+        assert response.status_code == 400, query
+        assert response.json()["error"]["code"] == "invalid"
