@@ -175,3 +175,8 @@ class PromptHidden(Forbidden):
 class RetentionExpired(Conflict):
     code = "retention_expired"
     message = "The retention period has passed; this preset can no longer be restored."
+
+
+class PresetNotApproved(Conflict):
+    code = "preset_not_approved"
+    message = "This preset has no approved version you can use yet."

@@ -1,0 +1,68 @@
+"""Turning "preset X at version N (or the newest approved)" into the prompt a conversation sends.
+
+Conversations call only this module. A conversation created while a preset was alive keeps
+working on its pinned version after the preset is trashed; a new conversation needs a live one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chatpresets.errors import NotFound, PresetNotApproved
+from presets.content import render_prompt
+from presets.models import Preset, PresetVersion, Status
+from presets.selectors import Access, preset_access, version_content
+from tenancy.models import Membership
+
+
+@dataclass(frozen=True)
+class ResolvedPreset:
+    preset_id: Any
+    version: int
+    system_prompt: str
+    model: str
+    params: dict[str, Any]
+    policy: dict[str, Any]
+    prompt_visible: bool
+
+
+def resolve_for_conversation(
+    *, membership: Membership, preset_id: Any, version: int | None, values: dict[str, Any], existing: bool = False
+) -> ResolvedPreset:
+    """The rendered prompt and settings of the pinned version, or of the newest approved one.
+
+    Callers with `use` access get the prompt for the model but `prompt_visible` is False, so
+    nothing shows it to them. Unapproved versions are only for those who may edit the preset.
+    """
+    queryset = Preset.objects.for_org(membership.org)
+    preset = (queryset if existing else queryset.alive()).filter(pk=preset_id).first()
+    access = preset_access(preset=preset, membership=membership) if preset else Access.NONE
+    if access < Access.USE:
+        raise NotFound()
+    number = version if version is not None else preset.approved_version
+    if number is None:
+        if access < Access.EDIT:
+            raise PresetNotApproved()
+        number = preset.version
+    if not _usable(preset, number, access):
+        raise PresetNotApproved(f"Version {number} of this preset is not approved.", details={"version": number})
+    content = version_content(preset_id=preset.pk, number=number)
+    if content is None:
+        raise NotFound(f"Version {number} does not exist.")
+    prompt = render_prompt(content["system_prompt"], content["variables"], values)
+    return ResolvedPreset(
+        preset_id=preset.pk,
+        version=number,
+        system_prompt=prompt,
+        model=content["model"],
+        params=content["params"],
+        policy=content["policy"],
+        prompt_visible=access >= Access.VIEW,
+    )
+
+
+def _usable(preset: Preset, number: int, access: Access) -> bool:
+    if access >= Access.EDIT:
+        return number <= preset.version
+    return PresetVersion.objects.filter(preset=preset, number=number, status=Status.APPROVED).exists()
