@@ -7,9 +7,9 @@ column and searches with a plain substring match instead.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import migrations
+
+from chatpresets.migration_sql import postgres_only
 
 CREATE = """
 ALTER TABLE presets_preset ADD COLUMN search_vector tsvector;
@@ -38,16 +38,6 @@ ALTER TABLE presets_preset DROP COLUMN IF EXISTS search_vector;
 """
 
 
-def forwards(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def backwards(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("presets", "0001_initial")]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [postgres_only(CREATE, DROP)]

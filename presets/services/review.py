@@ -99,22 +99,16 @@ def _pending(preset: Preset, number: int, actor: User) -> PresetVersion:
     return version
 
 
-@transaction.atomic
-def preset_approve(*, preset: Preset, actor: User, number: int, comment: str = "") -> PresetVersion:
-    preset = Preset.objects.select_for_update().get(pk=preset.pk)
+def _decide(preset: Preset, *, actor: User, number: int, status: str, comment: str) -> PresetVersion:
+    """Record a reviewer's decision on a pending version and audit it; the caller holds the lock."""
     version = _pending(preset, number, actor)
-    version.status, version.reviewer, version.reviewed_at = Status.APPROVED, actor, timezone.now()
+    version.status, version.reviewer, version.reviewed_at = status, actor, timezone.now()
     version.review_comment = comment
     version.save(update_fields=["status", "reviewer", "reviewed_at", "review_comment"])
-    preset.approved_version = max(preset.approved_version or 0, number)
-    if number == preset.version:
-        preset.status = Status.APPROVED
-    preset._history_user, preset._change_reason = actor, f"version {number} approved"
-    preset.save()
     audit.record(
         org=preset.org,
         actor=actor,
-        action="preset.approved",
+        action="preset.approved" if status == Status.APPROVED else "preset.rejected",
         target=preset,
         payload={"version": number, "comment": comment},
     )
@@ -122,20 +116,22 @@ def preset_approve(*, preset: Preset, actor: User, number: int, comment: str = "
 
 
 @transaction.atomic
+def preset_approve(*, preset: Preset, actor: User, number: int, comment: str = "") -> PresetVersion:
+    preset = Preset.objects.select_for_update().get(pk=preset.pk)
+    version = _decide(preset, actor=actor, number=number, status=Status.APPROVED, comment=comment)
+    preset.approved_version = max(preset.approved_version or 0, number)
+    if number == preset.version:
+        preset.status = Status.APPROVED
+    preset._history_user, preset._change_reason = actor, f"version {number} approved"
+    preset.save()
+    return version
+
+
+@transaction.atomic
 def preset_reject(*, preset: Preset, actor: User, number: int, comment: str) -> PresetVersion:
     preset = Preset.objects.select_for_update().get(pk=preset.pk)
-    version = _pending(preset, number, actor)
-    version.status, version.reviewer, version.reviewed_at = Status.REJECTED, actor, timezone.now()
-    version.review_comment = comment
-    version.save(update_fields=["status", "reviewer", "reviewed_at", "review_comment"])
+    version = _decide(preset, actor=actor, number=number, status=Status.REJECTED, comment=comment)
     _set_current_status(preset, version)
-    audit.record(
-        org=preset.org,
-        actor=actor,
-        action="preset.rejected",
-        target=preset,
-        payload={"version": number, "comment": comment},
-    )
     return version
 
 
