@@ -7,6 +7,7 @@ to a real service. DJANGO_ENV=production turns on the deployment hardening.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -186,6 +187,57 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-preset-trash": {"task": "presets.tasks.purge_expired_trash", "schedule": 3600.0},
 }
 
+# The model catalogue (see conversations/catalogue.py). With OPENAI_API_KEY the defaults are
+# OpenAI's models; without it, the embedded SmolLM2 server that `make run` starts on loopback.
+OPENAI_API_KEY = env_secret("OPENAI_API_KEY", default="") or ""
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
+LOCAL_MODEL_URL = env_str("LOCAL_MODEL_URL", "http://127.0.0.1:8081/v1")
+_DEFAULT_CATALOGUE = (
+    [
+        {
+            "name": "gpt-4o-mini",
+            "base_url": OPENAI_BASE_URL,
+            "api_key_env": "OPENAI_API_KEY",
+            "encoding": "o200k_base",
+            "context_window": 128000,
+            "max_output": 16384,
+            "price_in_per_million": "0.15",
+            "price_out_per_million": "0.60",
+        },
+        {
+            "name": "gpt-4o",
+            "base_url": OPENAI_BASE_URL,
+            "api_key_env": "OPENAI_API_KEY",
+            "encoding": "o200k_base",
+            "context_window": 128000,
+            "max_output": 16384,
+            "price_in_per_million": "2.50",
+            "price_out_per_million": "10.00",
+            "fallbacks": ["gpt-4o-mini"],
+        },
+    ]
+    if OPENAI_API_KEY
+    else [
+        {
+            "name": "smollm2",
+            "base_url": LOCAL_MODEL_URL,
+            "encoding": "cl100k_base",
+            "context_window": 8192,
+            "max_output": 512,
+        },
+    ]
+)
+try:
+    MODEL_CATALOGUE = json.loads(env_str("MODEL_CATALOGUE", "null")) or _DEFAULT_CATALOGUE
+except json.JSONDecodeError as error:
+    raise ImproperlyConfigured(f"MODEL_CATALOGUE is not valid JSON: {error}") from error
+MODEL_CATALOGUE_FILE = env_str("MODEL_CATALOGUE_FILE", "")
+DEFAULT_MODEL = env_str("DEFAULT_MODEL", MODEL_CATALOGUE[0]["name"])
+GATEWAY_RETRIES = env_int("GATEWAY_RETRIES", 2)
+GATEWAY_BACKOFF_SECONDS = env_float("GATEWAY_BACKOFF_SECONDS", 0.2)
+GATEWAY_BREAKER_THRESHOLD = env_int("GATEWAY_BREAKER_THRESHOLD", 5)
+GATEWAY_BREAKER_COOLDOWN_SECONDS = env_float("GATEWAY_BREAKER_COOLDOWN_SECONDS", 30.0)
+
 TIKTOKEN_CACHE_DIR = env_str("TIKTOKEN_CACHE_DIR", str(BASE_DIR / "tiktoken_cache"))
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", TIKTOKEN_CACHE_DIR)
 
@@ -210,6 +262,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # One INFO line per upstream HTTP call is noise next to our own request logs.
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "openai")},
 }
 
 if PRODUCTION:

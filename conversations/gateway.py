@@ -1,0 +1,206 @@
+"""The model gateway: the only module that imports openai.
+
+One AsyncOpenAI client per endpoint per event loop. A call streams with a time-to-first-token
+budget and an overall deadline. Before the first token, connection errors, timeouts, 429 and
+5xx are retried with exponential backoff and full jitter, then the next model of the fallback
+chain is tried; a circuit breaker per endpoint skips endpoints that keep failing. After the
+first token nothing is retried: the partial text is kept and the result says `interrupted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from django.conf import settings
+
+from chatpresets.errors import DomainError
+from conversations.catalogue import ModelSpec, get_model
+
+Delta = Callable[[str], Awaitable[None]]
+PARAM_NAMES = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")
+
+
+class ModelUnavailable(DomainError):
+    code = "model_unavailable"
+    status_code = 503
+    message = "The model is not answering right now; nothing was lost, try again shortly."
+
+
+class UpstreamRejected(DomainError):
+    code = "upstream_rejected"
+    status_code = 502
+    message = "The model provider refused the request."
+
+
+class _Retryable(Exception):
+    """Failed before the first token: safe to retry or fall back."""
+
+
+@dataclass
+class StreamResult:
+    model: str
+    text: str = ""
+    status: str = "complete"  # complete | interrupted
+    finish_reason: str = ""
+    error_code: str = ""
+    chunks: int = 0
+    ttft_ms: int | None = None
+    total_ms: int | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CircuitBreaker:
+    threshold: int
+    cooldown: float
+    failures: int = 0
+    opened_at: float | None = None
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        return time.monotonic() - self.opened_at >= self.cooldown  # half-open: let one probe through
+
+    def record_success(self) -> None:
+        self.failures, self.opened_at = 0, None
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.opened_at = time.monotonic()
+
+
+_clients: dict[tuple[int, str, str], openai.AsyncOpenAI] = {}
+_breakers: dict[str, CircuitBreaker] = {}
+
+
+def client_for(spec: ModelSpec) -> openai.AsyncOpenAI:
+    api_key = os.environ.get(spec.api_key_env, "") if spec.api_key_env else ""
+    key = (id(asyncio.get_running_loop()), spec.base_url, api_key)
+    if key not in _clients:
+        _clients[key] = openai.AsyncOpenAI(base_url=spec.base_url, api_key=api_key or "unused", max_retries=0)
+    return _clients[key]
+
+
+def breaker_for(spec: ModelSpec) -> CircuitBreaker:
+    if spec.base_url not in _breakers:
+        _breakers[spec.base_url] = CircuitBreaker(
+            threshold=settings.GATEWAY_BREAKER_THRESHOLD, cooldown=settings.GATEWAY_BREAKER_COOLDOWN_SECONDS
+        )
+    return _breakers[spec.base_url]
+
+
+def request_params(spec: ModelSpec, params: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+    chosen = {name: params[name] for name in PARAM_NAMES if params.get(name) is not None}
+    return {**chosen, "max_tokens": min(max_tokens, spec.max_output)}
+
+
+async def stream_chat(
+    *, model: str, messages: list[dict[str, str]], params: dict[str, Any], max_tokens: int, on_delta: Delta
+) -> StreamResult:
+    """Stream one answer, following the fallback chain; raises ModelUnavailable if no model answers."""
+    first = get_model(model)
+    attempts: list[dict[str, Any]] = []
+    for spec in [first, *map(get_model, first.fallbacks)]:
+        breaker = breaker_for(spec)
+        if not breaker.allow():
+            attempts.append({"model": spec.name, "error": "circuit_open"})
+            continue
+        result = await _with_retries(
+            spec, breaker, messages, request_params(spec, params, max_tokens), on_delta, attempts
+        )
+        if result is not None:
+            result.attempts = attempts
+            return result
+    raise ModelUnavailable(details={"attempts": attempts})
+
+
+async def _with_retries(
+    spec: ModelSpec,
+    breaker: CircuitBreaker,
+    messages: list[dict[str, str]],
+    params: dict[str, Any],
+    on_delta: Delta,
+    attempts: list[dict[str, Any]],
+) -> StreamResult | None:
+    for attempt in range(settings.GATEWAY_RETRIES + 1):
+        try:
+            result = await _stream_once(spec, messages, params, on_delta)
+        except _Retryable as error:
+            breaker.record_failure()
+            attempts.append({"model": spec.name, "attempt": attempt + 1, "error": str(error)})
+            if attempt < settings.GATEWAY_RETRIES and breaker.allow():
+                await asyncio.sleep(random.uniform(0, settings.GATEWAY_BACKOFF_SECONDS * 2**attempt))  # noqa: S311
+                continue
+            return None
+        breaker.record_success()
+        return result
+    return None
+
+
+async def _stream_once(
+    spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any], on_delta: Delta
+) -> StreamResult:
+    started = time.monotonic()
+    result = StreamResult(model=spec.name)
+    try:
+        stream = await asyncio.wait_for(
+            client_for(spec).chat.completions.create(
+                model=spec.remote_name, messages=messages, stream=True, timeout=spec.total_timeout, **params
+            ),
+            spec.ttft_timeout,
+        )
+    except (TimeoutError, openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as error:
+        raise _Retryable(_describe(error)) from error
+    except openai.APIStatusError as error:
+        raise UpstreamRejected(details={"status": error.status_code, "model": spec.name}) from error
+    try:
+        await _consume(stream, spec, started, result, on_delta)
+    finally:
+        await stream.close()
+    return result
+
+
+async def _consume(stream: Any, spec: ModelSpec, started: float, result: StreamResult, on_delta: Delta) -> None:
+    chunks = stream.__aiter__()
+    deadline = started + spec.total_timeout
+    while True:
+        limit = (started + spec.ttft_timeout if result.ttft_ms is None else deadline) - time.monotonic()
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), max(limit, 0.001))
+        except StopAsyncIteration:
+            break
+        except (TimeoutError, openai.APIError, ConnectionError) as error:
+            if result.ttft_ms is None:
+                raise _Retryable(_describe(error)) from error
+            result.status, result.error_code = "interrupted", "upstream_interrupted"
+            break
+        await _take(chunk, started, result, on_delta)
+    result.total_ms = int((time.monotonic() - started) * 1000)
+
+
+async def _take(chunk: Any, started: float, result: StreamResult, on_delta: Delta) -> None:
+    if not chunk.choices:
+        return
+    choice = chunk.choices[0]
+    text = choice.delta.content if choice.delta else None
+    if text:
+        if result.ttft_ms is None:
+            result.ttft_ms = int((time.monotonic() - started) * 1000)
+        result.text += text
+        result.chunks += 1
+        await on_delta(text)
+    if choice.finish_reason:
+        result.finish_reason = choice.finish_reason
+
+
+def _describe(error: BaseException) -> str:
+    status = getattr(error, "status_code", None)
+    return f"{type(error).__name__}{f' {status}' if status else ''}"

@@ -1,0 +1,102 @@
+"""Conversations and their messages.
+
+Each message stores its token count when written, so building a prompt reads only the newest
+rows that fit and never re-tokenizes history. A conversation either pins a preset version or
+follows the preset's newest approved version.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from tenancy.scoping import TenantOwned, TenantQuerySet
+
+
+class ConversationQuerySet(TenantQuerySet):
+    def alive(self) -> ConversationQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+
+class Conversation(TenantOwned):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200, blank=True)
+    preset = models.ForeignKey(
+        "presets.Preset", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    preset_version = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: follow latest approved.")
+    variables = models.JSONField(default=dict, blank=True)
+    model_override = models.CharField(max_length=100, blank=True)
+    params_override = models.JSONField(default=dict, blank=True)
+    summary = models.TextField(blank=True)
+    summary_through_seq = models.PositiveIntegerField(default=0)
+    summary_tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["org", "user", "deleted_at", "-updated_at"], name="conversation_user_recent")]
+
+    def __str__(self) -> str:
+        return self.title or str(self.id)
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STREAMING = "streaming", "Streaming"
+    COMPLETE = "complete", "Complete"
+    CANCELLED = "cancelled", "Cancelled"
+    INTERRUPTED = "interrupted", "Interrupted"
+    FAILED = "failed", "Failed"
+
+
+class Message(TenantOwned):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    content = models.TextField(blank=True)
+    token_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.COMPLETE)
+    error_code = models.CharField(max_length=50, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    preset_version = models.PositiveIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=20, blank=True)
+    client_id = models.CharField(max_length=100, blank=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_unique_seq"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"], condition=~models.Q(client_id=""), name="message_unique_client_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "-seq"], name="message_newest_first"),
+            models.Index(fields=["status", "updated_at"], name="message_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.seq} {self.role}"

@@ -1,0 +1,121 @@
+"""The gateway against the fake model over HTTP: streaming, retries, fallback, breaker, interruption."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conversations import gateway
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+
+
+async def run(model: str = "fake", **kwargs):
+    deltas: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        deltas.append(text)
+
+    result = await gateway.stream_chat(
+        model=model,
+        messages=MESSAGES,
+        params=kwargs.pop("params", {}),
+        max_tokens=kwargs.pop("max_tokens", 64),
+        on_delta=on_delta,
+    )
+    return result, deltas
+
+
+async def test_streams_tokens_and_sends_the_exact_request(fake_llm) -> None:
+    fake_llm.config.output_tokens = 4
+    result, deltas = await run(params={"temperature": 0.3, "seed": 1})
+    assert deltas == ["w0 ", "w1 ", "w2 ", "w3 "]
+    assert (result.text, result.status, result.finish_reason, result.model) == (
+        "w0 w1 w2 w3 ",
+        "complete",
+        "stop",
+        "fake",
+    )
+    assert result.ttft_ms is not None
+    body = fake_llm.requests[-1]
+    assert (body["messages"], body["temperature"], body["max_tokens"], body["stream"]) == (MESSAGES, 0.3, 64, True)
+    assert "seed" not in body
+
+
+async def test_max_tokens_is_capped_by_the_model(fake_llm) -> None:
+    await run(max_tokens=100_000)
+    assert fake_llm.requests[-1]["max_tokens"] == 256
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "disconnect_before_first_token"])
+async def test_retries_before_the_first_token(fake_llm, fault) -> None:
+    fake_llm.inject("500" if fault.startswith("disconnect") else fault)
+    result, _ = await run()
+    assert result.status == "complete"
+    assert len(fake_llm.requests) == 2
+    assert result.attempts[0]["model"] == "fake"
+
+
+async def test_falls_back_to_the_next_model_after_retries(fake_llm) -> None:
+    fake_llm.inject("500", "500", "500")
+    result, _ = await run()
+    assert result.model == "fake-backup"
+    assert [r["model"] for r in fake_llm.requests] == ["fake", "fake", "fake", "fake-backup"]
+
+
+async def test_first_token_timeout_counts_as_retryable(fake_llm, settings) -> None:
+    settings.GATEWAY_RETRIES = 0
+    fake_llm.inject("slow_first_token")
+    result, _ = await run()
+    assert result.model == "fake-backup"
+    assert result.attempts[0]["error"].startswith("TimeoutError")
+
+
+async def test_failure_after_first_token_keeps_partial_text(fake_llm) -> None:
+    fake_llm.inject("disconnect")
+    result, _ = await run()
+    assert (result.status, result.error_code, result.text) == ("interrupted", "upstream_interrupted", "w0 w1 ")
+    assert len(fake_llm.requests) == 1
+
+
+async def test_no_model_answering_raises_model_unavailable(fake_llm) -> None:
+    fake_llm.inject(*["500"] * 6)
+    with pytest.raises(gateway.ModelUnavailable) as error:
+        await run()
+    assert len(error.value.details["attempts"]) == 6
+
+
+async def test_circuit_breaker_opens_and_skips_the_endpoint(fake_llm, settings) -> None:
+    settings.GATEWAY_BREAKER_THRESHOLD = 2
+    settings.GATEWAY_RETRIES = 0
+    gateway._breakers.clear()
+    for _ in range(2):  # each time the first model fails once and the backup answers
+        fake_llm.inject("500")
+        assert (await run())[0].model == "fake-backup"
+    before = len(fake_llm.requests)
+    result, _ = await run("fake")
+    assert result.model == "fake-backup"
+    assert [r["model"] for r in fake_llm.requests[before:]] == ["fake-backup"]
+    assert result.attempts == [{"model": "fake", "error": "circuit_open"}]
+
+
+async def test_cancelling_the_task_closes_the_upstream_stream(fake_llm) -> None:
+    fake_llm.config.output_tokens = 200
+    fake_llm.config.token_delay = 0.02
+    seen: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        seen.append(text)
+
+    task = asyncio.create_task(
+        gateway.stream_chat(model="fake", messages=MESSAGES, params={}, max_tokens=256, on_delta=on_delta)
+    )
+    while len(seen) < 3:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    count = len(seen)
+    await asyncio.sleep(0.1)
+    assert len(seen) == count < 200
