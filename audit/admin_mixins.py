@@ -30,6 +30,11 @@ class AuditedAdminMixin(admin.ModelAdmin):
                 payload={"fields": sorted(form.changed_data)},
             )
 
+    def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet) -> None:
+        """The changelist's bulk delete: one audited delete per object, not one silent SQL DELETE."""
+        for obj in queryset:
+            self.delete_model(request, obj)
+
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
         with transaction.atomic():
             audit.record(

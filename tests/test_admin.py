@@ -50,3 +50,16 @@ def test_admin_revoke_action(staff_client, alice, acme, make_key) -> None:
     )
     assert response.status_code == 302
     assert ApiKey.objects.get(pk=api_key.pk).revoked_at is not None
+
+
+def test_admin_bulk_delete_is_audited_per_object(staff_client, acme) -> None:
+    from tests.factories import TeamFactory
+
+    teams = [TeamFactory(org=acme), TeamFactory(org=acme)]
+    response = staff_client.post(
+        reverse("admin:tenancy_team_changelist"),
+        {"action": "delete_selected", "_selected_action": [str(t.pk) for t in teams], "post": "yes"},
+    )
+    assert response.status_code == 302
+    deleted = set(AuditEvent.objects.filter(action="admin.team.deleted").values_list("target_id", flat=True))
+    assert deleted == {str(t.pk) for t in teams}

@@ -89,6 +89,8 @@ def preset_submit(*, preset: Preset, actor: User) -> tuple[PresetVersion, bool]:
 
 
 def _pending(preset: Preset, number: int, actor: User) -> PresetVersion:
+    if preset.deleted_at is not None:
+        raise InvalidState("This preset is in the trash; restore it before reviewing.")
     version = PresetVersion.objects.select_for_update().filter(preset=preset, number=number).first()
     if version is None or version.status != Status.PENDING_REVIEW:
         raise InvalidState(f"Version {number} is not pending review.")
@@ -142,7 +144,12 @@ def preset_staff_approve_public(*, preset: Preset, staff: User, number: int, com
         raise Forbidden("Only platform staff approve public presets.")
     preset = Preset.objects.select_for_update().get(pk=preset.pk)
     version = PresetVersion.objects.select_for_update().filter(preset=preset, number=number).first()
-    if preset.scope != Scope.PUBLIC or version is None or version.status != Status.APPROVED:
+    if (
+        preset.deleted_at is not None
+        or preset.scope != Scope.PUBLIC
+        or version is None
+        or version.status != Status.APPROVED
+    ):
         raise InvalidState("Only an org-approved version of a public preset can be approved for the gallery.")
     if version.author_id == staff.pk:
         raise SelfApproval()

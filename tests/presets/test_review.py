@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from audit.models import AuditEvent
 from presets.models import PresetVersion
 from tests.presets.conftest import url
@@ -144,3 +146,16 @@ def test_org_can_block_submission_on_findings(api, bob, acme, create) -> None:
 def test_clean_prompt_has_no_findings(api, bob, create) -> None:
     preset = create(bob, slug="clean", scope="org", system_prompt="Summarise the user's text in three bullet points.")
     assert submit(api, bob, preset["id"]).json()["findings"] == []
+
+
+def test_trashed_presets_cannot_be_reviewed(api, bob, approver, create) -> None:
+    from chatpresets.errors import InvalidState
+    from presets.models import Preset
+    from presets.services import lifecycle, review
+
+    preset = create(bob, slug="gone", scope="org")
+    submit(api, bob, preset["id"])
+    lifecycle.preset_delete(preset=Preset.objects.get(pk=preset["id"]), actor=bob)
+    with pytest.raises(InvalidState):
+        review.preset_approve(preset=Preset.objects.get(pk=preset["id"]), actor=approver, number=1)
+    assert PresetVersion.objects.get(preset_id=preset["id"]).status == "pending_review"
