@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through Origin check → auth → URL router."""
+"""ASGI entry point: HTTP through Django, websockets through key or (Origin-checked) session auth → router."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatpresets.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
 
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
+from chatpresets.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": ApiKeyOrSessionAuth(URLRouter(websocket_urlpatterns)),
     }
 )

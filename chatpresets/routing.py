@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from conversations.routing import websocket_urlpatterns as conversation_routes
 
-websocket_urlpatterns: list[URLPattern] = []
+websocket_urlpatterns = [*conversation_routes]

@@ -87,7 +87,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+# Tests close worker-thread connections after each use so the test database can be dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0 if DJANGO_ENV == "test" else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -233,6 +234,8 @@ except json.JSONDecodeError as error:
     raise ImproperlyConfigured(f"MODEL_CATALOGUE is not valid JSON: {error}") from error
 MODEL_CATALOGUE_FILE = env_str("MODEL_CATALOGUE_FILE", "")
 DEFAULT_MODEL = env_str("DEFAULT_MODEL", MODEL_CATALOGUE[0]["name"])
+DEFAULT_SYSTEM_PROMPT = env_str("DEFAULT_SYSTEM_PROMPT", "You are a helpful assistant.")
+STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 GATEWAY_RETRIES = env_int("GATEWAY_RETRIES", 2)
 GATEWAY_BACKOFF_SECONDS = env_float("GATEWAY_BACKOFF_SECONDS", 0.2)
 GATEWAY_BREAKER_THRESHOLD = env_int("GATEWAY_BREAKER_THRESHOLD", 5)

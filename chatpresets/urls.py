@@ -14,6 +14,7 @@ handler500 = "chatpresets.errors.server_error"
 api_v1 = [
     path("", include("tenancy.api.urls")),
     path("", include("presets.api.urls")),
+    path("", include("conversations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

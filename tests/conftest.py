@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from conversations import catalogue, gateway
+from conversations.fake_llm import FakeConfig, FakeLLMServer
 from tenancy import services
 from tenancy.models import ApiKey, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, TeamFactory, TeamMembershipFactory, UserFactory
@@ -104,3 +106,78 @@ def make_key() -> Callable[..., tuple[ApiKey, str]]:
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeLLMServer]:
+    server = FakeLLMServer(FakeConfig()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_llm(fake_server: FakeLLMServer, settings: Any) -> Iterator[Any]:
+    """A clean fake model (no faults, no recorded requests) and a catalogue of fake models."""
+    base = fake_server.base_url
+    settings.MODEL_CATALOGUE = [
+        {
+            "name": "fake",
+            "base_url": base,
+            "encoding": "o200k_base",
+            "context_window": 4096,
+            "max_output": 256,
+            "price_in_per_million": "1.00",
+            "price_out_per_million": "2.00",
+            "ttft_timeout": 0.5,
+            "total_timeout": 10.0,
+            "fallbacks": ["fake-backup"],
+        },
+        {
+            "name": "fake-backup",
+            "base_url": base.replace("127.0.0.1", "localhost"),
+            "encoding": "o200k_base",
+            "context_window": 4096,
+            "max_output": 256,
+            "ttft_timeout": 0.5,
+            "total_timeout": 10.0,
+        },
+        {
+            "name": "fake-small",
+            "base_url": base,
+            "encoding": "cl100k_base",
+            "context_window": 300,
+            "max_output": 50,
+            "ttft_timeout": 0.5,
+            "total_timeout": 10.0,
+        },
+    ]
+    settings.GATEWAY_BACKOFF_SECONDS = 0.01
+    settings.GATEWAY_RETRIES = 2
+    settings.DEFAULT_MODEL = "fake"
+    catalogue.catalogue.cache_clear()
+    gateway._breakers.clear()
+    llm = fake_server.llm
+    llm.faults.clear()
+    llm.requests.clear()
+    llm.config = FakeConfig()
+    yield llm
+    catalogue.catalogue.cache_clear()
+    gateway._breakers.clear()
+
+
+def _close_old_connections_outside_atomic(**kwargs: Any) -> None:
+    """Channels closes stale connections around each database call; inside a test's wrapping
+    transaction that would close the test's own connection (Django's test client skips the same
+    signal for the same reason), so connections in an atomic block are left alone."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
+@pytest.fixture(autouse=True)
+def _channels_keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    import channels.db
+
+    monkeypatch.setattr(channels.db, "close_old_connections", _close_old_connections_outside_atomic)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conversations.models import Conversation
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, User
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.presets_world import PresetWorld, build_preset_world
@@ -18,6 +19,7 @@ ALL_ROLES = frozenset(Role.values)
 ADMINS = frozenset({Role.OWNER, Role.ADMIN})
 WRITERS = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER, Role.MEMBER})
 REVIEWERS = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER})
+CHATTERS = WRITERS
 
 
 @dataclass
@@ -32,6 +34,7 @@ class World:
     outsider: User
     own_key: ApiKey
     presets: PresetWorld
+    conversation: Conversation
 
 
 def build_world(org: Organization, caller: User) -> World:
@@ -52,6 +55,7 @@ def build_world(org: Organization, caller: User) -> World:
         outsider=UserFactory(),
         own_key=own_key,
         presets=build_preset_world(org, caller, spare),
+        conversation=Conversation.objects.create(org=org, user=caller, title="Hello"),
     )
 
 
@@ -116,6 +120,10 @@ def link(w: World) -> dict[str, Any]:
 
 def library(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.presets.library.pk}
+
+
+def conversation(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": w.conversation.pk}
 
 
 PRESET_BODY = {"name": "New", "slug": "new-preset", "system_prompt": "Be brief.", "model": "smollm2"}
@@ -207,6 +215,24 @@ CALLS: list[Call] = [
         WRITERS,
         body=lambda w: {"presets": [str(w.presets.own.pk)]},
         addresses_object=True,
+    ),
+    Call("conversation-list", "get", org, CHATTERS),
+    Call("conversation-list", "post", org, CHATTERS, body=lambda w: {"title": "New chat"}),
+    Call("conversation-detail", "get", conversation, CHATTERS, addresses_object=True),
+    Call("conversation-detail", "patch", conversation, CHATTERS, body=lambda w: {"title": "T"}, addresses_object=True),
+    Call("conversation-detail", "delete", conversation, CHATTERS, addresses_object=True),
+    Call(
+        "conversation-preset",
+        "post",
+        conversation,
+        CHATTERS,
+        body=lambda w: {"preset": str(w.presets.own.pk)},
+        addresses_object=True,
+    ),
+    Call("conversation-context", "get", conversation, CHATTERS, addresses_object=True),
+    Call("conversation-messages", "get", conversation, CHATTERS, addresses_object=True),
+    Call(
+        "conversation-messages", "post", conversation, CHATTERS, body=lambda w: {"content": "Hi"}, addresses_object=True
     ),
 ]
 

@@ -8,6 +8,8 @@ from django.urls import reverse
 from tenancy.models import Role
 from tests.routes import CALLS, Call, build_world
 
+pytestmark = pytest.mark.usefixtures("fake_llm")  # chat routes call the model
+
 
 @pytest.mark.parametrize("role", Role.values)
 @pytest.mark.parametrize("call", CALLS, ids=str)

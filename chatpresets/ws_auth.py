@@ -1,0 +1,36 @@
+"""Websocket authentication: an API key in the Authorization header, or a browser session.
+
+Browsers send cookies and an Origin, so session sockets must come from an allowed origin
+(the websocket form of CSRF protection). Programs with a key send no cookies; the key is
+the credential and the Origin does not matter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.exceptions import AuthenticationFailed
+
+from tenancy.authentication import authenticate_key
+
+
+class ApiKeyOrSessionAuth:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.session_stack = AllowedHostsOriginValidator(AuthMiddlewareStack(inner))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        scheme, _, secret = header.partition(" ")
+        if scheme != "Bearer":
+            return await self.session_stack(scope, receive, send)
+        try:
+            api_key = await database_sync_to_async(authenticate_key)(secret.strip())
+            scope = {**scope, "user": api_key.user, "api_key": api_key}
+        except AuthenticationFailed:
+            scope = {**scope, "user": AnonymousUser(), "api_key": None}
+        return await self.inner(scope, receive, send)

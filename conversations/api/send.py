@@ -1,0 +1,152 @@
+"""POST /api/v1/orgs/<org>/conversations/<id>/messages/: an async view, so a streamed answer never
+holds a worker thread and its first token reaches the client as soon as the model sends it.
+
+GET on the same path lists messages through the DRF view. Answers come back as JSON, or as
+server-sent events with `"stream": true`. `Idempotency-Key` (or `client_id`) makes retries safe:
+the first result is returned and no second message or model call is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import AuthenticationFailed
+
+from chatpresets.errors import DomainError, Forbidden, error_body
+from conversations import services
+from conversations.api.serializers import SendMessageSerializer
+from conversations.api.views import ConversationViewSet
+from conversations.models import Conversation
+from conversations.payloads import message_payload
+from conversations.selectors import conversation_for_caller
+from conversations.turns import run_turn
+from tenancy.authentication import authenticate_key
+from tenancy.models import ApiKey, Membership
+from tenancy.permissions import Perm, key_allows, role_has
+from tenancy.selectors import membership_for_caller
+
+list_messages = ConversationViewSet.as_view({"get": "messages"})
+
+
+class Unauthenticated(DomainError):
+    code = "not_authenticated"
+    status_code = 401
+    message = "Authentication credentials were not provided."
+
+
+def error_response(error: DomainError) -> JsonResponse:
+    response = JsonResponse(error_body(error.code, error.message, error.details), status=error.status_code)
+    if error.status_code == 401:
+        response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@csrf_exempt  # session callers are checked below, as DRF does; key callers send no cookies
+async def messages_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
+    if request.method != "POST":
+        return await database_sync_to_async(list_messages)(request, org_slug=org_slug, pk=pk)
+    try:
+        user, api_key = await _caller(request)
+        membership, conversation = await database_sync_to_async(_authorize)(user, api_key, org_slug, pk)
+        body = _validated(request)
+        client_id = request.headers.get("Idempotency-Key") or body["client_id"]
+        prepared = await database_sync_to_async(services.prepare_turn)(
+            membership=membership, conversation=conversation, content=body["content"], client_id=client_id
+        )
+        if body["stream"]:
+            return _event_stream(prepared)
+        return await _answer(prepared)
+    except DomainError as error:
+        return error_response(error)
+
+
+async def _caller(request: HttpRequest) -> tuple[Any, ApiKey | None]:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme == "Bearer":
+        try:
+            api_key = await database_sync_to_async(authenticate_key)(secret.strip())
+        except AuthenticationFailed as error:
+            raise Unauthenticated(str(error.detail)) from error
+        return api_key.user, api_key
+    user = await request.auser()
+    if not user.is_authenticated:
+        raise Unauthenticated()
+    if CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {}) is not None:
+        raise Forbidden("CSRF check failed: send the X-CSRFToken header with session requests.")
+    return user, None
+
+
+def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tuple[Membership, Conversation]:
+    membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
+    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
+        raise Forbidden("Your role or API key scope does not allow chatting.")
+    return membership, conversation_for_caller(membership=membership, conversation_id=pk)
+
+
+def _validated(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise services.InvalidInput("The body is not valid JSON.", details={"parse_error": str(error)}) from error
+    serializer = SendMessageSerializer(data=data)
+    if not serializer.is_valid():
+        raise services.InvalidInput("The request is not valid.", details={"fields": serializer.errors})
+    return serializer.validated_data
+
+
+async def _answer(prepared: services.PreparedTurn) -> JsonResponse:
+    if prepared.replayed:
+        return JsonResponse(_result(prepared.user_message, prepared.assistant_message), status=200)
+
+    async def discard(frame: dict[str, Any]) -> None:
+        return None
+
+    message = await run_turn(prepared=prepared, send=discard)
+    return JsonResponse(_result(prepared.user_message, message), status=201)
+
+
+def _result(user_message: Any, answer: Any) -> dict[str, Any]:
+    return {"user_message": message_payload(user_message), "message": message_payload(answer)}
+
+
+def _event_stream(prepared: services.PreparedTurn) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_events(prepared), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx must pass each event through at once
+    return response
+
+
+async def _events(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
+    yield _sse({"type": "ack", "message": message_payload(prepared.user_message)})
+    if prepared.replayed:
+        yield _sse({"type": "done", "message": message_payload(prepared.assistant_message)})
+        return
+    frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(_run_into(prepared, frames))
+    try:
+        while True:
+            frame = await frames.get()
+            yield _sse(frame)
+            if frame["type"] in ("done", "error"):
+                return
+    finally:
+        if not task.done():
+            task.cancel()  # the client went away: stop the model, keep the partial answer
+
+
+async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[str, Any]]) -> None:
+    try:
+        await run_turn(prepared=prepared, send=frames.put)
+    except DomainError as error:
+        await frames.put({"type": "error", "code": error.code, "message": error.message, "details": error.details})
+
+
+def _sse(frame: dict[str, Any]) -> bytes:
+    return f"event: {frame['type']}\ndata: {json.dumps(frame)}\n\n".encode()

@@ -1,0 +1,128 @@
+"""The conversation websocket: /ws/orgs/<org_slug>/conversations/<id>/ (frames in docs/websocket.md).
+
+Authorised on connect (an outsider's handshake is refused, as with the API's 404) and again on
+every action. The answer streams as a task of the consumer so `stop` and pings are handled
+meanwhile; tokens go straight to this socket. Other tabs hear of finished messages by group event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from chatpresets.errors import DomainError, NotFound
+from conversations import services
+from conversations.models import Conversation
+from conversations.payloads import message_payload
+from conversations.selectors import conversation_for_caller
+from conversations.turns import run_turn
+from tenancy.models import Membership
+from tenancy.permissions import Perm, key_allows, role_has
+from tenancy.selectors import membership_for_caller
+
+CLOSE_NOT_FOUND = 4404
+CLOSE_UNAUTHENTICATED = 4401
+
+
+def authorize(user: Any, api_key: Any, org_slug: str, conversation_id: str) -> tuple[Membership, Conversation]:
+    """The caller's membership and conversation, or NotFound: no role, scope or ownership, no socket."""
+    membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
+    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
+        raise NotFound()
+    return membership, conversation_for_caller(membership=membership, conversation_id=conversation_id)
+
+
+def error_frame(error: DomainError) -> dict[str, Any]:
+    frame = {"type": "error", "code": error.code, "message": error.message, "details": error.details}
+    if "retry_after" in error.details:
+        frame["retry_after"] = error.details["retry_after"]
+    return frame
+
+
+class ConversationConsumer(AsyncJsonWebsocketConsumer):
+    task: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        if not self.scope["user"].is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            self.membership, self.conversation = await self.authorize()
+        except DomainError:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = f"conversation.{self.conversation.pk}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def authorize(self) -> tuple[Membership, Conversation]:
+        kwargs = self.scope["url_route"]["kwargs"]
+        return await database_sync_to_async(authorize)(
+            self.scope["user"], self.scope.get("api_key"), kwargs["org_slug"], kwargs["conversation_id"]
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        try:
+            content = await self.decode_json(text_data) if text_data is not None else None
+        except ValueError:
+            await self.send_json({"type": "error", "code": "invalid_json", "message": "Frames are JSON objects."})
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        handler = {"send": self.on_send, "stop": self.on_stop, "ping": self.on_ping}.get(kind)
+        if handler is None:
+            await self.send_json({"type": "error", "code": "unknown_frame", "message": f"Unknown frame {kind!r}."})
+            return
+        try:
+            self.membership, self.conversation = await self.authorize()
+            await handler(content)
+        except DomainError as error:
+            await self.send_json(error_frame(error))
+
+    async def on_ping(self, content: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong"})
+
+    async def on_stop(self, content: dict[str, Any]) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    async def on_send(self, content: dict[str, Any]) -> None:
+        text, client_id = content.get("content"), content.get("client_id") or ""
+        if not isinstance(text, str) or not isinstance(client_id, str) or len(client_id) > 100:
+            raise services.InvalidInput("`content` must be text and `client_id` at most 100 characters.")
+        prepared = await database_sync_to_async(services.prepare_turn)(
+            membership=self.membership, conversation=self.conversation, content=text, client_id=client_id
+        )
+        await self.send_json({"type": "ack", "message": message_payload(prepared.user_message)})
+        if prepared.replayed:
+            await self.send_json({"type": "done", "message": message_payload(prepared.assistant_message)})
+            return
+        self.task = asyncio.create_task(self.stream(prepared))
+
+    async def stream(self, prepared: services.PreparedTurn) -> None:
+        try:
+            message = await run_turn(prepared=prepared, send=self.send_json)
+        except DomainError as error:
+            await self.send_json(error_frame(error))
+            return
+        except asyncio.CancelledError:
+            return
+        with contextlib.suppress(Exception):  # other tabs are a courtesy; the answer is stored
+            await self.channel_layer.group_send(
+                self.group,
+                {"type": "message.completed", "message": message_payload(message), "origin": self.channel_name},
+            )
+
+    async def message_completed(self, event: dict[str, Any]) -> None:
+        if event["origin"] != self.channel_name:
+            await self.send_json({"type": "message", "message": event["message"]})

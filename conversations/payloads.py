@@ -1,0 +1,30 @@
+"""The JSON shape of a message, shared by the REST API, server-sent events and websocket frames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conversations.models import Message
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.pk),
+        "conversation": str(message.conversation_id),
+        "seq": message.seq,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "error_code": message.error_code,
+        "token_count": message.token_count,
+        "model": message.model,
+        "preset_version": message.preset_version,
+        "prompt_tokens": message.prompt_tokens,
+        "completion_tokens": message.completion_tokens,
+        "cost": str(message.cost),
+        "ttft_ms": message.ttft_ms,
+        "total_ms": message.total_ms,
+        "finish_reason": message.finish_reason,
+        "client_id": message.client_id,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+    }

@@ -1,0 +1,295 @@
+"""Synchronous writes for conversations: creating them, preparing a turn, recording its outcome.
+
+Async transports call these through sync_to_async, so the event loop never waits on the database.
+The user message is committed before the model is called; the assistant message exists (pending)
+from the same transaction and is updated as text arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit import services as audit
+from chatpresets.errors import Conflict, InvalidInput, Unprocessable
+from conversations.catalogue import ModelSpec, get_model
+from conversations.context import ContextPlan, plan_context
+from conversations.models import Conversation, Message, MessageStatus, Role
+from conversations.selectors import history_reader
+from conversations.tokens import count_message, count_text
+from presets.content import validate_params
+from presets.models import Preset
+from presets.resolve import ResolvedPreset, resolve_for_conversation
+from tenancy.models import Membership
+
+
+class IdempotencyMismatch(Unprocessable):
+    code = "idempotency_key_reused"
+    message = "This idempotency key was used with a different request."
+
+
+class TurnInProgress(Conflict):
+    code = "turn_in_progress"
+    message = "An answer is still being written in this conversation."
+
+
+@transaction.atomic
+def conversation_create(
+    *,
+    membership: Membership,
+    title: str = "",
+    preset: Preset | None = None,
+    preset_version: int | None = None,
+    variables: dict[str, Any] | None = None,
+    model_override: str = "",
+    params_override: dict[str, Any] | None = None,
+) -> Conversation:
+    """Checks the preset resolves (access, approval, variables) before anything is stored."""
+    if preset is not None:
+        resolve_for_conversation(
+            membership=membership, preset_id=preset.pk, version=preset_version, values=variables or {}
+        )
+    if model_override:
+        get_model(model_override)
+    validate_params(params_override or {})
+    conversation = Conversation.objects.create(
+        org=membership.org,
+        user=membership.user,
+        title=title,
+        preset=preset,
+        preset_version=preset_version,
+        variables=variables or {},
+        model_override=model_override,
+        params_override=params_override or {},
+    )
+    audit.record(
+        org=membership.org,
+        actor=membership.user,
+        action="conversation.created",
+        target=conversation,
+        payload={"preset": str(preset.pk) if preset else None, "preset_version": preset_version},
+    )
+    return conversation
+
+
+@dataclass
+class PreparedTurn:
+    conversation_id: Any
+    user_message: Message
+    assistant_message: Message
+    plan: ContextPlan
+    spec: ModelSpec
+    params: dict[str, Any]
+    max_tokens: int
+    replayed: bool = False
+
+
+def _resolved(conversation: Conversation, membership: Membership) -> ResolvedPreset | None:
+    if conversation.preset_id is None:
+        return None
+    return resolve_for_conversation(
+        membership=membership,
+        preset_id=conversation.preset_id,
+        version=conversation.preset_version,
+        values=conversation.variables,
+        existing=True,
+    )
+
+
+def request_hash(content: str) -> str:
+    return hashlib.sha256(json.dumps({"content": content}, sort_keys=True).encode()).hexdigest()
+
+
+@transaction.atomic
+def prepare_turn(
+    *, membership: Membership, conversation: Conversation, content: str, client_id: str = ""
+) -> PreparedTurn:
+    """Store the user message and a pending answer, and plan the prompt; a repeated client id replays."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if client_id:
+        existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
+        if existing is not None:
+            return _replay(existing, content)
+    if Message.objects.filter(
+        conversation=conversation, status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]
+    ).exists():
+        raise TurnInProgress()
+    if not content.strip():
+        raise InvalidInput("The message is empty.", details={"field": "content"})
+    resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
+    plan = _plan(conversation, resolved, spec, max_tokens, new_message=content)
+    seq = (Message.objects.filter(conversation=conversation).aggregate(m=Max("seq"))["m"] or 0) + 1
+    version = resolved.version if resolved else None
+    user_message = Message.objects.create(
+        org=conversation.org,
+        conversation=conversation,
+        seq=seq,
+        role=Role.USER,
+        content=content,
+        token_count=count_message(Role.USER, content, spec.encoding),
+        client_id=client_id,
+        request_hash=request_hash(content),
+        model=spec.name,
+        preset_version=version,
+    )
+    answer = Message.objects.create(
+        org=conversation.org,
+        conversation=conversation,
+        seq=seq + 1,
+        role=Role.ASSISTANT,
+        status=MessageStatus.PENDING,
+        model=spec.name,
+        preset_version=version,
+        reply_to=user_message,
+        prompt_tokens=plan.used,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return PreparedTurn(conversation.pk, user_message, answer, plan, spec, params, max_tokens)
+
+
+def _turn_settings(
+    conversation: Conversation, membership: Membership
+) -> tuple[ResolvedPreset | None, ModelSpec, dict[str, Any], int]:
+    """The preset version, model and parameters the next turn uses; max_tokens is capped by the model."""
+    resolved = _resolved(conversation, membership)
+    spec = get_model(conversation.model_override or (resolved.model if resolved else settings.DEFAULT_MODEL))
+    params = {**(resolved.params if resolved else {}), **conversation.params_override}
+    return resolved, spec, params, min(int(params.get("max_tokens") or spec.max_output), spec.max_output)
+
+
+def _plan(
+    conversation: Conversation,
+    resolved: ResolvedPreset | None,
+    spec: ModelSpec,
+    max_tokens: int,
+    *,
+    new_message: str | None,
+) -> ContextPlan:
+    return plan_context(
+        context_window=_window(spec, resolved),
+        reserved_output=max_tokens,
+        encoding=spec.encoding,
+        system_prompt=resolved.system_prompt if resolved else settings.DEFAULT_SYSTEM_PROMPT,
+        summary=conversation.summary,
+        summarised_through=conversation.summary_through_seq,
+        history_newest_first=history_reader(conversation),
+        new_message=new_message,
+    )
+
+
+def _window(spec: ModelSpec, resolved: ResolvedPreset | None) -> int:
+    limit = (resolved.policy.get("max_context_tokens") if resolved else None) or spec.context_window
+    return min(limit, spec.context_window)
+
+
+def _replay(user_message: Message, content: str) -> PreparedTurn:
+    if user_message.request_hash != request_hash(content):
+        raise IdempotencyMismatch(details={"client_id": user_message.client_id})
+    answer = Message.objects.filter(reply_to=user_message).first()
+    spec = get_model(user_message.model)
+    plan = ContextPlan([], spec.context_window, 0, 0, answer.prompt_tokens if answer else 0, 0)
+    return PreparedTurn(user_message.conversation_id, user_message, answer, plan, spec, {}, 0, replayed=True)
+
+
+def record_progress(*, message_id: Any, text: str) -> None:
+    """Flush streamed text so far; the message is `streaming` from its first token."""
+    Message.objects.filter(pk=message_id, status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]).update(
+        content=text, status=MessageStatus.STREAMING, updated_at=timezone.now()
+    )
+
+
+def record_outcome(
+    *,
+    message_id: Any,
+    text: str,
+    status: str,
+    spec: ModelSpec,
+    prompt_tokens: int,
+    finish_reason: str = "",
+    error_code: str = "",
+    ttft_ms: int | None = None,
+    total_ms: int | None = None,
+    model: str = "",
+) -> Message:
+    """Final state of an answer: text, tokens counted locally, cost from the catalogue prices."""
+    completion_tokens = count_text(text, spec.encoding) if text else 0
+    message = Message.objects.get(pk=message_id)
+    message.content, message.status, message.finish_reason, message.error_code = text, status, finish_reason, error_code
+    message.token_count = count_message(Role.ASSISTANT, text, spec.encoding) if text else 0
+    message.prompt_tokens, message.completion_tokens = prompt_tokens, completion_tokens
+    message.cost = spec.cost(prompt_tokens, completion_tokens)
+    message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
+    message.save()
+    return message
+
+
+@transaction.atomic
+def conversation_rename(*, conversation: Conversation, membership: Membership, title: str) -> Conversation:
+    before = conversation.title
+    conversation.title = title
+    conversation.save(update_fields=["title", "updated_at"])
+    audit.record(
+        org=conversation.org,
+        actor=membership.user,
+        action="conversation.renamed",
+        target=conversation,
+        payload={"title": {"before": before, "after": title}},
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation, membership: Membership) -> None:
+    conversation.deleted_at = timezone.now()
+    conversation.save(update_fields=["deleted_at", "updated_at"])
+    audit.record(org=conversation.org, actor=membership.user, action="conversation.deleted", target=conversation)
+
+
+@transaction.atomic
+def conversation_apply_preset(
+    *,
+    conversation: Conversation,
+    membership: Membership,
+    preset: Preset | None,
+    version: int | None,
+    variables: dict[str, Any],
+) -> Conversation:
+    """Takes effect from the next turn; `version=None` follows the newest approved version."""
+    if preset is not None:
+        resolve_for_conversation(membership=membership, preset_id=preset.pk, version=version, values=variables)
+    before = {
+        "preset": str(conversation.preset_id) if conversation.preset_id else None,
+        "preset_version": conversation.preset_version,
+    }
+    conversation.preset, conversation.preset_version, conversation.variables = preset, version, variables
+    conversation.save(update_fields=["preset", "preset_version", "variables", "updated_at"])
+    after = {"preset": str(preset.pk) if preset else None, "preset_version": version}
+    audit.record(
+        org=conversation.org,
+        actor=membership.user,
+        action="conversation.preset_applied",
+        target=conversation,
+        payload=audit.changes(before, after),
+    )
+    return conversation
+
+
+def context_preview(*, conversation: Conversation, membership: Membership) -> dict[str, Any]:
+    """Exactly what the next call would send (without a new message), with the budget arithmetic."""
+    resolved, spec, _, max_tokens = _turn_settings(conversation, membership)
+    explained = _plan(conversation, resolved, spec, max_tokens, new_message=None).explain()
+    if resolved is not None and not resolved.prompt_visible:
+        explained["parts"][0]["content"] = None  # `use` access runs the prompt without seeing it
+    return {
+        "model": spec.name,
+        "encoding": spec.encoding,
+        "preset_version": resolved.version if resolved else None,
+        **explained,
+    }
