@@ -180,12 +180,15 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 # With no broker the tasks run in-process, so the embedded run needs no worker.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Without a broker, conversation summaries and titles run on a background thread; tests run them inline.
+BACKGROUND_TASKS_INLINE = env_bool("BACKGROUND_TASKS_INLINE", DJANGO_ENV == "test")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-preset-trash": {"task": "presets.tasks.purge_expired_trash", "schedule": 3600.0},
+    "sweep-abandoned-streams": {"task": "conversations.tasks.sweep_abandoned_streams", "schedule": 60.0},
 }
 
 # The model catalogue (see conversations/catalogue.py). With OPENAI_API_KEY the defaults are
@@ -236,6 +239,9 @@ MODEL_CATALOGUE_FILE = env_str("MODEL_CATALOGUE_FILE", "")
 DEFAULT_MODEL = env_str("DEFAULT_MODEL", MODEL_CATALOGUE[0]["name"])
 DEFAULT_SYSTEM_PROMPT = env_str("DEFAULT_SYSTEM_PROMPT", "You are a helpful assistant.")
 STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
+STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
+SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
+SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 GATEWAY_RETRIES = env_int("GATEWAY_RETRIES", 2)
 GATEWAY_BACKOFF_SECONDS = env_float("GATEWAY_BACKOFF_SECONDS", 0.2)
 GATEWAY_BREAKER_THRESHOLD = env_int("GATEWAY_BREAKER_THRESHOLD", 5)

@@ -204,3 +204,12 @@ async def _take(chunk: Any, started: float, result: StreamResult, on_delta: Delt
 def _describe(error: BaseException) -> str:
     status = getattr(error, "status_code", None)
     return f"{type(error).__name__}{f' {status}' if status else ''}"
+
+
+async def complete(*, model: str, messages: list[dict[str, str]], max_tokens: int) -> StreamResult:
+    """A whole answer at once (background work: summaries, titles), through the same retries and fallbacks."""
+
+    async def ignore(text: str) -> None:
+        return None
+
+    return await stream_chat(model=model, messages=messages, params={}, max_tokens=max_tokens, on_delta=ignore)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import Conflict, InvalidInput, Unprocessable
+from conversations import tasks
 from conversations.catalogue import ModelSpec, get_model
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, Message, MessageStatus, Role
@@ -151,7 +152,18 @@ def prepare_turn(
         prompt_tokens=plan.used,
     )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    _schedule_summary(conversation, plan)
     return PreparedTurn(conversation.pk, user_message, answer, plan, spec, params, max_tokens)
+
+
+def _schedule_summary(conversation: Conversation, plan: ContextPlan) -> None:
+    if plan.dropped:
+        tasks.enqueue(
+            tasks.summarise,
+            conversation_id=str(conversation.pk),
+            org_id=str(conversation.org_id),
+            through_seq=plan.dropped["through_seq"],
+        )
 
 
 def _turn_settings(
@@ -227,6 +239,8 @@ def record_outcome(
     message.cost = spec.cost(prompt_tokens, completion_tokens)
     message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
     message.save()
+    if status == MessageStatus.COMPLETE and message.seq == 2:
+        tasks.enqueue(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
     return message
 
 

@@ -1,0 +1,117 @@
+"""Background work for conversations: running summaries, titles, and sweeping abandoned streams.
+
+Tasks take ids plus the organisation id, never model instances, and re-read everything. A failed
+summary never blocks chatting: until one lands, the context planner simply truncates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chatpresets.errors import DomainError
+from conversations import gateway
+from conversations.catalogue import get_model
+from conversations.models import Conversation, Message, MessageStatus, Role
+from conversations.selectors import IN_CONTEXT
+from conversations.tokens import count_message
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_INSTRUCTIONS = (
+    "You maintain a running summary of a conversation. Fold the new messages into the current summary. "
+    "Keep names, numbers, decisions and open questions; drop pleasantries. Answer with the summary only."
+)
+TITLE_INSTRUCTIONS = "Give this conversation a short title of at most six words. Answer with the title only."
+
+
+def enqueue(task: Any, **kwargs: Any) -> None:
+    """After commit: to the broker when there is one; without one, on a background thread so the
+    answer is not delayed (or inline, when BACKGROUND_TASKS_INLINE asks for determinism)."""
+
+    def send() -> None:
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            task.delay(**kwargs)
+        elif settings.BACKGROUND_TASKS_INLINE:
+            task(**kwargs)
+        else:
+            threading.Thread(target=task, kwargs=kwargs, daemon=True).start()
+
+    transaction.on_commit(send)
+
+
+def summary_model() -> str:
+    return settings.SUMMARY_MODEL or settings.DEFAULT_MODEL
+
+
+@shared_task
+def summarise(*, conversation_id: str, org_id: str, through_seq: int) -> int:
+    """Fold messages up to `through_seq` into the running summary; returns the seq now covered."""
+    conversation = Conversation.objects.filter(pk=conversation_id, org_id=org_id).first()
+    if conversation is None or through_seq <= conversation.summary_through_seq:
+        return conversation.summary_through_seq if conversation else 0
+    start = conversation.summary_through_seq
+    rows = Message.objects.filter(
+        conversation=conversation, seq__gt=start, seq__lte=through_seq, status__in=IN_CONTEXT
+    ).order_by("seq")
+    transcript = "\n".join(f"{m.role}: {m.content}" for m in rows)
+    prompt = f"Current summary:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript}"
+    try:
+        result = async_to_sync(gateway.complete)(
+            model=summary_model(),
+            messages=[{"role": "system", "content": SUMMARY_INSTRUCTIONS}, {"role": "user", "content": prompt}],
+            max_tokens=settings.SUMMARY_MAX_TOKENS,
+        )
+    except DomainError as error:
+        logger.warning("summary of conversation %s failed: %s", conversation_id, error.code)
+        return start
+    return _store_summary(conversation_id, start, through_seq, result.text.strip())
+
+
+@transaction.atomic
+def _store_summary(conversation_id: str, start: int, through_seq: int, text: str) -> int:
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if conversation.summary_through_seq != start:  # another summary landed meanwhile; keep it
+        return conversation.summary_through_seq
+    conversation.summary, conversation.summary_through_seq = text, through_seq
+    conversation.summary_tokens = count_message(Role.ASSISTANT, text, get_model(summary_model()).encoding)
+    conversation.save(update_fields=["summary", "summary_through_seq", "summary_tokens"])
+    return through_seq
+
+
+@shared_task
+def generate_title(*, conversation_id: str, org_id: str) -> str:
+    conversation = Conversation.objects.filter(pk=conversation_id, org_id=org_id).first()
+    if conversation is None or conversation.title:
+        return conversation.title if conversation else ""
+    exchange = Message.objects.filter(conversation=conversation, status=MessageStatus.COMPLETE).order_by("seq")[:2]
+    transcript = "\n".join(f"{m.role}: {m.content[:2000]}" for m in exchange)
+    try:
+        result = async_to_sync(gateway.complete)(
+            model=summary_model(),
+            messages=[{"role": "system", "content": TITLE_INSTRUCTIONS}, {"role": "user", "content": transcript}],
+            max_tokens=20,
+        )
+    except DomainError as error:
+        logger.warning("title of conversation %s failed: %s", conversation_id, error.code)
+        return ""
+    title = result.text.strip().strip('"').splitlines()[0][:200] if result.text.strip() else ""
+    Conversation.objects.filter(pk=conversation_id, title="").update(title=title)
+    return title
+
+
+@shared_task
+def sweep_abandoned_streams() -> int:
+    """Answers whose worker vanished (no flush for a while) become `interrupted`, keeping their text."""
+    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_ABANDONED_SECONDS)
+    return Message.objects.filter(
+        status__in=[MessageStatus.PENDING, MessageStatus.STREAMING], updated_at__lt=cutoff
+    ).update(status=MessageStatus.INTERRUPTED, error_code="worker_lost", updated_at=timezone.now())

@@ -1,0 +1,96 @@
+"""Background work: running summaries, titles, and sweeping abandoned streams."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from conversations import tasks
+from conversations.models import Conversation, Message, MessageStatus
+
+pytestmark = pytest.mark.usefixtures("fake_llm")
+
+
+def add(conversation, seq, role, content, status=MessageStatus.COMPLETE):
+    return Message.objects.create(
+        org=conversation.org,
+        conversation=conversation,
+        seq=seq,
+        role=role,
+        content=content,
+        token_count=5,
+        status=status,
+    )
+
+
+@pytest.fixture
+def conversation(acme, alice):
+    chat = Conversation.objects.create(org=acme, user=alice)
+    for seq in range(1, 7):
+        add(chat, seq, "user" if seq % 2 else "assistant", f"message {seq}")
+    return chat
+
+
+def test_summary_folds_new_messages_into_the_old_summary(conversation, fake_llm) -> None:
+    fake_llm.config.reply = "They talked about messages one to four."
+    conversation.summary, conversation.summary_through_seq = "Earlier: greetings.", 2
+    conversation.save()
+    covered = tasks.summarise(conversation_id=str(conversation.pk), org_id=str(conversation.org_id), through_seq=4)
+    assert covered == 4
+    conversation.refresh_from_db()
+    assert (conversation.summary, conversation.summary_through_seq) == ("They talked about messages one to four.", 4)
+    assert conversation.summary_tokens > 0
+    sent = fake_llm.requests[-1]["messages"][1]["content"]
+    assert "Earlier: greetings." in sent
+    assert "user: message 3" in sent
+    assert "assistant: message 4" in sent
+    assert "message 2" not in sent
+    assert "message 5" not in sent
+
+
+def test_failed_summary_changes_nothing(conversation, fake_llm) -> None:
+    fake_llm.inject(*["500"] * 6)
+    assert tasks.summarise(conversation_id=str(conversation.pk), org_id=str(conversation.org_id), through_seq=4) == 0
+    conversation.refresh_from_db()
+    assert (conversation.summary, conversation.summary_through_seq) == ("", 0)
+
+
+def test_summary_task_refuses_another_organisations_conversation(conversation, globex) -> None:
+    tasks.summarise(conversation_id=str(conversation.pk), org_id=str(globex.pk), through_seq=4)
+    conversation.refresh_from_db()
+    assert conversation.summary_through_seq == 0
+
+
+def test_dropped_messages_trigger_a_summary_after_commit(
+    api, alice, acme, fake_llm, django_capture_on_commit_callbacks
+) -> None:
+    from django.urls import reverse
+
+    chat = Conversation.objects.create(org=acme, user=alice, title="t", model_override="fake-small")
+    url = reverse("conversation-messages", kwargs={"org_slug": "acme", "pk": chat.pk})
+    for n in range(8):
+        with django_capture_on_commit_callbacks(execute=True):
+            api(alice).post(url, {"content": f"turn {n} " + "pad " * 15}, format="json")
+    chat.refresh_from_db()
+    assert chat.summary_through_seq > 0
+    assert chat.summary
+
+
+def test_title_comes_from_the_first_exchange(conversation, fake_llm) -> None:
+    fake_llm.config.reply = '"Counting messages"'
+    title = tasks.generate_title(conversation_id=str(conversation.pk), org_id=str(conversation.org_id))
+    conversation.refresh_from_db()
+    assert title == conversation.title == "Counting messages"
+
+
+def test_abandoned_streams_become_interrupted_and_keep_text(conversation) -> None:
+    stale = add(conversation, 7, "assistant", "half an ans", status=MessageStatus.STREAMING)
+    fresh = add(conversation, 8, "assistant", "still going", status=MessageStatus.STREAMING)
+    Message.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    assert tasks.sweep_abandoned_streams() == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.status, stale.content, stale.error_code) == ("interrupted", "half an ans", "worker_lost")
+    assert fresh.status == "streaming"
