@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chatpresets import health, pages
+from conversations.api import openai_compat
 
 handler400 = "chatpresets.errors.bad_request"
 handler403 = "chatpresets.errors.permission_denied"
@@ -20,6 +21,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("v1/chat/completions", openai_compat.chat_completions_endpoint, name="openai-chat-completions"),
+    path("v1/models", openai_compat.models_endpoint, name="openai-models"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include(api_v1)),

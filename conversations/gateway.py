@@ -206,10 +206,14 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}{f' {status}' if status else ''}"
 
 
-async def complete(*, model: str, messages: list[dict[str, str]], max_tokens: int) -> StreamResult:
-    """A whole answer at once (background work: summaries, titles), through the same retries and fallbacks."""
+async def complete(
+    *, model: str, messages: list[dict[str, str]], max_tokens: int, params: dict[str, Any] | None = None
+) -> StreamResult:
+    """A whole answer at once, through the same retries and fallbacks as a streamed one."""
 
     async def ignore(text: str) -> None:
         return None
 
-    return await stream_chat(model=model, messages=messages, params={}, max_tokens=max_tokens, on_delta=ignore)
+    return await stream_chat(
+        model=model, messages=messages, params=params or {}, max_tokens=max_tokens, on_delta=ignore
+    )

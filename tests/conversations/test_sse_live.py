@@ -7,38 +7,10 @@ import time
 
 import httpx
 import pytest
-from django.db import connection
 
-from conversations.models import Conversation, Message
-from tenancy import services as tenancy_services
-from tests.server import daphne
+from conversations.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def live(fake_server, fake_llm, acme, alice):
-    """A daphne process on the test database, whose model catalogue points at the fake model."""
-    settings_dict = connection.settings_dict
-    database = (
-        f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
-    )
-    catalogue = [
-        {
-            "name": "fake",
-            "base_url": fake_server.base_url,
-            "encoding": "o200k_base",
-            "context_window": 4096,
-            "max_output": 256,
-            "ttft_timeout": 2.0,
-            "total_timeout": 20.0,
-        }
-    ]
-    env = {"DATABASE_URL": database, "MODEL_CATALOGUE": json.dumps(catalogue), "DEFAULT_MODEL": "fake"}
-    conversation = Conversation.objects.create(org=acme, user=alice)
-    _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="sse", scopes=["chat"], expires_at=None)
-    with daphne(env) as base:
-        yield {"base": base, "key": key, "conversation": conversation}
 
 
 def read_events(response: httpx.Response) -> list[tuple[float, dict]]:

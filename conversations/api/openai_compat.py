@@ -1,0 +1,256 @@
+"""An OpenAI-compatible API for programs: POST /v1/chat/completions and GET /v1/models.
+
+Authenticated by this service's API keys (the key's organisation is the tenant). `model` names a
+preset (`preset:<slug>` or `preset:<slug>@<version>`) or a catalogue model the organisation
+allows. A preset's rendered system prompt comes first; its model and parameters apply unless
+the request overrides parameters. Works unmodified with the official `openai` client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import AuthenticationFailed
+
+from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound
+from conversations import gateway
+from conversations.api.send import Unauthenticated, error_response
+from conversations.catalogue import ModelSpec, catalogue, get_model
+from conversations.context import ContextTooLong
+from conversations.tokens import REPLY_PRIMING, count_message, count_text
+from presets.models import Preset
+from presets.resolve import resolve_for_conversation
+from presets.selectors import preset_list_visible
+from tenancy.authentication import authenticate_key
+from tenancy.models import ApiKey, Membership
+from tenancy.permissions import Perm, key_allows, role_has
+from tenancy.selectors import membership_for_caller
+
+ROLES = {"system", "user", "assistant"}
+
+
+class MethodNotAllowed(DomainError):
+    code = "method_not_allowed"
+    status_code = 405
+    message = "Use POST."
+
+
+PASSTHROUGH = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")
+
+
+@dataclass
+class Call:
+    spec: ModelSpec
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    max_tokens: int
+    prompt_tokens: int
+    name: str
+
+
+async def _membership(request: HttpRequest) -> Membership:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer":
+        raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
+    try:
+        api_key = await database_sync_to_async(authenticate_key)(secret.strip())
+    except AuthenticationFailed as error:
+        raise Unauthenticated(str(error.detail)) from error
+    return await database_sync_to_async(_chat_membership)(api_key)
+
+
+def _chat_membership(api_key: ApiKey) -> Membership:
+    membership = membership_for_caller(user=api_key.user, org_slug=api_key.org.slug, api_key=api_key)
+    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
+        raise Forbidden("This key (or its user's role) may not chat; it needs the `chat` scope.")
+    return membership
+
+
+def allowed_models(membership: Membership) -> list[str]:
+    allowed = membership.org.settings.get("allowed_models")
+    return [name for name in catalogue() if allowed is None or name in allowed]
+
+
+@csrf_exempt
+async def models_endpoint(request: HttpRequest) -> HttpResponse:
+    try:
+        membership = await _membership(request)
+        names = await database_sync_to_async(_model_names)(membership)
+    except DomainError as error:
+        return error_response(error)
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "chatpresets"} for name in names]
+    return JsonResponse({"object": "list", "data": data})
+
+
+def _model_names(membership: Membership) -> list[str]:
+    presets = preset_list_visible(membership=membership).exclude(approved_version=None).values_list("slug", flat=True)
+    return allowed_models(membership) + [f"preset:{slug}" for slug in presets]
+
+
+@csrf_exempt
+async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return error_response(MethodNotAllowed())
+    try:
+        membership = await _membership(request)
+        body = _body(request)
+        call = await database_sync_to_async(_plan_call)(membership, body)
+        if body.get("stream"):
+            return _stream(call, include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
+        return await _complete(call)
+    except DomainError as error:
+        return error_response(error)
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInput("The body is not valid JSON.") from error
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        raise InvalidInput("`model` is required.", details={"field": "model"})
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(_valid_message(m) for m in messages):
+        raise InvalidInput(
+            "`messages` must be a non-empty list of {role, content} objects.", details={"field": "messages"}
+        )
+    return body
+
+
+def _valid_message(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)
+
+
+def _plan_call(membership: Membership, body: dict[str, Any]) -> Call:
+    name, messages, params = body["model"], [{"role": m["role"], "content": m["content"]} for m in body["messages"]], {}
+    if name.startswith("preset:"):
+        resolved = _resolve_preset(membership, name, body.get("variables") or {})
+        messages, params, model = (
+            [{"role": "system", "content": resolved.system_prompt}, *messages],
+            resolved.params,
+            resolved.model,
+        )
+    else:
+        if name not in allowed_models(membership):
+            raise InvalidInput(f"Model {name!r} is not available.", details={"field": "model"})
+        model = name
+    spec = get_model(model)
+    params = {**params, **{key: body[key] for key in PASSTHROUGH if body.get(key) is not None}}
+    max_tokens = min(int(body.get("max_tokens") or params.get("max_tokens") or spec.max_output), spec.max_output)
+    prompt_tokens = sum(count_message(m["role"], m["content"], spec.encoding) for m in messages) + REPLY_PRIMING
+    if prompt_tokens + max_tokens > spec.context_window:
+        raise ContextTooLong(
+            details={"required_tokens": prompt_tokens + max_tokens, "context_window": spec.context_window}
+        )
+    return Call(spec, messages, params, max_tokens, prompt_tokens, name)
+
+
+def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]) -> Any:
+    slug, _, version = name.removeprefix("preset:").partition("@")
+    if version and not version.isdigit():
+        raise InvalidInput("Use preset:<slug>@<version number>.", details={"field": "model"})
+    preset = Preset.objects.for_org(membership.org).alive().filter(slug=slug).first()
+    if preset is None:
+        raise NotFound(f"No preset {slug!r} here.")
+    return resolve_for_conversation(
+        membership=membership, preset_id=preset.pk, version=int(version) if version else None, values=variables
+    )
+
+
+async def _complete(call: Call) -> JsonResponse:
+    result = await gateway.complete(
+        model=call.spec.name, messages=call.messages, params=call.params, max_tokens=call.max_tokens
+    )
+    completion_tokens = count_text(result.text, call.spec.encoding)
+    return JsonResponse(
+        {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": call.name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result.text},
+                    "finish_reason": result.finish_reason or "stop",
+                }
+            ],
+            "usage": _usage(call.prompt_tokens, completion_tokens),
+        }
+    )
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _stream(call: Call, *, include_usage: bool) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_chunks(call, include_usage), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
+    chunk_id, created, queue = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), asyncio.Queue()
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        body = {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": call.name,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    async def on_delta(text: str) -> None:
+        await queue.put(text)
+
+    task = asyncio.create_task(
+        gateway.stream_chat(
+            model=call.spec.name,
+            messages=call.messages,
+            params=call.params,
+            max_tokens=call.max_tokens,
+            on_delta=on_delta,
+        )
+    )
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        while not (task.done() and queue.empty()):
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield chunk({"content": getter.result()})
+            else:
+                getter.cancel()
+        result = task.result()
+    except DomainError as error:
+        yield f"data: {json.dumps({'error': {'code': error.code, 'message': error.message}})}\n\n".encode()
+        return
+    finally:
+        if not task.done():
+            task.cancel()
+    yield chunk({}, result.finish_reason or "stop")
+    if include_usage:
+        usage = _usage(call.prompt_tokens, count_text(result.text, call.spec.encoding))
+        body = {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": call.name,
+            "choices": [],
+            "usage": usage,
+        }
+        yield f"data: {json.dumps(body)}\n\n".encode()
+    yield b"data: [DONE]\n\n"

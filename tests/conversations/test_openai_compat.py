@@ -1,0 +1,79 @@
+"""The OpenAI-compatible API, driven by the official `openai` client against a real daphne process."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from presets.services import lifecycle, review
+from tenancy import services as tenancy_services
+from tests.factories import MembershipFactory
+from tests.presets_world import make_preset
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def client(live) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{live['base']}/v1", api_key=live["key"], max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def preset(acme, bob):
+    approver = MembershipFactory(org=acme, role="approver").user
+    preset = make_preset(acme, bob, "pirate", scope="org")
+    preset = lifecycle.preset_update(preset=preset, actor=bob, system_prompt="Talk like a pirate.", model="fake")
+    review.preset_submit(preset=preset, actor=bob)
+    review.preset_approve(preset=preset, actor=approver, number=2)
+    return preset
+
+
+def test_models_lists_catalogue_models_and_usable_presets(client, preset) -> None:
+    names = [model.id for model in client.models.list()]
+    assert "fake" in names
+    assert "preset:pirate" in names
+
+
+def test_non_streaming_completion_applies_the_preset(client, preset, fake_llm) -> None:
+    fake_llm.config.reply = "Arr matey"
+    completion = client.chat.completions.create(model="preset:pirate", messages=[{"role": "user", "content": "Hi"}])
+    assert completion.choices[0].message.content == "Arr matey"
+    assert completion.usage.completion_tokens > 0
+    sent = fake_llm.requests[-1]["messages"]
+    assert sent == [{"role": "system", "content": "Talk like a pirate."}, {"role": "user", "content": "Hi"}]
+
+
+def test_streaming_completion_with_usage(client, preset, fake_llm) -> None:
+    fake_llm.config.output_tokens = 5
+    stream = client.chat.completions.create(
+        model="preset:pirate@2",
+        messages=[{"role": "user", "content": "Hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "w0 w1 w2 w3 w4 "
+    assert chunks[-1].usage.completion_tokens > 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_plain_catalogue_model_and_parameters_pass_through(client, fake_llm) -> None:
+    client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "x"}], temperature=0.2)
+    assert fake_llm.requests[-1]["temperature"] == 0.2
+
+
+def test_errors_are_clear(client, live, preset, carol, globex) -> None:
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="preset:nope", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="gpt-99", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="fake", messages=[])
+    bad = openai.OpenAI(base_url=client.base_url, api_key="cpk_000000000000_nope", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model="fake", messages=[{"role": "user", "content": "x"}])
+    _, globex_key = tenancy_services.api_key_create(org=globex, actor=carol, name="g", scopes=["chat"], expires_at=None)
+    other = openai.OpenAI(base_url=client.base_url, api_key=globex_key, max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        other.chat.completions.create(model="preset:pirate", messages=[{"role": "user", "content": "x"}])
