@@ -24,6 +24,14 @@ class ContextTooLong(InvalidInput):
 
 
 @dataclass(frozen=True)
+class HistoryEntry:
+    """What planning needs to know of a stored message: no content, so pages stay small."""
+
+    seq: int
+    token_count: int
+
+
+@dataclass(frozen=True)
 class HistoryMessage:
     seq: int
     role: str
@@ -83,10 +91,16 @@ def plan_context(
     system_prompt: str,
     summary: str,
     summarised_through: int,
-    history_newest_first: Iterable[HistoryMessage],
+    history_newest_first: Iterable[HistoryEntry | HistoryMessage],
     new_message: str | None,
+    load_from: Callable[[int], list[HistoryMessage]] | None = None,
 ) -> ContextPlan:
-    """Pick the parts of the next prompt. `history_newest_first` is read lazily and only as far as needed."""
+    """Pick the parts of the next prompt.
+
+    `history_newest_first` (seq and token count) is read lazily and only as far as needed; then
+    `load_from(oldest kept seq)` reads the content of exactly the kept messages, oldest first.
+    Without a loader the entries must be HistoryMessages already.
+    """
     budget = context_window - reserved_output - REPLY_PRIMING
     system = Part("system", "system", system_prompt, count_message("system", system_prompt, encoding))
     new = Part("new", "user", new_message, count_message("user", new_message, encoding)) if new_message else None
@@ -108,26 +122,34 @@ def plan_context(
         if used + summary_part.tokens <= budget:
             head.append(summary_part)
             used += summary_part.tokens
-    kept, oldest_dropped = _fit_history(history_newest_first, budget - used)
-    used += sum(part.tokens for part in kept)
+    kept_entries, oldest_dropped = _fit_history(history_newest_first, budget - used)
+    used += sum(entry.token_count for entry in kept_entries)
+    kept = _load(kept_entries, load_from)
     dropped = {}
     if oldest_dropped is not None:
         dropped = {"from_seq": summarised_through + 1, "through_seq": oldest_dropped}
-    parts = head + list(reversed(kept)) + ([new] if new else [])
+    parts = head + kept + ([new] if new else [])
     return ContextPlan(parts, context_window, reserved_output, budget, used, summarised_through, dropped)
 
 
-def _fit_history(history: Iterable[HistoryMessage], room: int) -> tuple[list[Part], int | None]:
-    kept: list[Part] = []
-    for message in history:
-        if message.token_count > room:
-            return kept, message.seq
-        room -= message.token_count
-        kept.append(Part("history", message.role, message.content, message.token_count, message.seq))
+def _fit_history(history: Iterable[Any], room: int) -> tuple[list[Any], int | None]:
+    kept: list[Any] = []
+    for entry in history:
+        if entry.token_count > room:
+            return kept, entry.seq
+        room -= entry.token_count
+        kept.append(entry)
     return kept, None
 
 
-def paged(fetch: Callable[[int | None, int], list[HistoryMessage]]) -> Iterator[HistoryMessage]:
+def _load(kept_newest_first: list[Any], load_from: Callable[[int], list[HistoryMessage]] | None) -> list[Part]:
+    if not kept_newest_first:
+        return []
+    rows = load_from(kept_newest_first[-1].seq) if load_from else list(reversed(kept_newest_first))
+    return [Part("history", row.role, row.content, row.token_count, row.seq) for row in rows]
+
+
+def paged(fetch: Callable[[int | None, int], list[Any]]) -> Iterator[Any]:
     """Yield history newest first, one keyset page (seq < last seen) at a time, only while read."""
     before: int | None = None
     while True:

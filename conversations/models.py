@@ -95,7 +95,12 @@ class Message(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["conversation", "-seq"], name="message_newest_first"),
-            models.Index(fields=["status", "updated_at"], name="message_status_updated"),
+            # Only unfinished answers, for the sweeper: small, and never a tempting plan for history reads.
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status__in=["pending", "streaming"]),
+                name="message_unfinished",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from chatpresets.errors import NotFound
-from conversations.context import HistoryMessage, paged
+from conversations.context import HistoryEntry, HistoryMessage, paged
 from conversations.models import Conversation, Message, MessageStatus
 from tenancy.models import Membership
 
@@ -25,15 +25,32 @@ def conversation_for_caller(*, membership: Membership, conversation_id: Any) -> 
     return conversation
 
 
-def history_reader(conversation: Conversation) -> Iterator[HistoryMessage]:
-    """Messages after the summary, newest first, read one small page at a time as the planner asks."""
-    base = Message.objects.filter(
-        conversation_id=conversation.pk, seq__gt=conversation.summary_through_seq, status__in=IN_CONTEXT
-    ).exclude(content="")
+def _eligible(conversation: Conversation) -> Any:
+    # token_count, not content, tells empty answers apart: testing content would read every text.
+    return Message.objects.filter(
+        conversation_id=conversation.pk,
+        seq__gt=conversation.summary_through_seq,
+        status__in=IN_CONTEXT,
+        token_count__gt=0,
+    )
 
-    def fetch(before: int | None, limit: int) -> list[HistoryMessage]:
+
+def history_reader(conversation: Conversation) -> Iterator[HistoryEntry]:
+    """Sequence numbers and token counts after the summary, newest first, one small page at a time."""
+    base = _eligible(conversation)
+
+    def fetch(before: int | None, limit: int) -> list[HistoryEntry]:
         rows = base.filter(seq__lt=before) if before is not None else base
-        values = rows.order_by("-seq").values_list("seq", "role", "content", "token_count")[:limit]
-        return [HistoryMessage(*row) for row in values]
+        return [HistoryEntry(*row) for row in rows.order_by("-seq").values_list("seq", "token_count")[:limit]]
 
     return paged(fetch)
+
+
+def history_loader(conversation: Conversation) -> Callable[[int], list[HistoryMessage]]:
+    """Content of the kept messages only: everything eligible from the oldest kept one on."""
+
+    def load_from(seq: int) -> list[HistoryMessage]:
+        rows = _eligible(conversation).filter(seq__gte=seq).order_by("seq")
+        return [HistoryMessage(*row) for row in rows.values_list("seq", "role", "content", "token_count")]
+
+    return load_from

@@ -23,7 +23,7 @@ from conversations import tasks
 from conversations.catalogue import ModelSpec, get_model
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, Message, MessageStatus, Role
-from conversations.selectors import history_reader
+from conversations.selectors import history_loader, history_reader
 from conversations.tokens import count_message, count_text
 from presets.content import validate_params
 from presets.models import Preset
@@ -192,6 +192,7 @@ def _plan(
         summary=conversation.summary,
         summarised_through=conversation.summary_through_seq,
         history_newest_first=history_reader(conversation),
+        load_from=history_loader(conversation),
         new_message=new_message,
     )
 
