@@ -11,8 +11,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
 
+from chatpresets.daphne_tuning import enable_tcp_nodelay  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
+
+enable_tcp_nodelay()
 
 application = ProtocolTypeRouter(
     {

@@ -19,6 +19,7 @@ from typing import Any
 
 import openai
 from django.conf import settings
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from chatpresets.errors import DomainError
 from conversations.catalogue import ModelSpec, get_model
@@ -151,12 +152,7 @@ async def _stream_once(
     started = time.monotonic()
     result = StreamResult(model=spec.name)
     try:
-        stream = await asyncio.wait_for(
-            client_for(spec).chat.completions.create(
-                model=spec.remote_name, messages=messages, stream=True, timeout=spec.total_timeout, **params
-            ),
-            spec.ttft_timeout,
-        )
+        stream = await asyncio.wait_for(_open_stream(spec, messages, params), spec.ttft_timeout)
     except (TimeoutError, openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as error:
         raise _Retryable(_describe(error)) from error
     except openai.APIStatusError as error:
@@ -166,6 +162,24 @@ async def _stream_once(
     finally:
         await stream.close()
     return result
+
+
+async def _open_stream(spec: ModelSpec, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
+    """POST the body as plain JSON through the client's transport.
+
+    `chat.completions.create` first walks the whole body through the SDK's typed-dict transform,
+    which costs about 40 ms of CPU per call here; our body is already plain JSON, so the client's
+    lower-level `post` (same auth, retries off, same streaming parser) sends it as it is.
+    """
+    body = {"model": spec.remote_name, "messages": messages, "stream": True, **params}
+    return await client_for(spec).post(
+        "/chat/completions",
+        body=body,
+        cast_to=ChatCompletion,
+        stream=True,
+        stream_cls=openai.AsyncStream[ChatCompletionChunk],
+        options={"timeout": spec.total_timeout, "security": {"bearer_auth": True}},
+    )
 
 
 async def _consume(stream: Any, spec: ModelSpec, started: float, result: StreamResult, on_delta: Delta) -> None:

@@ -53,12 +53,11 @@ async def messages_endpoint(request: HttpRequest, org_slug: str, pk: str) -> Htt
     if request.method != "POST":
         return await database_sync_to_async(list_messages)(request, org_slug=org_slug, pk=pk)
     try:
-        user, api_key = await _caller(request)
-        membership, conversation = await database_sync_to_async(_authorize)(user, api_key, org_slug, pk)
         body = _validated(request)
         client_id = request.headers.get("Idempotency-Key") or body["client_id"]
-        prepared = await database_sync_to_async(services.prepare_turn)(
-            membership=membership, conversation=conversation, content=body["content"], client_id=client_id
+        secret, user = await _credentials(request)
+        prepared = await database_sync_to_async(_authorized_turn)(
+            secret=secret, user=user, org_slug=org_slug, pk=pk, content=body["content"], client_id=client_id
         )
         if body["stream"]:
             return _event_stream(prepared)
@@ -67,20 +66,32 @@ async def messages_endpoint(request: HttpRequest, org_slug: str, pk: str) -> Htt
         return error_response(error)
 
 
-async def _caller(request: HttpRequest) -> tuple[Any, ApiKey | None]:
+async def _credentials(request: HttpRequest) -> tuple[str | None, Any]:
+    """An API key secret (checked with the rest, in one database round), or the session's user."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme == "Bearer":
-        try:
-            api_key = await database_sync_to_async(authenticate_key)(secret.strip())
-        except AuthenticationFailed as error:
-            raise Unauthenticated(str(error.detail)) from error
-        return api_key.user, api_key
+        return secret.strip(), None
     user = await request.auser()
     if not user.is_authenticated:
         raise Unauthenticated()
     if CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {}) is not None:
         raise Forbidden("CSRF check failed: send the X-CSRFToken header with session requests.")
-    return user, None
+    return None, user
+
+
+def _authorized_turn(
+    *, secret: str | None, user: Any, org_slug: str, pk: str, content: str, client_id: str
+) -> services.PreparedTurn:
+    """Key check, membership, role and scope, conversation, and the turn itself: one thread hop."""
+    api_key = None
+    if secret is not None:
+        try:
+            api_key = authenticate_key(secret)
+        except AuthenticationFailed as error:
+            raise Unauthenticated(str(error.detail)) from error
+        user = api_key.user
+    membership, conversation = _authorize(user, api_key, org_slug, pk)
+    return services.prepare_turn(membership=membership, conversation=conversation, content=content, client_id=client_id)
 
 
 def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tuple[Membership, Conversation]:
