@@ -236,7 +236,7 @@ try:
 except json.JSONDecodeError as error:
     raise ImproperlyConfigured(f"MODEL_CATALOGUE is not valid JSON: {error}") from error
 MODEL_CATALOGUE_FILE = env_str("MODEL_CATALOGUE_FILE", "")
-DEFAULT_MODEL = env_str("DEFAULT_MODEL", MODEL_CATALOGUE[0]["name"])
+DEFAULT_MODEL = env_str("DEFAULT_MODEL", "")  # empty: the first model of the catalogue in use
 DEFAULT_SYSTEM_PROMPT = env_str("DEFAULT_SYSTEM_PROMPT", "You are a helpful assistant.")
 STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)

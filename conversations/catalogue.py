@@ -71,3 +71,8 @@ def get_model(name: str) -> ModelSpec:
     if spec is None:
         raise InvalidInput(f"Unknown model {name!r}.", details={"field": "model", "known": sorted(catalogue())})
     return spec
+
+
+def default_model() -> str:
+    """DEFAULT_MODEL, or the first model of the catalogue in use (environment or file)."""
+    return settings.DEFAULT_MODEL or next(iter(catalogue()))

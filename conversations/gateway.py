@@ -10,7 +10,6 @@ first token nothing is retried: the partial text is kept and the result says `in
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ import openai
 from django.conf import settings
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from chatpresets.env import env_secret
 from chatpresets.errors import DomainError
 from conversations.catalogue import ModelSpec, get_model
 
@@ -83,7 +83,7 @@ _breakers: dict[str, CircuitBreaker] = {}
 
 
 def client_for(spec: ModelSpec) -> openai.AsyncOpenAI:
-    api_key = os.environ.get(spec.api_key_env, "") if spec.api_key_env else ""
+    api_key = (env_secret(spec.api_key_env, "") or "") if spec.api_key_env else ""
     key = (id(asyncio.get_running_loop()), spec.base_url, api_key)
     if key not in _clients:
         _clients[key] = openai.AsyncOpenAI(base_url=spec.base_url, api_key=api_key or "unused", max_retries=0)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from audit import services as audit
 from chatpresets.errors import Conflict, InvalidInput, Unprocessable
 from conversations import tasks
-from conversations.catalogue import ModelSpec, get_model
+from conversations.catalogue import ModelSpec, default_model, get_model
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, Message, MessageStatus, Role
 from conversations.selectors import history_loader, history_reader
@@ -171,7 +171,7 @@ def _turn_settings(
 ) -> tuple[ResolvedPreset | None, ModelSpec, dict[str, Any], int]:
     """The preset version, model and parameters the next turn uses; max_tokens is capped by the model."""
     resolved = _resolved(conversation, membership)
-    spec = get_model(conversation.model_override or (resolved.model if resolved else settings.DEFAULT_MODEL))
+    spec = get_model(conversation.model_override or (resolved.model if resolved else default_model()))
     params = {**(resolved.params if resolved else {}), **conversation.params_override}
     return resolved, spec, params, min(int(params.get("max_tokens") or spec.max_output), spec.max_output)
 

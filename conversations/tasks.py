@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from chatpresets.errors import DomainError
 from conversations import gateway
-from conversations.catalogue import get_model
+from conversations.catalogue import default_model, get_model
 from conversations.models import Conversation, Message, MessageStatus, Role
 from conversations.selectors import IN_CONTEXT
 from conversations.tokens import count_message
@@ -49,7 +49,7 @@ def enqueue(task: Any, **kwargs: Any) -> None:
 
 
 def summary_model() -> str:
-    return settings.SUMMARY_MODEL or settings.DEFAULT_MODEL
+    return settings.SUMMARY_MODEL or default_model()
 
 
 @shared_task

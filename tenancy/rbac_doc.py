@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -50,7 +49,17 @@ def _tenant_routes(patterns: list[Any], prefix: str = "") -> list[tuple[str, str
 
 
 def _readable(path: str) -> str:
-    return re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", path).replace("<slug:org_slug>", "{org_slug}")
+    """`(?P<name>…)` becomes `{name}`, nested groups included."""
+    out, index = [], 0
+    while (start := path.find("(?P<", index)) != -1:
+        name_end = path.index(">", start)
+        depth, cursor = 1, name_end + 1
+        while depth:
+            depth += {"(": 1, ")": -1}.get(path[cursor], 0)
+            cursor += 1
+        out += [path[index:start], "{", path[start + 4 : name_end], "}"]
+        index = cursor
+    return ("".join(out) + path[index:]).replace("<slug:org_slug>", "{org_slug}")
 
 
 def render() -> str:

@@ -23,7 +23,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound
 from conversations import gateway
-from conversations.api.send import Unauthenticated, error_response
+from conversations.api.send import BadCredentials, MalformedBody, Unauthenticated, error_response
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
 from conversations.tokens import REPLY_PRIMING, count_message, count_text
@@ -64,7 +64,7 @@ async def _membership(request: HttpRequest) -> Membership:
     try:
         api_key = await database_sync_to_async(authenticate_key)(secret.strip())
     except AuthenticationFailed as error:
-        raise Unauthenticated(str(error.detail)) from error
+        raise BadCredentials() from error
     return await database_sync_to_async(_chat_membership)(api_key)
 
 
@@ -115,7 +115,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidInput("The body is not valid JSON.") from error
+        raise MalformedBody(details={"reason": str(error)}) from error
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidInput("`model` is required.", details={"field": "model"})
     messages = body.get("messages")

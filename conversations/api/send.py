@@ -41,6 +41,16 @@ class Unauthenticated(DomainError):
     message = "Authentication credentials were not provided."
 
 
+class BadCredentials(Unauthenticated):
+    code = "authentication_failed"
+    message = "Invalid, expired or revoked API key."
+
+
+class MalformedBody(DomainError):
+    code = "parse_error"
+    message = "The body is not valid JSON."
+
+
 def error_response(error: DomainError) -> JsonResponse:
     response = JsonResponse(error_body(error.code, error.message, error.details), status=error.status_code)
     if error.status_code == 401:
@@ -88,7 +98,7 @@ def _authorized_turn(
         try:
             api_key = authenticate_key(secret)
         except AuthenticationFailed as error:
-            raise Unauthenticated(str(error.detail)) from error
+            raise BadCredentials() from error
         user = api_key.user
     membership, conversation = _authorize(user, api_key, org_slug, pk)
     return services.prepare_turn(membership=membership, conversation=conversation, content=content, client_id=client_id)
@@ -105,7 +115,7 @@ def _validated(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise services.InvalidInput("The body is not valid JSON.", details={"parse_error": str(error)}) from error
+        raise MalformedBody(details={"reason": str(error)}) from error
     serializer = SendMessageSerializer(data=data)
     if not serializer.is_valid():
         raise services.InvalidInput("The request is not valid.", details={"fields": serializer.errors})
