@@ -79,7 +79,13 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        handler = {"send": self.on_send, "stop": self.on_stop, "ping": self.on_ping}.get(kind)
+        handler = {
+            "send": self.on_send,
+            "edit": self.on_send,
+            "regenerate": self.on_regenerate,
+            "stop": self.on_stop,
+            "ping": self.on_ping,
+        }.get(kind)
         if handler is None:
             await self.send_json({"type": "error", "code": "unknown_frame", "message": f"Unknown frame {kind!r}."})
             return
@@ -100,9 +106,19 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         text, client_id = content.get("content"), content.get("client_id") or ""
         if not isinstance(text, str) or not isinstance(client_id, str) or len(client_id) > 100:
             raise services.InvalidInput("`content` must be text and `client_id` at most 100 characters.")
-        prepared = await database_sync_to_async(services.prepare_turn)(
+        prepare = services.prepare_edit if content.get("type") == "edit" else services.prepare_turn
+        prepared = await database_sync_to_async(prepare)(
             membership=self.membership, conversation=self.conversation, content=text, client_id=client_id
         )
+        await self.start(prepared)
+
+    async def on_regenerate(self, content: dict[str, Any]) -> None:
+        prepared = await database_sync_to_async(services.prepare_regenerate)(
+            membership=self.membership, conversation=self.conversation
+        )
+        await self.start(prepared)
+
+    async def start(self, prepared: services.PreparedTurn) -> None:
         await self.send_json({"type": "ack", "message": message_payload(prepared.user_message)})
         if prepared.replayed:
             await self.send_json({"type": "done", "message": message_payload(prepared.assistant_message)})

@@ -82,6 +82,8 @@ class Message(TenantOwned):
     client_id = models.CharField(max_length=100, blank=True)
     request_hash = models.CharField(max_length=64, blank=True)
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Replaced by a regenerated answer or an edited question: kept, but out of every later prompt.
+    superseded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -26,5 +26,6 @@ def message_payload(message: Message) -> dict[str, Any]:
         "total_ms": message.total_ms,
         "finish_reason": message.finish_reason,
         "client_id": message.client_id,
+        "superseded": message.superseded,
         "created_at": message.created_at.isoformat() if message.created_at else None,
     }

@@ -25,19 +25,21 @@ def conversation_for_caller(*, membership: Membership, conversation_id: Any) -> 
     return conversation
 
 
-def _eligible(conversation: Conversation) -> Any:
+def _eligible(conversation: Conversation, before_seq: int | None) -> Any:
     # token_count, not content, tells empty answers apart: testing content would read every text.
-    return Message.objects.filter(
+    rows = Message.objects.filter(
         conversation_id=conversation.pk,
         seq__gt=conversation.summary_through_seq,
         status__in=IN_CONTEXT,
         token_count__gt=0,
+        superseded=False,
     )
+    return rows if before_seq is None else rows.filter(seq__lt=before_seq)
 
 
-def history_reader(conversation: Conversation) -> Iterator[HistoryEntry]:
+def history_reader(conversation: Conversation, before_seq: int | None = None) -> Iterator[HistoryEntry]:
     """Sequence numbers and token counts after the summary, newest first, one small page at a time."""
-    base = _eligible(conversation)
+    base = _eligible(conversation, before_seq)
 
     def fetch(before: int | None, limit: int) -> list[HistoryEntry]:
         rows = base.filter(seq__lt=before) if before is not None else base
@@ -46,11 +48,20 @@ def history_reader(conversation: Conversation) -> Iterator[HistoryEntry]:
     return paged(fetch)
 
 
-def history_loader(conversation: Conversation) -> Callable[[int], list[HistoryMessage]]:
+def history_loader(conversation: Conversation, before_seq: int | None = None) -> Callable[[int], list[HistoryMessage]]:
     """Content of the kept messages only: everything eligible from the oldest kept one on."""
 
     def load_from(seq: int) -> list[HistoryMessage]:
-        rows = _eligible(conversation).filter(seq__gte=seq).order_by("seq")
+        rows = _eligible(conversation, before_seq).filter(seq__gte=seq).order_by("seq")
         return [HistoryMessage(*row) for row in rows.values_list("seq", "role", "content", "token_count")]
 
     return load_from
+
+
+def last_user_message(conversation: Conversation) -> Message | None:
+    return Message.objects.filter(conversation=conversation, role="user", superseded=False).order_by("-seq").first()
+
+
+def transcript(conversation: Conversation) -> list[Message]:
+    """The conversation as it stands: every message not replaced by a regeneration or an edit."""
+    return list(Message.objects.filter(conversation=conversation, superseded=False).order_by("seq"))

@@ -14,16 +14,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from audit import services as audit
-from chatpresets.errors import Conflict, InvalidInput, Unprocessable
+from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable
 from conversations import tasks
 from conversations.catalogue import ModelSpec, default_model, get_model
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, Message, MessageStatus, Role
-from conversations.selectors import history_loader, history_reader
+from conversations.selectors import history_loader, history_reader, last_user_message
 from conversations.tokens import count_message, count_text
 from presets.content import validate_params
 from presets.models import Preset
@@ -118,16 +118,55 @@ def prepare_turn(
         existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
         if existing is not None:
             return _replay(existing, content)
-    if Message.objects.filter(
-        conversation=conversation, status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]
-    ).exists():
+    _ensure_idle(conversation)
+    return _new_turn(conversation, membership, content, client_id)
+
+
+@transaction.atomic
+def prepare_edit(
+    *, membership: Membership, conversation: Conversation, content: str, client_id: str = ""
+) -> PreparedTurn:
+    """Replace the last question (and its answers) with an edited one and answer that instead."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    _ensure_idle(conversation)
+    question = last_user_message(conversation)
+    if question is None:
+        raise InvalidState("There is no message to edit.")
+    Message.objects.filter(Q(pk=question.pk) | Q(reply_to=question)).update(superseded=True)
+    return _new_turn(conversation, membership, content, client_id)
+
+
+@transaction.atomic
+def prepare_regenerate(*, membership: Membership, conversation: Conversation) -> PreparedTurn:
+    """A fresh answer to the last question; the previous answer is kept but leaves the prompt."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    _ensure_idle(conversation)
+    question = last_user_message(conversation)
+    if question is None:
+        raise InvalidState("There is no message to answer again.")
+    Message.objects.filter(reply_to=question, superseded=False).update(superseded=True)
+    resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
+    plan = _plan(conversation, resolved, spec, max_tokens, new_message=question.content, before_seq=question.seq)
+    answer = _pending_answer(conversation, question, spec, resolved, plan, seq=_next_seq(conversation))
+    return PreparedTurn(conversation.pk, question, answer, plan, spec, params, max_tokens)
+
+
+def _ensure_idle(conversation: Conversation) -> None:
+    unfinished = [MessageStatus.PENDING, MessageStatus.STREAMING]
+    if Message.objects.filter(conversation=conversation, status__in=unfinished).exists():
         raise TurnInProgress()
+
+
+def _next_seq(conversation: Conversation) -> int:
+    return (Message.objects.filter(conversation=conversation).aggregate(m=Max("seq"))["m"] or 0) + 1
+
+
+def _new_turn(conversation: Conversation, membership: Membership, content: str, client_id: str) -> PreparedTurn:
     if not content.strip():
         raise InvalidInput("The message is empty.", details={"field": "content"})
     resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
     plan = _plan(conversation, resolved, spec, max_tokens, new_message=content)
-    seq = (Message.objects.filter(conversation=conversation).aggregate(m=Max("seq"))["m"] or 0) + 1
-    version = resolved.version if resolved else None
+    seq = _next_seq(conversation)
     user_message = Message.objects.create(
         org=conversation.org,
         conversation=conversation,
@@ -138,22 +177,34 @@ def prepare_turn(
         client_id=client_id,
         request_hash=request_hash(content),
         model=spec.name,
-        preset_version=version,
+        preset_version=resolved.version if resolved else None,
     )
-    answer = Message.objects.create(
+    answer = _pending_answer(conversation, user_message, spec, resolved, plan, seq=seq + 1)
+    _schedule_summary(conversation, plan)
+    return PreparedTurn(conversation.pk, user_message, answer, plan, spec, params, max_tokens)
+
+
+def _pending_answer(
+    conversation: Conversation,
+    question: Message,
+    spec: ModelSpec,
+    resolved: ResolvedPreset | None,
+    plan: ContextPlan,
+    *,
+    seq: int,
+) -> Message:
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return Message.objects.create(
         org=conversation.org,
         conversation=conversation,
-        seq=seq + 1,
+        seq=seq,
         role=Role.ASSISTANT,
         status=MessageStatus.PENDING,
         model=spec.name,
-        preset_version=version,
-        reply_to=user_message,
+        preset_version=resolved.version if resolved else None,
+        reply_to=question,
         prompt_tokens=plan.used,
     )
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
-    _schedule_summary(conversation, plan)
-    return PreparedTurn(conversation.pk, user_message, answer, plan, spec, params, max_tokens)
 
 
 def _schedule_summary(conversation: Conversation, plan: ContextPlan) -> None:
@@ -183,6 +234,7 @@ def _plan(
     max_tokens: int,
     *,
     new_message: str | None,
+    before_seq: int | None = None,
 ) -> ContextPlan:
     return plan_context(
         context_window=_window(spec, resolved),
@@ -191,8 +243,8 @@ def _plan(
         system_prompt=resolved.system_prompt if resolved else settings.DEFAULT_SYSTEM_PROMPT,
         summary=conversation.summary,
         summarised_through=conversation.summary_through_seq,
-        history_newest_first=history_reader(conversation),
-        load_from=history_loader(conversation),
+        history_newest_first=history_reader(conversation, before_seq),
+        load_from=history_loader(conversation, before_seq),
         new_message=new_message,
     )
 

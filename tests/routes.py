@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, User
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.presets_world import PresetWorld, build_preset_world
@@ -55,8 +55,15 @@ def build_world(org: Organization, caller: User) -> World:
         outsider=UserFactory(),
         own_key=own_key,
         presets=build_preset_world(org, caller, spare),
-        conversation=Conversation.objects.create(org=org, user=caller, title="Hello"),
+        conversation=_conversation_with_one_exchange(org, caller),
     )
+
+
+def _conversation_with_one_exchange(org: Organization, user: User) -> Conversation:
+    conversation = Conversation.objects.create(org=org, user=user, title="Hello")
+    for seq, role in ((1, "user"), (2, "assistant")):
+        Message.objects.create(org=org, conversation=conversation, seq=seq, role=role, content="Hi", token_count=5)
+    return conversation
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,9 @@ CALLS: list[Call] = [
     Call(
         "conversation-messages", "post", conversation, CHATTERS, body=lambda w: {"content": "Hi"}, addresses_object=True
     ),
+    Call("conversation-regenerate", "post", conversation, CHATTERS, body=lambda w: {}, addresses_object=True),
+    Call("conversation-edit", "post", conversation, CHATTERS, body=lambda w: {"content": "Hey"}, addresses_object=True),
+    Call("conversation-export", "get", conversation, CHATTERS, addresses_object=True),
 ]
 
 ROUTE_NAMES = {call.name for call in CALLS}

@@ -23,7 +23,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound
 from conversations import gateway
-from conversations.api.send import BadCredentials, MalformedBody, Unauthenticated, error_response
+from conversations.api.send import BadCredentials, MalformedBody, MethodNotAllowed, Unauthenticated, error_response
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
 from conversations.tokens import REPLY_PRIMING, count_message, count_text
@@ -36,12 +36,6 @@ from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import membership_for_caller
 
 ROLES = {"system", "user", "assistant"}
-
-
-class MethodNotAllowed(DomainError):
-    code = "method_not_allowed"
-    status_code = 405
-    message = "Use POST."
 
 
 PASSTHROUGH = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")

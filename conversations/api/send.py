@@ -46,6 +46,12 @@ class BadCredentials(Unauthenticated):
     message = "Invalid, expired or revoked API key."
 
 
+class MethodNotAllowed(DomainError):
+    code = "method_not_allowed"
+    status_code = 405
+    message = "Use POST."
+
+
 class MalformedBody(DomainError):
     code = "parse_error"
     message = "The body is not valid JSON."
@@ -62,12 +68,36 @@ def error_response(error: DomainError) -> JsonResponse:
 async def messages_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
     if request.method != "POST":
         return await database_sync_to_async(list_messages)(request, org_slug=org_slug, pk=pk)
+    return await _turn_endpoint(request, org_slug, pk, operation="send")
+
+
+@csrf_exempt
+async def regenerate_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
+    """POST: answer the last question again; the old answer stays stored but leaves the prompt."""
+    return await _turn_endpoint(request, org_slug, pk, operation="regenerate")
+
+
+@csrf_exempt
+async def edit_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
+    """POST {content}: replace the last question and answer the edited one."""
+    return await _turn_endpoint(request, org_slug, pk, operation="edit")
+
+
+async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operation: str) -> HttpResponse:
+    if request.method != "POST":
+        return error_response(MethodNotAllowed())
     try:
-        body = _validated(request)
+        body = _validated(request, content_required=operation != "regenerate")
         client_id = request.headers.get("Idempotency-Key") or body["client_id"]
         secret, user = await _credentials(request)
         prepared = await database_sync_to_async(_authorized_turn)(
-            secret=secret, user=user, org_slug=org_slug, pk=pk, content=body["content"], client_id=client_id
+            secret=secret,
+            user=user,
+            org_slug=org_slug,
+            pk=pk,
+            content=body.get("content", ""),
+            client_id=client_id,
+            operation=operation,
         )
         if body["stream"]:
             return _event_stream(prepared)
@@ -90,7 +120,7 @@ async def _credentials(request: HttpRequest) -> tuple[str | None, Any]:
 
 
 def _authorized_turn(
-    *, secret: str | None, user: Any, org_slug: str, pk: str, content: str, client_id: str
+    *, secret: str | None, user: Any, org_slug: str, pk: str, content: str, client_id: str, operation: str
 ) -> services.PreparedTurn:
     """Key check, membership, role and scope, conversation, and the turn itself: one thread hop."""
     api_key = None
@@ -101,7 +131,10 @@ def _authorized_turn(
             raise BadCredentials() from error
         user = api_key.user
     membership, conversation = _authorize(user, api_key, org_slug, pk)
-    return services.prepare_turn(membership=membership, conversation=conversation, content=content, client_id=client_id)
+    if operation == "regenerate":
+        return services.prepare_regenerate(membership=membership, conversation=conversation)
+    prepare = services.prepare_edit if operation == "edit" else services.prepare_turn
+    return prepare(membership=membership, conversation=conversation, content=content, client_id=client_id)
 
 
 def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tuple[Membership, Conversation]:
@@ -111,11 +144,13 @@ def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tup
     return membership, conversation_for_caller(membership=membership, conversation_id=pk)
 
 
-def _validated(request: HttpRequest) -> dict[str, Any]:
+def _validated(request: HttpRequest, *, content_required: bool = True) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise MalformedBody(details={"reason": str(error)}) from error
+    if not content_required and isinstance(data, dict):
+        data = {"content": "-", **data}  # regenerate takes no content; the field keeps its checks
     serializer = SendMessageSerializer(data=data)
     if not serializer.is_valid():
         raise services.InvalidInput("The request is not valid.", details={"fields": serializer.errors})

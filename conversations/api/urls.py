@@ -1,22 +1,22 @@
-"""Conversation routes under orgs/<org_slug>/."""
+"""Conversation routes under orgs/<org_slug>/. Turn-taking routes are async views (api/send.py)."""
 
 from __future__ import annotations
 
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from conversations.api.send import messages_endpoint
+from conversations.api import send
 from conversations.api.views import ConversationViewSet
 from tenancy.api.urls import ORG
+
+CONVERSATION = rf"^{ORG}/conversations/(?P<pk>[0-9a-fA-F-]{{32,36}})"
 
 router = SimpleRouter(trailing_slash=True)
 router.register(rf"{ORG}/conversations", ConversationViewSet, basename="conversation")
 
 urlpatterns = [
-    re_path(
-        rf"^{ORG}/conversations/(?P<pk>[0-9a-fA-F-]{{32,36}})/messages/$",
-        messages_endpoint,
-        name="conversation-messages",
-    ),
+    re_path(rf"{CONVERSATION}/messages/$", send.messages_endpoint, name="conversation-messages"),
+    re_path(rf"{CONVERSATION}/regenerate/$", send.regenerate_endpoint, name="conversation-regenerate"),
+    re_path(rf"{CONVERSATION}/edit/$", send.edit_endpoint, name="conversation-edit"),
     *router.urls,
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -12,11 +13,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chatpresets.errors import NotFound
+from chatpresets.errors import InvalidInput, NotFound
 from conversations import services
 from conversations.api import serializers as s
+from conversations.export import as_markdown
 from conversations.models import Conversation, Message
 from conversations.payloads import message_payload
+from conversations.selectors import transcript
 from presets.models import Preset
 from tenancy.api.base import TenantViewSet
 from tenancy.api.views import validated
@@ -29,7 +32,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     model = Conversation
     serializer_class = s.ConversationSerializer
     action_permissions = dict.fromkeys(
-        ["list", "retrieve", "create", "partial_update", "destroy", "preset", "context", "messages"], Perm.CHAT
+        ["list", "retrieve", "create", "partial_update", "destroy", "preset", "context", "messages", "export"],
+        Perm.CHAT,
     )
 
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
@@ -80,6 +84,27 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     @action(detail=True)
     def context(self, request: Request, **kwargs: Any) -> Response:
         return Response(services.context_preview(conversation=self.get_object(), membership=self.membership))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("as", str, enum=["json", "markdown"], description="Export format (json)")],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/markdown"): OpenApiTypes.STR},
+    )
+    @action(detail=True)
+    def export(self, request: Request, **kwargs: Any) -> Response | HttpResponse:
+        conversation = self.get_object()
+        kind, messages = request.query_params.get("as", "json"), transcript(conversation)
+        if kind == "markdown":
+            response = HttpResponse(as_markdown(conversation, messages), content_type="text/markdown; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="conversation-{conversation.pk}.md"'
+            return response
+        if kind != "json":
+            raise InvalidInput("Export as json or markdown.", details={"field": "as"})
+        return Response(
+            {
+                "conversation": s.ConversationSerializer(conversation).data,
+                "messages": [message_payload(m) for m in messages],
+            }
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("before_seq", int, description="Older than this sequence number")],

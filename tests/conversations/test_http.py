@@ -218,3 +218,48 @@ def test_conversations_are_private_to_their_user(api, alice, bob) -> None:
     assert api(bob).get(url("conversation-detail", pk=chat["id"])).status_code == 404
     assert api(bob).get(url("conversation-list")).json()["results"] == []
     assert send(api, bob, chat["id"]).status_code == 404
+
+
+def test_regenerate_keeps_the_old_answer_out_of_the_prompt(api, alice, fake_llm) -> None:
+    chat = start(api, alice)
+    fake_llm.config.reply = "first answer"
+    send(api, alice, chat["id"], "question")
+    fake_llm.config.reply = "second answer"
+    again = api(alice).post(url("conversation-regenerate", pk=chat["id"]), {}, format="json")
+    assert again.status_code == 201
+    assert again.json()["message"]["content"] == "second answer"
+    assert fake_llm.requests[-1]["messages"][1:] == [{"role": "user", "content": "question"}]
+    export = api(alice).get(url("conversation-export", pk=chat["id"])).json()["messages"]
+    assert [(m["role"], m["content"]) for m in export] == [("user", "question"), ("assistant", "second answer")]
+    stored = Message.objects.filter(conversation_id=chat["id"], superseded=True).values_list("content", flat=True)
+    assert list(stored) == ["first answer"]
+
+
+def test_edit_replaces_the_last_question(api, alice, fake_llm) -> None:
+    chat = start(api, alice)
+    send(api, alice, chat["id"], "first")
+    send(api, alice, chat["id"], "typo quesiton")
+    edited = api(alice).post(url("conversation-edit", pk=chat["id"]), {"content": "typo question"}, format="json")
+    assert edited.status_code == 201
+    sent = [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "user"]
+    assert sent == ["first", "typo question"]
+
+
+def test_regenerate_with_nothing_to_answer_is_409(api, alice) -> None:
+    chat = start(api, alice)
+    response = api(alice).post(url("conversation-regenerate", pk=chat["id"]), {}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "invalid_state"
+
+
+def test_export_as_markdown_and_bad_format(api, alice, fake_llm) -> None:
+    chat = start(api, alice, title="Tides")
+    fake_llm.config.reply = "Because of the moon."
+    send(api, alice, chat["id"], "Why tides?")
+    markdown = api(alice).get(url("conversation-export", pk=chat["id"]) + "?as=markdown")
+    assert markdown["Content-Type"].startswith("text/markdown")
+    text = markdown.content.decode()
+    assert text.startswith("# Tides")
+    assert "## You\n\nWhy tides?" in text
+    assert "## Assistant\n\nBecause of the moon." in text
+    assert api(alice).get(url("conversation-export", pk=chat["id"]) + "?as=pdf").status_code == 400

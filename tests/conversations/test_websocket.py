@@ -196,3 +196,25 @@ async def test_other_tabs_hear_of_completed_messages(chat) -> None:
     assert (event["type"], event["message"]["id"]) == ("message", done["message"]["id"])
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_regenerate_and_edit_frames(chat, fake_llm) -> None:
+    socket = communicator(chat["path"], chat["key"])
+    await socket.connect()
+    fake_llm.config.reply = "one"
+    await socket.send_json_to({"type": "send", "content": "q1"})
+    await frames_until_done(socket)
+    fake_llm.config.reply = "two"
+    await socket.send_json_to({"type": "regenerate"})
+    regenerated = await frames_until_done(socket)
+    assert regenerated[0]["message"]["content"] == "q1"
+    assert regenerated[-1]["message"]["content"] == "two"
+    await socket.send_json_to({"type": "edit", "content": "q1, rephrased"})
+    edited = await frames_until_done(socket)
+    assert edited[0]["message"]["content"] == "q1, rephrased"
+    assert fake_llm.requests[-1]["messages"][1:] == [{"role": "user", "content": "q1, rephrased"}]
+    live = await sync_to_async(list)(
+        Message.objects.filter(conversation=chat["conversation"], superseded=False).values_list("content", flat=True)
+    )
+    assert live == ["q1, rephrased", "two"]
+    await socket.disconnect()
