@@ -18,8 +18,8 @@ from chatpresets.errors import DomainError, NotFound
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import message_payload
-from conversations.selectors import conversation_for_caller
-from conversations.turns import run_turn
+from conversations.selectors import answer_in, conversation_for_caller
+from conversations.turns import attach, run_turn
 from tenancy.models import Membership
 from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import membership_for_caller
@@ -65,7 +65,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             self.scope["user"], self.scope.get("api_key"), kwargs["org_slug"], kwargs["conversation_id"]
         )
 
+    closed = False
+
     async def disconnect(self, code: int) -> None:
+        self.closed = True  # a streaming answer goes on; a reconnecting socket can `resume` it
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -83,6 +86,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             "send": self.on_send,
             "edit": self.on_send,
             "regenerate": self.on_regenerate,
+            "resume": self.on_resume,
             "stop": self.on_stop,
             "ping": self.on_ping,
         }.get(kind)
@@ -112,6 +116,15 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         )
         await self.start(prepared)
 
+    async def on_resume(self, content: dict[str, Any]) -> None:
+        """Catch up on an answer after a reconnect: live deltas after `after_seq`, or the stored answer."""
+        message_id, after = str(content.get("message_id", "")), content.get("after_seq", 0)
+        if not isinstance(after, int) or after < 0:
+            raise services.InvalidInput("`after_seq` must be a whole number.")
+        message = await database_sync_to_async(answer_in)(self.conversation, message_id)
+        if not await attach(message_id=str(message.pk), after_seq=after, send=self.send_frame):
+            await self.send_json({"type": "done", "message": message_payload(message)})
+
     async def on_regenerate(self, content: dict[str, Any]) -> None:
         prepared = await database_sync_to_async(services.prepare_regenerate)(
             membership=self.membership, conversation=self.conversation
@@ -125,11 +138,17 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         self.task = asyncio.create_task(self.stream(prepared))
 
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        """Frames for a socket that may have gone: the answer carries on and is stored either way."""
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                await self.send_json(frame)
+
     async def stream(self, prepared: services.PreparedTurn) -> None:
         try:
-            message = await run_turn(prepared=prepared, send=self.send_json)
+            message = await run_turn(prepared=prepared, send=self.send_frame)
         except DomainError as error:
-            await self.send_json(error_frame(error))
+            await self.send_frame(error_frame(error))
             return
         except asyncio.CancelledError:
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from chatpresets.errors import NotFound
 from conversations.context import HistoryEntry, HistoryMessage, paged
 from conversations.models import Conversation, Message, MessageStatus
@@ -65,3 +67,14 @@ def last_user_message(conversation: Conversation) -> Message | None:
 def transcript(conversation: Conversation) -> list[Message]:
     """The conversation as it stands: every message not replaced by a regeneration or an edit."""
     return list(Message.objects.filter(conversation=conversation, superseded=False).order_by("seq"))
+
+
+def answer_in(conversation: Conversation, message_id: str) -> Message:
+    """An assistant message of this conversation, or 404 (ids of other conversations do not exist here)."""
+    try:
+        message = Message.objects.filter(conversation=conversation, role="assistant", pk=message_id).first()
+    except ValidationError:
+        message = None
+    if message is None:
+        raise NotFound()
+    return message

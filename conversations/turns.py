@@ -23,22 +23,47 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class _Buffer:
+    """An answer being streamed in this process: its deltas so far and who else is listening."""
+
     def __init__(self) -> None:
         self.text = ""
         self.flushed = ""
-        self.deltas = 0
+        self.deltas: list[str] = []
+        self.listeners: list[Send] = []
+
+
+# Answers streaming in this process, so a reconnecting socket can catch up and follow along.
+LIVE: dict[str, _Buffer] = {}
+
+
+async def attach(*, message_id: str, after_seq: int, send: Send) -> bool:
+    """Replay the deltas after `after_seq` of a live answer to `send` and keep it posted; False if not live."""
+    buffer = LIVE.get(message_id)
+    if buffer is None:
+        return False
+    for seq, text in enumerate(buffer.deltas[after_seq:], start=after_seq + 1):
+        await send({"type": "delta", "message_id": message_id, "seq": seq, "text": text})
+    buffer.listeners.append(send)
+    return True
 
 
 async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
-    """Stream the prepared answer to `send` and return the stored final message."""
-    answer_id, buffer = prepared.assistant_message.pk, _Buffer()
+    """Stream the prepared answer to `send` (and any listener that attaches) and return it stored."""
+    answer_id, buffer = str(prepared.assistant_message.pk), _Buffer()
+    buffer.listeners.append(send)
+    LIVE[answer_id] = buffer
+
+    async def broadcast(frame: dict[str, Any]) -> None:
+        for listener in list(buffer.listeners):
+            await listener(frame)
 
     async def on_delta(text: str) -> None:
         buffer.text += text
-        buffer.deltas += 1
-        await send({"type": "delta", "message_id": str(answer_id), "seq": buffer.deltas, "text": text})
+        buffer.deltas.append(text)
+        await broadcast({"type": "delta", "message_id": answer_id, "seq": len(buffer.deltas), "text": text})
 
     flusher = asyncio.create_task(_flush_periodically(answer_id, buffer))
+    send = broadcast
     try:
         result = await gateway.stream_chat(
             model=prepared.spec.name,
@@ -55,6 +80,7 @@ async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
         raise
     finally:
         flusher.cancel()
+        LIVE.pop(answer_id, None)
     return await _finish(prepared, buffer, status=result.status, send=send, result=result)
 
 

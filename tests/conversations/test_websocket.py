@@ -218,3 +218,29 @@ async def test_regenerate_and_edit_frames(chat, fake_llm) -> None:
     )
     assert live == ["q1, rephrased", "two"]
     await socket.disconnect()
+
+
+async def test_reconnecting_socket_resumes_a_live_answer_where_it_left_off(chat, fake_llm) -> None:
+    fake_llm.config.output_tokens = 30
+    fake_llm.config.token_delay = 0.02
+    first = communicator(chat["path"], chat["key"])
+    await first.connect()
+    await first.send_json_to({"type": "send", "content": "long answer please"})
+    await first.receive_json_from()  # ack
+    seen = [await first.receive_json_from(), await first.receive_json_from()]
+    message_id = seen[0]["message_id"]
+    await first.disconnect()
+    second = communicator(chat["path"], chat["key"])
+    await second.connect()
+    await second.send_json_to({"type": "resume", "message_id": message_id, "after_seq": 2})
+    frames = await frames_until_done(second)
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert deltas[0]["seq"] == 3
+    assert "".join(f["text"] for f in seen + deltas) == "".join(f"w{i} " for i in range(30))
+    assert frames[-1]["message"]["status"] == "complete"
+    await second.send_json_to({"type": "resume", "message_id": message_id, "after_seq": 0})
+    stored = await second.receive_json_from(timeout=5)
+    assert (stored["type"], stored["message"]["content"]) == ("done", "".join(f"w{i} " for i in range(30)))
+    await second.send_json_to({"type": "resume", "message_id": "00000000-0000-0000-0000-000000000000"})
+    assert (await second.receive_json_from())["code"] == "not_found"
+    await second.disconnect()
