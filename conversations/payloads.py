@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from conversations.models import Message
+
+COST_PLACES = Decimal("0.00000001")
+
+
+def money(value: Decimal) -> str:
+    """Cost with the stored precision, the same before and after a database round trip."""
+    return format(Decimal(value).quantize(COST_PLACES), "f")
 
 
 def message_payload(message: Message) -> dict[str, Any]:
@@ -21,7 +29,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "preset_version": message.preset_version,
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens,
-        "cost": str(message.cost),
+        "cost": money(message.cost),
         "ttft_ms": message.ttft_ms,
         "total_ms": message.total_ms,
         "finish_reason": message.finish_reason,

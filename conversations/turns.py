@@ -17,7 +17,7 @@ from django.conf import settings
 from chatpresets.errors import DomainError
 from conversations import gateway, services
 from conversations.models import Message, MessageStatus
-from conversations.payloads import message_payload
+from conversations.payloads import message_payload, money
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -117,7 +117,7 @@ def _usage(message: Message) -> dict[str, Any]:
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens,
         "total_tokens": message.prompt_tokens + message.completion_tokens,
-        "cost": str(message.cost),
+        "cost": money(message.cost),
     }
 
 

@@ -168,12 +168,13 @@ def version_content(*, preset_id: Any, number: int) -> dict[str, Any] | None:
 
 
 def version_diff(*, older: dict[str, Any], newer: dict[str, Any], older_label: str, newer_label: str) -> dict[str, Any]:
-    prompt_diff = "".join(
+    prompt_diff = "\n".join(
         difflib.unified_diff(
-            older["system_prompt"].splitlines(keepends=True),
-            newer["system_prompt"].splitlines(keepends=True),
+            older["system_prompt"].splitlines(),
+            newer["system_prompt"].splitlines(),
             fromfile=older_label,
             tofile=newer_label,
+            lineterm="",
         )
     )
     changed = {

@@ -58,7 +58,8 @@ def shares_of(preset: Preset) -> list[Share]:
         "group__team__id", "group__team__slug", "permission__codename"
     ):
         _keep_highest(levels, ("team", str(team_id), team_slug), PERMISSION_LEVEL.get(codename))
-    return [Share(kind, pid, name, level) for (kind, pid, name), level in sorted(levels.items())]
+    ordered = sorted(levels.items(), key=lambda item: (item[0][0], item[0][2]))  # by kind, then name
+    return [Share(kind, pid, name, level) for (kind, pid, name), level in ordered]
 
 
 def _keep_highest(levels: dict, key: tuple[str, str, str], level: Level | None) -> None:
