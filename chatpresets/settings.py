@@ -189,6 +189,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-preset-trash": {"task": "presets.tasks.purge_expired_trash", "schedule": 3600.0},
     "sweep-abandoned-streams": {"task": "conversations.tasks.sweep_abandoned_streams", "schedule": 60.0},
+    "purge-deleted-conversations": {"task": "conversations.tasks.purge_deleted_conversations", "schedule": 3600.0},
 }
 
 # The model catalogue (see conversations/catalogue.py). With OPENAI_API_KEY the defaults are
@@ -251,6 +252,7 @@ TIKTOKEN_CACHE_DIR = env_str("TIKTOKEN_CACHE_DIR", str(BASE_DIR / "tiktoken_cach
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", TIKTOKEN_CACHE_DIR)
 
 PRESET_TRASH_RETENTION_DAYS = env_int("PRESET_TRASH_RETENTION_DAYS", 30)
+CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 30)
 ORG_CREATION_ENABLED = env_bool("ORG_CREATION_ENABLED", True)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 READINESS_TIMEOUT_SECONDS = env_float("READINESS_TIMEOUT_SECONDS", 2.0)

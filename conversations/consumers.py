@@ -132,6 +132,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.start(prepared)
 
     async def start(self, prepared: services.PreparedTurn) -> None:
+        api_key = self.scope.get("api_key")
+        prepared.api_key_id = api_key.pk if api_key else None
         await self.send_json({"type": "ack", "message": message_payload(prepared.user_message)})
         if prepared.replayed:
             await self.send_json({"type": "done", "message": message_payload(prepared.assistant_message)})

@@ -107,3 +107,36 @@ class Message(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.role}"
+
+
+class UsageKind(models.TextChoices):
+    CHAT = "chat", "Chat turn"
+    COMPLETION_API = "completion_api", "OpenAI-compatible API"
+    SUMMARY = "summary", "Running summary"
+    TITLE = "title", "Title"
+
+
+class UsageRecord(TenantOwned):
+    """One row per model call: who, through which key and preset version, which model, tokens, cost, time."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=20, choices=UsageKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey("tenancy.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    preset = models.ForeignKey("presets.Preset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    preset_version = models.PositiveIntegerField(null=True, blank=True)
+    conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.CharField(max_length=100)
+    status = models.CharField(max_length=12)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["org", "-created_at"], name="usage_org_recent")]

@@ -22,7 +22,7 @@ from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessab
 from conversations import tasks
 from conversations.catalogue import ModelSpec, default_model, get_model
 from conversations.context import ContextPlan, plan_context
-from conversations.models import Conversation, Message, MessageStatus, Role
+from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
 from conversations.selectors import history_loader, history_reader, last_user_message
 from conversations.tokens import count_message, count_text
 from presets.content import validate_params
@@ -90,6 +90,7 @@ class PreparedTurn:
     params: dict[str, Any]
     max_tokens: int
     replayed: bool = False
+    api_key_id: Any = None  # set by the transport, for the usage record
 
 
 def _resolved(conversation: Conversation, membership: Membership) -> ResolvedPreset | None:
@@ -282,6 +283,7 @@ def record_outcome(
     ttft_ms: int | None = None,
     total_ms: int | None = None,
     model: str = "",
+    api_key_id: Any = None,
 ) -> Message:
     """Final state of an answer: text, tokens counted locally, cost from the catalogue prices."""
     completion_tokens = count_text(text, spec.encoding) if text else 0
@@ -292,6 +294,7 @@ def record_outcome(
     message.cost = spec.cost(prompt_tokens, completion_tokens)
     message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
     message.save()
+    _record_usage(message, api_key_id=api_key_id)
     if status == MessageStatus.COMPLETE and message.seq == 2:
         tasks.enqueue(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
     return message
@@ -360,3 +363,24 @@ def context_preview(*, conversation: Conversation, membership: Membership) -> di
         "preset_version": resolved.version if resolved else None,
         **explained,
     }
+
+
+def _record_usage(message: Message, *, api_key_id: Any) -> None:
+    conversation = message.conversation
+    UsageRecord.objects.create(
+        org_id=message.org_id,
+        kind=UsageKind.CHAT,
+        user_id=conversation.user_id,
+        api_key_id=api_key_id,
+        preset_id=conversation.preset_id,
+        preset_version=message.preset_version,
+        conversation=conversation,
+        message=message,
+        model=message.model,
+        status=message.status,
+        prompt_tokens=message.prompt_tokens,
+        completion_tokens=message.completion_tokens,
+        cost=message.cost,
+        ttft_ms=message.ttft_ms,
+        total_ms=message.total_ms,
+    )

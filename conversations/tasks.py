@@ -17,12 +17,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit import services as audit
 from chatpresets.errors import DomainError
 from conversations import gateway
 from conversations.catalogue import default_model, get_model
-from conversations.models import Conversation, Message, MessageStatus, Role
+from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
 from conversations.selectors import IN_CONTEXT
-from conversations.tokens import count_message
+from conversations.tokens import count_message, count_text
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def summarise(*, conversation_id: str, org_id: str, through_seq: int) -> int:
     except DomainError as error:
         logger.warning("summary of conversation %s failed: %s", conversation_id, error.code)
         return start
+    _record_usage(conversation, UsageKind.SUMMARY, prompt, result)
     return _store_summary(conversation_id, start, through_seq, result.text.strip())
 
 
@@ -103,6 +105,7 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
     except DomainError as error:
         logger.warning("title of conversation %s failed: %s", conversation_id, error.code)
         return ""
+    _record_usage(conversation, UsageKind.TITLE, transcript, result)
     title = result.text.strip().strip('"').splitlines()[0][:200] if result.text.strip() else ""
     Conversation.objects.filter(pk=conversation_id, title="").update(title=title)
     return title
@@ -115,3 +118,33 @@ def sweep_abandoned_streams() -> int:
     return Message.objects.filter(
         status__in=[MessageStatus.PENDING, MessageStatus.STREAMING], updated_at__lt=cutoff
     ).update(status=MessageStatus.INTERRUPTED, error_code="worker_lost", updated_at=timezone.now())
+
+
+@shared_task
+def purge_deleted_conversations() -> int:
+    """Conversations deleted longer ago than CONVERSATION_RETENTION_DAYS go, messages and all."""
+    cutoff = timezone.now() - timedelta(days=settings.CONVERSATION_RETENTION_DAYS)
+    purged = 0
+    for conversation in Conversation.objects.filter(deleted_at__lt=cutoff).select_related("org"):
+        with transaction.atomic():
+            audit.record(org=conversation.org, actor=None, action="conversation.purged", target=conversation)
+            conversation.delete()
+            purged += 1
+    return purged
+
+
+def _record_usage(conversation: Conversation, kind: str, prompt: str, result: gateway.StreamResult) -> None:
+    spec = get_model(result.model)
+    prompt_tokens, completion_tokens = count_text(prompt, spec.encoding), count_text(result.text, spec.encoding)
+    UsageRecord.objects.create(
+        org_id=conversation.org_id,
+        kind=kind,
+        conversation=conversation,
+        model=result.model,
+        status=result.status,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost=spec.cost(prompt_tokens, completion_tokens),
+        ttft_ms=result.ttft_ms,
+        total_ms=result.total_ms,
+    )

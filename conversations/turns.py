@@ -105,6 +105,7 @@ async def _finish(
             ttft_ms=result.ttft_ms if result else None,
             total_ms=result.total_ms if result else None,
             model=result.model if result else "",
+            api_key_id=prepared.api_key_id,
         )
     )
     if error is None:

@@ -26,6 +26,7 @@ from conversations import gateway
 from conversations.api.send import BadCredentials, MalformedBody, MethodNotAllowed, Unauthenticated, error_response
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
+from conversations.models import UsageKind, UsageRecord
 from conversations.tokens import REPLY_PRIMING, count_message, count_text
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
@@ -49,9 +50,13 @@ class Call:
     max_tokens: int
     prompt_tokens: int
     name: str
+    membership: Membership
+    api_key_id: Any
+    preset_id: Any = None
+    preset_version: int | None = None
 
 
-async def _membership(request: HttpRequest) -> Membership:
+async def _membership(request: HttpRequest) -> tuple[Membership, ApiKey]:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer":
         raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
@@ -59,7 +64,7 @@ async def _membership(request: HttpRequest) -> Membership:
         api_key = await database_sync_to_async(authenticate_key)(secret.strip())
     except AuthenticationFailed as error:
         raise BadCredentials() from error
-    return await database_sync_to_async(_chat_membership)(api_key)
+    return await database_sync_to_async(_chat_membership)(api_key), api_key
 
 
 def _chat_membership(api_key: ApiKey) -> Membership:
@@ -77,7 +82,7 @@ def allowed_models(membership: Membership) -> list[str]:
 @csrf_exempt
 async def models_endpoint(request: HttpRequest) -> HttpResponse:
     try:
-        membership = await _membership(request)
+        membership, _ = await _membership(request)
         names = await database_sync_to_async(_model_names)(membership)
     except DomainError as error:
         return error_response(error)
@@ -95,9 +100,9 @@ async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return error_response(MethodNotAllowed())
     try:
-        membership = await _membership(request)
+        membership, api_key = await _membership(request)
         body = _body(request)
-        call = await database_sync_to_async(_plan_call)(membership, body)
+        call = await database_sync_to_async(_plan_call)(membership, api_key, body)
         if body.get("stream"):
             return _stream(call, include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
         return await _complete(call)
@@ -124,10 +129,12 @@ def _valid_message(message: Any) -> bool:
     return isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)
 
 
-def _plan_call(membership: Membership, body: dict[str, Any]) -> Call:
+def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) -> Call:
     name, messages, params = body["model"], [{"role": m["role"], "content": m["content"]} for m in body["messages"]], {}
+    preset_id = preset_version = None
     if name.startswith("preset:"):
         resolved = _resolve_preset(membership, name, body.get("variables") or {})
+        preset_id, preset_version = resolved.preset_id, resolved.version
         messages, params, model = (
             [{"role": "system", "content": resolved.system_prompt}, *messages],
             resolved.params,
@@ -145,7 +152,9 @@ def _plan_call(membership: Membership, body: dict[str, Any]) -> Call:
         raise ContextTooLong(
             details={"required_tokens": prompt_tokens + max_tokens, "context_window": spec.context_window}
         )
-    return Call(spec, messages, params, max_tokens, prompt_tokens, name)
+    return Call(
+        spec, messages, params, max_tokens, prompt_tokens, name, membership, api_key.pk, preset_id, preset_version
+    )
 
 
 def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]) -> Any:
@@ -165,6 +174,7 @@ async def _complete(call: Call) -> JsonResponse:
         model=call.spec.name, messages=call.messages, params=call.params, max_tokens=call.max_tokens
     )
     completion_tokens = count_text(result.text, call.spec.encoding)
+    await database_sync_to_async(_record)(call, result, completion_tokens)
     return JsonResponse(
         {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -236,8 +246,10 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
         if not task.done():
             task.cancel()
     yield chunk({}, result.finish_reason or "stop")
+    completion_tokens = count_text(result.text, call.spec.encoding)
+    await database_sync_to_async(_record)(call, result, completion_tokens)
     if include_usage:
-        usage = _usage(call.prompt_tokens, count_text(result.text, call.spec.encoding))
+        usage = _usage(call.prompt_tokens, completion_tokens)
         body = {
             "id": chunk_id,
             "object": "chat.completion.chunk",
@@ -248,3 +260,21 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
         }
         yield f"data: {json.dumps(body)}\n\n".encode()
     yield b"data: [DONE]\n\n"
+
+
+def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:
+    UsageRecord.objects.create(
+        org_id=call.membership.org_id,
+        kind=UsageKind.COMPLETION_API,
+        user_id=call.membership.user_id,
+        api_key_id=call.api_key_id,
+        preset_id=call.preset_id,
+        preset_version=call.preset_version,
+        model=result.model,
+        status=result.status,
+        prompt_tokens=call.prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost=get_model(result.model).cost(call.prompt_tokens, completion_tokens),
+        ttft_ms=result.ttft_ms,
+        total_ms=result.total_ms,
+    )

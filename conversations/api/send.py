@@ -132,9 +132,12 @@ def _authorized_turn(
         user = api_key.user
     membership, conversation = _authorize(user, api_key, org_slug, pk)
     if operation == "regenerate":
-        return services.prepare_regenerate(membership=membership, conversation=conversation)
-    prepare = services.prepare_edit if operation == "edit" else services.prepare_turn
-    return prepare(membership=membership, conversation=conversation, content=content, client_id=client_id)
+        prepared = services.prepare_regenerate(membership=membership, conversation=conversation)
+    else:
+        prepare = services.prepare_edit if operation == "edit" else services.prepare_turn
+        prepared = prepare(membership=membership, conversation=conversation, content=content, client_id=client_id)
+    prepared.api_key_id = api_key.pk if api_key else None
+    return prepared
 
 
 def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tuple[Membership, Conversation]:

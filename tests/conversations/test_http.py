@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, UsageRecord
 from presets.services import lifecycle, review
 from tests.factories import MembershipFactory
 from tests.presets_world import make_preset
@@ -65,6 +65,9 @@ def test_answer_as_json_uses_the_preset_and_records_usage(api, alice, approved_p
     sent = fake_llm.requests[-1]
     assert sent["messages"][0] == {"role": "system", "content": "Teach tides."}
     assert (sent["temperature"], sent["max_tokens"]) == (0.1, 40)
+    usage = UsageRecord.objects.get(message_id=body["message"]["id"])
+    assert (usage.kind, usage.user, usage.preset_id, usage.preset_version) == ("chat", alice, approved_preset.pk, 2)
+    assert (usage.completion_tokens, str(usage.cost)) == (body["message"]["completion_tokens"], body["message"]["cost"])
 
 
 def test_history_is_sent_and_listed_in_order(api, alice, fake_llm) -> None:

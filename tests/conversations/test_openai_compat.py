@@ -5,6 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
+from conversations.models import UsageRecord
 from presets.services import lifecycle, review
 from tenancy import services as tenancy_services
 from tests.factories import MembershipFactory
@@ -41,6 +42,10 @@ def test_non_streaming_completion_applies_the_preset(client, preset, fake_llm) -
     assert completion.usage.completion_tokens > 0
     sent = fake_llm.requests[-1]["messages"]
     assert sent == [{"role": "system", "content": "Talk like a pirate."}, {"role": "user", "content": "Hi"}]
+    usage = UsageRecord.objects.get(kind="completion_api")
+    assert (usage.preset_id, usage.preset_version, usage.model) == (preset.pk, 2, "fake")
+    assert usage.api_key_id is not None
+    assert usage.completion_tokens == completion.usage.completion_tokens
 
 
 def test_streaming_completion_with_usage(client, preset, fake_llm) -> None:

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from conversations import tasks
-from conversations.models import Conversation, Message, MessageStatus
+from conversations.models import Conversation, Message, MessageStatus, UsageRecord
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
 
@@ -48,6 +48,8 @@ def test_summary_folds_new_messages_into_the_old_summary(conversation, fake_llm)
     assert "assistant: message 4" in sent
     assert "message 2" not in sent
     assert "message 5" not in sent
+    usage = UsageRecord.objects.get(kind="summary", conversation=conversation)
+    assert usage.completion_tokens > 0
 
 
 def test_failed_summary_changes_nothing(conversation, fake_llm) -> None:
@@ -94,3 +96,15 @@ def test_abandoned_streams_become_interrupted_and_keep_text(conversation) -> Non
     fresh.refresh_from_db()
     assert (stale.status, stale.content, stale.error_code) == ("interrupted", "half an ans", "worker_lost")
     assert fresh.status == "streaming"
+
+
+def test_deleted_conversations_are_purged_after_retention(conversation, acme, alice) -> None:
+    from audit.models import AuditEvent
+
+    recent = Conversation.objects.create(org=acme, user=alice, deleted_at=timezone.now() - timedelta(days=1))
+    Conversation.objects.filter(pk=conversation.pk).update(deleted_at=timezone.now() - timedelta(days=31))
+    assert tasks.purge_deleted_conversations() == 1
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Message.objects.filter(conversation_id=conversation.pk).exists()
+    assert Conversation.objects.filter(pk=recent.pk).exists()
+    assert AuditEvent.objects.filter(action="conversation.purged", target_id=str(conversation.pk)).exists()
