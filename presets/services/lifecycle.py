@@ -21,6 +21,8 @@ from presets.services.review import auto_submit
 from tenancy.models import Membership, Organization, Role, Team, TeamMembership, User
 
 METADATA_FIELDS = ("name", "slug", "description", "tags", "scope", "team")
+# Whose approval a scope needs: org and public share org reviewers (the gallery adds staff separately).
+SCOPE_REACH = {Scope.PRIVATE: 0, Scope.TEAM: 1, Scope.ORG: 2, Scope.PUBLIC: 2}
 
 
 def _check_scope(*, org: Organization, actor: User, scope: str, team: Team | None) -> None:
@@ -124,7 +126,10 @@ def preset_update(*, preset: Preset, actor: User, change_reason: str = "", **cha
         raise AlreadyExists("A preset with this slug exists (or is in the trash).", details={"field": "slug"})
     content = {field: changes.get(field, getattr(preset, field)) for field in CONTENT_FIELDS}
     content_changed = any(content[field] != getattr(preset, field) for field in CONTENT_FIELDS)
-    widened = preset.scope == Scope.PRIVATE and scope != Scope.PRIVATE
+    # A wider audience needs the approval of that audience's reviewers: a team lead's approval
+    # does not carry over to the whole organisation, nor to another team.
+    moved_team = preset.scope == scope == Scope.TEAM and team is not None and team.pk != preset.team_id
+    widened = SCOPE_REACH[scope] > SCOPE_REACH[preset.scope] or moved_team
     for field, value in {**changes, **validate_content(content)}.items():
         setattr(preset, field, value)
     if content_changed:
@@ -132,7 +137,10 @@ def preset_update(*, preset: Preset, actor: User, change_reason: str = "", **cha
     if scope == Scope.PRIVATE:
         preset.status, preset.approved_version = Status.APPROVED, preset.version
     elif widened:
-        preset.status, preset.approved_version = Status.DRAFT, None
+        # Earlier approvals were for a narrower audience; a version already waiting stays in review.
+        preset.approved_version = None
+        if preset.status == Status.APPROVED:
+            preset.status = Status.DRAFT
     elif content_changed:
         preset.status = Status.DRAFT
     _save(preset, actor=actor, reason=change_reason or ("edited" if content_changed else "details changed"))

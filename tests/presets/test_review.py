@@ -159,3 +159,17 @@ def test_trashed_presets_cannot_be_reviewed(api, bob, approver, create) -> None:
     with pytest.raises(InvalidState):
         review.preset_approve(preset=Preset.objects.get(pk=preset["id"]), actor=approver, number=1)
     assert PresetVersion.objects.get(preset_id=preset["id"]).status == "pending_review"
+
+
+def test_moving_a_team_preset_to_another_team_needs_that_teams_review(api, alice, bob, team, create) -> None:
+    from presets.models import Preset
+    from presets.services import lifecycle, review
+    from tests.factories import TeamFactory, TeamMembershipFactory
+
+    other = TeamFactory(org=team.org, slug="ops")
+    TeamMembershipFactory(team=other, user=bob)
+    preset = create(bob, slug="eng-tips", scope="team", team=str(team.pk))
+    submit(api, bob, preset["id"])
+    review.preset_approve(preset=Preset.objects.get(pk=preset["id"]), actor=alice, number=1)
+    moved = lifecycle.preset_update(preset=Preset.objects.get(pk=preset["id"]), actor=bob, team=other)
+    assert (moved.status, moved.approved_version) == ("draft", None)
