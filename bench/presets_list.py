@@ -449,6 +449,7 @@ def main() -> int:
     seed()
     print_context()
     clients = {"member": signed_in(MEMBER), "admin": signed_in(ADMIN)}
+    load_before = os.getloadavg()[0]  # anything else running on the machine shows in the timings
     baseline = Result(who="member", case="/healthz", url="/healthz", timings_ms=[])
     baseline.timings_ms = timed(clients["member"], "/healthz", args.requests, warmup=20)
     results = [
@@ -457,6 +458,7 @@ def main() -> int:
         for case, query in CASES
     ]
     print_table(results, baseline)
+    print(f"load average (1 min) before/after measuring: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
     slowest = max(results, key=lambda r: r.p95)
     for result in results if args.explain_all else [slowest]:
         explain(clients[result.who], result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection
 from django.db.models import BooleanField, FloatField, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
@@ -29,3 +31,25 @@ def search(queryset: QuerySet, text: str) -> QuerySet:
             | Q(tags__icontains=word)
         )
     return queryset.filter(words).annotate(rank=Value(0.0, output_field=FloatField()))
+
+
+def ranked_page(queryset: QuerySet, *, offset: int, limit: int) -> tuple[list[Any], int]:
+    """One page of a `search()` queryset, best rank first, and the number of matches, in one pass.
+
+    A separate COUNT would read every visible match a second time. Here an inner query computes
+    (id, rank, updated_at) per match behind an `OFFSET 0` fence, so the window count and the
+    top-N sort keep only those narrow rows, not the matches' whole tsvectors; then only the page's
+    rows are loaded in full.
+    """
+    inner_sql, params = queryset.order_by().values("pk", "rank", "updated_at").query.sql_with_params()
+    sql = (
+        f"SELECT ranked.pk, count(*) OVER () FROM ({inner_sql} OFFSET 0) AS ranked "  # noqa: S608 (compiled by the ORM)
+        "ORDER BY ranked.rank DESC, ranked.updated_at DESC, ranked.pk LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        rows = cursor.fetchall()
+    if not rows:
+        return [], queryset.count() if offset else 0
+    by_id = queryset.order_by().in_bulk([row[0] for row in rows])
+    return [by_id[row[0]] for row in rows], rows[0][1]

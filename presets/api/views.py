@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -17,7 +18,7 @@ from presets.api.base import PresetChildViewSet
 from presets.api.presenters import preset_detail
 from presets.filters import PresetFilter
 from presets.models import Preset
-from presets.search import search
+from presets.search import ranked_page, search
 from presets.selectors import Access, readable_version, trash_q, version_content, visibility_q
 from presets.services import lifecycle, review
 from tenancy.api.views import validated
@@ -49,10 +50,18 @@ class PresetViewSet(mixins.ListModelMixin, PresetChildViewSet):
         queryset = queryset.select_related("owner", "team")
         if self.action == "trash":
             return queryset.trashed().filter(trash_q(self.membership)).order_by("-deleted_at")
-        queryset = search(
-            queryset.alive().filter(visibility_q(self.membership)), self.request.query_params.get("q", "")
-        )
-        return queryset.order_by("-rank", "-updated_at") if self.request.query_params.get("q") else queryset
+        text = self.request.query_params.get("q", "")
+        visible = queryset.alive().filter(visibility_q(self.membership, indexable=bool(text.strip())))
+        queryset = search(visible, text)
+        if not text.strip():
+            return queryset
+        if connection.vendor == "postgresql" and "ordering" not in self.request.query_params:
+            self.page_loader = self._ranked_page
+        return queryset.order_by("-rank", "-updated_at")
+
+    @staticmethod
+    def _ranked_page(queryset: QuerySet, offset: int, limit: int) -> tuple[list[Preset], int]:
+        return ranked_page(queryset, offset=offset, limit=limit)
 
     @extend_schema(parameters=[OpenApiParameter("q", str, description="Full-text search")])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

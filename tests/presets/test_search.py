@@ -69,3 +69,39 @@ def test_bad_filter_values_are_400(api, alice) -> None:
         response = api(alice).get(url("preset-list") + query)
         assert response.status_code == 400, query
         assert response.json()["error"]["code"] == "invalid"
+
+
+def test_search_pages_carry_the_total_and_follow_rank_then_recency(api, alice, bob, create) -> None:
+    for n in range(7):
+        create(alice, slug=f"prompt-{n}", system_prompt=f"Write poems, take {n}.")
+    create(alice, slug="named", name="Poems", description="poems")
+    create(bob, slug="bobs-poems", name="Poems of Bob")  # private to bob: never counted for alice
+    client = api(alice)
+    first = client.get(url("preset-list"), {"q": "poems", "page_size": 3}).json()
+    assert first["count"] == 8
+    assert first["results"][0]["slug"] == "named"
+    assert first["next"]
+    assert first["previous"] is None
+    seen = [p["slug"] for p in first["results"]]
+    for page in (2, 3):
+        body = client.get(url("preset-list"), {"q": "poems", "page_size": 3, "page": page}).json()
+        assert body["count"] == 8
+        seen += [p["slug"] for p in body["results"]]
+    assert sorted(seen) == sorted(["named", *(f"prompt-{n}" for n in range(7))])
+    assert seen[1:] == [f"prompt-{n}" for n in reversed(range(7))]  # equal rank: newest first
+
+
+def test_search_page_past_the_end_is_404_and_a_bad_page_is_404(api, alice, create) -> None:
+    create(alice, slug="haiku", description="poems")
+    client = api(alice)
+    for page in ("2", "0", "x"):
+        response = client.get(url("preset-list"), {"q": "poems", "page": page})
+        assert response.status_code == 404, page
+        assert response.json()["error"]["code"] == "not_found"
+    assert client.get(url("preset-list"), {"q": "nothing-matches-this"}).json()["count"] == 0
+
+
+def test_search_with_an_explicit_ordering_orders_by_it(api, alice, create) -> None:
+    create(alice, slug="b-poems", name="B poems")
+    create(alice, slug="a-poems", name="A poems", system_prompt="poems poems poems")
+    assert slugs(api(alice).get(url("preset-list"), {"q": "poems", "ordering": "name"})) == ["a-poems", "b-poems"]
