@@ -1,0 +1,1 @@
+"""PII detection (`detectors.detect`) and reversible redaction (`redact`), offline and Django-free."""
