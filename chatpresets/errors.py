@@ -7,6 +7,7 @@ exceptions into HTTP responses (and, later, websocket error frames).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -31,6 +32,19 @@ class DomainError(Exception):
         self.message = message or self.message
         self.details = details or {}
         super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the refusal carries: `Retry-After` for errors that know when to retry."""
+        retry = retry_after(self)
+        return {} if retry is None else {"Retry-After": str(retry)}
+
+
+def retry_after(error: Exception) -> int | None:
+    """Whole seconds until a retry can succeed (at least 1), or None when waiting will not help."""
+    seconds = getattr(error, "retry_after_seconds", None)
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return max(1, math.ceil(seconds))
 
 
 class Conflict(DomainError):
@@ -90,7 +104,7 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every handled exception leaves in the one error shape."""
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers())
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -189,6 +189,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-preset-trash": {"task": "presets.tasks.purge_expired_trash", "schedule": 3600.0},
     "sweep-abandoned-streams": {"task": "conversations.tasks.sweep_abandoned_streams", "schedule": 60.0},
+    "release-expired-reservations": {"task": "conversations.tasks.release_expired_reservations", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "conversations.tasks.purge_deleted_conversations", "schedule": 3600.0},
 }
 
@@ -243,6 +244,26 @@ STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
+# Guardrails (conversations/guardrails.py): per plan, rates per minute and token quotas per period;
+# null turns a limit off. Organization.settings["limits"] overrides single values.
+GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)
+_DEFAULT_PLAN_LIMITS = {
+    plan: {
+        "org_rpm": rpm * 10, "user_rpm": rpm, "key_rpm": rpm * 2,
+        "org_tpm": tpm * 10, "user_tpm": tpm, "key_tpm": tpm * 2,
+        "org_tokens_day": day * 10, "user_tokens_day": day, "key_tokens_day": None,
+        "org_tokens_month": day * 200, "user_tokens_month": None, "key_tokens_month": None,
+    }
+    for plan, rpm, tpm, day in [
+        ("free", 30, 100_000, 500_000),
+        ("team", 120, 400_000, 4_000_000),
+        ("enterprise", 600, 2_000_000, 40_000_000),
+    ]
+}  # fmt: skip
+try:
+    PLAN_LIMITS = json.loads(env_str("PLAN_LIMITS", "null")) or _DEFAULT_PLAN_LIMITS
+except json.JSONDecodeError as error:
+    raise ImproperlyConfigured(f"PLAN_LIMITS is not valid JSON: {error}") from error
 GATEWAY_RETRIES = env_int("GATEWAY_RETRIES", 2)
 GATEWAY_BACKOFF_SECONDS = env_float("GATEWAY_BACKOFF_SECONDS", 0.2)
 GATEWAY_BREAKER_THRESHOLD = env_int("GATEWAY_BREAKER_THRESHOLD", 5)

@@ -14,7 +14,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from chatpresets.errors import DomainError, NotFound
+from chatpresets.errors import DomainError, NotFound, retry_after
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import message_payload
@@ -38,8 +38,9 @@ def authorize(user: Any, api_key: Any, org_slug: str, conversation_id: str) -> t
 
 def error_frame(error: DomainError) -> dict[str, Any]:
     frame = {"type": "error", "code": error.code, "message": error.message, "details": error.details}
-    if "retry_after" in error.details:
-        frame["retry_after"] = error.details["retry_after"]
+    seconds = retry_after(error) or error.details.get("retry_after")
+    if seconds is not None:
+        frame["retry_after"] = seconds
     return frame
 
 
@@ -112,7 +113,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             raise services.InvalidInput("`content` must be text and `client_id` at most 100 characters.")
         prepare = services.prepare_edit if content.get("type") == "edit" else services.prepare_turn
         prepared = await database_sync_to_async(prepare)(
-            membership=self.membership, conversation=self.conversation, content=text, client_id=client_id
+            membership=self.membership,
+            conversation=self.conversation,
+            content=text,
+            client_id=client_id,
+            api_key_id=self.api_key_id,
         )
         await self.start(prepared)
 
@@ -127,13 +132,16 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_regenerate(self, content: dict[str, Any]) -> None:
         prepared = await database_sync_to_async(services.prepare_regenerate)(
-            membership=self.membership, conversation=self.conversation
+            membership=self.membership, conversation=self.conversation, api_key_id=self.api_key_id
         )
         await self.start(prepared)
 
-    async def start(self, prepared: services.PreparedTurn) -> None:
+    @property
+    def api_key_id(self) -> Any:
         api_key = self.scope.get("api_key")
-        prepared.api_key_id = api_key.pk if api_key else None
+        return api_key.pk if api_key else None
+
+    async def start(self, prepared: services.PreparedTurn) -> None:
         await self.send_json({"type": "ack", "message": message_payload(prepared.user_message)})
         if prepared.replayed:
             await self.send_json({"type": "done", "message": message_payload(prepared.assistant_message)})

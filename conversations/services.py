@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable
-from conversations import tasks
+from conversations import guardrails, tasks
 from conversations.catalogue import ModelSpec, default_model, get_model
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
@@ -90,7 +90,8 @@ class PreparedTurn:
     params: dict[str, Any]
     max_tokens: int
     replayed: bool = False
-    api_key_id: Any = None  # set by the transport, for the usage record
+    api_key_id: Any = None  # for the usage record and the key's limits
+    admission: guardrails.Admission | None = None  # settled when the outcome is recorded
 
 
 def _resolved(conversation: Conversation, membership: Membership) -> ResolvedPreset | None:
@@ -111,7 +112,7 @@ def request_hash(content: str) -> str:
 
 @transaction.atomic
 def prepare_turn(
-    *, membership: Membership, conversation: Conversation, content: str, client_id: str = ""
+    *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
 ) -> PreparedTurn:
     """Store the user message and a pending answer, and plan the prompt; a repeated client id replays."""
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -120,12 +121,12 @@ def prepare_turn(
         if existing is not None:
             return _replay(existing, content)
     _ensure_idle(conversation)
-    return _new_turn(conversation, membership, content, client_id)
+    return _new_turn(conversation, membership, content, client_id, api_key_id)
 
 
 @transaction.atomic
 def prepare_edit(
-    *, membership: Membership, conversation: Conversation, content: str, client_id: str = ""
+    *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
 ) -> PreparedTurn:
     """Replace the last question (and its answers) with an edited one and answer that instead."""
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -134,11 +135,11 @@ def prepare_edit(
     if question is None:
         raise InvalidState("There is no message to edit.")
     Message.objects.filter(Q(pk=question.pk) | Q(reply_to=question)).update(superseded=True)
-    return _new_turn(conversation, membership, content, client_id)
+    return _new_turn(conversation, membership, content, client_id, api_key_id)
 
 
 @transaction.atomic
-def prepare_regenerate(*, membership: Membership, conversation: Conversation) -> PreparedTurn:
+def prepare_regenerate(*, membership: Membership, conversation: Conversation, api_key_id: Any = None) -> PreparedTurn:
     """A fresh answer to the last question; the previous answer is kept but leaves the prompt."""
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     _ensure_idle(conversation)
@@ -148,8 +149,9 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation) ->
     Message.objects.filter(reply_to=question, superseded=False).update(superseded=True)
     resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
     plan = _plan(conversation, resolved, spec, max_tokens, new_message=question.content, before_seq=question.seq)
+    admission = _admit(membership, api_key_id, conversation, resolved, plan, max_tokens)
     answer = _pending_answer(conversation, question, spec, resolved, plan, seq=_next_seq(conversation))
-    return PreparedTurn(conversation.pk, question, answer, plan, spec, params, max_tokens)
+    return PreparedTurn(conversation.pk, question, answer, plan, spec, params, max_tokens, False, api_key_id, admission)
 
 
 def _ensure_idle(conversation: Conversation) -> None:
@@ -162,11 +164,14 @@ def _next_seq(conversation: Conversation) -> int:
     return (Message.objects.filter(conversation=conversation).aggregate(m=Max("seq"))["m"] or 0) + 1
 
 
-def _new_turn(conversation: Conversation, membership: Membership, content: str, client_id: str) -> PreparedTurn:
+def _new_turn(
+    conversation: Conversation, membership: Membership, content: str, client_id: str, api_key_id: Any
+) -> PreparedTurn:
     if not content.strip():
         raise InvalidInput("The message is empty.", details={"field": "content"})
     resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
     plan = _plan(conversation, resolved, spec, max_tokens, new_message=content)
+    admission = _admit(membership, api_key_id, conversation, resolved, plan, max_tokens)
     seq = _next_seq(conversation)
     user_message = Message.objects.create(
         org=conversation.org,
@@ -182,7 +187,28 @@ def _new_turn(conversation: Conversation, membership: Membership, content: str, 
     )
     answer = _pending_answer(conversation, user_message, spec, resolved, plan, seq=seq + 1)
     _schedule_summary(conversation, plan)
-    return PreparedTurn(conversation.pk, user_message, answer, plan, spec, params, max_tokens)
+    return PreparedTurn(
+        conversation.pk, user_message, answer, plan, spec, params, max_tokens, False, api_key_id, admission
+    )
+
+
+def _admit(
+    membership: Membership,
+    api_key_id: Any,
+    conversation: Conversation,
+    resolved: ResolvedPreset | None,
+    plan: ContextPlan,
+    max_tokens: int,
+) -> guardrails.Admission:
+    """Before anything is stored: a refusal rolls back nothing because nothing was written yet."""
+    return guardrails.admit(
+        membership=membership,
+        api_key_id=api_key_id,
+        prompt_tokens=plan.used,
+        max_tokens=max_tokens,
+        preset_id=conversation.preset_id,
+        preset_policy=resolved.policy if resolved else None,
+    )
 
 
 def _pending_answer(
@@ -284,9 +310,12 @@ def record_outcome(
     total_ms: int | None = None,
     model: str = "",
     api_key_id: Any = None,
+    admission: guardrails.Admission | None = None,
 ) -> Message:
     """Final state of an answer: text, tokens counted locally, cost from the catalogue prices."""
     completion_tokens = count_text(text, spec.encoding) if text else 0
+    # A call that produced nothing is taken as unbilled; anything else pays its prompt and output.
+    guardrails.settle(admission, used_tokens=prompt_tokens + completion_tokens if text else 0)
     message = Message.objects.get(pk=message_id)
     message.content, message.status, message.finish_reason, message.error_code = text, status, finish_reason, error_code
     message.token_count = count_message(Role.ASSISTANT, text, spec.encoding) if text else 0

@@ -24,6 +24,7 @@ from conversations.catalogue import default_model, get_model
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
 from conversations.selectors import IN_CONTEXT
 from conversations.tokens import count_message, count_text
+from tenancy.limits.quota import get_quota_store
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,12 @@ def sweep_abandoned_streams() -> int:
     return Message.objects.filter(
         status__in=[MessageStatus.PENDING, MessageStatus.STREAMING], updated_at__lt=cutoff
     ).update(status=MessageStatus.INTERRUPTED, error_code="worker_lost", updated_at=timezone.now())
+
+
+@shared_task
+def release_expired_reservations() -> int:
+    """Quota holds of calls that crashed before settling are freed once their ttl has passed."""
+    return get_quota_store().release_expired()
 
 
 @shared_task

@@ -106,6 +106,7 @@ async def _finish(
             total_ms=result.total_ms if result else None,
             model=result.model if result else "",
             api_key_id=prepared.api_key_id,
+            admission=prepared.admission,
         )
     )
     if error is None:

@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
 from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound
-from conversations import gateway
+from conversations import gateway, guardrails
 from conversations.api.send import BadCredentials, MalformedBody, MethodNotAllowed, Unauthenticated, error_response
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
@@ -54,6 +54,13 @@ class Call:
     api_key_id: Any
     preset_id: Any = None
     preset_version: int | None = None
+    admission: guardrails.Admission | None = None
+    policy: dict[str, Any] | None = None
+
+    def release(self) -> None:
+        """Free the quota hold of a call that ended without an answer (error, or the client left)."""
+        guardrails.settle(self.admission, used_tokens=0)
+        self.admission = None
 
 
 async def _membership(request: HttpRequest) -> tuple[Membership, ApiKey]:
@@ -131,10 +138,10 @@ def _valid_message(message: Any) -> bool:
 
 def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) -> Call:
     name, messages, params = body["model"], [{"role": m["role"], "content": m["content"]} for m in body["messages"]], {}
-    preset_id = preset_version = None
+    preset_id = preset_version = policy = None
     if name.startswith("preset:"):
         resolved = _resolve_preset(membership, name, body.get("variables") or {})
-        preset_id, preset_version = resolved.preset_id, resolved.version
+        preset_id, preset_version, policy = resolved.preset_id, resolved.version, resolved.policy
         messages, params, model = (
             [{"role": "system", "content": resolved.system_prompt}, *messages],
             resolved.params,
@@ -152,8 +159,27 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
         raise ContextTooLong(
             details={"required_tokens": prompt_tokens + max_tokens, "context_window": spec.context_window}
         )
+    admission = guardrails.admit(
+        membership=membership,
+        api_key_id=api_key.pk,
+        prompt_tokens=prompt_tokens,
+        max_tokens=max_tokens,
+        preset_id=preset_id,
+        preset_policy=policy,
+    )
     return Call(
-        spec, messages, params, max_tokens, prompt_tokens, name, membership, api_key.pk, preset_id, preset_version
+        spec,
+        messages,
+        params,
+        max_tokens,
+        prompt_tokens,
+        name,
+        membership,
+        api_key.pk,
+        preset_id,
+        preset_version,
+        admission,
+        policy,
     )
 
 
@@ -170,9 +196,13 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
 
 
 async def _complete(call: Call) -> JsonResponse:
-    result = await gateway.complete(
-        model=call.spec.name, messages=call.messages, params=call.params, max_tokens=call.max_tokens
-    )
+    try:
+        result = await gateway.complete(
+            model=call.spec.name, messages=call.messages, params=call.params, max_tokens=call.max_tokens
+        )
+    except BaseException:
+        await database_sync_to_async(call.release)()
+        raise
     completion_tokens = count_text(result.text, call.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
     return JsonResponse(
@@ -240,11 +270,13 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
                 getter.cancel()
         result = task.result()
     except DomainError as error:
+        await database_sync_to_async(call.release)()
         yield f"data: {json.dumps({'error': {'code': error.code, 'message': error.message}})}\n\n".encode()
         return
     finally:
         if not task.done():
             task.cancel()
+            await asyncio.shield(database_sync_to_async(call.release)())  # the client went away
     yield chunk({}, result.finish_reason or "stop")
     completion_tokens = count_text(result.text, call.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
@@ -263,6 +295,8 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
 
 
 def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:
+    guardrails.settle(call.admission, used_tokens=call.prompt_tokens + completion_tokens)
+    call.admission = None
     UsageRecord.objects.create(
         org_id=call.membership.org_id,
         kind=UsageKind.COMPLETION_API,

@@ -59,6 +59,8 @@ class MalformedBody(DomainError):
 
 def error_response(error: DomainError) -> JsonResponse:
     response = JsonResponse(error_body(error.code, error.message, error.details), status=error.status_code)
+    for name, value in error.headers().items():
+        response[name] = value
     if error.status_code == 401:
         response["WWW-Authenticate"] = "Bearer"
     return response
@@ -131,13 +133,13 @@ def _authorized_turn(
             raise BadCredentials() from error
         user = api_key.user
     membership, conversation = _authorize(user, api_key, org_slug, pk)
+    key_id = api_key.pk if api_key else None
     if operation == "regenerate":
-        prepared = services.prepare_regenerate(membership=membership, conversation=conversation)
-    else:
-        prepare = services.prepare_edit if operation == "edit" else services.prepare_turn
-        prepared = prepare(membership=membership, conversation=conversation, content=content, client_id=client_id)
-    prepared.api_key_id = api_key.pk if api_key else None
-    return prepared
+        return services.prepare_regenerate(membership=membership, conversation=conversation, api_key_id=key_id)
+    prepare = services.prepare_edit if operation == "edit" else services.prepare_turn
+    return prepare(
+        membership=membership, conversation=conversation, content=content, client_id=client_id, api_key_id=key_id
+    )
 
 
 def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tuple[Membership, Conversation]:

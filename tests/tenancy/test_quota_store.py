@@ -384,7 +384,9 @@ def naive_reserve(client: redis.Redis, key: str) -> bool:
     used = int(client.get(key) or 0)
     if used + 1 > BUDGET:
         return False
-    time.sleep(0.005)  # the gap between check and increment that a busy process has anyway
+    # The gap a busy process has anyway between check and increment, made wide enough that the
+    # other callers, all running their own loops, read the same count inside it on every run.
+    time.sleep(0.03)
     client.incrby(key, 1)
     return True
 

@@ -301,7 +301,9 @@ def naive_check(client: redis.Redis, key: str) -> bool:
     count = int(client.get(key) or 0)
     if count + 1 > LIMIT:
         return False
-    time.sleep(0.005)  # the gap between check and increment that a busy process has anyway
+    # The gap a busy process has anyway between check and increment, made wide enough that the
+    # other callers, all running their own loops, read the same count inside it on every run.
+    time.sleep(0.03)
     client.incrby(key, 1)
     return True
 

@@ -1,0 +1,126 @@
+"""Guardrails on the chat path: rate limits and token quotas refuse before anything is stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from conversations.guardrails import _periods
+from conversations.models import Message
+from tenancy.limits.quota import QuotaLimit, get_quota_store
+from tests.conversations.test_http import send, start, url
+
+pytestmark = pytest.mark.usefixtures("fake_llm")
+
+NO_QUOTAS = {f"{who}_tokens_{period}": None for who in ("org", "user", "key") for period in ("day", "month")}
+
+
+def limit(org, **values) -> None:
+    org.settings = {**org.settings, "limits": {**NO_QUOTAS, **values}}
+    org.save()
+
+
+def test_a_request_over_the_rate_limit_is_429_with_headers_and_stores_nothing(api, acme, alice, fake_llm) -> None:
+    limit(acme, user_rpm=2)
+    chat = start(api, alice)
+    assert send(api, alice, chat["id"], "one").status_code == 201
+    first = send(api, alice, chat["id"], "two")
+    assert first.status_code == 201
+    assert first.headers.get("X-RateLimit-Limit") is None  # admitted answers carry no refusal headers
+    stored, calls = Message.objects.count(), len(fake_llm.requests)
+    refused = send(api, alice, chat["id"], "three")
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert (error["code"], error["details"]["limit"]) == ("rate_limited", "user_rpm")
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert (refused["X-RateLimit-Limit"], refused["X-RateLimit-Remaining"]) == ("2", "0")
+    assert int(refused["X-RateLimit-Reset"]) >= 1
+    assert (Message.objects.count(), len(fake_llm.requests)) == (stored, calls)
+
+
+def test_the_rate_limit_is_per_user(api, acme, alice, bob) -> None:
+    limit(acme, user_rpm=1)
+    assert send(api, alice, start(api, alice)["id"]).status_code == 201
+    assert send(api, bob, start(api, bob)["id"]).status_code == 201
+    assert send(api, alice, start(api, alice)["id"]).status_code == 429
+
+
+def test_a_request_needing_more_tokens_than_the_per_minute_limit_is_413(api, acme, alice) -> None:
+    limit(acme, user_tpm=50)  # prompt plus max_tokens (256) can never fit
+    response = send(api, alice, start(api, alice)["id"])
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large_for_limit"
+    assert "Retry-After" not in response
+
+
+def _day_limit(name: str, key: str, budget: int) -> QuotaLimit:
+    label, end = _periods_now()["day"]
+    return QuotaLimit(name, f"quota:{key}:tokens:{label}", budget, end)
+
+
+def _periods_now() -> dict:
+    from datetime import UTC, datetime
+
+    return _periods(datetime.now(UTC))
+
+
+def test_quota_settles_to_the_real_usage_and_then_refuses_naming_the_limit(api, acme, alice, fake_llm) -> None:
+    limit(acme, user_tokens_day=300)  # one call reserves prompt + 256; a second cannot fit
+    chat = start(api, alice)
+    answer = send(api, alice, chat["id"], "Hello").json()["message"]
+    used = answer["prompt_tokens"] + answer["completion_tokens"]
+    quota = _day_limit("user_tokens_day", f"org:{acme.pk}:user:{alice.pk}", 300)
+    (row,) = get_quota_store().usage(limits=[quota])
+    assert (row.used, row.reserved) == (used, 0)
+    stored, calls = Message.objects.count(), len(fake_llm.requests)
+    refused = send(api, alice, chat["id"], "Again")
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert (error["code"], error["details"]["limit"]) == ("quota_exceeded", "user_tokens_day")
+    assert int(refused["Retry-After"]) >= 1
+    assert (Message.objects.count(), len(fake_llm.requests)) == (stored, calls)
+    assert get_quota_store().usage(limits=[quota])[0].used == used  # the refusal spent nothing
+
+
+@pytest.mark.parametrize(("org_budget", "user_budget", "named"), [(200, 10_000, "org"), (10_000, 200, "user")])
+def test_the_strictest_quota_is_named(api, acme, alice, org_budget, user_budget, named) -> None:
+    limit(acme, org_tokens_day=org_budget, user_tokens_day=user_budget)
+    response = send(api, alice, start(api, alice)["id"])
+    assert response.status_code == 429
+    assert response.json()["error"]["details"]["limit"] == f"{named}_tokens_day"
+
+
+def test_quota_store_unreachable_refuses_with_503_and_stores_nothing(api, acme, alice, settings) -> None:
+    limit(acme, org_tokens_day=1_000_000)
+    chat = start(api, alice)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # only the limiter and quota store read it per call
+    response = send(api, alice, chat["id"])
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "quota_store_unavailable"
+    assert int(response["Retry-After"]) >= 1
+    assert not Message.objects.filter(conversation_id=chat["id"]).exists()
+
+
+def test_rate_limits_fail_open_when_redis_is_unreachable(api, acme, alice, settings) -> None:
+    limit(acme, user_rpm=5)
+    chat = start(api, alice)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    assert send(api, alice, chat["id"]).status_code == 201
+
+
+def test_openai_compatible_route_is_rate_limited_per_key(api, acme, alice, make_key) -> None:
+    limit(acme, key_rpm=1)
+    _, secret = make_key(alice, acme, ["chat"])
+    body = {"model": "fake", "messages": [{"role": "user", "content": "Hi"}]}
+    client = api(key=secret)
+    assert client.post("/v1/chat/completions", body, format="json").status_code == 200
+    refused = client.post("/v1/chat/completions", body, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["details"]["limit"] == "key_rpm"
+    assert "Retry-After" in refused
+
+
+def test_the_conversation_route_still_answers_404_across_organisations(api, acme, alice, carol) -> None:
+    limit(acme, user_rpm=1)
+    chat = start(api, alice)
+    response = api(carol).post(url("conversation-messages", pk=chat["id"]), {"content": "x"}, format="json")
+    assert response.status_code == 404
