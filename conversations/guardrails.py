@@ -110,7 +110,7 @@ def admit(
     decision = get_rate_limiter().check(limits=[*requests, *tokens])
     if not decision.allowed:
         raise RateLimited(decision) if decision.retryable else TooLargeForLimit(decision)
-    quotas = _quota_limits(membership, api_key_id, limits, preset_id, preset_policy or {})
+    quotas = quota_limits(membership=membership, api_key_id=api_key_id, preset_id=preset_id, policy=preset_policy)
     reservation_id = None
     if quotas:
         reservation_id = str(uuid.uuid4())
@@ -161,19 +161,22 @@ def _rate_limits(
     return requests, tokens
 
 
-def _quota_limits(
+def quota_limits(
+    *,
     membership: Membership,
-    api_key_id: Any,
-    limits: dict[str, int | None],
-    preset_id: Any,
-    policy: dict[str, Any],
+    api_key_id: Any = None,
+    preset_id: Any = None,
+    policy: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> list[QuotaLimit]:
+    """Every hard quota that applies to a call by this member (through this key, with this preset)."""
+    limits, policy = effective_limits(membership), policy or {}
     org, user = membership.org_id, membership.user_id
     subjects = [("org", f"org:{org}"), ("user", f"org:{org}:user:{user}")]
     if api_key_id is not None:
         subjects.append(("key", f"key:{api_key_id}"))
-    quotas = []
-    for period, (label, end) in _periods(datetime.now(UTC)).items():
+    quotas, periods = [], _periods(now or datetime.now(UTC))
+    for period, (label, end) in periods.items():
         for subject, key in subjects:
             budget = limits.get(f"{subject}_tokens_{period}")
             if budget is not None:

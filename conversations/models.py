@@ -32,6 +32,9 @@ class Conversation(TenantOwned):
     model_override = models.CharField(max_length=100, blank=True)
     params_override = models.JSONField(default=dict, blank=True)
     summary = models.TextField(blank=True)
+    # Placeholder -> original for `redact_for_model`, so every turn sends the model the same
+    # placeholders for the same values and answers are restored; empty under other PII modes.
+    pii_vault = models.JSONField(default=dict, blank=True)
     summary_through_seq = models.PositiveIntegerField(default=0)
     summary_tokens = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,6 +87,8 @@ class Message(TenantOwned):
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Replaced by a regenerated answer or an edited question: kept, but out of every later prompt.
     superseded = models.BooleanField(default=False)
+    # What the PII guardrail found in this message: {"mode": ..., "entities": {"EMAIL": 1, ...}}.
+    pii = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -133,6 +138,7 @@ class UsageRecord(TenantOwned):
     status = models.CharField(max_length=12)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)  # prompt tokens the provider served from its cache
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
