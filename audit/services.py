@@ -8,6 +8,7 @@ from django.db import models
 
 from audit.models import AuditEvent
 from chatpresets import request_context
+from conversations.pii.redact import scrub
 
 
 def record(
@@ -31,10 +32,22 @@ def record(
         action=action,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        payload=payload or {},
+        payload=scrubbed(payload or {}),
         ip=context.client_ip if context else None,
         request_id=context.request_id if context else "",
     )
+
+
+def scrubbed(value: Any) -> Any:
+    """The payload with personal data in every string replaced by `<TYPE>`: the trail is kept for
+    years and read by auditors, so it records that something changed, never a user's PII."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrubbed(item) for item in value]
+    return value
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:

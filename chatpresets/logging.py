@@ -1,4 +1,9 @@
-"""Log records carry the request id; production logs are one JSON object per line."""
+"""Log records carry the request id; production logs are one JSON object per line.
+
+Both formatters scrub personal data (e-mail, phone, card numbers, secrets, …) from the whole
+formatted line, tracebacks included: a chat message that reaches an error path or a library's
+log line must not leave its PII in the logs.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import logging
 
 from chatpresets import request_context
+from conversations.pii.redact import scrub
 
 
 class RequestContextFilter(logging.Filter):
@@ -15,8 +21,16 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+class ScrubbingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return scrub(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         payload = {
             "time": self.formatTime(record),
             "level": record.levelname,

@@ -191,6 +191,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-abandoned-streams": {"task": "conversations.tasks.sweep_abandoned_streams", "schedule": 60.0},
     "release-expired-reservations": {"task": "conversations.tasks.release_expired_reservations", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "conversations.tasks.purge_deleted_conversations", "schedule": 3600.0},
+    "rollup-usage": {"task": "conversations.usage.rollup_usage", "schedule": 3600.0},
 }
 
 # The model catalogue (see conversations/catalogue.py). With OPENAI_API_KEY the defaults are
@@ -287,7 +288,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"request_context": {"()": "chatpresets.logging.RequestContextFilter"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+        "text": {
+            "()": "chatpresets.logging.ScrubbingFormatter",
+            "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
+        },
         "json": {"()": "chatpresets.logging.JsonFormatter"},
     },
     "handlers": {

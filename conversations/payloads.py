@@ -35,5 +35,6 @@ def message_payload(message: Message) -> dict[str, Any]:
         "finish_reason": message.finish_reason,
         "client_id": message.client_id,
         "superseded": message.superseded,
+        "pii": message.pii,
         "created_at": message.created_at.isoformat() if message.created_at else None,
     }

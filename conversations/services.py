@@ -23,6 +23,7 @@ from conversations import guardrails, tasks
 from conversations.catalogue import ModelSpec, default_model, get_model
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
+from conversations.pii.policy import Screening, mode_for, screening
 from conversations.selectors import history_loader, history_reader, last_user_message
 from conversations.tokens import count_message, count_text
 from presets.content import validate_params
@@ -92,6 +93,8 @@ class PreparedTurn:
     replayed: bool = False
     api_key_id: Any = None  # for the usage record and the key's limits
     admission: guardrails.Admission | None = None  # settled when the outcome is recorded
+    screening: Screening | None = None  # the PII mode of this turn, and its vault
+    model_messages: list[dict[str, str]] | None = None  # the prompt as the model sees it, when redacted
 
 
 def _resolved(conversation: Conversation, membership: Membership) -> ResolvedPreset | None:
@@ -149,9 +152,10 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
     Message.objects.filter(reply_to=question, superseded=False).update(superseded=True)
     resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
     plan = _plan(conversation, resolved, spec, max_tokens, new_message=question.content, before_seq=question.seq)
+    screened = _screening(conversation, membership, resolved)
     admission = _admit(membership, api_key_id, conversation, resolved, plan, max_tokens)
     answer = _pending_answer(conversation, question, spec, resolved, plan, seq=_next_seq(conversation))
-    return PreparedTurn(conversation.pk, question, answer, plan, spec, params, max_tokens, False, api_key_id, admission)
+    return _prepared(conversation, question, answer, plan, spec, params, max_tokens, api_key_id, admission, screened)
 
 
 def _ensure_idle(conversation: Conversation) -> None:
@@ -170,7 +174,9 @@ def _new_turn(
     if not content.strip():
         raise InvalidInput("The message is empty.", details={"field": "content"})
     resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
-    plan = _plan(conversation, resolved, spec, max_tokens, new_message=content)
+    screened = _screening(conversation, membership, resolved)
+    stored = screened.stored_text(content)  # `block` refuses here, before any limit is spent
+    plan = _plan(conversation, resolved, spec, max_tokens, new_message=stored)
     admission = _admit(membership, api_key_id, conversation, resolved, plan, max_tokens)
     seq = _next_seq(conversation)
     user_message = Message.objects.create(
@@ -178,17 +184,55 @@ def _new_turn(
         conversation=conversation,
         seq=seq,
         role=Role.USER,
-        content=content,
-        token_count=count_message(Role.USER, content, spec.encoding),
+        content=stored,
+        token_count=count_message(Role.USER, stored, spec.encoding),
         client_id=client_id,
         request_hash=request_hash(content),
         model=spec.name,
         preset_version=resolved.version if resolved else None,
+        pii=screened.findings,
     )
     answer = _pending_answer(conversation, user_message, spec, resolved, plan, seq=seq + 1)
     _schedule_summary(conversation, plan)
+    return _prepared(
+        conversation, user_message, answer, plan, spec, params, max_tokens, api_key_id, admission, screened
+    )
+
+
+def _screening(conversation: Conversation, membership: Membership, resolved: ResolvedPreset | None) -> Screening:
+    mode = mode_for(org_settings=membership.org.settings or {}, preset_policy=resolved.policy if resolved else None)
+    return screening(mode=mode, stored=conversation.pii_vault or {})
+
+
+def _prepared(
+    conversation: Conversation,
+    question: Message,
+    answer: Message,
+    plan: ContextPlan,
+    spec: ModelSpec,
+    params: dict[str, Any],
+    max_tokens: int,
+    api_key_id: Any,
+    admission: guardrails.Admission,
+    screened: Screening,
+) -> PreparedTurn:
+    """The turn as the transport runs it; a redacted prompt is built here, off the event loop."""
+    model_messages = screened.for_model(plan.messages()) if screened.active else None
+    vault = screened.stored_vault()
+    if vault and vault != conversation.pii_vault:
+        Conversation.objects.filter(pk=conversation.pk).update(pii_vault=vault)
     return PreparedTurn(
-        conversation.pk, user_message, answer, plan, spec, params, max_tokens, False, api_key_id, admission
+        conversation_id=conversation.pk,
+        user_message=question,
+        assistant_message=answer,
+        plan=plan,
+        spec=spec,
+        params=params,
+        max_tokens=max_tokens,
+        api_key_id=api_key_id,
+        admission=admission,
+        screening=screened,
+        model_messages=model_messages,
     )
 
 

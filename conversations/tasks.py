@@ -22,6 +22,7 @@ from chatpresets.errors import DomainError
 from conversations import gateway
 from conversations.catalogue import default_model, get_model
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
+from conversations.pii.policy import Screening, mode_for, screening
 from conversations.selectors import IN_CONTEXT
 from conversations.tokens import count_message, count_text
 from tenancy.limits.quota import get_quota_store
@@ -57,7 +58,7 @@ def summary_model() -> str:
 @shared_task
 def summarise(*, conversation_id: str, org_id: str, through_seq: int) -> int:
     """Fold messages up to `through_seq` into the running summary; returns the seq now covered."""
-    conversation = Conversation.objects.filter(pk=conversation_id, org_id=org_id).first()
+    conversation = Conversation.objects.filter(pk=conversation_id, org_id=org_id).select_related("org").first()
     if conversation is None or through_seq <= conversation.summary_through_seq:
         return conversation.summary_through_seq if conversation else 0
     start = conversation.summary_through_seq
@@ -65,7 +66,9 @@ def summarise(*, conversation_id: str, org_id: str, through_seq: int) -> int:
         conversation=conversation, seq__gt=start, seq__lte=through_seq, status__in=IN_CONTEXT
     ).order_by("seq")
     transcript = "\n".join(f"{m.role}: {m.content}" for m in rows)
-    prompt = f"Current summary:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript}"
+    prompt = _for_model(
+        conversation, f"Current summary:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript}"
+    )
     try:
         result = async_to_sync(gateway.complete)(
             model=summary_model(),
@@ -92,11 +95,11 @@ def _store_summary(conversation_id: str, start: int, through_seq: int, text: str
 
 @shared_task
 def generate_title(*, conversation_id: str, org_id: str) -> str:
-    conversation = Conversation.objects.filter(pk=conversation_id, org_id=org_id).first()
+    conversation = Conversation.objects.filter(pk=conversation_id, org_id=org_id).select_related("org").first()
     if conversation is None or conversation.title:
         return conversation.title if conversation else ""
     exchange = Message.objects.filter(conversation=conversation, status=MessageStatus.COMPLETE).order_by("seq")[:2]
-    transcript = "\n".join(f"{m.role}: {m.content[:2000]}" for m in exchange)
+    transcript = _for_model(conversation, "\n".join(f"{m.role}: {m.content[:2000]}" for m in exchange))
     try:
         result = async_to_sync(gateway.complete)(
             model=summary_model(),
@@ -107,7 +110,8 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
         logger.warning("title of conversation %s failed: %s", conversation_id, error.code)
         return ""
     _record_usage(conversation, UsageKind.TITLE, transcript, result)
-    title = result.text.strip().strip('"').splitlines()[0][:200] if result.text.strip() else ""
+    text = _restored(conversation, result.text).strip()
+    title = text.strip('"').splitlines()[0][:200] if text else ""
     Conversation.objects.filter(pk=conversation_id, title="").update(title=title)
     return title
 
@@ -138,6 +142,24 @@ def purge_deleted_conversations() -> int:
             conversation.delete()
             purged += 1
     return purged
+
+
+def _screening(conversation: Conversation) -> Screening:
+    """The PII mode the conversation's last turn ran under (or the organisation's), with its vault."""
+    vault = conversation.pii_vault or {}
+    mode = vault.get("mode") or mode_for(org_settings=conversation.org.settings or {}, preset_policy=None)
+    return screening(mode=mode, stored=vault)
+
+
+def _for_model(conversation: Conversation, text: str) -> str:
+    """Summaries and titles pass the same PII redaction as the turns whose text they read."""
+    screened = _screening(conversation)
+    return screened.for_model([{"role": "user", "content": text}])[0]["content"]
+
+
+def _restored(conversation: Conversation, text: str) -> str:
+    restorer = _screening(conversation).restorer()
+    return restorer.feed(text) + restorer.flush() if restorer else text
 
 
 def _record_usage(conversation: Conversation, kind: str, prompt: str, result: gateway.StreamResult) -> None:

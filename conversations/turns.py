@@ -57,21 +57,31 @@ async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
         for listener in list(buffer.listeners):
             await listener(frame)
 
-    async def on_delta(text: str) -> None:
+    restorer = prepared.screening.restorer() if prepared.screening else None
+
+    async def emit(text: str) -> None:
         buffer.text += text
         buffer.deltas.append(text)
         await broadcast({"type": "delta", "message_id": answer_id, "seq": len(buffer.deltas), "text": text})
+
+    async def on_delta(text: str) -> None:
+        if restorer is not None:
+            text = restorer.feed(text)  # placeholders go back to the originals the user wrote
+        if text:
+            await emit(text)
 
     flusher = asyncio.create_task(_flush_periodically(answer_id, buffer))
     send = broadcast
     try:
         result = await gateway.stream_chat(
             model=prepared.spec.name,
-            messages=prepared.plan.messages(),
+            messages=prepared.model_messages or prepared.plan.messages(),
             params=prepared.params,
             max_tokens=prepared.max_tokens,
             on_delta=on_delta,
         )
+        if restorer is not None and (tail := restorer.flush()):
+            await emit(tail)
     except asyncio.CancelledError:
         await _finish(prepared, buffer, status=MessageStatus.CANCELLED, send=send)
         raise

@@ -27,6 +27,7 @@ from conversations.api.send import BadCredentials, MalformedBody, MethodNotAllow
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
 from conversations.models import UsageKind, UsageRecord
+from conversations.pii.policy import Screening, mode_for, screening
 from conversations.tokens import REPLY_PRIMING, count_message, count_text
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
@@ -56,6 +57,7 @@ class Call:
     preset_version: int | None = None
     admission: guardrails.Admission | None = None
     policy: dict[str, Any] | None = None
+    screening: Screening | None = None  # the PII mode; its vault restores the answer
 
     def release(self) -> None:
         """Free the quota hold of a call that ended without an answer (error, or the client left)."""
@@ -152,6 +154,7 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
             raise InvalidInput(f"Model {name!r} is not available.", details={"field": "model"})
         model = name
     spec = get_model(model)
+    screened = _screen(membership, messages, policy)
     params = {**params, **{key: body[key] for key in PASSTHROUGH if body.get(key) is not None}}
     max_tokens = min(int(body.get("max_tokens") or params.get("max_tokens") or spec.max_output), spec.max_output)
     prompt_tokens = sum(count_message(m["role"], m["content"], spec.encoding) for m in messages) + REPLY_PRIMING
@@ -180,7 +183,19 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
         preset_version,
         admission,
         policy,
+        screened,
     )
+
+
+def _screen(membership: Membership, messages: list[dict[str, str]], policy: dict[str, Any] | None) -> Screening:
+    """Apply the PII mode to the caller's messages in place; nothing of them is stored here."""
+    screened = screening(mode=mode_for(org_settings=membership.org.settings or {}, preset_policy=policy), stored={})
+    if screened.mode == "block":
+        for message in messages:
+            if message["role"] != "system":
+                screened.stored_text(message["content"])  # raises pii_blocked on the first finding
+    messages[:] = screened.for_model(messages)
+    return screened
 
 
 def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]) -> Any:
@@ -205,6 +220,8 @@ async def _complete(call: Call) -> JsonResponse:
         raise
     completion_tokens = count_text(result.text, call.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
+    restorer = call.screening.restorer() if call.screening else None
+    text = restorer.feed(result.text) + restorer.flush() if restorer else result.text
     return JsonResponse(
         {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -214,7 +231,7 @@ async def _complete(call: Call) -> JsonResponse:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": result.text},
+                    "message": {"role": "assistant", "content": text},
                     "finish_reason": result.finish_reason or "stop",
                 }
             ],
@@ -247,8 +264,12 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
         }
         return f"data: {json.dumps(body)}\n\n".encode()
 
+    restorer = call.screening.restorer() if call.screening else None
+
     async def on_delta(text: str) -> None:
-        await queue.put(text)
+        text = restorer.feed(text) if restorer else text
+        if text:
+            await queue.put(text)
 
     task = asyncio.create_task(
         gateway.stream_chat(
@@ -277,6 +298,8 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
         if not task.done():
             task.cancel()
             await asyncio.shield(database_sync_to_async(call.release)())  # the client went away
+    if restorer is not None and (tail := restorer.flush()):
+        yield chunk({"content": tail})
     yield chunk({}, result.finish_reason or "stop")
     completion_tokens = count_text(result.text, call.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)

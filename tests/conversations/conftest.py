@@ -35,3 +35,11 @@ def live(fake_server, fake_llm, acme, alice):
     _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="sse", scopes=["chat"], expires_at=None)
     with daphne(env) as base:
         yield {"base": base, "key": key, "conversation": conversation}
+
+
+@pytest.fixture
+def chat(acme, alice) -> dict:
+    """A conversation of alice's, a chat-scoped API key of hers and the conversation's websocket path."""
+    conversation = Conversation.objects.create(org=acme, user=alice, title="ws")
+    _, secret = tenancy_services.api_key_create(org=acme, actor=alice, name="ws", scopes=["chat"], expires_at=None)
+    return {"conversation": conversation, "key": secret, "path": f"/ws/orgs/acme/conversations/{conversation.pk}/"}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from channels.db import database_sync_to_async as sync_to_async
 
 from conversations.guardrails import _periods
 from conversations.models import Message
 from tenancy.limits.quota import QuotaLimit, get_quota_store
 from tests.conversations.test_http import send, start, url
+from tests.conversations.test_websocket import communicator, frames_until_done
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
 
@@ -124,3 +126,18 @@ def test_the_conversation_route_still_answers_404_across_organisations(api, acme
     chat = start(api, alice)
     response = api(carol).post(url("conversation-messages", pk=chat["id"]), {"content": "x"}, format="json")
     assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_refused_websocket_send_is_an_error_frame_with_retry_after(chat, fake_llm) -> None:
+    await sync_to_async(limit)(chat["conversation"].org, user_rpm=1)
+    socket = communicator(chat["path"], chat["key"])
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"type": "send", "content": "one", "client_id": "c1"})
+    assert (await frames_until_done(socket))[-1]["type"] == "done"
+    await socket.send_json_to({"type": "send", "content": "two", "client_id": "c2"})
+    frame = await socket.receive_json_from(timeout=5)
+    await socket.disconnect()
+    assert (frame["type"], frame["code"], frame["details"]["limit"]) == ("error", "rate_limited", "user_rpm")
+    assert 1 <= frame["retry_after"] <= 60
+    assert await sync_to_async(Message.objects.filter(client_id="c2").exists)() is False

@@ -9,18 +9,11 @@ from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from chatpresets.asgi import application
-from conversations.models import Conversation, Message
+from conversations.models import Message
 from conversations.tokens import count_text
 from tenancy import services as tenancy_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_llm")]
-
-
-@pytest.fixture
-def chat(acme, alice) -> dict[str, Any]:
-    conversation = Conversation.objects.create(org=acme, user=alice, title="ws")
-    _, secret = tenancy_services.api_key_create(org=acme, actor=alice, name="ws", scopes=["chat"], expires_at=None)
-    return {"conversation": conversation, "key": secret, "path": f"/ws/orgs/acme/conversations/{conversation.pk}/"}
 
 
 def communicator(path: str, key: str | None = None, headers: list | None = None) -> WebsocketCommunicator:
