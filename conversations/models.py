@@ -146,3 +146,46 @@ class UsageRecord(TenantOwned):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["org", "-created_at"], name="usage_org_recent")]
+
+
+class UsageDaily(TenantOwned):
+    """One UTC day of UsageRecord summed per (user, API key, model, kind); written only by the roll-up.
+
+    `conversations.usage.usage_rollup_day` recomputes a whole day, so a row is always derived, never
+    edited. User and key are kept as plain ids (no database constraint, nothing done on delete):
+    deleting a user or a key must neither erase billed usage nor fold two rows into one key.
+    """
+
+    day = models.DateField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    api_key = models.ForeignKey(
+        "tenancy.ApiKey", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    model = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=UsageKind.choices)
+    requests = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+
+    class Meta:
+        constraints = [
+            # A session call has no key and a deleted user's calls have no user: NULL is one value here.
+            models.UniqueConstraint(
+                fields=["org", "day", "user", "api_key", "model", "kind"],
+                nulls_distinct=False,
+                name="usage_daily_unique_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["day"], name="usage_daily_day")]  # the roll-up replaces a day at a time
+
+    def __str__(self) -> str:
+        return f"{self.org_id} {self.day} {self.model} {self.kind}"

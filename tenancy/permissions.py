@@ -32,6 +32,7 @@ class Perm(StrEnum):
     PRESETS_APPROVE = "presets.approve"
     CHAT = "chat"
     AUDIT_VIEW = "audit.view"
+    USAGE_READ = "usage.read"
 
 
 class Scope(StrEnum):
@@ -41,6 +42,7 @@ class Scope(StrEnum):
     PRESETS_WRITE = "presets:write"
     CHAT = "chat"
     AUDIT_READ = "audit:read"
+    USAGE_READ = "usage:read"
 
 
 _READ = {Perm.ORG_VIEW, Perm.MEMBERS_VIEW, Perm.TEAMS_VIEW, Perm.API_KEYS_OWN, Perm.PRESETS_READ}
@@ -52,6 +54,7 @@ _ADMIN = _APPROVER | {
     Perm.TEAMS_MANAGE,
     Perm.API_KEYS_MANAGE,
     Perm.AUDIT_VIEW,
+    Perm.USAGE_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
@@ -77,6 +80,7 @@ PERMISSION_SCOPE: dict[Perm, Scope] = {
     Perm.PRESETS_APPROVE: Scope.PRESETS_WRITE,
     Perm.CHAT: Scope.CHAT,
     Perm.AUDIT_VIEW: Scope.AUDIT_READ,
+    Perm.USAGE_READ: Scope.USAGE_READ,
 }
 
 

@@ -244,6 +244,7 @@ CALLS: list[Call] = [
     Call("conversation-regenerate", "post", conversation, CHATTERS, body=lambda w: {}, addresses_object=True),
     Call("conversation-edit", "post", conversation, CHATTERS, body=lambda w: {"content": "Hey"}, addresses_object=True),
     Call("conversation-export", "get", conversation, CHATTERS, addresses_object=True),
+    Call("usage-list", "get", org, ADMINS),
 ]
 
 ROUTE_NAMES = {call.name for call in CALLS}

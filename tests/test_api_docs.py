@@ -15,9 +15,12 @@ from rest_framework.test import APIClient
 
 from conversations import catalogue
 from conversations.fake_llm import FakeConfig
+from conversations.models import UsageRecord
+from conversations.usage import rollup_usage
 from presets.models import Preset
 from presets.services import review
-from tenancy.models import Membership, Role, TeamMembership, User
+from tenancy import services as tenancy_services
+from tenancy.models import Membership, Organization, Role, TeamMembership, User
 from tests.api_docs import ApiDocs
 from tests.factories import MembershipFactory, UserFactory
 from tests.server import ROOT
@@ -44,12 +47,12 @@ Swagger UI at `/api/v1/docs/`.
 ## Conventions
 
 - **Base path.** Everything lives under `/api/v1/`. Every tenant route is under
-  `/api/v1/orgs/{{org_slug}}/`; only `/me/`, `/orgs/` (list and create), `/gallery/` and
-  `/links/{{token}}/` are outside an organisation.
+  `/api/v1/orgs/{{org_slug}}/`; only `/me/`, `/me/quota/`, `/orgs/` (list and create),
+  `/gallery/` and `/links/{{token}}/` are outside an organisation.
 - **Authentication.** Either a session (the web app; unsafe methods need the `X-CSRFToken`
   header) or an API key: `Authorization: Bearer cpk_…`. A key belongs to one member of one
   organisation and only allows its scopes (`org:read`, `org:write`, `presets:read`,
-  `presets:write`, `chat`, `audit:read`).
+  `presets:write`, `chat`, `audit:read`, `usage:read`).
 - **Errors** always have one shape, `{{"error": {{"code": "…", "message": "…", "details": {{…}}}}}}`.
   Validation errors are `400` with the fields in `details.fields`; an object of another
   organisation is the same `404` as a missing one; a role that may not act gets `403`.
@@ -303,6 +306,70 @@ def document_conversations(s: Scenario) -> None:
     s.call("alice", "delete", path, title="Delete a conversation.", expect=204)
 
 
+# Past calls in the ledger (two October days, rolled up as the hourly task does), so the
+# examples do not change with the date the test runs on.
+LEDGER = [
+    ("alice", None, "chat", "gpt-4o-mini", "2026-10-05T09:30:00+00:00", 812, 164, 512, "0.00022020"),
+    ("alice", None, "title", "gpt-4o-mini", "2026-10-05T09:30:02+00:00", 96, 7, 0, "0.00001860"),
+    ("bob", None, "chat", "gpt-4o", "2026-10-06T14:05:00+00:00", 1520, 410, 0, "0.00790000"),
+    ("alice", "key", "completion_api", "gpt-4o-mini", "2026-10-06T16:45:00+00:00", 240, 88, 0, "0.00008880"),
+]
+
+
+def seed_ledger(s: Scenario, org: Organization) -> None:
+    key, _ = tenancy_services.api_key_create(
+        org=org, actor=s.users["alice"], name="Billing export", scopes=["chat"], expires_at=None
+    )
+    s.docs.name(key.pk, "api-key")
+    for username, via, kind, model, at, prompt, completion, cached, cost in LEDGER:
+        record = UsageRecord.objects.create(
+            org=org,
+            user=s.users[username],
+            api_key=key if via else None,
+            kind=kind,
+            model=model,
+            status="complete",
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=cached,
+            cost=cost,
+        )
+        UsageRecord.objects.filter(pk=record.pk).update(created_at=at)
+    for day in ("2026-10-05", "2026-10-06"):
+        rollup_usage(day)
+
+
+def document_usage(s: Scenario) -> None:
+    s.docs.section(
+        "Usage and quotas",
+        "Every model call is one row of the usage ledger. Past days come from the daily roll-up; today and "
+        "yesterday are summed live. Without `from` and `to` the range is the last 30 days up to today (UTC).",
+    )
+    seed_ledger(s, Organization.objects.get(slug="acme"))
+    october = "from=2026-10-01&to=2026-10-31"
+    title = "The organisation's usage per day, with its quotas now (owners and admins)."
+    s.call("alice", "get", f"{ACME}/usage/?{october}", title=title, expect=200)
+    for group in ("user", "model", "api_key"):
+        title = f"Grouped by `{group}` instead (`group_by=day|user|model|api_key`)."
+        s.call("alice", "get", f"{ACME}/usage/?{october}&group_by={group}", title=title, expect=200)
+    title = "A range the endpoint refuses (reversed, or longer than 366 days)."
+    s.call("alice", "get", f"{ACME}/usage/?from=2026-10-31&to=2026-10-01", title=title, expect=400)
+    title = "Every rate limit and quota that applies to the caller, per organisation."
+    s.call("alice", "get", "/api/v1/me/quota/", title=title, expect=200)
+    _, secret = tenancy_services.api_key_create(
+        org=Organization.objects.get(slug="acme"),
+        actor=s.users["alice"],
+        name="Quota probe",
+        scopes=["chat"],
+        expires_at=None,
+    )
+    s.docs.secret(secret, "<secret>")
+    s.clients["a chat key"] = APIClient()
+    headers = {"Authorization": f"Bearer {secret}"}
+    title = "With an API key: only the key's organisation, and the key's limits (`key_rpm`, `key_tpm`, …) too."
+    s.call("a chat key", "get", "/api/v1/me/quota/", title=title, expect=200, headers=headers)
+
+
 def document_errors(s: Scenario) -> None:
     s.docs.section("Errors", "Examples of the error shape.")
     s.clients["anonymous"] = APIClient()
@@ -356,6 +423,7 @@ def run(s: Scenario) -> None:
     document_libraries(s)
     document_gallery(s)
     document_conversations(s)
+    document_usage(s)
     document_errors(s)
 
 

@@ -1,11 +1,11 @@
-"""Conversation routes under orgs/<org_slug>/. Turn-taking routes are async views (api/send.py)."""
+"""Conversation and usage routes under orgs/<org_slug>/, and me/quota/; turns are async views (api/send.py)."""
 
 from __future__ import annotations
 
-from django.urls import re_path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from conversations.api import send
+from conversations.api import send, usage
 from conversations.api.views import ConversationViewSet
 from tenancy.api.urls import ORG
 
@@ -13,8 +13,10 @@ CONVERSATION = rf"^{ORG}/conversations/(?P<pk>[0-9a-fA-F-]{{32,36}})"
 
 router = SimpleRouter(trailing_slash=True)
 router.register(rf"{ORG}/conversations", ConversationViewSet, basename="conversation")
+router.register(rf"{ORG}/usage", usage.UsageViewSet, basename="usage")
 
 urlpatterns = [
+    path("me/quota/", usage.MeQuotaView.as_view(), name="me-quota"),
     re_path(rf"{CONVERSATION}/messages/$", send.messages_endpoint, name="conversation-messages"),
     re_path(rf"{CONVERSATION}/regenerate/$", send.regenerate_endpoint, name="conversation-regenerate"),
     re_path(rf"{CONVERSATION}/edit/$", send.edit_endpoint, name="conversation-edit"),
