@@ -8,6 +8,11 @@ organisation, user and API key, and the preset's own daily budget) reserve the p
 answer's `max_tokens` atomically, are settled to the real usage afterwards, and fail closed: with
 their store unreachable the call is refused with 503.
 
+Cost budgets (`*_cost_day`, `*_cost_month`, in the catalogue's currency) are reserved the same way
+from the catalogue prices, in micro-units, in a second reservation; when one cannot hold a call
+the organisation's `over_budget` policy refuses it (`budget_exceeded`) or the caller retries on
+its `downgrade_model` (see conversations.cost_controls).
+
 Limits come from the organisation's plan (`PLAN_LIMITS`), overridden by `Organization.settings
 ["limits"]`; a limit set to null is off.
 """
@@ -19,6 +24,7 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +33,7 @@ from rest_framework import status
 from chatpresets.errors import DomainError
 from tenancy.limits.gcra import Decision, Limit
 from tenancy.limits.quota import QuotaLimit, get_quota_store
-from tenancy.limits.quota_types import QuotaStoreUnavailable
+from tenancy.limits.quota_types import QuotaExceeded, QuotaStoreUnavailable
 from tenancy.limits.ratelimit import get_rate_limiter
 from tenancy.models import Membership
 
@@ -74,14 +80,46 @@ def rate_headers(decision: Decision) -> dict[str, str]:
     }
 
 
+class BudgetExceeded(DomainError):
+    code = "budget_exceeded"
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, refusal: QuotaExceeded) -> None:
+        self.retry_after_seconds = refusal.retry_after_seconds
+        self.limit_name = refusal.limit.name
+        budget, remaining = money(refusal.limit.budget), money(refusal.remaining)
+        super().__init__(
+            f"The {refusal.limit.name} budget has {remaining} of {budget} left, too little for this call.",
+            details={
+                "limit": refusal.limit.name,
+                "budget": budget,
+                "remaining": remaining,
+                "requested": money(refusal.requested),
+                "reset_at": refusal.reset_at.isoformat(),
+            },
+        )
+
+
+MICROS = Decimal(1_000_000)
+
+
+def micros(amount: Decimal | float | str) -> int:
+    return int((Decimal(str(amount)) * MICROS).to_integral_value(rounding=ROUND_CEILING))
+
+
+def money(amount_micros: int) -> str:
+    return str((Decimal(amount_micros) / MICROS).quantize(Decimal("0.000001")))
+
+
 @dataclass
 class Admission:
-    """What one admitted call holds: its quota reservation (if any quota applies) and its estimate."""
+    """What one admitted call holds: its quota reservations (if any quota applies) and its estimates."""
 
     reservation_id: str | None
     estimated_tokens: int
     tpm_limits: list[Limit] = field(default_factory=list)
     decision: Decision | None = None
+    cost_reservation_id: str | None = None
 
 
 def effective_limits(membership: Membership) -> dict[str, int | None]:
@@ -100,6 +138,7 @@ def admit(
     max_tokens: int,
     preset_id: Any = None,
     preset_policy: dict[str, Any] | None = None,
+    estimated_cost: Decimal = Decimal(0),
 ) -> Admission:
     """Refuse (429/413/503) or admit one model call; an admitted call must be settled or released."""
     if not settings.GUARDRAILS_ENABLED:
@@ -110,36 +149,58 @@ def admit(
     decision = get_rate_limiter().check(limits=[*requests, *tokens])
     if not decision.allowed:
         raise RateLimited(decision) if decision.retryable else TooLargeForLimit(decision)
-    quotas = quota_limits(membership=membership, api_key_id=api_key_id, preset_id=preset_id, policy=preset_policy)
-    reservation_id = None
-    if quotas:
-        reservation_id = str(uuid.uuid4())
+    admission = Admission(None, estimated, tokens, decision)
+    try:
+        quotas = quota_limits(membership=membership, api_key_id=api_key_id, preset_id=preset_id, policy=preset_policy)
+        admission.reservation_id = _reserve(quotas, estimated)
         try:
-            get_quota_store().reserve(
-                limits=quotas, amount=estimated, reservation_id=reservation_id, ttl_seconds=RESERVATION_TTL_SECONDS
-            )
-        except DomainError:
-            _refund_tokens(tokens, estimated)  # a refused call spends nothing, not even its tokens per minute
-            raise
-    return Admission(reservation_id, estimated, tokens, decision)
+            admission.cost_reservation_id = _reserve(cost_limits(membership, api_key_id), micros(estimated_cost))
+        except QuotaExceeded as refusal:
+            raise BudgetExceeded(refusal) from refusal
+    except DomainError:
+        release(admission)  # a refused call spends nothing, not even its tokens per minute
+        raise
+    return admission
 
 
-def settle(admission: Admission | None, *, used_tokens: int) -> None:
-    """Charge the real usage and free the rest of the hold; never raises (the answer is already out)."""
+def _reserve(limits: list[QuotaLimit], amount: int) -> str | None:
+    if not limits:
+        return None
+    reservation_id = str(uuid.uuid4())
+    get_quota_store().reserve(
+        limits=limits, amount=amount, reservation_id=reservation_id, ttl_seconds=RESERVATION_TTL_SECONDS
+    )
+    return reservation_id
+
+
+def release(admission: Admission | None) -> None:
+    """Give back everything an admitted call held, as if it had never been admitted."""
+    settle(admission, used_tokens=0)
+
+
+def settle(admission: Admission | None, *, used_tokens: int, used_cost: Decimal = Decimal(0)) -> None:
+    """Charge the real usage and free the rest of the holds; never raises (the answer is already out)."""
     if admission is None:
         return
     if admission.tpm_limits and used_tokens != admission.estimated_tokens:
         _refund_tokens(admission.tpm_limits, admission.estimated_tokens - used_tokens)
-    if admission.reservation_id is None:
-        return
-    try:
-        get_quota_store().settle(reservation_id=admission.reservation_id, actual=used_tokens)
-    except QuotaStoreUnavailable:
-        # The reservation stays held until the sweeper releases it: it over-counts, never under.
-        logger.warning("quota settle failed; reservation %s left to expire", admission.reservation_id)
+        admission.tpm_limits = []
+    for reservation_id, actual in (
+        (admission.reservation_id, used_tokens),
+        (admission.cost_reservation_id, micros(used_cost)),
+    ):
+        if reservation_id is None:
+            continue
+        try:
+            get_quota_store().settle(reservation_id=reservation_id, actual=actual)
+        except QuotaStoreUnavailable:
+            # The reservation stays held until the sweeper releases it: it over-counts, never under.
+            logger.warning("quota settle failed; reservation %s left to expire", reservation_id)
+    admission.reservation_id = admission.cost_reservation_id = None
 
 
 def _refund_tokens(limits: list[Limit], amount: int) -> None:
+    """Give back (or, for a negative amount, charge) tokens-per-minute against every limit."""
     limiter = get_rate_limiter()
     for limit in limits:
         limiter.adjust(limit=limit, delta=-amount)
@@ -148,12 +209,8 @@ def _refund_tokens(limits: list[Limit], amount: int) -> None:
 def _rate_limits(
     membership: Membership, api_key_id: Any, limits: dict[str, int | None], estimated: int
 ) -> tuple[list[Limit], list[Limit]]:
-    org, user = membership.org_id, membership.user_id
-    subjects = [("org", f"org:{org}"), ("user", f"org:{org}:user:{user}")]
-    if api_key_id is not None:
-        subjects.append(("key", f"key:{api_key_id}"))
     requests, tokens = [], []
-    for subject, key in subjects:
+    for subject, key in _subjects(membership, api_key_id):
         if limits.get(f"{subject}_rpm"):
             requests.append(Limit(f"rl:{key}:rpm", limits[f"{subject}_rpm"], MINUTE, 1, f"{subject}_rpm"))
         if limits.get(f"{subject}_tpm"):
@@ -171,13 +228,9 @@ def quota_limits(
 ) -> list[QuotaLimit]:
     """Every hard quota that applies to a call by this member (through this key, with this preset)."""
     limits, policy = effective_limits(membership), policy or {}
-    org, user = membership.org_id, membership.user_id
-    subjects = [("org", f"org:{org}"), ("user", f"org:{org}:user:{user}")]
-    if api_key_id is not None:
-        subjects.append(("key", f"key:{api_key_id}"))
     quotas, periods = [], _periods(now or datetime.now(UTC))
     for period, (label, end) in periods.items():
-        for subject, key in subjects:
+        for subject, key in _subjects(membership, api_key_id):
             budget = limits.get(f"{subject}_tokens_{period}")
             if budget is not None:
                 quotas.append(QuotaLimit(f"{subject}_tokens_{period}", f"quota:{key}:tokens:{label}", budget, end))
@@ -189,6 +242,27 @@ def quota_limits(
             )
         )
     return quotas
+
+
+def cost_limits(membership: Membership, api_key_id: Any = None, now: datetime | None = None) -> list[QuotaLimit]:
+    """The cost budgets (in micro-units of the catalogue's currency) that apply to this member's calls."""
+    limits = effective_limits(membership)
+    quotas = []
+    for period, (label, end) in _periods(now or datetime.now(UTC)).items():
+        for subject, key in _subjects(membership, api_key_id):
+            budget = limits.get(f"{subject}_cost_{period}")
+            if budget is not None:
+                name = f"{subject}_cost_{period}"
+                quotas.append(QuotaLimit(name, f"quota:{key}:cost:{label}", micros(budget), end))
+    return quotas
+
+
+def _subjects(membership: Membership, api_key_id: Any) -> list[tuple[str, str]]:
+    org, user = membership.org_id, membership.user_id
+    subjects = [("org", f"org:{org}"), ("user", f"org:{org}:user:{user}")]
+    if api_key_id is not None:
+        subjects.append(("key", f"key:{api_key_id}"))
+    return subjects
 
 
 def _periods(now: datetime) -> dict[str, tuple[str, datetime]]:

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -20,12 +19,14 @@ from django.utils import timezone
 from audit import services as audit
 from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable
 from conversations import guardrails, tasks
-from conversations.catalogue import ModelSpec, default_model, get_model
-from conversations.context import ContextPlan, plan_context
+from conversations.catalogue import ModelSpec, get_model
+from conversations.context import ContextPlan
+from conversations.cost_controls import controls_for
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
 from conversations.pii.policy import Screening, mode_for, screening
-from conversations.selectors import history_loader, history_reader, last_user_message
+from conversations.selectors import last_user_message
 from conversations.tokens import count_message, count_text
+from conversations.turn_setup import TurnSettings, plan_and_admit, plan_turn, turn_settings
 from presets.content import validate_params
 from presets.models import Preset
 from presets.resolve import ResolvedPreset, resolve_for_conversation
@@ -59,7 +60,7 @@ def conversation_create(
             membership=membership, preset_id=preset.pk, version=preset_version, values=variables or {}
         )
     if model_override:
-        get_model(model_override)
+        controls_for(membership.org.settings).model(model_override)
     validate_params(params_override or {})
     conversation = Conversation.objects.create(
         org=membership.org,
@@ -95,18 +96,6 @@ class PreparedTurn:
     admission: guardrails.Admission | None = None  # settled when the outcome is recorded
     screening: Screening | None = None  # the PII mode of this turn, and its vault
     model_messages: list[dict[str, str]] | None = None  # the prompt as the model sees it, when redacted
-
-
-def _resolved(conversation: Conversation, membership: Membership) -> ResolvedPreset | None:
-    if conversation.preset_id is None:
-        return None
-    return resolve_for_conversation(
-        membership=membership,
-        preset_id=conversation.preset_id,
-        version=conversation.preset_version,
-        values=conversation.variables,
-        existing=True,
-    )
 
 
 def request_hash(content: str) -> str:
@@ -150,12 +139,13 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
     if question is None:
         raise InvalidState("There is no message to answer again.")
     Message.objects.filter(reply_to=question, superseded=False).update(superseded=True)
-    resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
-    plan = _plan(conversation, resolved, spec, max_tokens, new_message=question.content, before_seq=question.seq)
-    screened = _screening(conversation, membership, resolved)
-    admission = _admit(membership, api_key_id, conversation, resolved, plan, max_tokens)
-    answer = _pending_answer(conversation, question, spec, resolved, plan, seq=_next_seq(conversation))
-    return _prepared(conversation, question, answer, plan, spec, params, max_tokens, api_key_id, admission, screened)
+    turn = turn_settings(conversation, membership)
+    screened = _screening(conversation, membership, turn.resolved)
+    plan, admission = plan_and_admit(
+        conversation, membership, turn, api_key_id=api_key_id, new_message=question.content, before_seq=question.seq
+    )
+    answer = _pending_answer(conversation, question, turn, plan, seq=_next_seq(conversation))
+    return _prepared(conversation, question, answer, plan, turn, api_key_id, admission, screened)
 
 
 def _ensure_idle(conversation: Conversation) -> None:
@@ -173,11 +163,11 @@ def _new_turn(
 ) -> PreparedTurn:
     if not content.strip():
         raise InvalidInput("The message is empty.", details={"field": "content"})
-    resolved, spec, params, max_tokens = _turn_settings(conversation, membership)
-    screened = _screening(conversation, membership, resolved)
+    turn = turn_settings(conversation, membership)
+    screened = _screening(conversation, membership, turn.resolved)
     stored = screened.stored_text(content)  # `block` refuses here, before any limit is spent
-    plan = _plan(conversation, resolved, spec, max_tokens, new_message=stored)
-    admission = _admit(membership, api_key_id, conversation, resolved, plan, max_tokens)
+    plan, admission = plan_and_admit(conversation, membership, turn, api_key_id=api_key_id, new_message=stored)
+    spec, resolved = turn.spec, turn.resolved
     seq = _next_seq(conversation)
     user_message = Message.objects.create(
         org=conversation.org,
@@ -192,11 +182,9 @@ def _new_turn(
         preset_version=resolved.version if resolved else None,
         pii=screened.findings,
     )
-    answer = _pending_answer(conversation, user_message, spec, resolved, plan, seq=seq + 1)
+    answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1)
     _schedule_summary(conversation, plan)
-    return _prepared(
-        conversation, user_message, answer, plan, spec, params, max_tokens, api_key_id, admission, screened
-    )
+    return _prepared(conversation, user_message, answer, plan, turn, api_key_id, admission, screened)
 
 
 def _screening(conversation: Conversation, membership: Membership, resolved: ResolvedPreset | None) -> Screening:
@@ -209,9 +197,7 @@ def _prepared(
     question: Message,
     answer: Message,
     plan: ContextPlan,
-    spec: ModelSpec,
-    params: dict[str, Any],
-    max_tokens: int,
+    turn: TurnSettings,
     api_key_id: Any,
     admission: guardrails.Admission,
     screened: Screening,
@@ -226,9 +212,9 @@ def _prepared(
         user_message=question,
         assistant_message=answer,
         plan=plan,
-        spec=spec,
-        params=params,
-        max_tokens=max_tokens,
+        spec=turn.spec,
+        params=turn.params,
+        max_tokens=turn.max_tokens,
         api_key_id=api_key_id,
         admission=admission,
         screening=screened,
@@ -236,33 +222,8 @@ def _prepared(
     )
 
 
-def _admit(
-    membership: Membership,
-    api_key_id: Any,
-    conversation: Conversation,
-    resolved: ResolvedPreset | None,
-    plan: ContextPlan,
-    max_tokens: int,
-) -> guardrails.Admission:
-    """Before anything is stored: a refusal rolls back nothing because nothing was written yet."""
-    return guardrails.admit(
-        membership=membership,
-        api_key_id=api_key_id,
-        prompt_tokens=plan.used,
-        max_tokens=max_tokens,
-        preset_id=conversation.preset_id,
-        preset_policy=resolved.policy if resolved else None,
-    )
-
-
 def _pending_answer(
-    conversation: Conversation,
-    question: Message,
-    spec: ModelSpec,
-    resolved: ResolvedPreset | None,
-    plan: ContextPlan,
-    *,
-    seq: int,
+    conversation: Conversation, question: Message, turn: TurnSettings, plan: ContextPlan, *, seq: int
 ) -> Message:
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return Message.objects.create(
@@ -271,8 +232,8 @@ def _pending_answer(
         seq=seq,
         role=Role.ASSISTANT,
         status=MessageStatus.PENDING,
-        model=spec.name,
-        preset_version=resolved.version if resolved else None,
+        model=turn.spec.name,
+        preset_version=turn.resolved.version if turn.resolved else None,
         reply_to=question,
         prompt_tokens=plan.used,
     )
@@ -286,43 +247,6 @@ def _schedule_summary(conversation: Conversation, plan: ContextPlan) -> None:
             org_id=str(conversation.org_id),
             through_seq=plan.dropped["through_seq"],
         )
-
-
-def _turn_settings(
-    conversation: Conversation, membership: Membership
-) -> tuple[ResolvedPreset | None, ModelSpec, dict[str, Any], int]:
-    """The preset version, model and parameters the next turn uses; max_tokens is capped by the model."""
-    resolved = _resolved(conversation, membership)
-    spec = get_model(conversation.model_override or (resolved.model if resolved else default_model()))
-    params = {**(resolved.params if resolved else {}), **conversation.params_override}
-    return resolved, spec, params, min(int(params.get("max_tokens") or spec.max_output), spec.max_output)
-
-
-def _plan(
-    conversation: Conversation,
-    resolved: ResolvedPreset | None,
-    spec: ModelSpec,
-    max_tokens: int,
-    *,
-    new_message: str | None,
-    before_seq: int | None = None,
-) -> ContextPlan:
-    return plan_context(
-        context_window=_window(spec, resolved),
-        reserved_output=max_tokens,
-        encoding=spec.encoding,
-        system_prompt=resolved.system_prompt if resolved else settings.DEFAULT_SYSTEM_PROMPT,
-        summary=conversation.summary,
-        summarised_through=conversation.summary_through_seq,
-        history_newest_first=history_reader(conversation, before_seq),
-        load_from=history_loader(conversation, before_seq),
-        new_message=new_message,
-    )
-
-
-def _window(spec: ModelSpec, resolved: ResolvedPreset | None) -> int:
-    limit = (resolved.policy.get("max_context_tokens") if resolved else None) or spec.context_window
-    return min(limit, spec.context_window)
 
 
 def _replay(user_message: Message, content: str) -> PreparedTurn:
@@ -358,13 +282,14 @@ def record_outcome(
 ) -> Message:
     """Final state of an answer: text, tokens counted locally, cost from the catalogue prices."""
     completion_tokens = count_text(text, spec.encoding) if text else 0
-    # A call that produced nothing is taken as unbilled; anything else pays its prompt and output.
-    guardrails.settle(admission, used_tokens=prompt_tokens + completion_tokens if text else 0)
     message = Message.objects.get(pk=message_id)
     message.content, message.status, message.finish_reason, message.error_code = text, status, finish_reason, error_code
     message.token_count = count_message(Role.ASSISTANT, text, spec.encoding) if text else 0
     message.prompt_tokens, message.completion_tokens = prompt_tokens, completion_tokens
     message.cost = spec.cost(prompt_tokens, completion_tokens)
+    # A call that produced nothing is taken as unbilled; anything else pays its prompt and output.
+    used_tokens = prompt_tokens + completion_tokens if text else 0
+    guardrails.settle(admission, used_tokens=used_tokens, used_cost=message.cost if text else 0)
     message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
     message.save()
     _record_usage(message, api_key_id=api_key_id)
@@ -426,8 +351,9 @@ def conversation_apply_preset(
 
 def context_preview(*, conversation: Conversation, membership: Membership) -> dict[str, Any]:
     """Exactly what the next call would send (without a new message), with the budget arithmetic."""
-    resolved, spec, _, max_tokens = _turn_settings(conversation, membership)
-    explained = _plan(conversation, resolved, spec, max_tokens, new_message=None).explain()
+    turn = turn_settings(conversation, membership)
+    resolved, spec = turn.resolved, turn.spec
+    explained = plan_turn(conversation, turn, new_message=None).explain()
     if resolved is not None and not resolved.prompt_visible:
         explained["parts"][0]["content"] = None  # `use` access runs the prompt without seeing it
     return {

@@ -19,13 +19,15 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import DomainError
-from conversations import gateway
-from conversations.catalogue import default_model, get_model
+from conversations import gateway, guardrails
+from conversations.catalogue import get_model
+from conversations.cost_controls import controls_for
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
 from conversations.pii.policy import Screening, mode_for, screening
 from conversations.selectors import IN_CONTEXT
 from conversations.tokens import count_message, count_text
 from tenancy.limits.quota import get_quota_store
+from tenancy.models import Membership
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +53,10 @@ def enqueue(task: Any, **kwargs: Any) -> None:
     transaction.on_commit(send)
 
 
-def summary_model() -> str:
-    return settings.SUMMARY_MODEL or default_model()
+def summary_model(conversation: Conversation | None = None) -> str:
+    """The organisation's cheap `summary_model`, else SUMMARY_MODEL, else the default model."""
+    org_settings = conversation.org.settings if conversation is not None else {}
+    return controls_for(org_settings).background_model()
 
 
 @shared_task
@@ -69,16 +73,12 @@ def summarise(*, conversation_id: str, org_id: str, through_seq: int) -> int:
     prompt = _for_model(
         conversation, f"Current summary:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript}"
     )
-    try:
-        result = async_to_sync(gateway.complete)(
-            model=summary_model(),
-            messages=[{"role": "system", "content": SUMMARY_INSTRUCTIONS}, {"role": "user", "content": prompt}],
-            max_tokens=settings.SUMMARY_MAX_TOKENS,
-        )
-    except DomainError as error:
-        logger.warning("summary of conversation %s failed: %s", conversation_id, error.code)
+    result = _background_call(
+        conversation, kind=UsageKind.SUMMARY, instructions=SUMMARY_INSTRUCTIONS, prompt=prompt,
+        max_tokens=settings.SUMMARY_MAX_TOKENS,
+    )  # fmt: skip
+    if result is None:
         return start
-    _record_usage(conversation, UsageKind.SUMMARY, prompt, result)
     return _store_summary(conversation_id, start, through_seq, result.text.strip())
 
 
@@ -88,7 +88,7 @@ def _store_summary(conversation_id: str, start: int, through_seq: int, text: str
     if conversation.summary_through_seq != start:  # another summary landed meanwhile; keep it
         return conversation.summary_through_seq
     conversation.summary, conversation.summary_through_seq = text, through_seq
-    conversation.summary_tokens = count_message(Role.ASSISTANT, text, get_model(summary_model()).encoding)
+    conversation.summary_tokens = count_message(Role.ASSISTANT, text, get_model(summary_model(conversation)).encoding)
     conversation.save(update_fields=["summary", "summary_through_seq", "summary_tokens"])
     return through_seq
 
@@ -100,16 +100,11 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
         return conversation.title if conversation else ""
     exchange = Message.objects.filter(conversation=conversation, status=MessageStatus.COMPLETE).order_by("seq")[:2]
     transcript = _for_model(conversation, "\n".join(f"{m.role}: {m.content[:2000]}" for m in exchange))
-    try:
-        result = async_to_sync(gateway.complete)(
-            model=summary_model(),
-            messages=[{"role": "system", "content": TITLE_INSTRUCTIONS}, {"role": "user", "content": transcript}],
-            max_tokens=20,
-        )
-    except DomainError as error:
-        logger.warning("title of conversation %s failed: %s", conversation_id, error.code)
+    result = _background_call(
+        conversation, kind=UsageKind.TITLE, instructions=TITLE_INSTRUCTIONS, prompt=transcript, max_tokens=20
+    )
+    if result is None:
         return ""
-    _record_usage(conversation, UsageKind.TITLE, transcript, result)
     text = _restored(conversation, result.text).strip()
     title = text.strip('"').splitlines()[0][:200] if text else ""
     Conversation.objects.filter(pk=conversation_id, title="").update(title=title)
@@ -162,10 +157,44 @@ def _restored(conversation: Conversation, text: str) -> str:
     return restorer.feed(text) + restorer.flush() if restorer else text
 
 
-def _record_usage(conversation: Conversation, kind: str, prompt: str, result: gateway.StreamResult) -> None:
+def _background_call(
+    conversation: Conversation, *, kind: str, instructions: str, prompt: str, max_tokens: int
+) -> gateway.StreamResult | None:
+    """One summary or title call through the same guardrails as a turn; None when refused or failed.
+
+    It counts against the conversation owner's and the organisation's limits. A refusal only
+    means the summary waits: until one lands, the context planner simply truncates.
+    """
+    spec = get_model(summary_model(conversation))
+    messages = [{"role": "system", "content": instructions}, {"role": "user", "content": prompt}]
+    prompt_tokens = sum(count_message(m["role"], m["content"], spec.encoding) for m in messages)
+    membership = Membership.objects.filter(org_id=conversation.org_id, user_id=conversation.user_id).first()
+    admission = None
+    try:
+        if membership is not None:
+            membership.org = conversation.org
+            admission = guardrails.admit(
+                membership=membership,
+                api_key_id=None,
+                prompt_tokens=prompt_tokens,
+                max_tokens=max_tokens,
+                estimated_cost=spec.cost(prompt_tokens, max_tokens),
+            )
+        result = async_to_sync(gateway.complete)(model=spec.name, messages=messages, max_tokens=max_tokens)
+    except DomainError as error:
+        guardrails.release(admission)
+        logger.warning("%s of conversation %s failed: %s", kind, conversation.pk, error.code)
+        return None
+    record = _record_usage(conversation, kind, prompt, result)
+    used = record.prompt_tokens + record.completion_tokens
+    guardrails.settle(admission, used_tokens=used, used_cost=record.cost)
+    return result
+
+
+def _record_usage(conversation: Conversation, kind: str, prompt: str, result: gateway.StreamResult) -> UsageRecord:
     spec = get_model(result.model)
     prompt_tokens, completion_tokens = count_text(prompt, spec.encoding), count_text(result.text, spec.encoding)
-    UsageRecord.objects.create(
+    return UsageRecord.objects.create(
         org_id=conversation.org_id,
         kind=kind,
         conversation=conversation,

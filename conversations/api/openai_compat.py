@@ -26,6 +26,7 @@ from conversations import gateway, guardrails
 from conversations.api.send import BadCredentials, MalformedBody, MethodNotAllowed, Unauthenticated, error_response
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
+from conversations.cost_controls import controls_for
 from conversations.models import UsageKind, UsageRecord
 from conversations.pii.policy import Screening, mode_for, screening
 from conversations.tokens import REPLY_PRIMING, count_message, count_text
@@ -61,7 +62,7 @@ class Call:
 
     def release(self) -> None:
         """Free the quota hold of a call that ended without an answer (error, or the client left)."""
-        guardrails.settle(self.admission, used_tokens=0)
+        guardrails.release(self.admission)
         self.admission = None
 
 
@@ -84,8 +85,7 @@ def _chat_membership(api_key: ApiKey) -> Membership:
 
 
 def allowed_models(membership: Membership) -> list[str]:
-    allowed = membership.org.settings.get("allowed_models")
-    return [name for name in catalogue() if allowed is None or name in allowed]
+    return controls_for(membership.org.settings).visible_models()
 
 
 @csrf_exempt
@@ -150,18 +150,18 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
             resolved.model,
         )
     else:
-        if name not in allowed_models(membership):
+        if name not in catalogue():
             raise InvalidInput(f"Model {name!r} is not available.", details={"field": "model"})
         model = name
-    spec = get_model(model)
+    controls = controls_for(membership.org.settings)
+    spec = controls.model(model)
     screened = _screen(membership, messages, policy)
     params = {**params, **{key: body[key] for key in PASSTHROUGH if body.get(key) is not None}}
-    max_tokens = min(int(body.get("max_tokens") or params.get("max_tokens") or spec.max_output), spec.max_output)
+    max_tokens = controls.answer_limit(spec, body.get("max_tokens") or params.get("max_tokens"))
     prompt_tokens = sum(count_message(m["role"], m["content"], spec.encoding) for m in messages) + REPLY_PRIMING
-    if prompt_tokens + max_tokens > spec.context_window:
-        raise ContextTooLong(
-            details={"required_tokens": prompt_tokens + max_tokens, "context_window": spec.context_window}
-        )
+    window = controls.context_window(spec, (policy or {}).get("max_context_tokens"))
+    if prompt_tokens + max_tokens > window:
+        raise ContextTooLong(details={"required_tokens": prompt_tokens + max_tokens, "context_window": window})
     admission = guardrails.admit(
         membership=membership,
         api_key_id=api_key.pk,
@@ -169,6 +169,7 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
         max_tokens=max_tokens,
         preset_id=preset_id,
         preset_policy=policy,
+        estimated_cost=spec.cost(prompt_tokens, max_tokens),
     )
     return Call(
         spec,
@@ -318,7 +319,8 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
 
 
 def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:
-    guardrails.settle(call.admission, used_tokens=call.prompt_tokens + completion_tokens)
+    cost = get_model(result.model).cost(call.prompt_tokens, completion_tokens)
+    guardrails.settle(call.admission, used_tokens=call.prompt_tokens + completion_tokens, used_cost=cost)
     call.admission = None
     UsageRecord.objects.create(
         org_id=call.membership.org_id,
@@ -331,7 +333,7 @@ def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) ->
         status=result.status,
         prompt_tokens=call.prompt_tokens,
         completion_tokens=completion_tokens,
-        cost=get_model(result.model).cost(call.prompt_tokens, completion_tokens),
+        cost=cost,
         ttft_ms=result.ttft_ms,
         total_ms=result.total_ms,
     )

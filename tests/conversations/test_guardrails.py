@@ -141,3 +141,14 @@ async def test_a_refused_websocket_send_is_an_error_frame_with_retry_after(chat,
     assert (frame["type"], frame["code"], frame["details"]["limit"]) == ("error", "rate_limited", "user_rpm")
     assert 1 <= frame["retry_after"] <= 60
     assert await sync_to_async(Message.objects.filter(client_id="c2").exists)() is False
+
+
+def test_titles_pass_the_same_limits_and_wait_when_refused(
+    api, acme, alice, fake_llm, django_capture_on_commit_callbacks
+) -> None:
+    limit(acme, user_rpm=1)
+    chat = start(api, alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send(api, alice, chat["id"]).status_code == 201
+    assert len(fake_llm.requests) == 1  # the title call was refused by user_rpm, so no model call
+    assert api(alice).get(url("conversation-detail", pk=chat["id"])).json()["title"] == ""

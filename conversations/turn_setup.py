@@ -1,0 +1,107 @@
+"""Setting up one turn: which preset version, model and limits apply, the context plan, and admission.
+
+Everything here runs inside the transport's one thread hop, before anything of the turn is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from conversations import guardrails
+from conversations.catalogue import ModelSpec, default_model
+from conversations.context import ContextPlan, plan_context
+from conversations.cost_controls import CostControls, controls_for
+from conversations.models import Conversation
+from conversations.selectors import history_loader, history_reader
+from presets.resolve import ResolvedPreset, resolve_for_conversation
+from tenancy.models import Membership
+
+
+@dataclass
+class TurnSettings:
+    resolved: ResolvedPreset | None
+    spec: ModelSpec
+    params: dict[str, Any]
+    max_tokens: int
+    controls: CostControls
+
+
+def resolved_preset(conversation: Conversation, membership: Membership) -> ResolvedPreset | None:
+    if conversation.preset_id is None:
+        return None
+    return resolve_for_conversation(
+        membership=membership,
+        preset_id=conversation.preset_id,
+        version=conversation.preset_version,
+        values=conversation.variables,
+        existing=True,
+    )
+
+
+def turn_settings(conversation: Conversation, membership: Membership) -> TurnSettings:
+    """The preset version, model and parameters the next turn uses, within the organisation's controls."""
+    resolved = resolved_preset(conversation, membership)
+    controls = controls_for(membership.org.settings)
+    spec = controls.model(conversation.model_override or (resolved.model if resolved else default_model()))
+    params = {**(resolved.params if resolved else {}), **conversation.params_override}
+    return TurnSettings(resolved, spec, params, controls.answer_limit(spec, params.get("max_tokens")), controls)
+
+
+def plan_turn(
+    conversation: Conversation, turn: TurnSettings, *, new_message: str | None, before_seq: int | None = None
+) -> ContextPlan:
+    preset_limit = turn.resolved.policy.get("max_context_tokens") if turn.resolved else None
+    return plan_context(
+        context_window=turn.controls.context_window(turn.spec, preset_limit),
+        reserved_output=turn.max_tokens,
+        encoding=turn.spec.encoding,
+        system_prompt=turn.resolved.system_prompt if turn.resolved else settings.DEFAULT_SYSTEM_PROMPT,
+        summary=conversation.summary,
+        summarised_through=conversation.summary_through_seq,
+        history_newest_first=history_reader(conversation, before_seq),
+        load_from=history_loader(conversation, before_seq),
+        new_message=new_message,
+    )
+
+
+def plan_and_admit(
+    conversation: Conversation,
+    membership: Membership,
+    turn: TurnSettings,
+    *,
+    api_key_id: Any,
+    new_message: str | None,
+    before_seq: int | None = None,
+) -> tuple[ContextPlan, guardrails.Admission]:
+    """Plan the prompt and pass the guardrails; over a cost budget, the organisation may downgrade.
+
+    A downgrade changes `turn` in place (model, answer limit), so the stored answer names the model
+    that really ran.
+    """
+    plan = plan_turn(conversation, turn, new_message=new_message, before_seq=before_seq)
+    try:
+        return plan, _admit(conversation, membership, turn, plan, api_key_id)
+    except guardrails.BudgetExceeded:
+        cheaper = turn.controls.downgrade()
+        if cheaper is None or cheaper.name == turn.spec.name:
+            raise
+    turn.spec, turn.max_tokens = cheaper, turn.controls.answer_limit(cheaper, turn.params.get("max_tokens"))
+    plan = plan_turn(conversation, turn, new_message=new_message, before_seq=before_seq)
+    return plan, _admit(conversation, membership, turn, plan, api_key_id)
+
+
+def _admit(
+    conversation: Conversation, membership: Membership, turn: TurnSettings, plan: ContextPlan, api_key_id: Any
+) -> guardrails.Admission:
+    return guardrails.admit(
+        membership=membership,
+        api_key_id=api_key_id,
+        prompt_tokens=plan.used,
+        max_tokens=turn.max_tokens,
+        preset_id=conversation.preset_id,
+        preset_policy=turn.resolved.policy if turn.resolved else None,
+        estimated_cost=turn.spec.cost(plan.used, turn.max_tokens),
+    )
