@@ -252,6 +252,7 @@ SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 # Guardrails (conversations/guardrails.py): per plan, rates per minute and token quotas per period;
 # null turns a limit off. Organization.settings["limits"] overrides single values.
 GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)
+QUOTA_SOFT_LIMIT_PERCENT = env_float("QUOTA_SOFT_LIMIT_PERCENT", 80.0)
 _DEFAULT_PLAN_LIMITS = {
     plan: {
         "org_rpm": rpm * 10, "user_rpm": rpm, "key_rpm": rpm * 2,

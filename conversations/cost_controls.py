@@ -61,6 +61,11 @@ class CostControls:
             return None
         return get_model(self.downgrade_model)
 
+    def fallbacks(self, spec: ModelSpec, preset_policy: dict[str, Any] | None = None) -> list[str]:
+        """The model's fallback chain, less what the organisation or the preset's policy does not allow."""
+        allowed = (preset_policy or {}).get("allowed_fallback_models")
+        return [name for name in spec.fallbacks if self.allows(name) and (allowed is None or name in allowed)]
+
     def background_model(self) -> str:
         name = self.summary_model or settings.SUMMARY_MODEL or default_model()
         return name if name in catalogue() else default_model()

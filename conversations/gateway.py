@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,12 +104,19 @@ def request_params(spec: ModelSpec, params: dict[str, Any], max_tokens: int) -> 
 
 
 async def stream_chat(
-    *, model: str, messages: list[dict[str, str]], params: dict[str, Any], max_tokens: int, on_delta: Delta
+    *,
+    model: str,
+    messages: list[dict[str, str]],
+    params: dict[str, Any],
+    max_tokens: int,
+    on_delta: Delta,
+    fallbacks: Sequence[str] | None = None,
 ) -> StreamResult:
-    """Stream one answer, following the fallback chain; raises ModelUnavailable if no model answers."""
+    """Stream one answer, following the fallback chain (the model's own, or `fallbacks` when given,
+    as narrowed by the organisation and the preset); raises ModelUnavailable if no model answers."""
     first = get_model(model)
     attempts: list[dict[str, Any]] = []
-    for spec in [first, *map(get_model, first.fallbacks)]:
+    for spec in [first, *map(get_model, first.fallbacks if fallbacks is None else fallbacks)]:
         breaker = breaker_for(spec)
         if not breaker.allow():
             attempts.append({"model": spec.name, "error": "circuit_open"})
@@ -221,7 +228,12 @@ def _describe(error: BaseException) -> str:
 
 
 async def complete(
-    *, model: str, messages: list[dict[str, str]], max_tokens: int, params: dict[str, Any] | None = None
+    *,
+    model: str,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    params: dict[str, Any] | None = None,
+    fallbacks: Sequence[str] | None = None,
 ) -> StreamResult:
     """A whole answer at once, through the same retries and fallbacks as a streamed one."""
 
@@ -229,5 +241,5 @@ async def complete(
         return None
 
     return await stream_chat(
-        model=model, messages=messages, params=params or {}, max_tokens=max_tokens, on_delta=ignore
+        model=model, messages=messages, params=params or {}, max_tokens=max_tokens, on_delta=ignore, fallbacks=fallbacks
     )

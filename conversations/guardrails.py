@@ -23,18 +23,19 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from rest_framework import status
 
 from chatpresets.errors import DomainError
+from conversations import soft_limits
 from tenancy.limits.gcra import Decision, Limit
 from tenancy.limits.quota import QuotaLimit, get_quota_store
 from tenancy.limits.quota_types import QuotaExceeded, QuotaStoreUnavailable
 from tenancy.limits.ratelimit import get_rate_limiter
+from tenancy.limits.rules import Subject, micros, money, quota_limits, subjects
 from tenancy.models import Membership
 
 logger = logging.getLogger(__name__)
@@ -100,17 +101,6 @@ class BudgetExceeded(DomainError):
         )
 
 
-MICROS = Decimal(1_000_000)
-
-
-def micros(amount: Decimal | float | str) -> int:
-    return int((Decimal(str(amount)) * MICROS).to_integral_value(rounding=ROUND_CEILING))
-
-
-def money(amount_micros: int) -> str:
-    return str((Decimal(amount_micros) / MICROS).quantize(Decimal("0.000001")))
-
-
 @dataclass
 class Admission:
     """What one admitted call holds: its quota reservations (if any quota applies) and its estimates."""
@@ -120,14 +110,8 @@ class Admission:
     tpm_limits: list[Limit] = field(default_factory=list)
     decision: Decision | None = None
     cost_reservation_id: str | None = None
-
-
-def effective_limits(membership: Membership) -> dict[str, int | None]:
-    org = membership.org
-    limits = dict(settings.PLAN_LIMITS.get(org.plan, {}))
-    overrides = (org.settings or {}).get("limits") or {}
-    limits.update({name: value for name, value in overrides.items() if name in limits})
-    return limits
+    membership: Membership | None = None
+    quotas: list[QuotaLimit] = field(default_factory=list)  # token and cost limits, for soft-limit warnings
 
 
 def admit(
@@ -143,18 +127,22 @@ def admit(
     """Refuse (429/413/503) or admit one model call; an admitted call must be settled or released."""
     if not settings.GUARDRAILS_ENABLED:
         return Admission(None, prompt_tokens + max_tokens)
-    limits = effective_limits(membership)
+    parties = subjects(membership, api_key_id)
     estimated = prompt_tokens + max_tokens
-    requests, tokens = _rate_limits(membership, api_key_id, limits, estimated)
+    requests, tokens = _rate_limits(parties, estimated)
     decision = get_rate_limiter().check(limits=[*requests, *tokens])
     if not decision.allowed:
         raise RateLimited(decision) if decision.retryable else TooLargeForLimit(decision)
-    admission = Admission(None, estimated, tokens, decision)
+    admission = Admission(None, estimated, tokens, decision, membership=membership)
     try:
-        quotas = quota_limits(membership=membership, api_key_id=api_key_id, preset_id=preset_id, policy=preset_policy)
+        quotas, costs = (
+            quota_limits(parties, preset_id=preset_id, policy=preset_policy),
+            quota_limits(parties, kind="cost"),
+        )
+        admission.quotas = [*quotas, *costs]
         admission.reservation_id = _reserve(quotas, estimated)
         try:
-            admission.cost_reservation_id = _reserve(cost_limits(membership, api_key_id), micros(estimated_cost))
+            admission.cost_reservation_id = _reserve(costs, micros(estimated_cost))
         except QuotaExceeded as refusal:
             raise BudgetExceeded(refusal) from refusal
     except DomainError:
@@ -175,13 +163,15 @@ def _reserve(limits: list[QuotaLimit], amount: int) -> str | None:
 
 def release(admission: Admission | None) -> None:
     """Give back everything an admitted call held, as if it had never been admitted."""
+    if admission is not None:
+        admission.quotas = []  # nothing was spent: nothing to warn about
     settle(admission, used_tokens=0)
 
 
-def settle(admission: Admission | None, *, used_tokens: int, used_cost: Decimal = Decimal(0)) -> None:
-    """Charge the real usage and free the rest of the holds; never raises (the answer is already out)."""
+def settle(admission: Admission | None, *, used_tokens: int, used_cost: Decimal = Decimal(0)) -> list[dict[str, Any]]:
+    """Charge the real usage and free the rest of the holds; returns soft-limit warnings, never raises."""
     if admission is None:
-        return
+        return []
     if admission.tpm_limits and used_tokens != admission.estimated_tokens:
         _refund_tokens(admission.tpm_limits, admission.estimated_tokens - used_tokens)
         admission.tpm_limits = []
@@ -197,6 +187,10 @@ def settle(admission: Admission | None, *, used_tokens: int, used_cost: Decimal 
             # The reservation stays held until the sweeper releases it: it over-counts, never under.
             logger.warning("quota settle failed; reservation %s left to expire", reservation_id)
     admission.reservation_id = admission.cost_reservation_id = None
+    quotas, admission.quotas = admission.quotas, []
+    if not quotas or admission.membership is None or not used_tokens:
+        return []
+    return soft_limits.check(membership=admission.membership, limits=quotas)
 
 
 def _refund_tokens(limits: list[Limit], amount: int) -> None:
@@ -206,71 +200,11 @@ def _refund_tokens(limits: list[Limit], amount: int) -> None:
         limiter.adjust(limit=limit, delta=-amount)
 
 
-def _rate_limits(
-    membership: Membership, api_key_id: Any, limits: dict[str, int | None], estimated: int
-) -> tuple[list[Limit], list[Limit]]:
+def _rate_limits(parties: list[Subject], estimated: int) -> tuple[list[Limit], list[Limit]]:
     requests, tokens = [], []
-    for subject, key in _subjects(membership, api_key_id):
-        if limits.get(f"{subject}_rpm"):
-            requests.append(Limit(f"rl:{key}:rpm", limits[f"{subject}_rpm"], MINUTE, 1, f"{subject}_rpm"))
-        if limits.get(f"{subject}_tpm"):
-            tokens.append(Limit(f"rl:{key}:tpm", limits[f"{subject}_tpm"], MINUTE, estimated, f"{subject}_tpm"))
+    for party in parties:
+        if party.value("rpm"):
+            requests.append(Limit(f"rl:{party.key}:rpm", party.value("rpm"), MINUTE, 1, party.name("rpm")))
+        if party.value("tpm"):
+            tokens.append(Limit(f"rl:{party.key}:tpm", party.value("tpm"), MINUTE, estimated, party.name("tpm")))
     return requests, tokens
-
-
-def quota_limits(
-    *,
-    membership: Membership,
-    api_key_id: Any = None,
-    preset_id: Any = None,
-    policy: dict[str, Any] | None = None,
-    now: datetime | None = None,
-) -> list[QuotaLimit]:
-    """Every hard quota that applies to a call by this member (through this key, with this preset)."""
-    limits, policy = effective_limits(membership), policy or {}
-    quotas, periods = [], _periods(now or datetime.now(UTC))
-    for period, (label, end) in periods.items():
-        for subject, key in _subjects(membership, api_key_id):
-            budget = limits.get(f"{subject}_tokens_{period}")
-            if budget is not None:
-                quotas.append(QuotaLimit(f"{subject}_tokens_{period}", f"quota:{key}:tokens:{label}", budget, end))
-    if preset_id is not None and policy.get("daily_token_budget") is not None:
-        label, end = _periods(datetime.now(UTC))["day"]
-        quotas.append(
-            QuotaLimit(
-                "preset_tokens_day", f"quota:preset:{preset_id}:tokens:{label}", policy["daily_token_budget"], end
-            )
-        )
-    return quotas
-
-
-def cost_limits(membership: Membership, api_key_id: Any = None, now: datetime | None = None) -> list[QuotaLimit]:
-    """The cost budgets (in micro-units of the catalogue's currency) that apply to this member's calls."""
-    limits = effective_limits(membership)
-    quotas = []
-    for period, (label, end) in _periods(now or datetime.now(UTC)).items():
-        for subject, key in _subjects(membership, api_key_id):
-            budget = limits.get(f"{subject}_cost_{period}")
-            if budget is not None:
-                name = f"{subject}_cost_{period}"
-                quotas.append(QuotaLimit(name, f"quota:{key}:cost:{label}", micros(budget), end))
-    return quotas
-
-
-def _subjects(membership: Membership, api_key_id: Any) -> list[tuple[str, str]]:
-    org, user = membership.org_id, membership.user_id
-    subjects = [("org", f"org:{org}"), ("user", f"org:{org}:user:{user}")]
-    if api_key_id is not None:
-        subjects.append(("key", f"key:{api_key_id}"))
-    return subjects
-
-
-def _periods(now: datetime) -> dict[str, tuple[str, datetime]]:
-    """The current day and month (UTC): each period's key label and the moment it ends."""
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = day_start.replace(day=1)
-    next_month = (month_start + timedelta(days=32)).replace(day=1)
-    return {
-        "day": (f"day:{day_start:%Y-%m-%d}", day_start + timedelta(days=1)),
-        "month": (f"month:{month_start:%Y-%m}", next_month),
-    }

@@ -96,6 +96,7 @@ class PreparedTurn:
     admission: guardrails.Admission | None = None  # settled when the outcome is recorded
     screening: Screening | None = None  # the PII mode of this turn, and its vault
     model_messages: list[dict[str, str]] | None = None  # the prompt as the model sees it, when redacted
+    fallbacks: list[str] | None = None  # the fallback chain this turn may use
 
 
 def request_hash(content: str) -> str:
@@ -219,6 +220,7 @@ def _prepared(
         admission=admission,
         screening=screened,
         model_messages=model_messages,
+        fallbacks=turn.controls.fallbacks(turn.spec, turn.resolved.policy if turn.resolved else None),
     )
 
 
@@ -289,7 +291,10 @@ def record_outcome(
     message.cost = spec.cost(prompt_tokens, completion_tokens)
     # A call that produced nothing is taken as unbilled; anything else pays its prompt and output.
     used_tokens = prompt_tokens + completion_tokens if text else 0
-    guardrails.settle(admission, used_tokens=used_tokens, used_cost=message.cost if text else 0)
+    # Not stored: the transports add these to the answer they send (`warnings`).
+    message.quota_warnings = guardrails.settle(
+        admission, used_tokens=used_tokens, used_cost=message.cost if text else 0
+    )
     message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
     message.save()
     _record_usage(message, api_key_id=api_key_id)

@@ -79,6 +79,7 @@ async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
             params=prepared.params,
             max_tokens=prepared.max_tokens,
             on_delta=on_delta,
+            fallbacks=prepared.fallbacks,
         )
         if restorer is not None and (tail := restorer.flush()):
             await emit(tail)
@@ -120,7 +121,10 @@ async def _finish(
         )
     )
     if error is None:
-        await send({"type": "done", "message": message_payload(message), "usage": _usage(message)})
+        done = {"type": "done", "message": message_payload(message), "usage": _usage(message)}
+        if getattr(message, "quota_warnings", None):
+            done["warnings"] = message.quota_warnings
+        await send(done)
     return message
 
 

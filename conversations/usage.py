@@ -9,7 +9,7 @@ those two are live, and a day leaves the live window only after a full day of ho
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,9 +22,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from chatpresets.errors import InvalidInput
-from conversations.guardrails import effective_limits, quota_limits
 from conversations.models import UsageDaily, UsageRecord
 from tenancy.limits.quota import QuotaLimit, QuotaUsage, get_quota_store
+from tenancy.limits.rules import quota_limits, subjects
 from tenancy.models import ApiKey, Membership, Organization, User
 
 MAX_RANGE_DAYS = 366
@@ -204,19 +204,26 @@ def caller_limits(*, user: User, api_key: ApiKey | None) -> list[dict[str, Any]]
 
 
 def _quota_limits(*, membership: Membership, api_key_id: Any = None) -> list[QuotaLimit]:
+    """Token quotas, then cost budgets (in micro-units), as `guardrails.admit` reserves them."""
     if not settings.GUARDRAILS_ENABLED:
         return []
-    return quota_limits(membership=membership, api_key_id=api_key_id)
+    parties = subjects(membership, api_key_id)
+    return [*quota_limits(parties), *quota_limits(parties, kind="cost")]
 
 
 def rate_limits(*, membership: Membership, with_key: bool) -> list[dict[str, Any]]:
     """The per-minute limits `guardrails.admit` checks for this member (a limit of 0 or null is off)."""
     if not settings.GUARDRAILS_ENABLED:
         return []
-    limits = effective_limits(membership)
-    subjects = ("org", "user", "key") if with_key else ("org", "user")
-    names = [f"{subject}_{unit}" for subject in subjects for unit in ("rpm", "tpm")]
-    return [{"name": name, "limit_per_minute": limits[name]} for name in names if limits.get(name)]
+    parties = subjects(membership, None)
+    if with_key:  # the key's limits, whatever its id: they come from the same values
+        parties.append(replace(parties[0], kind="key"))
+    return [
+        {"name": party.name(unit), "limit_per_minute": party.value(unit)}
+        for party in parties
+        for unit in ("rpm", "tpm")
+        if party.value(unit)
+    ]
 
 
 def quota_payload(row: QuotaUsage) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
@@ -11,7 +12,8 @@ from django.http import HttpRequest
 
 from audit.admin_mixins import AuditedAdminMixin
 from tenancy import services
-from tenancy.models import ApiKey, Membership, Organization, Team, TeamMembership, User
+from tenancy.limits.rules import check_override
+from tenancy.models import ApiKey, LimitOverride, Membership, Organization, Team, TeamMembership, User
 
 
 @admin.register(User)
@@ -92,3 +94,33 @@ class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
         return obj.is_active
 
     is_active.boolean = True
+
+
+class LimitOverrideForm(forms.ModelForm):
+    class Meta:
+        model = LimitOverride
+        fields = ["org", "team", "user", "limits", "note"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        org, team, user = data.get("org"), data.get("team"), data.get("user")
+        if (team is None) == (user is None):
+            raise forms.ValidationError("Choose either a team or a member, not both.")
+        if team is not None and org is not None and team.org_id != org.pk:
+            self.add_error("team", "This team belongs to another organisation.")
+        if user is not None and org is not None and not Membership.objects.filter(org=org, user=user).exists():
+            self.add_error("user", "This user is not a member of the organisation.")
+        for problem in check_override(team=team, user=user, limits=data.get("limits")):
+            self.add_error("limits", problem)
+        return data
+
+
+@admin.register(LimitOverride)
+class LimitOverrideAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Guardrail limits for one team or member; organisation-wide ones are the organisation's settings."""
+
+    form = LimitOverrideForm
+    list_display = ["org", "team", "user", "limits", "note", "updated_at"]
+    list_filter = ["org"]
+    search_fields = ["org__slug", "team__slug", "user__username", "note"]
+    autocomplete_fields = ["org", "team", "user"]

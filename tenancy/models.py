@@ -141,3 +141,31 @@ class ApiKey(TenantOwned):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class LimitOverride(TenantOwned):
+    """Guardrail limits for one team or one member of an organisation, set by staff in the admin.
+
+    A member's row replaces that member's `user_*` values (rates, token quotas, cost budgets);
+    a team's row adds `team_*` limits that every member of the team shares. Values follow
+    `settings.PLAN_LIMITS`: whole numbers, cost budgets in the catalogue's currency, null for off.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="limit_overrides")
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="limit_overrides")
+    limits = models.JSONField(default=dict)
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(team__isnull=True) ^ models.Q(user__isnull=True), name="limit_override_one_subject"
+            ),
+            models.UniqueConstraint(fields=["org", "team"], name="limit_override_unique_team"),
+            models.UniqueConstraint(fields=["org", "user"], name="limit_override_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"limits for {self.team or self.user} in {self.org_id}"

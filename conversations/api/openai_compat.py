@@ -59,6 +59,7 @@ class Call:
     admission: guardrails.Admission | None = None
     policy: dict[str, Any] | None = None
     screening: Screening | None = None  # the PII mode; its vault restores the answer
+    fallbacks: list[str] | None = None
 
     def release(self) -> None:
         """Free the quota hold of a call that ended without an answer (error, or the client left)."""
@@ -185,6 +186,7 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
         admission,
         policy,
         screened,
+        controls.fallbacks(spec, policy),
     )
 
 
@@ -214,7 +216,11 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
 async def _complete(call: Call) -> JsonResponse:
     try:
         result = await gateway.complete(
-            model=call.spec.name, messages=call.messages, params=call.params, max_tokens=call.max_tokens
+            model=call.spec.name,
+            messages=call.messages,
+            params=call.params,
+            max_tokens=call.max_tokens,
+            fallbacks=call.fallbacks,
         )
     except BaseException:
         await database_sync_to_async(call.release)()
@@ -279,6 +285,7 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
             params=call.params,
             max_tokens=call.max_tokens,
             on_delta=on_delta,
+            fallbacks=call.fallbacks,
         )
     )
     yield chunk({"role": "assistant", "content": ""})

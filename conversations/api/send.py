@@ -170,7 +170,10 @@ async def _answer(prepared: services.PreparedTurn) -> JsonResponse:
         return None
 
     message = await run_turn(prepared=prepared, send=discard)
-    return JsonResponse(_result(prepared.user_message, message), status=201)
+    result = _result(prepared.user_message, message)
+    if getattr(message, "quota_warnings", None):
+        result["warnings"] = message.quota_warnings
+    return JsonResponse(result, status=201)
 
 
 def _result(user_message: Any, answer: Any) -> dict[str, Any]:

@@ -7,11 +7,14 @@ from decimal import Decimal
 import pytest
 
 from conversations.cost_controls import controls_for
-from conversations.guardrails import cost_limits
 from conversations.models import Message
+from presets.services import lifecycle, review
 from tenancy.limits.quota import get_quota_store
+from tenancy.limits.rules import quota_limits, subjects
 from tests.conversations.test_guardrails import NO_QUOTAS
 from tests.conversations.test_http import send, start
+from tests.factories import MembershipFactory
+from tests.presets_world import make_preset
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
 
@@ -66,7 +69,7 @@ def test_a_cost_budget_settles_to_the_real_cost(api, acme, alice) -> None:
     chat = start(api, alice)
     answer = send(api, alice, chat["id"]).json()["message"]
     membership = alice.memberships.get(org=acme)
-    (row,) = get_quota_store().usage(limits=cost_limits(membership))
+    (row,) = get_quota_store().usage(limits=quota_limits(subjects(membership), kind="cost"))
     assert row.reserved == 0
     assert Decimal(row.used) / 1_000_000 == pytest.approx(Decimal(answer["cost"]), abs=Decimal("0.000001"))
 
@@ -104,3 +107,30 @@ def test_summaries_and_titles_use_the_organisations_cheap_model(
 def test_controls_read_only_well_formed_values(values, expected) -> None:
     controls = controls_for(values)
     assert (controls.allowed_models, controls.max_tokens, controls.max_context_tokens, controls.over_budget) == expected
+
+
+@pytest.mark.parametrize("narrowed_by", ["organisation", "preset"])
+def test_the_fallback_chain_skips_models_the_org_or_preset_does_not_allow(
+    api, acme, alice, bob, fake_llm, narrowed_by
+) -> None:
+    chat = start(api, alice)
+    if narrowed_by == "organisation":
+        configure(acme, allowed_models=["fake"])
+    else:
+        approver = MembershipFactory(org=acme, role="approver").user
+        preset = make_preset(acme, bob, "no-fallbacks", scope="org")
+        preset = lifecycle.preset_update(preset=preset, actor=bob, model="fake", policy={"allowed_fallback_models": []})
+        review.preset_submit(preset=preset, actor=bob)
+        review.preset_approve(preset=preset, actor=approver, number=2)
+        chat = start(api, alice, preset=str(preset.pk))
+    fake_llm.inject("500", "500", "500")  # "fake" fails every retry; "fake-backup" would answer
+    response = send(api, alice, chat["id"])
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "model_unavailable"
+    assert [r["model"] for r in fake_llm.requests] == ["fake", "fake", "fake"]
+
+
+def test_without_narrowing_the_fallback_answers(api, acme, alice, fake_llm) -> None:
+    fake_llm.inject("500", "500", "500")
+    response = send(api, alice, start(api, alice)["id"])
+    assert response.json()["message"]["model"] == "fake-backup"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
-from conversations.guardrails import _periods
+from audit.models import AuditEvent
 from conversations.models import Message
 from tenancy.limits.quota import QuotaLimit, get_quota_store
+from tenancy.limits.rules import periods_at
 from tests.conversations.test_http import send, start, url
 from tests.conversations.test_websocket import communicator, frames_until_done
 
@@ -60,9 +63,7 @@ def _day_limit(name: str, key: str, budget: int) -> QuotaLimit:
 
 
 def _periods_now() -> dict:
-    from datetime import UTC, datetime
-
-    return _periods(datetime.now(UTC))
+    return periods_at(datetime.now(UTC))
 
 
 def test_quota_settles_to_the_real_usage_and_then_refuses_naming_the_limit(api, acme, alice, fake_llm) -> None:
@@ -152,3 +153,32 @@ def test_titles_pass_the_same_limits_and_wait_when_refused(
         assert send(api, alice, chat["id"]).status_code == 201
     assert len(fake_llm.requests) == 1  # the title call was refused by user_rpm, so no model call
     assert api(alice).get(url("conversation-detail", pk=chat["id"])).json()["title"] == ""
+
+
+def test_crossing_the_soft_limit_warns_once_per_period_with_an_audit_event(api, acme, alice) -> None:
+    # One answer reserves prompt + 256 and uses far less; at 10% of 1000 the first answer crosses.
+    limit(acme, user_tokens_day=1_000)
+    acme.settings = {**acme.settings, "soft_limit_percent": 1}
+    acme.save()
+    chat = start(api, alice)
+    first = send(api, alice, chat["id"]).json()
+    (warning,) = first["warnings"]
+    assert (warning["code"], warning["limit"], warning["budget"]) == ("soft_limit_reached", "user_tokens_day", 1_000)
+    assert warning["used"] == first["message"]["prompt_tokens"] + first["message"]["completion_tokens"]
+    assert "warnings" not in send(api, alice, chat["id"], "again").json()  # once per period
+    events = AuditEvent.objects.filter(org=acme, action="quota.soft_limit_reached")
+    assert [e.payload["limit"] for e in events] == ["user_tokens_day"]
+
+
+def test_below_the_soft_limit_nothing_warns(api, acme, alice) -> None:
+    limit(acme, user_tokens_day=1_000_000)
+    assert "warnings" not in send(api, alice, start(api, alice)["id"]).json()
+    assert not AuditEvent.objects.filter(action="quota.soft_limit_reached").exists()
+
+
+def test_quota_keys_roll_over_at_day_and_month_boundaries() -> None:
+    before = periods_at(datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC))
+    after = periods_at(datetime(2027, 1, 1, 0, 0, 0, tzinfo=UTC))
+    assert (before["day"][0], before["month"][0]) == ("day:2026-12-31", "month:2026-12")
+    assert (after["day"][0], after["month"][0]) == ("day:2027-01-01", "month:2027-01")
+    assert before["day"][1] == before["month"][1] == datetime(2027, 1, 1, tzinfo=UTC)

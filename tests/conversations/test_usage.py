@@ -9,10 +9,10 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from conversations.guardrails import quota_limits
 from conversations.models import UsageDaily, UsageRecord
 from conversations.usage import rollup_usage, usage_rollup_day, utc_today
 from tenancy.limits.quota import get_quota_store
+from tenancy.limits.rules import quota_limits, subjects
 from tenancy.models import Membership, Role
 from tests.conversations.test_http import send, start
 from tests.factories import MembershipFactory, UserFactory
@@ -201,7 +201,7 @@ def test_a_finished_day_counts_once_it_is_rolled_up(api, acme, alice) -> None:
 
 def test_usage_carries_the_org_quotas_now(api, acme, alice) -> None:
     membership = Membership.objects.get(org=acme, user=alice)
-    limits = quota_limits(membership=membership)
+    limits = quota_limits(subjects(membership))
     get_quota_store().reserve(limits=limits, amount=1234, reservation_id="held-for-test", ttl_seconds=60)
     quotas = api(alice).get(usage_url()).json()["quotas"]
     assert [q["name"] for q in quotas] == ["org_tokens_day", "org_tokens_month"]
@@ -321,7 +321,7 @@ def test_me_quota_shows_what_a_chat_turn_used(api, acme, globex, alice) -> None:
 def test_me_quota_shows_held_reservations(api, acme, alice) -> None:
     membership = Membership.objects.get(org=acme, user=alice)
     get_quota_store().reserve(
-        limits=quota_limits(membership=membership), amount=400, reservation_id="me-quota-held", ttl_seconds=60
+        limits=quota_limits(subjects(membership)), amount=400, reservation_id="me-quota-held", ttl_seconds=60
     )
     user_day = quotas(me_quota(api(alice))["acme"])["user_tokens_day"]
     assert (user_day["used"], user_day["reserved"], user_day["remaining"]) == (0, 400, user_day["budget"] - 400)
@@ -336,7 +336,7 @@ def test_me_quota_with_a_key_shows_only_its_org_and_the_key_limits(api, acme, gl
     key, secret = make_key(alice, acme, ["chat"])
     membership = Membership.objects.get(org=acme, user=alice)
     get_quota_store().reserve(
-        limits=quota_limits(membership=membership, api_key_id=key.pk),
+        limits=quota_limits(subjects(membership, key.pk)),
         amount=100,
         reservation_id="key-held",
         ttl_seconds=60,

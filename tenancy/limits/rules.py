@@ -1,0 +1,133 @@
+"""Which guardrail limits apply to a member's call, and under which Redis keys they are counted.
+
+Values start from the organisation's plan (`settings.PLAN_LIMITS`), then the organisation's own
+`settings["limits"]`, then the member's `LimitOverride` row for `user_*` values. Each team the
+member belongs to adds its `LimitOverride` row's `team_*` limits, counted for the whole team.
+Every limit that applies is checked, so the strictest wins and the refusal names it. Null is off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+
+from tenancy.limits.quota_types import QuotaLimit
+from tenancy.models import LimitOverride, Membership
+
+MICROS = Decimal(1_000_000)
+SUBJECT_LIMITS = ("rpm", "tpm", "tokens_day", "tokens_month", "cost_day", "cost_month")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One counted party of a call (the organisation, a team, the member, the key) and its limits."""
+
+    kind: str  # org | team | user | key
+    key: str  # the Redis key fragment its counters live under
+    values: dict[str, Any]  # e.g. {"user_rpm": 30, "user_tokens_day": None, ...}
+    label: str = ""  # a team's slug, to name which team's limit refused
+
+    def value(self, limit: str) -> Any:
+        return self.values.get(f"{self.kind}_{limit}")
+
+    def name(self, limit: str) -> str:
+        name = f"{self.kind}_{limit}"
+        return f"{name}:{self.label}" if self.label else name
+
+
+def micros(amount: Decimal | float | str) -> int:
+    return int((Decimal(str(amount)) * MICROS).to_integral_value(rounding=ROUND_CEILING))
+
+
+def money(amount_micros: int) -> str:
+    return str((Decimal(amount_micros) / MICROS).quantize(Decimal("0.000001")))
+
+
+def effective_limits(membership: Membership, user_override: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Plan defaults, then the organisation's overrides, then the member's own (known names only)."""
+    org = membership.org
+    limits = dict(settings.PLAN_LIMITS.get(org.plan, {}))
+    for overrides in ((org.settings or {}).get("limits") or {}, user_override or {}):
+        limits.update({name: value for name, value in overrides.items() if name in limits})
+    return limits
+
+
+def subjects(membership: Membership, api_key_id: Any = None) -> list[Subject]:
+    """Everyone a call by this member counts against, with one query for the override rows."""
+    org, user = membership.org_id, membership.user_id
+    rows = LimitOverride.objects.filter(org_id=org).filter(Q(user_id=user) | Q(team__memberships__user_id=user))
+    user_override, teams = {}, []
+    for team_id, slug, limits in rows.values_list("team_id", "team__slug", "limits").distinct():
+        if team_id is None:
+            user_override = limits
+        else:
+            teams.append(Subject("team", f"org:{org}:team:{team_id}", limits, slug))
+    values = effective_limits(membership, user_override)
+    found = [Subject("org", f"org:{org}", values), Subject("user", f"org:{org}:user:{user}", values), *teams]
+    if api_key_id is not None:
+        found.append(Subject("key", f"key:{api_key_id}", values))
+    return found
+
+
+def quota_limits(
+    parties: list[Subject],
+    *,
+    preset_id: Any = None,
+    policy: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    kind: str = "tokens",
+) -> list[QuotaLimit]:
+    """The hard quotas of `kind` (tokens, or cost in micro-units) for these subjects this day and month."""
+    quotas, periods = [], periods_at(now or datetime.now(UTC))
+    for period, (label, end) in periods.items():
+        for subject in parties:
+            budget = subject.value(f"{kind}_{period}")
+            if budget is not None:
+                amount = micros(budget) if kind == "cost" else int(budget)
+                key = f"quota:{subject.key}:{kind}:{label}"
+                quotas.append(QuotaLimit(subject.name(f"{kind}_{period}"), key, amount, end))
+    budget = (policy or {}).get("daily_token_budget")
+    if kind == "tokens" and preset_id is not None and budget is not None:
+        label, end = periods["day"]
+        quotas.append(QuotaLimit("preset_tokens_day", f"quota:preset:{preset_id}:tokens:{label}", budget, end))
+    return quotas
+
+
+def periods_at(now: datetime) -> dict[str, tuple[str, datetime]]:
+    """The day and month (UTC) that `now` falls in: each period's key label and the moment it ends."""
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    month_start = day_start.replace(day=1)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    return {
+        "day": (f"day:{day_start:%Y-%m-%d}", day_start + timedelta(days=1)),
+        "month": (f"month:{month_start:%Y-%m}", next_month),
+    }
+
+
+def check_override(*, team: Any, user: Any, limits: Any) -> list[str]:
+    """Problems with an override row's limits: unknown names, names of the other kind, bad values."""
+    if not isinstance(limits, dict):
+        return ["limits must be an object of limit names to values"]
+    kind = "team" if team is not None else "user"
+    allowed = {f"{kind}_{limit}" for limit in SUBJECT_LIMITS}
+    problems = [
+        f"{name}: not a {kind} limit (use {', '.join(sorted(allowed))})" for name in limits if name not in allowed
+    ]
+    for name, value in limits.items():
+        if value is None or name not in allowed:
+            continue
+        if "cost" in name:
+            try:
+                ok = Decimal(str(value)) >= 0
+            except ArithmeticError:
+                ok = False
+        else:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        if not ok:
+            problems.append(f"{name}: {value!r} is not a non-negative {'amount' if 'cost' in name else 'whole number'}")
+    return problems
