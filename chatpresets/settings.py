@@ -214,6 +214,8 @@ _DEFAULT_CATALOGUE = (
             "max_output": 16384,
             "price_in_per_million": "0.15",
             "price_out_per_million": "0.60",
+            "price_cached_in_per_million": "0.075",
+            "stream_usage": True,
         },
         {
             "name": "gpt-4o",
@@ -224,6 +226,8 @@ _DEFAULT_CATALOGUE = (
             "max_output": 16384,
             "price_in_per_million": "2.50",
             "price_out_per_million": "10.00",
+            "price_cached_in_per_million": "1.25",
+            "stream_usage": True,
             "fallbacks": ["gpt-4o-mini"],
         },
     ]

@@ -30,6 +30,11 @@ class ModelSpec:
     max_output: int = 1024
     price_in_per_million: Decimal = Decimal(0)
     price_out_per_million: Decimal = Decimal(0)
+    # Price of prompt tokens the provider served from its prompt cache; None: the full input price.
+    price_cached_in_per_million: Decimal | None = None
+    # Ask for the provider's usage report at the end of a stream (stream_options.include_usage):
+    # it carries the cached prompt tokens. Off by default; not every OpenAI-compatible server has it.
+    stream_usage: bool = False
     ttft_timeout: float = 30.0
     total_timeout: float = 300.0
     fallbacks: tuple[str, ...] = field(default_factory=tuple)
@@ -38,9 +43,13 @@ class ModelSpec:
     def remote_name(self) -> str:
         return self.upstream_name or self.name
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal:
+        """Cached prompt tokens (a subset of the prompt) cost the cached price, when there is one."""
         million = Decimal(1_000_000)
-        return (self.price_in_per_million * prompt_tokens + self.price_out_per_million * completion_tokens) / million
+        cached = min(cached_tokens, prompt_tokens) if self.price_cached_in_per_million is not None else 0
+        cached_price = self.price_cached_in_per_million or Decimal(0)
+        prompt_cost = self.price_in_per_million * (prompt_tokens - cached) + cached_price * cached
+        return (prompt_cost + self.price_out_per_million * completion_tokens) / million
 
 
 def _spec(entry: dict[str, Any]) -> ModelSpec:
@@ -48,6 +57,8 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         values = {**entry, "fallbacks": tuple(entry.get("fallbacks", ()))}
         for key in ("price_in_per_million", "price_out_per_million"):
             values[key] = Decimal(str(values.get(key, 0)))
+        if values.get("price_cached_in_per_million") is not None:
+            values["price_cached_in_per_million"] = Decimal(str(values["price_cached_in_per_million"]))
         return ModelSpec(**values)
     except (TypeError, ArithmeticError) as error:
         raise ImproperlyConfigured(f"bad model catalogue entry {entry!r}: {error}") from error

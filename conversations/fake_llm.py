@@ -28,6 +28,7 @@ class FakeConfig:
     token_delay: float = 0.0
     output_tokens: int = 12
     reply: str | None = None
+    cached_tokens: int = 0  # reported as usage.prompt_tokens_details.cached_tokens
     models: list[str] = field(default_factory=lambda: ["fake", "fake-cheap", "fake-backup"])
 
 
@@ -109,7 +110,12 @@ class FakeLLM:
         finish = "length" if body.get("max_tokens") and len(tokens) >= body["max_tokens"] else "stop"
         await response.write(_sse(_chunk(chunk_id, model, {}, finish)))
         if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": 0, "completion_tokens": len(tokens), "total_tokens": len(tokens)}
+            usage = {
+                "prompt_tokens": 0,
+                "completion_tokens": len(tokens),
+                "total_tokens": len(tokens),
+                "prompt_tokens_details": {"cached_tokens": self.config.cached_tokens},
+            }
             await response.write(_sse({**_chunk(chunk_id, model, {}, None), "choices": [], "usage": usage}))
         await response.write(b"data: [DONE]\n\n")
         return response

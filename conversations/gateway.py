@@ -52,6 +52,7 @@ class StreamResult:
     finish_reason: str = ""
     error_code: str = ""
     chunks: int = 0
+    cached_tokens: int = 0  # prompt tokens the provider reports it served from its cache
     ttft_ms: int | None = None
     total_ms: int | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -179,6 +180,8 @@ async def _open_stream(spec: ModelSpec, messages: list[dict[str, str]], params: 
     lower-level `post` (same auth, retries off, same streaming parser) sends it as it is.
     """
     body = {"model": spec.remote_name, "messages": messages, "stream": True, **params}
+    if spec.stream_usage:
+        body["stream_options"] = {"include_usage": True}
     return await client_for(spec).post(
         "/chat/completions",
         body=body,
@@ -208,6 +211,9 @@ async def _consume(stream: Any, spec: ModelSpec, started: float, result: StreamR
 
 
 async def _take(chunk: Any, started: float, result: StreamResult, on_delta: Delta) -> None:
+    details = getattr(getattr(chunk, "usage", None), "prompt_tokens_details", None)
+    if details is not None and details.cached_tokens:
+        result.cached_tokens = details.cached_tokens
     if not chunk.choices:
         return
     choice = chunk.choices[0]

@@ -281,6 +281,7 @@ def record_outcome(
     model: str = "",
     api_key_id: Any = None,
     admission: guardrails.Admission | None = None,
+    cached_tokens: int = 0,
 ) -> Message:
     """Final state of an answer: text, tokens counted locally, cost from the catalogue prices."""
     completion_tokens = count_text(text, spec.encoding) if text else 0
@@ -288,7 +289,7 @@ def record_outcome(
     message.content, message.status, message.finish_reason, message.error_code = text, status, finish_reason, error_code
     message.token_count = count_message(Role.ASSISTANT, text, spec.encoding) if text else 0
     message.prompt_tokens, message.completion_tokens = prompt_tokens, completion_tokens
-    message.cost = spec.cost(prompt_tokens, completion_tokens)
+    message.cost = spec.cost(prompt_tokens, completion_tokens, cached_tokens)
     # A call that produced nothing is taken as unbilled; anything else pays its prompt and output.
     used_tokens = prompt_tokens + completion_tokens if text else 0
     # Not stored: the transports add these to the answer they send (`warnings`).
@@ -297,7 +298,7 @@ def record_outcome(
     )
     message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
     message.save()
-    _record_usage(message, api_key_id=api_key_id)
+    _record_usage(message, api_key_id=api_key_id, cached_tokens=cached_tokens)
     if status == MessageStatus.COMPLETE and message.seq == 2:
         tasks.enqueue(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
     return message
@@ -369,7 +370,7 @@ def context_preview(*, conversation: Conversation, membership: Membership) -> di
     }
 
 
-def _record_usage(message: Message, *, api_key_id: Any) -> None:
+def _record_usage(message: Message, *, api_key_id: Any, cached_tokens: int = 0) -> None:
     conversation = message.conversation
     UsageRecord.objects.create(
         org_id=message.org_id,
@@ -384,6 +385,7 @@ def _record_usage(message: Message, *, api_key_id: Any) -> None:
         status=message.status,
         prompt_tokens=message.prompt_tokens,
         completion_tokens=message.completion_tokens,
+        cached_tokens=cached_tokens,
         cost=message.cost,
         ttft_ms=message.ttft_ms,
         total_ms=message.total_ms,

@@ -115,6 +115,7 @@ async def _finish(
             error_code=(result.error_code if result else "") or (error.code if error else ""),
             ttft_ms=result.ttft_ms if result else None,
             total_ms=result.total_ms if result else None,
+            cached_tokens=result.cached_tokens if result else 0,
             model=result.model if result else "",
             api_key_id=prepared.api_key_id,
             admission=prepared.admission,

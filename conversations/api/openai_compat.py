@@ -326,7 +326,7 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
 
 
 def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:
-    cost = get_model(result.model).cost(call.prompt_tokens, completion_tokens)
+    cost = get_model(result.model).cost(call.prompt_tokens, completion_tokens, result.cached_tokens)
     guardrails.settle(call.admission, used_tokens=call.prompt_tokens + completion_tokens, used_cost=cost)
     call.admission = None
     UsageRecord.objects.create(
@@ -340,6 +340,7 @@ def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) ->
         status=result.status,
         prompt_tokens=call.prompt_tokens,
         completion_tokens=completion_tokens,
+        cached_tokens=result.cached_tokens,
         cost=cost,
         ttft_ms=result.ttft_ms,
         total_ms=result.total_ms,

@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from conversations import catalogue
 from conversations.cost_controls import controls_for
-from conversations.models import Message
+from conversations.models import Message, UsageRecord
 from presets.services import lifecycle, review
 from tenancy.limits.quota import get_quota_store
 from tenancy.limits.rules import quota_limits, subjects
@@ -134,3 +135,25 @@ def test_without_narrowing_the_fallback_answers(api, acme, alice, fake_llm) -> N
     fake_llm.inject("500", "500", "500")
     response = send(api, alice, start(api, alice)["id"])
     assert response.json()["message"]["model"] == "fake-backup"
+
+
+def test_cached_prompt_tokens_are_recorded_and_priced_when_the_provider_reports_them(
+    api, acme, alice, fake_llm, settings
+) -> None:
+    fake = {**settings.MODEL_CATALOGUE[0], "stream_usage": True, "price_cached_in_per_million": "0.50"}
+    settings.MODEL_CATALOGUE = [fake, *settings.MODEL_CATALOGUE[1:]]
+    catalogue.catalogue.cache_clear()
+    fake_llm.config.cached_tokens = 8
+    answer = send(api, alice, start(api, alice)["id"]).json()["message"]
+    assert fake_llm.requests[-1]["stream_options"] == {"include_usage": True}
+    record = UsageRecord.objects.get(message_id=answer["id"])
+    assert record.cached_tokens == 8
+    full, cached, out = Decimal("1.00"), Decimal("0.50"), Decimal("2.00")
+    expected = ((record.prompt_tokens - 8) * full + 8 * cached + record.completion_tokens * out) / 1_000_000
+    assert record.cost == expected
+    assert Decimal(answer["cost"]) == expected.quantize(Decimal(answer["cost"]))
+
+
+def test_models_without_stream_usage_are_not_asked_for_it(api, acme, alice, fake_llm) -> None:
+    send(api, alice, start(api, alice)["id"])
+    assert "stream_options" not in fake_llm.requests[-1]

@@ -1,0 +1,99 @@
+"""A real Redis stopped mid-test: rate limits fail open, quotas refuse with 503, nothing is lost.
+
+The guardrails get their own redis-server process, so stopping it leaves the suite's cache and
+channel layer (on the shared Redis) untouched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from conversations.models import Message
+from tenancy.limits.gcra import Limit
+from tenancy.limits.ratelimit import get_rate_limiter
+from tests.conversations.test_guardrails import limit
+from tests.conversations.test_http import send, start
+
+pytestmark = [
+    pytest.mark.usefixtures("fake_llm"),
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary"),
+]
+
+
+class RedisProcess:
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis.from_url(self.url).ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def guardrail_redis(settings) -> Iterator[RedisProcess]:
+    server = RedisProcess()
+    server.start()
+    settings.REDIS_URL = server.url  # the limiter and quota store read it per call; the cache keeps its own
+    yield server
+    server.stop()
+
+
+def test_quotas_refuse_with_503_when_redis_stops_and_the_retry_succeeds_after(
+    api, acme, alice, fake_llm, guardrail_redis
+) -> None:
+    limit(acme, user_rpm=100, org_tokens_day=1_000_000)
+    chat = start(api, alice)
+    assert send(api, alice, chat["id"], "before", client_id="m1").status_code == 201
+    guardrail_redis.stop()
+    calls = len(fake_llm.requests)
+    refused = send(api, alice, chat["id"], "during", client_id="m2")
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "quota_store_unavailable"
+    assert int(refused["Retry-After"]) >= 1
+    assert len(fake_llm.requests) == calls  # no model call
+    assert not Message.objects.filter(client_id="m2").exists()  # nothing half-stored
+    guardrail_redis.start()  # a new, empty Redis: the client's retry goes through
+    assert send(api, alice, chat["id"], "during", client_id="m2").status_code == 201
+    assert list(Message.objects.filter(role="user").order_by("seq").values_list("content", flat=True)) == [
+        "before",
+        "during",
+    ]
+
+
+def test_rate_limits_fail_open_but_still_limit_in_process_when_redis_stops(api, acme, alice, guardrail_redis) -> None:
+    limit(acme, user_rpm=3)
+    chat = start(api, alice)
+    assert send(api, alice, chat["id"], "one").status_code == 201
+    guardrail_redis.stop()
+    statuses = [send(api, alice, chat["id"], f"n{n}").status_code for n in range(4)]
+    assert 500 not in statuses
+    assert statuses[0] == 201  # failing open: the answer still comes
+    assert 429 in statuses  # the per-process limiter still holds the line
+    assert get_rate_limiter().check(limits=[Limit("probe", 10, 60.0)]).allowed
