@@ -195,9 +195,7 @@ def settle(admission: Admission | None, *, used_tokens: int, used_cost: Decimal 
 
 def _refund_tokens(limits: list[Limit], amount: int) -> None:
     """Give back (or, for a negative amount, charge) tokens-per-minute against every limit."""
-    limiter = get_rate_limiter()
-    for limit in limits:
-        limiter.adjust(limit=limit, delta=-amount)
+    get_rate_limiter().adjust_many(limits=limits, delta=-amount)
 
 
 def _rate_limits(parties: list[Subject], estimated: int) -> tuple[list[Limit], list[Limit]]:

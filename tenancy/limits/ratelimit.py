@@ -102,20 +102,27 @@ class RateLimiter:
 
         For a tokens-per-minute limit checked with an estimate: `delta = actual - estimate`.
         """
+        self.adjust_many(limits=[limit], delta=delta)
+
+    def adjust_many(self, *, limits: Sequence[Limit], delta: int) -> None:
+        """`adjust` on every limit at once, in one round trip."""
+        if not limits:
+            return
         if clients := self._reachable():
             try:
-                clients.sync().scripts["adjust"](keys=[limit.key], args=_adjust_args(limit, delta))
+                clients.sync().scripts["adjust"](keys=[limit.key for limit in limits], args=_adjust_args(limits, delta))
             except REDIS_FAILURES as error:
                 self._redis_failed(error)
             else:
                 return
-        self.fallback.adjust(limit=limit, delta=delta)
+        for limit in limits:
+            self.fallback.adjust(limit=limit, delta=delta)
 
     async def aadjust(self, *, limit: Limit, delta: int) -> None:
         if clients := self._reachable():
             try:
                 script = clients.for_running_loop().scripts["adjust"]
-                await script(keys=[limit.key], args=_adjust_args(limit, delta))
+                await script(keys=[limit.key], args=_adjust_args([limit], delta))
             except REDIS_FAILURES as error:
                 self._redis_failed(error)
             else:
@@ -178,8 +185,8 @@ def _check_args(limits: Sequence[Limit]) -> list[str]:
     return [value for limit in limits for value in (str(limit.limit), repr(limit.period_us), str(limit.cost))]
 
 
-def _adjust_args(limit: Limit, delta: int) -> list[str]:
-    return [str(limit.limit), repr(limit.period_us), str(int(delta))]
+def _adjust_args(limits: Sequence[Limit], delta: int) -> list[str]:
+    return [value for limit in limits for value in (str(limit.limit), repr(limit.period_us), str(int(delta)))]
 
 
 def _decision(*, limits: Sequence[Limit], reply: list[int]) -> Decision:

@@ -211,6 +211,16 @@ def test_adjust_refunds_an_overestimate_and_charges_an_underestimate(limiter: Ra
     assert refused.retry_after_seconds == pytest.approx(12.06, abs=0.1)
 
 
+def test_adjust_many_refunds_every_limit_in_one_call(limiter: RateLimiter, prefix: str) -> None:
+    user, org = (Limit(f"{prefix}{who}", limit=1000, period_seconds=60, cost=900) for who in ("user", "org"))
+    assert limiter.check(limits=[user, org]).allowed
+    assert not limiter.check(limits=[user, org]).allowed  # 900 + 900 > 1000 on both
+
+    limiter.adjust_many(limits=[user, org], delta=-800)  # the call used 100 of its 900
+
+    assert limiter.check(limits=[user, org]).allowed
+
+
 def test_a_refund_never_fills_a_bucket_beyond_full(limiter: RateLimiter, prefix: str) -> None:
     limits = [Limit(f"{prefix}rpm", limit=3, period_seconds=60)]
 
