@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import redis
 import redis.asyncio
@@ -167,3 +168,29 @@ METRICS = Counters()
 def warn_throttled(*, logger: logging.Logger, throttle: LogThrottle, message: str, error: BaseException) -> None:
     if throttle.ready():
         logger.warning("%s (%s: %s)", message, type(error).__name__, error)
+
+
+T = TypeVar("T")
+
+
+class PerRedisUrl(Generic[T]):
+    """One shared instance per process for the current `settings.REDIS_URL` (read at each call,
+    so a test that points the URL elsewhere gets a fresh instance, and the old one stays intact)."""
+
+    def __init__(self, make: Callable[[str], T]) -> None:
+        self._make = make
+        self._made: dict[str, T] = {}
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        from django.conf import settings
+
+        url = settings.REDIS_URL
+        with self._lock:
+            if url not in self._made:
+                self._made[url] = self._make(url)
+            return self._made[url]
+
+    def forget(self, url: str) -> None:
+        with self._lock:
+            self._made.pop(url, None)

@@ -12,7 +12,6 @@ single Redis node (or a cluster with every key in one slot).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from tenancy.limits.clients import (
     METRICS,
     REDIS_FAILURES,
     LogThrottle,
+    PerRedisUrl,
     RedisClients,
     lua,
     warn_throttled,
@@ -205,16 +205,11 @@ def _usage(*, limits: Sequence[QuotaLimit], reply: list[Any]) -> list[QuotaUsage
     ]
 
 
-_shared: dict[str, QuotaStore] = {}
-_shared_lock = threading.Lock()
+_stores: PerRedisUrl[QuotaStore] = PerRedisUrl(
+    lambda url: RedisQuotaStore(redis_url=url) if url else MemoryQuotaStore()
+)
 
 
 def get_quota_store() -> QuotaStore:
     """The process's store for settings.REDIS_URL; in memory (same semantics) only when it is empty."""
-    from django.conf import settings
-
-    url = settings.REDIS_URL
-    with _shared_lock:
-        if url not in _shared:
-            _shared[url] = RedisQuotaStore(redis_url=url) if url else MemoryQuotaStore()
-        return _shared[url]
+    return _stores.get()

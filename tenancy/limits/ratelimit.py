@@ -10,7 +10,6 @@ to N times as much), a warning is logged at most every 10 s and METRICS counts t
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 
@@ -19,6 +18,7 @@ from tenancy.limits.clients import (
     METRICS,
     REDIS_FAILURES,
     LogThrottle,
+    PerRedisUrl,
     RedisClients,
     lua,
     warn_throttled,
@@ -202,16 +202,9 @@ def _decision(*, limits: Sequence[Limit], reply: list[int]) -> Decision:
     )
 
 
-_shared: dict[str, RateLimiter] = {}
-_shared_lock = threading.Lock()
+_limiters: PerRedisUrl[RateLimiter] = PerRedisUrl(lambda url: RateLimiter(redis_url=url))
 
 
 def get_rate_limiter() -> RateLimiter:
     """The process's limiter for settings.REDIS_URL (in memory only when it is empty)."""
-    from django.conf import settings
-
-    url = settings.REDIS_URL
-    with _shared_lock:
-        if url not in _shared:
-            _shared[url] = RateLimiter(redis_url=url)
-        return _shared[url]
+    return _limiters.get()

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +27,7 @@ from tenancy.limits.quota import (
     RedisQuotaStore,
     get_quota_store,
 )
+from tests.tenancy.concurrency import in_processes, in_threads, naive_check_then_increment
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/13"
 HOUR = 3600
@@ -374,21 +372,10 @@ async def test_concurrent_async_reserves_hold_exactly_the_budget(async_store: Qu
     assert [(row.used, row.reserved) for row in await async_store.ausage(limits=[day])] == [(0, 99)]
 
 
-# Concurrency: K callers against a budget of Q hold exactly Q. The naive store below (GET, then
-# INCRBY from the client) is run through the same harness to show that the harness catches a race.
+# Concurrency: K callers against a budget of Q hold exactly Q. The naive store (GET, then
+# INCRBY from the client, in tests/tenancy/concurrency.py) runs through the same harness to show it catches a race.
 
 BUDGET = 50
-
-
-def naive_reserve(client: redis.Redis, key: str) -> bool:
-    used = int(client.get(key) or 0)
-    if used + 1 > BUDGET:
-        return False
-    # The gap a busy process has anyway between check and increment, made wide enough that the
-    # other callers, all running their own loops, read the same count inside it on every run.
-    time.sleep(0.03)
-    client.incrby(key, 1)
-    return True
 
 
 def reserve_one(store: QuotaStore, limits: list[QuotaLimit]) -> bool:
@@ -397,37 +384,6 @@ def reserve_one(store: QuotaStore, limits: list[QuotaLimit]) -> bool:
     except QuotaExceeded:
         return False
     return True
-
-
-def in_threads(attempt: Callable[[], bool], *, threads: int = 8, attempts: int = 25) -> int:
-    start = threading.Barrier(threads)
-
-    def run() -> int:
-        start.wait()
-        return sum(attempt() for _ in range(attempts))
-
-    with ThreadPoolExecutor(threads) as pool:
-        return sum(pool.map(lambda _: run(), range(threads)))
-
-
-def in_processes(make_attempt: Callable[[], Callable[[], bool]], *, processes: int = 4, attempts: int = 50) -> int:
-    """Each forked process builds its own client, waits for the others, then tries `attempts` times."""
-    context = multiprocessing.get_context("fork")
-    start, results = context.Barrier(processes), context.Queue()
-
-    def run() -> None:
-        attempt = make_attempt()
-        start.wait()
-        results.put(sum(attempt() for _ in range(attempts)))
-
-    workers = [context.Process(target=run) for _ in range(processes)]
-    for worker in workers:
-        worker.start()
-    admitted = sum(results.get(timeout=30) for _ in workers)
-    for worker in workers:
-        worker.join(timeout=30)
-        assert worker.exitcode == 0
-    return admitted
 
 
 def test_threads_sharing_one_store_hold_exactly_the_budget(store: QuotaStore, limit: Callable) -> None:
@@ -457,12 +413,12 @@ def test_the_harness_catches_a_naive_check_then_increment(prefix: str) -> None:
 
     def make_attempt() -> Callable[[], bool]:
         client = redis.Redis.from_url(django_settings.REDIS_URL)
-        return lambda: naive_reserve(client, key)
+        return lambda: naive_check_then_increment(client, key, BUDGET)
 
     assert in_processes(make_attempt) > BUDGET
     client = redis.Redis.from_url(django_settings.REDIS_URL)
     client.delete(key)
-    assert in_threads(lambda: naive_reserve(client, key)) > BUDGET
+    assert in_threads(lambda: naive_check_then_increment(client, key, BUDGET)) > BUDGET
     client.close()
 
 
@@ -532,4 +488,4 @@ def test_the_process_store_is_shared_and_in_memory_only_without_redis(settings: 
     settings.REDIS_URL = ""
 
     assert isinstance(get_quota_store(), MemoryQuotaStore)
-    quota._shared.pop("", None)
+    quota._stores.forget("")

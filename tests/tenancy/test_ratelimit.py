@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import multiprocessing
 import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -22,6 +19,7 @@ from tenancy.limits import ratelimit
 from tenancy.limits.clients import METRICS, LogThrottle
 from tenancy.limits.gcra import MemoryRateLimiter
 from tenancy.limits.ratelimit import FAIL_OPEN_METRIC, REDIS_ERROR_METRIC, Limit, RateLimiter, get_rate_limiter
+from tests.tenancy.concurrency import in_processes, in_threads, naive_check_then_increment
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/13"
 
@@ -301,52 +299,10 @@ def test_the_async_client_follows_the_running_loop(prefix: str) -> None:
     limiter.close()
 
 
-# Concurrency: K callers against a limit of Q admit exactly Q. The naive limiter below (GET, then
-# INCRBY from the client) is run through the same harness to show that the harness catches a race.
+# Concurrency: K callers against a limit of Q admit exactly Q. The naive limiter (GET, then
+# INCRBY from the client, in tests/tenancy/concurrency.py) runs through the same harness to show it catches a race.
 
 LIMIT = 37
-
-
-def naive_check(client: redis.Redis, key: str) -> bool:
-    count = int(client.get(key) or 0)
-    if count + 1 > LIMIT:
-        return False
-    # The gap a busy process has anyway between check and increment, made wide enough that the
-    # other callers, all running their own loops, read the same count inside it on every run.
-    time.sleep(0.03)
-    client.incrby(key, 1)
-    return True
-
-
-def in_threads(attempt: Callable[[], bool], *, threads: int = 8, attempts: int = 25) -> int:
-    start = threading.Barrier(threads)
-
-    def run() -> int:
-        start.wait()
-        return sum(attempt() for _ in range(attempts))
-
-    with ThreadPoolExecutor(threads) as pool:
-        return sum(pool.map(lambda _: run(), range(threads)))
-
-
-def in_processes(make_attempt: Callable[[], Callable[[], bool]], *, processes: int = 4, attempts: int = 50) -> int:
-    """Each forked process builds its own client, waits for the others, then tries `attempts` times."""
-    context = multiprocessing.get_context("fork")
-    start, results = context.Barrier(processes), context.Queue()
-
-    def run() -> None:
-        attempt = make_attempt()
-        start.wait()
-        results.put(sum(attempt() for _ in range(attempts)))
-
-    workers = [context.Process(target=run) for _ in range(processes)]
-    for worker in workers:
-        worker.start()
-    admitted = sum(results.get(timeout=30) for _ in workers)
-    for worker in workers:
-        worker.join(timeout=30)
-        assert worker.exitcode == 0
-    return admitted
 
 
 def test_threads_sharing_one_limiter_admit_exactly_the_limit(prefix: str) -> None:
@@ -375,12 +331,12 @@ def test_the_harness_catches_a_naive_check_then_increment(prefix: str) -> None:
 
     def make_attempt() -> Callable[[], bool]:
         client = redis.Redis.from_url(django_settings.REDIS_URL)
-        return lambda: naive_check(client, key)
+        return lambda: naive_check_then_increment(client, key, LIMIT)
 
     assert in_processes(make_attempt) > LIMIT
     client = redis.Redis.from_url(django_settings.REDIS_URL)
     client.delete(key)
-    assert in_threads(lambda: naive_check(client, key)) > LIMIT
+    assert in_threads(lambda: naive_check_then_increment(client, key, LIMIT)) > LIMIT
     client.close()
 
 
@@ -451,4 +407,4 @@ def test_the_process_limiter_is_shared_and_memory_only_without_redis(settings: A
     assert embedded.check(limits=[Limit("rl:embedded", 1, 60)]).allowed
     assert not embedded.check(limits=[Limit("rl:embedded", 1, 60)]).allowed
     assert METRICS.get(FAIL_OPEN_METRIC) == fail_open  # memory by design is not a fallback
-    ratelimit._shared.pop("", None)
+    ratelimit._limiters.forget("")
