@@ -2,16 +2,30 @@
 
 Both formatters scrub personal data (e-mail, phone, card numbers, secrets, …) from the whole
 formatted line, tracebacks included: a chat message that reaches an error path or a library's
-log line must not leave its PII in the logs.
+log line must not leave its PII in the logs. Loopback and unspecified addresses (`127.0.0.1`,
+`::1`, `0.0.0.0`) identify no one and say where a server listens, so they stay.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 
 from chatpresets import request_context
+from conversations.pii.detectors import Entity
 from conversations.pii.redact import scrub
+
+
+def _machine_address(entity: Entity) -> bool:
+    if entity.type != "IP_ADDRESS":
+        return False
+    address = ipaddress.ip_address(entity.value)
+    return address.is_loopback or address.is_unspecified
+
+
+def scrub_log(text: str) -> str:
+    return scrub(text, keep=_machine_address)
 
 
 class RequestContextFilter(logging.Filter):
@@ -23,12 +37,12 @@ class RequestContextFilter(logging.Filter):
 
 class ScrubbingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        return scrub_log(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(self._format(record))
+        return scrub_log(self._format(record))
 
     def _format(self, record: logging.LogRecord) -> str:
         payload = {

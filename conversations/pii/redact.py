@@ -13,7 +13,7 @@ Invariants:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,11 +144,13 @@ class StreamRestorer:
         return start
 
 
-def scrub(text: str) -> str:
-    """One-way redaction for logs and audit payloads: every entity becomes `<TYPE>`."""
+def scrub(text: str, *, keep: Callable[[Entity], bool] | None = None) -> str:
+    """One-way redaction for logs and audit payloads: every entity becomes `<TYPE>` (except those `keep` keeps)."""
     parts: list[str] = []
     position = 0
     for entity in detect(text):
+        if keep is not None and keep(entity):
+            continue
         parts += [text[position : entity.start], f"<{entity.type}>"]
         position = entity.end
     parts.append(text[position:])

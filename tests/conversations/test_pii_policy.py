@@ -173,3 +173,10 @@ def test_the_openai_compatible_route_redacts_and_restores_and_blocks(api, acme, 
     assert refused.status_code == 400
     assert refused.json()["error"]["details"]["entity_types"] == ["EMAIL"]
     assert len(fake_llm.requests) == 1
+
+
+def test_log_lines_keep_loopback_addresses_and_scrub_others() -> None:
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "listening on %s, client %s", ("127.0.0.1:8000", "203.0.113.9"), None
+    )
+    assert ScrubbingFormatter("%(message)s").format(record) == "listening on 127.0.0.1:8000, client <IP_ADDRESS>"
