@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from audit.admin_mixins import AuditedAdminMixin
 from tenancy import services
+from tenancy.admin_members import MembershipAdmin, MembershipInline, save_membership_formset
 from tenancy.limits.rules import check_override
 from tenancy.models import ApiKey, LimitOverride, Membership, Organization, Team, TeamMembership, User
 
@@ -19,12 +20,6 @@ from tenancy.models import ApiKey, LimitOverride, Membership, Organization, Team
 @admin.register(User)
 class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
     list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active"]
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
 
 
 class TeamInline(admin.TabularInline):
@@ -41,13 +36,14 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, TeamInline]
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is Membership:
+            save_membership_formset(request, formset)
+        else:
+            super().save_formset(request, form, formset, change)
 
-@admin.register(Membership)
-class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["user", "org", "role", "created_at"]
-    list_filter = ["role", "org"]
-    search_fields = ["user__username", "user__email", "org__slug"]
-    autocomplete_fields = ["user", "org"]
+
+admin.site.register(Membership, MembershipAdmin)
 
 
 class TeamMembershipInline(admin.TabularInline):

@@ -45,6 +45,9 @@ def _actor_role(org: Organization, actor: User) -> str:
 
 
 def _ensure_may_touch_owner(*, org: Organization, actor: User, roles: set[str]) -> None:
+    """Platform staff (the admin console) may; inside an organisation only its owners may."""
+    if actor.is_staff and not Membership.objects.for_org(org).filter(user=actor).exists():
+        return
     if Role.OWNER in roles and _actor_role(org, actor) != Role.OWNER:
         raise Forbidden("Only an owner can grant, change or remove the owner role.")
 
