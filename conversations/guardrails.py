@@ -1,4 +1,4 @@
-"""The guardrail pipeline every model call passes: rate limits, then hard token quotas.
+"""The guardrail pipeline every model call passes: rate limits, then token quotas and cost budgets.
 
 `admit` runs before anything of the turn is stored (inside the transport's one thread hop), so
 a refusal stores nothing, calls no model and spends nothing; the caller still has the message and
@@ -13,8 +13,8 @@ from the catalogue prices, in micro-units, in a second reservation; when one can
 the organisation's `over_budget` policy refuses it (`budget_exceeded`) or the caller retries on
 its `downgrade_model` (see conversations.cost_controls).
 
-Limits come from the organisation's plan (`PLAN_LIMITS`), overridden by `Organization.settings
-["limits"]`; a limit set to null is off.
+Which limits apply (plan, organisation, team and member overrides, preset) is resolved by
+tenancy.limits.rules; a limit set to null is off. The whole design: docs/guardrails.md.
 """
 
 from __future__ import annotations
@@ -184,7 +184,8 @@ def settle(admission: Admission | None, *, used_tokens: int, used_cost: Decimal 
         try:
             get_quota_store().settle(reservation_id=reservation_id, actual=actual)
         except QuotaStoreUnavailable:
-            # The reservation stays held until the sweeper releases it: it over-counts, never under.
+            # The estimate stays held until the reservation expires and the sweeper frees it; the
+            # call's real usage is then missing from the quota (the ledger still has it).
             logger.warning("quota settle failed; reservation %s left to expire", reservation_id)
     admission.reservation_id = admission.cost_reservation_id = None
     quotas, admission.quotas = admission.quotas, []

@@ -169,17 +169,21 @@ def _background_call(
     messages = [{"role": "system", "content": instructions}, {"role": "user", "content": prompt}]
     prompt_tokens = sum(count_message(m["role"], m["content"], spec.encoding) for m in messages)
     membership = Membership.objects.filter(org_id=conversation.org_id, user_id=conversation.user_id).first()
-    admission = None
+    if membership is None:  # the owner has left the organisation: nothing more is spent on their behalf
+        return None
+    membership.org = conversation.org
     try:
-        if membership is not None:
-            membership.org = conversation.org
-            admission = guardrails.admit(
-                membership=membership,
-                api_key_id=None,
-                prompt_tokens=prompt_tokens,
-                max_tokens=max_tokens,
-                estimated_cost=spec.cost(prompt_tokens, max_tokens),
-            )
+        admission = guardrails.admit(
+            membership=membership,
+            api_key_id=None,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            estimated_cost=spec.cost(prompt_tokens, max_tokens),
+        )
+    except DomainError as error:
+        logger.warning("%s of conversation %s refused: %s", kind, conversation.pk, error.code)
+        return None
+    try:
         result = async_to_sync(gateway.complete)(model=spec.name, messages=messages, max_tokens=max_tokens)
     except DomainError as error:
         guardrails.release(admission)

@@ -108,3 +108,12 @@ def test_deleted_conversations_are_purged_after_retention(conversation, acme, al
     assert not Message.objects.filter(conversation_id=conversation.pk).exists()
     assert Conversation.objects.filter(pk=recent.pk).exists()
     assert AuditEvent.objects.filter(action="conversation.purged", target_id=str(conversation.pk)).exists()
+
+
+def test_no_summary_or_title_is_made_for_an_owner_who_has_left(acme, alice, fake_llm) -> None:
+    conversation = Conversation.objects.create(org=acme, user=alice, title="")
+    Message.objects.create(org=acme, conversation=conversation, seq=1, role="user", content="Hi", token_count=3)
+    Message.objects.create(org=acme, conversation=conversation, seq=2, role="assistant", content="Yo", token_count=3)
+    alice.memberships.filter(org=acme).delete()
+    assert tasks.generate_title(conversation_id=str(conversation.pk), org_id=str(acme.pk)) == ""
+    assert fake_llm.requests == []
