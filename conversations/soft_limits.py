@@ -14,6 +14,7 @@ import math
 import time
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 
@@ -44,7 +45,11 @@ def check(*, membership: Membership, limits: list[QuotaLimit]) -> list[dict[str,
         if row.budget == 0 or row.used * 100 < percent * row.budget:
             continue
         ttl = max(1, math.ceil(limit.period_end_timestamp - time.time()))  # until the period ends
-        if not cache.add(f"soft-limit-warned:{limit.key}", 1, timeout=ttl):
+        try:
+            first = cache.add(f"soft-limit-warned:{limit.key}", 1, timeout=ttl)
+        except redis.RedisError:
+            return warnings  # the cache is down: a later call warns instead
+        if not first:
             continue
         warning = _warning(limit, row.used, percent)
         audit.record(org=membership.org, actor=membership.user, action="quota.soft_limit_reached", payload=warning)

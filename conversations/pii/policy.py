@@ -83,8 +83,5 @@ def screening(*, mode: str, stored: dict[str, Any]) -> Screening:
     if mode not in ("redact_for_model", "redact_stored"):
         return Screening(mode)
     kind = DigestVault if mode == "redact_stored" else Vault
-    vault = kind()
-    if stored.get("mode") == mode:
-        restored = Vault.from_dict(stored["vault"])
-        vault.__dict__.update(restored.__dict__)
+    vault = kind.from_dict(stored["vault"]) if stored.get("mode") == mode else kind()
     return Screening(mode, vault)

@@ -52,8 +52,9 @@ def effective_limits(membership: Membership, user_override: dict[str, Any] | Non
     """Plan defaults, then the organisation's overrides, then the member's own (known names only)."""
     org = membership.org
     limits = dict(settings.PLAN_LIMITS.get(org.plan, {}))
-    for overrides in ((org.settings or {}).get("limits") or {}, user_override or {}):
-        limits.update({name: value for name, value in overrides.items() if name in limits})
+    limits.update({name: value for name, value in ((org.settings or {}).get("limits") or {}).items() if name in limits})
+    # A member's row speaks for that member only, whatever else it holds.
+    limits.update({name: value for name, value in (user_override or {}).items() if name.startswith("user_")})
     return limits
 
 
