@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from audit.admin_mixins import AuditedAdminMixin
 from tenancy import services
-from tenancy.admin_members import MembershipAdmin, MembershipInline, save_membership_formset
+from tenancy.admin_services import MembershipAdmin, MembershipInline, save_membership_formset, save_team_formset
 from tenancy.limits.rules import check_override
 from tenancy.models import ApiKey, LimitOverride, Membership, Organization, Team, TeamMembership, User
 
@@ -39,6 +39,8 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is Membership:
             save_membership_formset(request, formset)
+        elif formset.model is Team:
+            save_team_formset(request, formset)
         else:
             super().save_formset(request, form, formset, change)
 

@@ -1,9 +1,11 @@
-"""The admin's membership editors keep the API's rules: one owner always remains, leaving cleans up."""
+"""The admin's membership and team editors keep the API's rules and audit through the services."""
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Group
+
 from audit.models import AuditEvent
-from tenancy.models import ApiKey, Membership, Role, TeamMembership
+from tenancy.models import ApiKey, Membership, Role, Team, TeamMembership
 from tests.factories import MembershipFactory, UserFactory
 
 CHANGE = "/admin/tenancy/membership/{}/change/"
@@ -89,3 +91,32 @@ def test_the_organisation_inline_keeps_an_owner_and_adds_members_through_the_ser
     assert added.status_code == 302
     assert Membership.objects.get(org=acme, user=dora).role == Role.MEMBER
     assert AuditEvent.objects.filter(action="member.added", payload__user="dora").exists()
+
+
+def _with_teams(data: dict, teams: list[tuple[Team | None, str, bool]]) -> dict:
+    data = {**data, "team_set-TOTAL_FORMS": str(len(teams))}
+    data["team_set-INITIAL_FORMS"] = str(sum(1 for team, _, _ in teams if team is not None))
+    for index, (team, slug, delete) in enumerate(teams):
+        prefix = f"team_set-{index}-"
+        data[prefix + "id"] = team.pk if team else ""
+        data.update({prefix + "name": slug.title(), prefix + "slug": slug, prefix + "description": ""})
+        if delete:
+            data[prefix + "DELETE"] = "on"
+    return data
+
+
+def test_teams_in_the_organisation_inline_go_through_the_services(admin_client, acme, alice, team) -> None:
+    url = f"/admin/tenancy/organization/{acme.pk}/change/"
+    owner = owner_membership(acme, alice)
+    members = _inline_post(acme, [(owner, alice, Role.OWNER, False)])
+    added = admin_client.post(url, _with_teams(members, [(team, "engineering", False), (None, "design", False)]))
+    assert added.status_code == 302
+    design = Team.objects.get(org=acme, slug="design")
+    assert design.group_id is not None
+    assert AuditEvent.objects.filter(action="team.created", target_id=str(design.pk)).exists()
+    group_id = team.group_id
+    removed = admin_client.post(url, _with_teams(members, [(team, "engineering", True), (design, "design", False)]))
+    assert removed.status_code == 302
+    assert not Team.objects.filter(pk=team.pk).exists()
+    assert not Group.objects.filter(pk=group_id).exists()  # no orphaned guardian group
+    assert AuditEvent.objects.filter(action="team.deleted", payload__slug="engineering").exists()

@@ -1,9 +1,10 @@
-"""Membership editing in the admin goes through tenancy.services, like the API.
+"""Membership and team editing in the admin goes through tenancy.services, like the API.
 
 So the console keeps the same rules: an organisation keeps at least one owner, a member who
-leaves also leaves the organisation's teams and loses their keys there, and every change is
-audited as `member.*`. The forms check the last-owner rule first, so a refusal is a form error
-rather than an error page; the services check it again under the organisation's row lock.
+leaves also leaves the organisation's teams and loses their keys there, a deleted team takes its
+guardian group with it, and every change is audited as `member.*` or `team.*`. The forms check
+the last-owner rule first, so a refusal is a form error rather than an error page; the services
+check it again under the organisation's row lock.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from tenancy import services
-from tenancy.models import Membership, Role
+from tenancy.models import Membership, Role, Team
 
 LAST_OWNER = "An organisation must keep at least one owner."
 
@@ -120,3 +121,23 @@ class MembershipAdmin(admin.ModelAdmin):
                 messages.error(request, f"{membership.user} stays: {LAST_OWNER}")
                 continue
             self.delete_model(request, membership)
+
+
+def save_team_formset(request: HttpRequest, formset: Any) -> None:
+    """Each added, changed or removed team of an organisation's inline, through the services."""
+    org, actor = formset.instance, request.user
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for form in formset.forms:
+        team, data = form.instance, form.cleaned_data
+        if not data or (team._state.adding and data.get("DELETE")):
+            continue
+        fields = {name: data[name] for name in ("name", "slug", "description") if name in data}
+        if data.get("DELETE"):
+            services.team_delete(team=team, actor=actor)
+            formset.deleted_objects.append(team)
+        elif team._state.adding:
+            formset.new_objects.append(services.team_create(org=org, actor=actor, **fields))
+        elif form.changed_data:
+            changed = {name: fields[name] for name in form.changed_data if name in fields}
+            stored = Team.objects.get(pk=team.pk)
+            formset.changed_objects.append((services.team_update(team=stored, actor=actor, **changed), list(changed)))
