@@ -27,34 +27,14 @@ from tenancy.limits.quota import (
     RedisQuotaStore,
     get_quota_store,
 )
-from tests.tenancy.concurrency import in_processes, in_threads, naive_check_then_increment
+from tests.tenancy.limits_harness import FakeClock, in_processes, in_threads, naive_check_then_increment
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/13"
 HOUR = 3600
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def new_id() -> str:
     return uuid.uuid4().hex
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    value = f"test-quota:{uuid.uuid4().hex[:12]}:"
-    yield value
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    keys = list(client.scan_iter(f"{value}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -373,7 +353,7 @@ async def test_concurrent_async_reserves_hold_exactly_the_budget(async_store: Qu
 
 
 # Concurrency: K callers against a budget of Q hold exactly Q. The naive store (GET, then
-# INCRBY from the client, in tests/tenancy/concurrency.py) runs through the same harness to show it catches a race.
+# INCRBY from the client, in tests/tenancy/limits_harness.py) runs through the same harness to show it catches a race.
 
 BUDGET = 50
 

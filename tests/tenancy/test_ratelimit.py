@@ -7,7 +7,6 @@ import logging
 import math
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -19,29 +18,9 @@ from tenancy.limits import ratelimit
 from tenancy.limits.clients import METRICS, LogThrottle
 from tenancy.limits.gcra import MemoryRateLimiter
 from tenancy.limits.ratelimit import FAIL_OPEN_METRIC, REDIS_ERROR_METRIC, Limit, RateLimiter, get_rate_limiter
-from tests.tenancy.concurrency import in_processes, in_threads, naive_check_then_increment
+from tests.tenancy.limits_harness import FakeClock, in_processes, in_threads, naive_check_then_increment
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/13"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    value = f"test-rl:{uuid.uuid4().hex[:12]}:"
-    yield value
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    keys = list(client.scan_iter(f"{value}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -300,7 +279,7 @@ def test_the_async_client_follows_the_running_loop(prefix: str) -> None:
 
 
 # Concurrency: K callers against a limit of Q admit exactly Q. The naive limiter (GET, then
-# INCRBY from the client, in tests/tenancy/concurrency.py) runs through the same harness to show it catches a race.
+# INCRBY from the client, in tests/tenancy/limits_harness.py) runs through the same harness to show it catches a race.
 
 LIMIT = 37
 
