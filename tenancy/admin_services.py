@@ -9,6 +9,7 @@ check it again under the organisation's row lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -56,25 +57,45 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+def _save_through_services(
+    formset: Any,
+    *,
+    add: Callable[[dict[str, Any]], Any],
+    change: Callable[[Any, Any], tuple[Any, list[str]] | None],
+    remove: Callable[[Any], None],
+) -> None:
+    """Save an inline formset one object at a time through services, recording what
+    formset.save() would have recorded (the admin's change message reads it)."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for form in formset.forms:
+        obj, data = form.instance, form.cleaned_data
+        if not data or (obj._state.adding and data.get("DELETE")):
+            continue
+        if data.get("DELETE"):
+            remove(obj)
+            formset.deleted_objects.append(obj)
+        elif obj._state.adding:
+            formset.new_objects.append(add(data))
+        elif (changed := change(obj, form)) is not None:
+            formset.changed_objects.append(changed)
+
+
 def save_membership_formset(request: HttpRequest, formset: Any) -> None:
     """Each added, changed or removed membership of an organisation's inline, through the services."""
     org, actor = formset.instance, request.user
-    # What formset.save() would have recorded, for the admin's change message.
-    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-    for form in formset.forms:
-        membership, data = form.instance, form.cleaned_data
-        if not data or (membership._state.adding and data.get("DELETE")):
-            continue
-        if data.get("DELETE"):
-            services.member_remove(membership=membership, actor=actor)
-            formset.deleted_objects.append(membership)
-        elif membership._state.adding:
-            added = services.member_add(org=org, actor=actor, user=data["user"], role=data["role"])
-            formset.new_objects.append(added)
-        elif "role" in form.changed_data:
-            stored = Membership.objects.get(pk=membership.pk)
-            changed = services.member_change_role(membership=stored, actor=actor, role=data["role"])
-            formset.changed_objects.append((changed, ["role"]))
+
+    def change(membership: Membership, form: Any) -> tuple[Membership, list[str]] | None:
+        if "role" not in form.changed_data:
+            return None
+        stored = Membership.objects.get(pk=membership.pk)
+        return services.member_change_role(membership=stored, actor=actor, role=form.cleaned_data["role"]), ["role"]
+
+    _save_through_services(
+        formset,
+        add=lambda data: services.member_add(org=org, actor=actor, user=data["user"], role=data["role"]),
+        change=change,
+        remove=lambda membership: services.member_remove(membership=membership, actor=actor),
+    )
 
 
 class MembershipForm(forms.ModelForm):
@@ -126,18 +147,17 @@ class MembershipAdmin(admin.ModelAdmin):
 def save_team_formset(request: HttpRequest, formset: Any) -> None:
     """Each added, changed or removed team of an organisation's inline, through the services."""
     org, actor = formset.instance, request.user
-    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-    for form in formset.forms:
-        team, data = form.instance, form.cleaned_data
-        if not data or (team._state.adding and data.get("DELETE")):
-            continue
-        fields = {name: data[name] for name in ("name", "slug", "description") if name in data}
-        if data.get("DELETE"):
-            services.team_delete(team=team, actor=actor)
-            formset.deleted_objects.append(team)
-        elif team._state.adding:
-            formset.new_objects.append(services.team_create(org=org, actor=actor, **fields))
-        elif form.changed_data:
-            changed = {name: fields[name] for name in form.changed_data if name in fields}
-            stored = Team.objects.get(pk=team.pk)
-            formset.changed_objects.append((services.team_update(team=stored, actor=actor, **changed), list(changed)))
+    editable = ("name", "slug", "description")
+
+    def change(team: Team, form: Any) -> tuple[Team, list[str]] | None:
+        changed = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
+        if not changed:
+            return None
+        return services.team_update(team=Team.objects.get(pk=team.pk), actor=actor, **changed), list(changed)
+
+    _save_through_services(
+        formset,
+        add=lambda data: services.team_create(org=org, actor=actor, **{name: data[name] for name in editable}),
+        change=change,
+        remove=lambda team: services.team_delete(team=team, actor=actor),
+    )
