@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import AlreadyExists, InvalidInput, NotFound, RetentionExpired
+from conversations.cost_controls import ModelNotAllowed, controls_for
 from presets.content import validate_content
 from presets.models import CONTENT_FIELDS, Preset, PresetVersion, Scope, Status
 from presets.services.review import auto_submit
@@ -43,6 +44,13 @@ def _save(preset: Preset, *, actor: User, reason: str) -> None:
 
 
 @transaction.atomic
+def _check_model(*, org: Organization, model: str) -> None:
+    """A preset may name only a model its organisation allows (presets written before a
+    restriction keep theirs; they are refused when used)."""
+    if not controls_for(org.settings).allows(model):
+        raise ModelNotAllowed(details={"field": "model", "model": model})
+
+
 def preset_create(
     *,
     org: Organization,
@@ -73,6 +81,7 @@ def preset_create(
             "policy": policy or {},
         }
     )
+    _check_model(org=org, model=content["model"])
     if Preset.objects.for_org(org).filter(slug=slug).exists():
         raise AlreadyExists("A preset with this slug exists (or is in the trash).", details={"field": "slug"})
     private = scope == Scope.PRIVATE
@@ -119,6 +128,8 @@ def preset_update(*, preset: Preset, actor: User, change_reason: str = "", **cha
     scope, team = changes.get("scope", preset.scope), changes.get("team", preset.team)
     if "scope" in changes or "team" in changes:
         _check_scope(org=preset.org, actor=actor, scope=scope, team=team)
+    if changes.get("model", preset.model) != preset.model:
+        _check_model(org=preset.org, model=changes["model"])
     if (
         "slug" in changes
         and Preset.objects.for_org(preset.org).filter(slug=changes["slug"]).exclude(pk=preset.pk).exists()

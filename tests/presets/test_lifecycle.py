@@ -192,3 +192,19 @@ def test_concurrent_edits_produce_consecutive_versions(acme, alice) -> None:
     assert sorted(PresetVersion.objects.filter(preset=preset).values_list("number", flat=True)) == [1, 2, 3, 4, 5]
     prompts = {h.version: h.system_prompt for h in Preset.history.filter(id=preset.pk)}
     assert len({prompts[n] for n in range(2, 6)}) == 4
+
+
+def test_a_preset_may_name_only_a_model_the_organisation_allows(api, acme, alice, create) -> None:
+    existing = create(alice, slug="before")  # written before the restriction: it keeps its model
+    acme.settings = {**acme.settings, "allowed_models": ["gpt-4o"]}
+    acme.save()
+    body = {"name": "New", "slug": "new", "system_prompt": "You help.", "model": "smollm2"}
+    refused = api(alice).post(url("preset-list"), body, format="json")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "model_not_allowed"
+    assert create(alice, slug="allowed", model="gpt-4o")["model"] == "gpt-4o"
+    detail = url("preset-detail", pk=existing["id"])
+    assert api(alice).patch(detail, {"description": "still fine"}, format="json").status_code == 200
+    moved = api(alice).patch(detail, {"model": "mistral-large"}, format="json")
+    assert moved.status_code == 403
+    assert moved.json()["error"]["details"]["model"] == "mistral-large"
