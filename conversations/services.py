@@ -23,7 +23,7 @@ from conversations.catalogue import ModelSpec, get_model
 from conversations.context import ContextPlan
 from conversations.cost_controls import controls_for
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
-from conversations.pii.policy import Screening, mode_for, screening
+from conversations.pii.policy import Screening, screening_for
 from conversations.selectors import last_user_message
 from conversations.tokens import count_message, count_text
 from conversations.turn_setup import TurnSettings, plan_and_admit, plan_turn, turn_settings
@@ -189,8 +189,8 @@ def _new_turn(
 
 
 def _screening(conversation: Conversation, membership: Membership, resolved: ResolvedPreset | None) -> Screening:
-    mode = mode_for(org_settings=membership.org.settings or {}, preset_policy=resolved.policy if resolved else None)
-    return screening(mode=mode, stored=conversation.pii_vault or {})
+    policy = resolved.policy if resolved else None
+    return screening_for(org_settings=membership.org.settings, preset_policy=policy, stored=conversation.pii_vault)
 
 
 def _prepared(

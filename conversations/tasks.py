@@ -105,7 +105,7 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
     )
     if result is None:
         return ""
-    text = _restored(conversation, result.text).strip()
+    text = _screening(conversation).restore(result.text).strip()
     title = text.strip('"').splitlines()[0][:200] if text else ""
     Conversation.objects.filter(pk=conversation_id, title="").update(title=title)
     return title
@@ -150,11 +150,6 @@ def _for_model(conversation: Conversation, text: str) -> str:
     """Summaries and titles pass the same PII redaction as the turns whose text they read."""
     screened = _screening(conversation)
     return screened.for_model([{"role": "user", "content": text}])[0]["content"]
-
-
-def _restored(conversation: Conversation, text: str) -> str:
-    restorer = _screening(conversation).restorer()
-    return restorer.feed(text) + restorer.flush() if restorer else text
 
 
 def _background_call(

@@ -28,7 +28,7 @@ from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
 from conversations.cost_controls import controls_for
 from conversations.models import UsageKind, UsageRecord
-from conversations.pii.policy import Screening, mode_for, screening
+from conversations.pii.policy import Screening, screening_for
 from conversations.tokens import REPLY_PRIMING, count_message, count_text
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
@@ -192,7 +192,7 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
 
 def _screen(membership: Membership, messages: list[dict[str, str]], policy: dict[str, Any] | None) -> Screening:
     """Apply the PII mode to the caller's messages in place; nothing of them is stored here."""
-    screened = screening(mode=mode_for(org_settings=membership.org.settings or {}, preset_policy=policy), stored={})
+    screened = screening_for(org_settings=membership.org.settings, preset_policy=policy)
     if screened.mode == "block":
         for message in messages:
             if message["role"] != "system":
@@ -227,8 +227,7 @@ async def _complete(call: Call) -> JsonResponse:
         raise
     completion_tokens = count_text(result.text, call.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
-    restorer = call.screening.restorer() if call.screening else None
-    text = restorer.feed(result.text) + restorer.flush() if restorer else result.text
+    text = call.screening.restore(result.text) if call.screening else result.text
     return JsonResponse(
         {
             "id": f"chatcmpl-{uuid.uuid4().hex}",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatpresets.errors import InvalidInput
-from conversations.pii.redact import StreamRestorer, Vault, redact
+from conversations.pii.redact import StreamRestorer, Vault, redact, restore
 
 MODES = ("off", "redact_for_model", "redact_stored", "block")
 
@@ -71,11 +71,23 @@ class Screening:
             for m in messages
         ]
 
+    def restore(self, text: str) -> str:
+        """A whole answer with its placeholders put back (under `redact_for_model` only)."""
+        return restore(text, self.vault) if self.mode == "redact_for_model" and self.vault is not None else text
+
     def restorer(self) -> StreamRestorer | None:
         return StreamRestorer(self.vault) if self.mode == "redact_for_model" and self.vault is not None else None
 
     def stored_vault(self) -> dict[str, Any]:
         return {"mode": self.mode, "vault": self.vault.to_dict()} if self.active and self.vault else {}
+
+
+def screening_for(
+    *, org_settings: dict[str, Any] | None, preset_policy: dict[str, Any] | None, stored: dict[str, Any] | None = None
+) -> Screening:
+    """The screening under the mode the organisation and the preset's policy choose."""
+    mode = mode_for(org_settings=org_settings or {}, preset_policy=preset_policy)
+    return screening(mode=mode, stored=stored or {})
 
 
 def screening(*, mode: str, stored: dict[str, Any]) -> Screening:
