@@ -185,7 +185,7 @@ class RedisQuotaStore:
             check_actual(amount)
             args += [amount, limit.expire_at(margin_seconds=self._margin)]
         seeded = int(self._run("seed", [limit.key for limit in limits], args))
-        logger.info("quota counters rebuilt from the ledger: %s of %s", seeded, [limit.key for limit in limits])
+        logger.info("quota counters seeded from the usage ledger: %s of %s", seeded, [limit.key for limit in limits])
 
     def _expire_args(self, now: float | datetime | None, batch: int) -> list[Any]:
         moment = "" if now is None else repr(to_timestamp(now))
