@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,7 +35,7 @@ from django.conf import settings
 from rest_framework import status
 
 from chatpresets.errors import DomainError
-from conversations import soft_limits
+from conversations import quota_ledger, soft_limits
 from tenancy.limits.gcra import Decision, Limit
 from tenancy.limits.quota import QuotaLimit, get_quota_store
 from tenancy.limits.quota_types import QuotaExceeded, QuotaStoreUnavailable
@@ -124,7 +129,10 @@ def admit(
     preset_policy: dict[str, Any] | None = None,
     estimated_cost: Decimal = Decimal(0),
 ) -> Admission:
-    """Refuse (429/413/503) or admit one model call; an admitted call must be settled or released."""
+    """Refuse (429/413/503) or admit one model call; an admitted call must be settled or released.
+
+    Inside `released_on_error`, the admission is also released if the block raises afterwards.
+    """
     if not settings.GUARDRAILS_ENABLED:
         return Admission(None, prompt_tokens + max_tokens)
     parties = subjects(membership, api_key_id)
@@ -145,10 +153,39 @@ def admit(
             admission.cost_reservation_id = _reserve(costs, micros(estimated_cost))
         except QuotaExceeded as refusal:
             raise BudgetExceeded(refusal) from refusal
-    except DomainError:
-        release(admission)  # a refused call spends nothing, not even its tokens per minute
+    except BaseException:
+        release(admission)  # a refused (or failed) call spends nothing, not even its tokens per minute
         raise
+    if (scope := _open_scope.get()) is not None:
+        scope.append(admission)
     return admission
+
+
+# The admissions made inside the innermost `released_on_error` block of this thread or task.
+_open_scope: ContextVar[list[Admission] | None] = ContextVar("guardrail_admissions", default=None)
+
+
+@contextmanager
+def released_on_error() -> Iterator[None]:
+    """Release every admission made inside this block if the block raises.
+
+    Admission happens before the turn is stored, so whatever fails after it (a database error
+    storing the message, a failed commit, a bug, a cancelled request) must give the hold back; one
+    block around the whole preparation (outside its transaction) covers every such path. When the
+    block ends normally, its admissions belong to the caller, which settles them when the call ends.
+    """
+    outer, held = _open_scope.get(), []
+    token = _open_scope.set(held)
+    try:
+        yield
+    except BaseException:
+        for admission in held:
+            release(admission)
+        raise
+    finally:
+        _open_scope.reset(token)
+    if outer is not None:
+        outer.extend(held)
 
 
 def _reserve(limits: list[QuotaLimit], amount: int) -> str | None:
@@ -156,42 +193,91 @@ def _reserve(limits: list[QuotaLimit], amount: int) -> str | None:
         return None
     reservation_id = str(uuid.uuid4())
     get_quota_store().reserve(
-        limits=limits, amount=amount, reservation_id=reservation_id, ttl_seconds=RESERVATION_TTL_SECONDS
+        limits=limits,
+        amount=amount,
+        reservation_id=reservation_id,
+        ttl_seconds=RESERVATION_TTL_SECONDS,
+        rebuild=quota_ledger.ledger_usage,  # a counter Redis lost is rebuilt before it admits anything
     )
     return reservation_id
 
 
 def release(admission: Admission | None) -> None:
-    """Give back everything an admitted call held, as if it had never been admitted."""
+    """Give back everything an admitted call held, as if it had never been admitted; a no-op once settled."""
     if admission is not None:
         admission.quotas = []  # nothing was spent: nothing to warn about
     settle(admission, used_tokens=0)
 
 
 def settle(admission: Admission | None, *, used_tokens: int, used_cost: Decimal = Decimal(0)) -> list[dict[str, Any]]:
-    """Charge the real usage and free the rest of the holds; returns soft-limit warnings, never raises."""
+    """Charge the real usage and free the rest of the holds; returns soft-limit warnings, never raises.
+
+    Settles once: afterwards the admission holds nothing, so a later `release` changes nothing.
+    """
     if admission is None:
         return []
     if admission.tpm_limits and used_tokens != admission.estimated_tokens:
         _refund_tokens(admission.tpm_limits, admission.estimated_tokens - used_tokens)
-        admission.tpm_limits = []
+    admission.tpm_limits = []
     for reservation_id, actual in (
         (admission.reservation_id, used_tokens),
         (admission.cost_reservation_id, micros(used_cost)),
     ):
-        if reservation_id is None:
-            continue
-        try:
-            get_quota_store().settle(reservation_id=reservation_id, actual=actual)
-        except QuotaStoreUnavailable:
-            # The estimate stays held until the reservation expires and the sweeper frees it; the
-            # call's real usage is then missing from the quota (the ledger still has it).
-            logger.warning("quota settle failed; reservation %s left to expire", reservation_id)
+        if reservation_id is not None:
+            _settle_or_retry_later(reservation_id, actual)
     admission.reservation_id = admission.cost_reservation_id = None
     quotas, admission.quotas = admission.quotas, []
     if not quotas or admission.membership is None or not used_tokens:
         return []
     return soft_limits.check(membership=admission.membership, limits=quotas)
+
+
+class _Unsettled:
+    """Settles the store did not take (Redis unreachable), retried after the next settle that works.
+
+    Until then the estimate stays held; a settle that arrives after the hold expired is still
+    charged while the store keeps the expired record (an hour). Bounded: an outage that outlasts
+    MAX_UNSETTLED calls in this process leaves the oldest holds to expire and the sweeper to free.
+    """
+
+    MAX_UNSETTLED = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: deque[tuple[str, int]] = deque(maxlen=self.MAX_UNSETTLED)
+
+    def add(self, reservation_id: str, actual: int) -> None:
+        with self._lock:
+            self._items.append((reservation_id, actual))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def retry(self) -> None:
+        while True:
+            with self._lock:
+                if not self._items:
+                    return
+                reservation_id, actual = self._items.popleft()
+            try:
+                get_quota_store().settle(reservation_id=reservation_id, actual=actual)
+            except QuotaStoreUnavailable:
+                self.add(reservation_id, actual)
+                return
+
+
+UNSETTLED = _Unsettled()
+
+
+def _settle_or_retry_later(reservation_id: str, actual: int) -> None:
+    try:
+        get_quota_store().settle(reservation_id=reservation_id, actual=actual)
+    except QuotaStoreUnavailable:
+        logger.warning("quota settle failed; reservation %s kept to settle later", reservation_id)
+        UNSETTLED.add(reservation_id, actual)
+        return
+    if len(UNSETTLED):
+        UNSETTLED.retry()  # the store answers again: settle what it missed
 
 
 def _refund_tokens(limits: list[Limit], amount: int) -> None:

@@ -103,6 +103,7 @@ def request_hash(content: str) -> str:
     return hashlib.sha256(json.dumps({"content": content}, sort_keys=True).encode()).hexdigest()
 
 
+@guardrails.released_on_error()  # outside the transaction: a failed commit releases too
 @transaction.atomic
 def prepare_turn(
     *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
@@ -117,6 +118,7 @@ def prepare_turn(
     return _new_turn(conversation, membership, content, client_id, api_key_id)
 
 
+@guardrails.released_on_error()  # outside the transaction: a failed commit releases too
 @transaction.atomic
 def prepare_edit(
     *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
@@ -131,6 +133,7 @@ def prepare_edit(
     return _new_turn(conversation, membership, content, client_id, api_key_id)
 
 
+@guardrails.released_on_error()  # outside the transaction: a failed commit releases too
 @transaction.atomic
 def prepare_regenerate(*, membership: Membership, conversation: Conversation, api_key_id: Any = None) -> PreparedTurn:
     """A fresh answer to the last question; the previous answer is kept but leaves the prompt."""
@@ -260,6 +263,20 @@ def _replay(user_message: Message, content: str) -> PreparedTurn:
     return PreparedTurn(user_message.conversation_id, user_message, answer, plan, spec, {}, 0, replayed=True)
 
 
+def abandon_turn(*, prepared: PreparedTurn) -> None:
+    """End a prepared turn that will never run (its caller left first): cancelled, nothing charged."""
+    if not prepared.replayed:
+        record_outcome(
+            message_id=prepared.assistant_message.pk,
+            text="",
+            status=MessageStatus.CANCELLED,
+            spec=prepared.spec,
+            prompt_tokens=prepared.plan.used,
+            api_key_id=prepared.api_key_id,
+            admission=prepared.admission,
+        )
+
+
 def record_progress(*, message_id: Any, text: str) -> None:
     """Flush streamed text so far; the message is `streaming` from its first token."""
     Message.objects.filter(pk=message_id, status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]).update(
@@ -283,19 +300,26 @@ def record_outcome(
     admission: guardrails.Admission | None = None,
     cached_tokens: int = 0,
 ) -> Message:
-    """Final state of an answer: text, tokens counted locally, cost from the catalogue prices."""
-    completion_tokens = count_text(text, spec.encoding) if text else 0
-    message = Message.objects.get(pk=message_id)
-    message.content, message.status, message.finish_reason, message.error_code = text, status, finish_reason, error_code
-    message.token_count = count_message(Role.ASSISTANT, text, spec.encoding) if text else 0
-    message.prompt_tokens, message.completion_tokens = prompt_tokens, completion_tokens
-    message.cost = spec.cost(prompt_tokens, completion_tokens, cached_tokens)
-    # A call that produced nothing is taken as unbilled; anything else pays its prompt and output.
-    used_tokens = prompt_tokens + completion_tokens if text else 0
-    # Not stored: the transports add these to the answer they send (`warnings`).
-    message.quota_warnings = guardrails.settle(
-        admission, used_tokens=used_tokens, used_cost=message.cost if text else 0
-    )
+    """Final state of an answer: text, tokens counted locally, cost from the catalogue prices.
+
+    The admission is settled here; if anything fails before that, its hold is released instead.
+    """
+    try:
+        completion_tokens = count_text(text, spec.encoding) if text else 0
+        message = Message.objects.get(pk=message_id)
+        message.content, message.status, message.finish_reason = text, status, finish_reason
+        message.error_code = error_code
+        message.token_count = count_message(Role.ASSISTANT, text, spec.encoding) if text else 0
+        message.prompt_tokens, message.completion_tokens = prompt_tokens, completion_tokens
+        message.cost = spec.cost(prompt_tokens, completion_tokens, cached_tokens)
+        # A call that produced nothing is taken as unbilled; anything else pays its prompt and output.
+        used_tokens = prompt_tokens + completion_tokens if text else 0
+        # Not stored: the transports add these to the answer they send (`warnings`).
+        message.quota_warnings = guardrails.settle(
+            admission, used_tokens=used_tokens, used_cost=message.cost if text else 0
+        )
+    finally:
+        guardrails.release(admission)  # a no-op once settled
     message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
     message.save()
     _record_usage(message, api_key_id=api_key_id, cached_tokens=cached_tokens)

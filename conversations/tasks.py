@@ -180,13 +180,13 @@ def _background_call(
         return None
     try:
         result = async_to_sync(gateway.complete)(model=spec.name, messages=messages, max_tokens=max_tokens)
+        record = _record_usage(conversation, kind, prompt, result)
+        guardrails.settle(admission, used_tokens=record.prompt_tokens + record.completion_tokens, used_cost=record.cost)
     except DomainError as error:
-        guardrails.release(admission)
         logger.warning("%s of conversation %s failed: %s", kind, conversation.pk, error.code)
         return None
-    record = _record_usage(conversation, kind, prompt, result)
-    used = record.prompt_tokens + record.completion_tokens
-    guardrails.settle(admission, used_tokens=used, used_cost=record.cost)
+    finally:
+        guardrails.release(admission)  # a no-op once settled: any other ending gives the hold back
     return result
 
 

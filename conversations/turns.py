@@ -8,6 +8,7 @@ Cancelling the task (a `stop`) closes the upstream request and keeps the partial
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,6 +46,19 @@ async def attach(*, message_id: str, after_seq: int, send: Send) -> bool:
         await send({"type": "delta", "message_id": message_id, "seq": seq, "text": text})
     buffer.listeners.append(send)
     return True
+
+
+async def prepare_off_loop(prepare: Callable[[], services.PreparedTurn]) -> services.PreparedTurn:
+    """Prepare a turn in a worker thread; if the caller is cancelled meanwhile (the client left),
+    the thread still finishes, so the turn it prepared is ended at once and holds nothing."""
+    preparing = asyncio.ensure_future(database_sync_to_async(prepare)())
+    try:
+        return await asyncio.shield(preparing)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # a refusal: nothing was admitted or stored
+            prepared = await preparing
+            await database_sync_to_async(services.abandon_turn)(prepared=prepared)
+        raise
 
 
 async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
@@ -86,7 +100,7 @@ async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
     except asyncio.CancelledError:
         await _finish(prepared, buffer, status=MessageStatus.CANCELLED, send=send)
         raise
-    except DomainError as error:
+    except Exception as error:  # a DomainError, or a bug or unmapped error in the model stream
         await _finish(prepared, buffer, status=MessageStatus.FAILED, send=send, error=error)
         raise
     finally:
@@ -102,8 +116,10 @@ async def _finish(
     status: str,
     send: Send,
     result: gateway.StreamResult | None = None,
-    error: DomainError | None = None,
+    error: Exception | None = None,
 ) -> Message:
+    """Store the answer's final state and settle its quota hold (the one place every ending passes)."""
+    error_code = error.code if isinstance(error, DomainError) else "internal_error" if error else ""
     message = await asyncio.shield(
         database_sync_to_async(services.record_outcome)(
             message_id=prepared.assistant_message.pk,
@@ -112,7 +128,7 @@ async def _finish(
             spec=prepared.spec,
             prompt_tokens=prepared.plan.used,
             finish_reason=result.finish_reason if result else "",
-            error_code=(result.error_code if result else "") or (error.code if error else ""),
+            error_code=(result.error_code if result else "") or error_code,
             ttft_ms=result.ttft_ms if result else None,
             total_ms=result.total_ms if result else None,
             cached_tokens=result.cached_tokens if result else 0,

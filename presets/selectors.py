@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Lookup, Q, QuerySet
 
+from chatpresets.cache_outage import BREAKER, CACHE_ERRORS
 from chatpresets.errors import NotFound
 from presets.models import (
     CONTENT_FIELDS,
@@ -180,17 +181,36 @@ def version_content(*, preset_id: Any, number: int) -> dict[str, Any] | None:
     if key in _process_cache:
         _process_cache.move_to_end(key)
         return _process_cache[key]
-    content = cache.get(key)
+    content = _shared_cache_get(key)
     if content is None:
         row = Preset.history.filter(id=preset_id, version=number).order_by("history_id").first()
         if row is None:
             return None
         content = {field: getattr(row, field) for field in CONTENT_FIELDS}
-        cache.set(key, content, timeout=None)
+        _shared_cache_set(key, content)
     _process_cache[key] = content
     if len(_process_cache) > PROCESS_CACHE_SIZE:
         _process_cache.popitem(last=False)
     return content
+
+
+def _shared_cache_get(key: str) -> dict[str, Any] | None:
+    """The shared copy, or None when it is missing or the cache is down (the database has it)."""
+    if not BREAKER.available():
+        return None
+    try:
+        return cache.get(key)
+    except CACHE_ERRORS as error:
+        BREAKER.failed(error, what="preset content")
+        return None
+
+
+def _shared_cache_set(key: str, content: dict[str, Any]) -> None:
+    if BREAKER.available():
+        try:
+            cache.set(key, content, timeout=None)
+        except CACHE_ERRORS as error:
+            BREAKER.failed(error, what="preset content")
 
 
 def version_diff(*, older: dict[str, Any], newer: dict[str, Any], older_label: str, newer_label: str) -> dict[str, Any]:

@@ -139,6 +139,7 @@ def _valid_message(message: Any) -> bool:
     return isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)
 
 
+@guardrails.released_on_error()
 def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) -> Call:
     name, messages, params = body["model"], [{"role": m["role"], "content": m["content"]} for m in body["messages"]], {}
     preset_id = preset_version = policy = None
@@ -287,8 +288,8 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
             fallbacks=call.fallbacks,
         )
     )
-    yield chunk({"role": "assistant", "content": ""})
     try:
+        yield chunk({"role": "assistant", "content": ""})
         while not (task.done() and queue.empty()):
             getter = asyncio.ensure_future(queue.get())
             await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
@@ -296,38 +297,42 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
                 yield chunk({"content": getter.result()})
             else:
                 getter.cancel()
-        result = task.result()
-    except DomainError as error:
-        await database_sync_to_async(call.release)()
-        yield f"data: {json.dumps({'error': {'code': error.code, 'message': error.message}})}\n\n".encode()
-        return
+        try:
+            result = task.result()
+        except DomainError as error:
+            yield f"data: {json.dumps({'error': {'code': error.code, 'message': error.message}})}\n\n".encode()
+            return
+        if restorer is not None and (tail := restorer.flush()):
+            yield chunk({"content": tail})
+        yield chunk({}, result.finish_reason or "stop")
+        completion_tokens = count_text(result.text, call.spec.encoding)
+        await database_sync_to_async(_record)(call, result, completion_tokens)
+        if include_usage:
+            body = {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": call.name,
+                "choices": [],
+                "usage": _usage(call.prompt_tokens, completion_tokens),
+            }
+            yield f"data: {json.dumps(body)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
     finally:
+        # However the stream ends before it is recorded (an error, the client went away), the
+        # call's hold is given back: one place for every exit.
         if not task.done():
             task.cancel()
-            await asyncio.shield(database_sync_to_async(call.release)())  # the client went away
-    if restorer is not None and (tail := restorer.flush()):
-        yield chunk({"content": tail})
-    yield chunk({}, result.finish_reason or "stop")
-    completion_tokens = count_text(result.text, call.spec.encoding)
-    await database_sync_to_async(_record)(call, result, completion_tokens)
-    if include_usage:
-        usage = _usage(call.prompt_tokens, completion_tokens)
-        body = {
-            "id": chunk_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": call.name,
-            "choices": [],
-            "usage": usage,
-        }
-        yield f"data: {json.dumps(body)}\n\n".encode()
-    yield b"data: [DONE]\n\n"
+        if call.admission is not None:
+            await asyncio.shield(database_sync_to_async(call.release)())
 
 
 def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:
-    cost = get_model(result.model).cost(call.prompt_tokens, completion_tokens, result.cached_tokens)
-    guardrails.settle(call.admission, used_tokens=call.prompt_tokens + completion_tokens, used_cost=cost)
-    call.admission = None
+    try:
+        cost = get_model(result.model).cost(call.prompt_tokens, completion_tokens, result.cached_tokens)
+        guardrails.settle(call.admission, used_tokens=call.prompt_tokens + completion_tokens, used_cost=cost)
+    finally:
+        call.release()  # a no-op once settled; frees the hold if pricing the answer failed
     UsageRecord.objects.create(
         org_id=call.membership.org_id,
         kind=UsageKind.COMPLETION_API,

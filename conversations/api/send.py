@@ -9,7 +9,9 @@ the first result is returned and no second message or model call is made.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,11 +28,13 @@ from conversations.api.views import ConversationViewSet
 from conversations.models import Conversation
 from conversations.payloads import message_payload
 from conversations.selectors import conversation_for_caller
-from conversations.turns import run_turn
+from conversations.turns import prepare_off_loop, run_turn
 from tenancy.authentication import authenticate_key
 from tenancy.models import ApiKey, Membership
 from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import membership_for_caller
+
+logger = logging.getLogger(__name__)
 
 list_messages = ConversationViewSet.as_view({"get": "messages"})
 
@@ -92,14 +96,17 @@ async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operat
         body = _validated(request, content_required=operation != "regenerate")
         client_id = request.headers.get("Idempotency-Key") or body["client_id"]
         secret, user = await _credentials(request)
-        prepared = await database_sync_to_async(_authorized_turn)(
-            secret=secret,
-            user=user,
-            org_slug=org_slug,
-            pk=pk,
-            content=body.get("content", ""),
-            client_id=client_id,
-            operation=operation,
+        prepared = await prepare_off_loop(
+            functools.partial(
+                _authorized_turn,
+                secret=secret,
+                user=user,
+                org_slug=org_slug,
+                pk=pk,
+                content=body.get("content", ""),
+                client_id=client_id,
+                operation=operation,
+            )
         )
         if body["stream"]:
             return _event_stream(prepared)
@@ -210,6 +217,10 @@ async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[
         await run_turn(prepared=prepared, send=frames.put)
     except DomainError as error:
         await frames.put({"type": "error", "code": error.code, "message": error.message, "details": error.details})
+    except Exception:
+        # run_turn stored the answer as failed and freed its hold; the client must not wait forever.
+        logger.exception("streamed turn %s failed", prepared.assistant_message.pk)
+        await frames.put({"type": "error", "code": "internal_error", "message": "The answer failed.", "details": {}})
 
 
 def _sse(frame: dict[str, Any]) -> bytes:

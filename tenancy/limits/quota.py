@@ -33,6 +33,7 @@ from tenancy.limits.quota_types import (
     QuotaStore,
     QuotaStoreUnavailable,
     QuotaUsage,
+    Rebuild,
     Reservation,
     check_actual,
     check_reserve,
@@ -56,9 +57,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE_METRIC = "quota_store_unavailable_total"
-SCRIPTS = {name: lua(f"quota_{name}") for name in ("reserve", "finish", "expire", "usage")}
+SCRIPTS = {name: lua(f"quota_{name}") for name in ("reserve", "finish", "expire", "usage", "seed")}
 _PROCESS_WARNINGS = LogThrottle(interval_seconds=10.0)
-REFUSED, ID_OF_EXPIRED = 0, 3  # statuses of quota_reserve.lua; 1 and 2 both return the reservation
+# Statuses of quota_reserve.lua; 1 and 2 both return the reservation.
+REFUSED, ID_OF_EXPIRED, COUNTERS_MISSING = 0, 3, 4
 
 
 class RedisQuotaStore:
@@ -90,18 +92,32 @@ class RedisQuotaStore:
         self._warnings = warnings or _PROCESS_WARNINGS
 
     def reserve(
-        self, *, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int
+        self,
+        *,
+        limits: Sequence[QuotaLimit],
+        amount: int,
+        reservation_id: str,
+        ttl_seconds: int,
+        rebuild: Rebuild | None = None,
     ) -> Reservation:
+        """One round trip while every counter exists; with `rebuild`, missing ones are seeded first."""
         check_reserve(limits=limits, amount=amount, reservation_id=reservation_id, ttl_seconds=ttl_seconds)
-        keys, args = self._reserve_call(limits, amount, reservation_id, ttl_seconds)
+        keys, args = self._reserve_call(limits, amount, reservation_id, ttl_seconds, rebuild is not None)
         reply = self._run("reserve", keys, args)
+        if reply[0] == COUNTERS_MISSING and rebuild is not None:
+            missing = [limits[int(index) - 1] for index in reply[1]]
+            self._seed(missing, rebuild(missing))
+            # Seeded with SET NX semantics, so every counter exists now; count on them as they are.
+            keys, args = self._reserve_call(limits, amount, reservation_id, ttl_seconds, False)
+            reply = self._run("reserve", keys, args)
         return _reservation(limits=limits, amount=amount, reservation_id=reservation_id, reply=reply)
 
     async def areserve(
         self, *, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int
     ) -> Reservation:
+        """Missing counters read as zero here: rebuilding them reads the database (use `reserve`)."""
         check_reserve(limits=limits, amount=amount, reservation_id=reservation_id, ttl_seconds=ttl_seconds)
-        keys, args = self._reserve_call(limits, amount, reservation_id, ttl_seconds)
+        keys, args = self._reserve_call(limits, amount, reservation_id, ttl_seconds, False)
         reply = await self._arun("reserve", keys, args)
         return _reservation(limits=limits, amount=amount, reservation_id=reservation_id, reply=reply)
 
@@ -155,13 +171,21 @@ class RedisQuotaStore:
         return [f"{self._prefix}reservation:{reservation_id}", self._pending]
 
     def _reserve_call(
-        self, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int
+        self, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int, rebuilding: bool
     ) -> tuple[list[str], list[Any]]:
         keys = [limit.key for limit in limits] + self._record_keys(reservation_id)
-        args: list[Any] = [reservation_id, amount, ttl_seconds]
+        args: list[Any] = [reservation_id, amount, ttl_seconds, "1" if rebuilding else "0"]
         for limit in limits:
             args += [limit.budget, limit.expire_at(margin_seconds=self._margin)]
         return keys, args
+
+    def _seed(self, limits: Sequence[QuotaLimit], used: Sequence[int]) -> None:
+        args: list[Any] = []
+        for limit, amount in zip(limits, used, strict=True):
+            check_actual(amount)
+            args += [amount, limit.expire_at(margin_seconds=self._margin)]
+        seeded = int(self._run("seed", [limit.key for limit in limits], args))
+        logger.info("quota counters seeded from the usage ledger: %s of %s", seeded, [limit.key for limit in limits])
 
     def _expire_args(self, now: float | datetime | None, batch: int) -> list[Any]:
         moment = "" if now is None else repr(to_timestamp(now))

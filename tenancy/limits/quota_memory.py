@@ -17,6 +17,7 @@ from tenancy.limits.quota_types import (
     QuotaExceeded,
     QuotaLimit,
     QuotaUsage,
+    Rebuild,
     Reservation,
     check_actual,
     check_reserve,
@@ -58,9 +59,17 @@ class MemoryQuotaStore:
         self._records: dict[str, _Record] = {}
 
     def reserve(
-        self, *, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int
+        self,
+        *,
+        limits: Sequence[QuotaLimit],
+        amount: int,
+        reservation_id: str,
+        ttl_seconds: int,
+        rebuild: Rebuild | None = None,
     ) -> Reservation:
         check_reserve(limits=limits, amount=amount, reservation_id=reservation_id, ttl_seconds=ttl_seconds)
+        if rebuild is not None:
+            self._seed_missing(limits, rebuild)
         with self._lock:
             now = self._clock()
             record = self._record(reservation_id, now)
@@ -77,6 +86,24 @@ class MemoryQuotaStore:
             keys = [limit.key for limit in limits]
             self._records[reservation_id] = _Record(amount=amount, expires_at=expires_at, keys=keys, expiries=expiries)
             return Reservation(reservation_id=reservation_id, amount=amount, expires_at=expires_at)
+
+    def _seed_missing(self, limits: Sequence[QuotaLimit], rebuild: Rebuild) -> None:
+        """A restart loses every counter while the ledger keeps the usage: seed missing counters from it.
+
+        `rebuild` reads the database, so it runs outside the lock; a counter made meanwhile is kept.
+        """
+        with self._lock:
+            missing = [limit for limit in limits if self._live(limit.key, self._clock()) is None]
+        if not missing:
+            return
+        used = rebuild(missing)
+        with self._lock:
+            now = self._clock()
+            for limit, amount in zip(missing, used, strict=True):
+                check_actual(amount)
+                if self._live(limit.key, now) is None:
+                    self._counter(limit.key, now).used = amount
+                    self._expire(limit.key, limit.expire_at(margin_seconds=self._margin), now)
 
     def _refuse_if_over(self, *, limits: Sequence[QuotaLimit], amount: int, now: float) -> None:
         worst: tuple[int, QuotaLimit, _Counter] | None = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from rest_framework import status
 
@@ -26,6 +26,23 @@ def to_timestamp(moment: float | datetime) -> float:
 
 
 @dataclass(frozen=True)
+class LedgerScope:
+    """Which rows of the usage ledger a counter adds up, so a counter Redis lost can be rebuilt.
+
+    The store never reads the ledger (it lives in a higher app); it hands the limits whose counters
+    are missing to the caller's `rebuild`, which sums these rows from `period_start` to the limit's end.
+    """
+
+    unit: str  # "tokens", or "cost" in micro-units
+    period_start: datetime
+    org_id: Any = None
+    user_id: Any = None
+    team_id: Any = None
+    api_key_id: Any = None
+    preset_id: Any = None
+
+
+@dataclass(frozen=True)
 class QuotaLimit:
     """A hard budget for one period. `key` names the period (`quota:org:1:tokens:day:2026-12-01`), so
     the next period is a new key that starts at zero; the key expires some time after `period_end`.
@@ -35,6 +52,7 @@ class QuotaLimit:
     key: str
     budget: int
     period_end: float | datetime
+    ledger: LedgerScope | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.budget <= MAX_AMOUNT:
@@ -101,6 +119,10 @@ class QuotaExceeded(DomainError):
         return max(0.0, self.limit.period_end_timestamp - time.time())
 
 
+# Given the limits whose counters are missing, what each has really used this period (same order).
+Rebuild = Callable[[Sequence[QuotaLimit]], Sequence[int]]
+
+
 class QuotaStoreUnavailable(DomainError):
     """The quota store did not answer in time; quotas fail closed, so the call must not go ahead."""
 
@@ -137,13 +159,21 @@ class QuotaStore(Protocol):
     """The interface both stores offer; amounts are integers (tokens, or micro-units of currency).
 
     reserve: for every limit `used + reserved + amount <= budget`, or raise QuotaExceeded and hold
-    nothing. settle: charge `actual` (smaller or larger than reserved) and free the hold; release:
+    nothing. With `rebuild`, a counter that does not exist (a new period, or Redis lost it) is first
+    seeded with what `rebuild` says was used, so nothing is admitted against a wiped counter.
+    settle: charge `actual` (smaller or larger than reserved) and free the hold; release:
     free it unused; both return False when there was nothing to do (already done, or unknown).
     release_expired: free holds whose ttl passed; returns how many.
     """
 
     def reserve(
-        self, *, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int
+        self,
+        *,
+        limits: Sequence[QuotaLimit],
+        amount: int,
+        reservation_id: str,
+        ttl_seconds: int,
+        rebuild: Rebuild | None = None,
     ) -> Reservation: ...
     async def areserve(
         self, *, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int

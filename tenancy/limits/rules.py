@@ -8,7 +8,7 @@ Every limit that applies is checked, so the strictest wins and the refusal names
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
-from tenancy.limits.quota_types import QuotaLimit
+from tenancy.limits.quota_types import LedgerScope, QuotaLimit
 from tenancy.models import LimitOverride, Membership
 
 MICROS = Decimal(1_000_000)
@@ -31,6 +31,7 @@ class Subject:
     key: str  # the Redis key fragment its counters live under
     values: dict[str, Any]  # e.g. {"user_rpm": 30, "user_tokens_day": None, ...}
     label: str = ""  # a team's slug, to name which team's limit refused
+    ledger: dict[str, Any] = field(default_factory=dict)  # its ids in the usage ledger (LedgerScope fields)
 
     def value(self, limit: str) -> Any:
         return self.values.get(f"{self.kind}_{limit}")
@@ -67,11 +68,17 @@ def subjects(membership: Membership, api_key_id: Any = None) -> list[Subject]:
         if team_id is None:
             user_override = limits
         else:
-            teams.append(Subject("team", f"org:{org}:team:{team_id}", limits, slug))
+            teams.append(
+                Subject("team", f"org:{org}:team:{team_id}", limits, slug, {"org_id": org, "team_id": team_id})
+            )
     values = effective_limits(membership, user_override)
-    found = [Subject("org", f"org:{org}", values), Subject("user", f"org:{org}:user:{user}", values), *teams]
+    found = [
+        Subject("org", f"org:{org}", values, ledger={"org_id": org}),
+        Subject("user", f"org:{org}:user:{user}", values, ledger={"org_id": org, "user_id": user}),
+        *teams,
+    ]
     if api_key_id is not None:
-        found.append(Subject("key", f"key:{api_key_id}", values))
+        found.append(Subject("key", f"key:{api_key_id}", values, ledger={"org_id": org, "api_key_id": api_key_id}))
     return found
 
 
@@ -91,11 +98,13 @@ def quota_limits(
             if budget is not None:
                 amount = micros(budget) if kind == "cost" else int(budget)
                 key = f"quota:{subject.key}:{kind}:{label}"
-                quotas.append(QuotaLimit(subject.name(f"{kind}_{period}"), key, amount, end))
+                scope = LedgerScope(kind, period_start(period, end), **subject.ledger)
+                quotas.append(QuotaLimit(subject.name(f"{kind}_{period}"), key, amount, end, scope))
     budget = (policy or {}).get("daily_token_budget")
     if kind == "tokens" and preset_id is not None and budget is not None:
         label, end = periods["day"]
-        quotas.append(QuotaLimit("preset_tokens_day", f"quota:preset:{preset_id}:tokens:{label}", budget, end))
+        scope = LedgerScope(kind, period_start("day", end), preset_id=preset_id)
+        quotas.append(QuotaLimit("preset_tokens_day", f"quota:preset:{preset_id}:tokens:{label}", budget, end, scope))
     return quotas
 
 
@@ -108,6 +117,12 @@ def periods_at(now: datetime) -> dict[str, tuple[str, datetime]]:
         "day": (f"day:{day_start:%Y-%m-%d}", day_start + timedelta(days=1)),
         "month": (f"month:{month_start:%Y-%m}", next_month),
     }
+
+
+def period_start(period: str, end: datetime) -> datetime:
+    """Where the day or month (UTC) that ends at `end` began."""
+    day_start = end - timedelta(days=1)
+    return day_start if period == "day" else day_start.replace(day=1)
 
 
 def check_override(*, team: Any, user: Any, limits: Any) -> list[str]:

@@ -15,11 +15,15 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from chatpresets.cache_outage import BREAKER
 from conversations.models import Message
+from presets import selectors
+from presets.services import lifecycle
 from tenancy.limits.gcra import Limit
 from tenancy.limits.ratelimit import get_rate_limiter
 from tests.conversations.test_guardrails import limit
 from tests.conversations.test_http import send, start
+from tests.presets_world import make_preset
 
 pytestmark = [
     pytest.mark.usefixtures("fake_llm"),
@@ -97,3 +101,38 @@ def test_rate_limits_fail_open_but_still_limit_in_process_when_redis_stops(api, 
     assert statuses[0] == 201  # failing open: the answer still comes
     assert 429 in statuses  # the per-process limiter still holds the line
     assert get_rate_limiter().check(limits=[Limit("probe", 10, 60.0)]).allowed
+
+
+@pytest.fixture
+def cache_redis(settings, guardrail_redis) -> RedisProcess:
+    """The cache on the test's own redis-server too (Django drops its cache connections on the change)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": guardrail_redis.url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    return guardrail_redis
+
+
+def test_reads_still_answer_and_a_turn_is_503_while_redis_is_down(api, acme, alice, cache_redis) -> None:
+    limit(acme, org_tokens_day=1_000_000)
+    preset = lifecycle.preset_update(preset=make_preset(acme, alice, "tutor"), actor=alice, model="fake")
+    chat = start(api, alice, preset=str(preset.pk))
+    selectors._process_cache.clear()  # preset content must come from the shared cache or the database
+    cache_redis.stop()
+    failures = BREAKER.failures
+    client = api(alice)
+    client.raise_request_exception = False
+    for path in (
+        "/api/v1/me/",
+        "/api/v1/orgs/acme/presets/",
+        f"/api/v1/orgs/acme/presets/{preset.pk}/",
+        "/api/v1/orgs/acme/conversations/",
+        f"/api/v1/orgs/acme/conversations/{chat['id']}/",
+    ):
+        assert client.get(path).status_code == 200, path
+    assert BREAKER.failures > failures  # the cache really was tried, and did not answer
+    refused = send(api, alice, chat["id"], "during", client_id="m1")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "quota_store_unavailable")

@@ -455,3 +455,27 @@ def test_the_process_store_is_shared_and_in_memory_only_without_redis(settings: 
 
     assert isinstance(get_quota_store(), MemoryQuotaStore)
     quota._stores.forget("")
+
+
+def test_a_missing_counter_is_seeded_by_rebuild_before_the_reserve_counts(store: QuotaStore, limit: Callable) -> None:
+    day, month = limit("day", 1000), limit("month", 5000)
+    store.reserve(limits=[month], amount=10, reservation_id="made-month", ttl_seconds=60)
+    asked: list[list[str]] = []
+
+    def rebuild(missing: Any) -> list[int]:
+        asked.append([m.name for m in missing])
+        return [950 for _ in missing]
+
+    with pytest.raises(QuotaExceeded) as refused:
+        store.reserve(limits=[day, month], amount=60, reservation_id="r1", ttl_seconds=60, rebuild=rebuild)
+    assert asked == [["day"]]  # only the counter that did not exist
+    assert (refused.value.limit, refused.value.used) == (day, 950)
+    store.reserve(limits=[day, month], amount=50, reservation_id="r2", ttl_seconds=60, rebuild=rebuild)
+    assert asked == [["day"]]  # once seeded, a counter is never rebuilt again
+    assert used_and_reserved(store, [day, month]) == [(950, 50), (0, 60)]
+
+
+def test_without_rebuild_a_missing_counter_starts_at_zero(store: QuotaStore, limit: Callable) -> None:
+    day = limit("day", 100)
+    store.reserve(limits=[day], amount=100, reservation_id="r1", ttl_seconds=60)
+    assert used_and_reserved(store, [day]) == [(0, 100)]
