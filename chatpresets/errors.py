@@ -14,7 +14,6 @@ from django.http import HttpRequest, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +102,9 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every handled exception leaves in the one error shape."""
+    # Imported here: rest_framework.views loads the authentication classes, which raise these errors.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers())
     response = drf_exception_handler(exc, context)

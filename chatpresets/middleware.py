@@ -23,7 +23,7 @@ class RequestContextMiddleware:
         # Not reset on the way out: Django logs the response ("Not Found: …") after the middleware
         # chain returns, and that line needs the id too. Each ASGI request runs in its own context.
         request_context.begin(
-            request_context.RequestContext(request_id=request_id, client_ip=request.META.get("REMOTE_ADDR"))
+            request_context.RequestContext(request_id=request_id, client_ip=request_context.client_ip_of(request))
         )
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id

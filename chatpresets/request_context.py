@@ -6,6 +6,10 @@ import contextvars
 import re
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -33,3 +37,8 @@ def begin(context: RequestContext) -> contextvars.Token:
 
 def current() -> RequestContext | None:
     return _current.get()
+
+
+def client_ip_of(request: HttpRequest) -> str | None:
+    """The client's address as this service trusts it: REMOTE_ADDR (no proxy header is trusted yet)."""
+    return request.META.get("REMOTE_ADDR")

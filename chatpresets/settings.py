@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "channels",
+    "axes",
     "tenancy",
     "audit",
     "presets",
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatpresets.urls"
@@ -118,6 +122,8 @@ else:
 
 AUTH_USER_MODEL = "tenancy.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -130,6 +136,15 @@ AUTH_PASSWORD_VALIDATORS = [
 if DJANGO_ENV == "test":
     # Hashing strength is not under test; PBKDF2 would dominate the suite's run time.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Password guessing (django-axes, on /accounts/login/ and /admin/login/): failures are counted per
+# account and, separately, per client address; either reaching the limit locks it for the cool-off.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "tenancy.login_guard.lockout_response"  # 429, a page, Retry-After
+# REMOTE_ADDR only: no proxy is trusted yet, so a forwarded-for header must not pick the address.
+AXES_CLIENT_IP_CALLABLE = "chatpresets.request_context.client_ip_of"
+AXES_RESET_ON_SUCCESS = False  # else one good sign-in from an address would wipe its failures
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -289,6 +304,9 @@ PRESET_TRASH_RETENTION_DAYS = env_int("PRESET_TRASH_RETENTION_DAYS", 30)
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 30)
 ORG_CREATION_ENABLED = env_bool("ORG_CREATION_ENABLED", True)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
+# Guessing protection (tenancy/key_guard.py): failed key checks per client address.
+API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 20)
+API_KEY_LOCKOUT_MINUTES = env_float("API_KEY_LOCKOUT_MINUTES", 10.0)
 READINESS_TIMEOUT_SECONDS = env_float("READINESS_TIMEOUT_SECONDS", 2.0)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -16,6 +16,17 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework.exceptions import AuthenticationFailed
 
 from tenancy.authentication import authenticate_key
+from tenancy.key_guard import TooManyFailedAttempts
+
+# Like the consumer's 4401 and 4404: the HTTP status in the 4000 range of websocket close codes.
+CLOSE_TOO_MANY_FAILED_ATTEMPTS = 4429
+
+
+async def refuse_handshake(receive: Any, send: Any, code: int) -> None:
+    """Close the socket before it is accepted, without reaching any consumer."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": code})
 
 
 class ApiKeyOrSessionAuth:
@@ -28,9 +39,12 @@ class ApiKeyOrSessionAuth:
         scheme, _, secret = header.partition(" ")
         if scheme != "Bearer":
             return await self.session_stack(scope, receive, send)
+        client = scope.get("client") or [None]
         try:
-            api_key = await database_sync_to_async(authenticate_key)(secret.strip())
+            api_key = await database_sync_to_async(authenticate_key)(secret.strip(), client_ip=client[0])
             scope = {**scope, "user": api_key.user, "api_key": api_key}
+        except TooManyFailedAttempts:
+            return await refuse_handshake(receive, send, CLOSE_TOO_MANY_FAILED_ATTEMPTS)
         except AuthenticationFailed:
             scope = {**scope, "user": AnonymousUser(), "api_key": None}
         return await self.inner(scope, receive, send)

@@ -10,8 +10,9 @@ from collections import Counter
 from typing import Any
 
 from conversations.pii.detectors import ENTITY_TYPES, detect
+from tenancy.org_settings import MAX_PROMPT_CHARS
 
-DEFAULT_MAX_PROMPT_CHARS = 20_000
+DEFAULT_MAX_PROMPT_CHARS = MAX_PROMPT_CHARS  # organisations may lower it (their settings' schema)
 
 INJECTION_PHRASES = (
     "ignore previous instructions",

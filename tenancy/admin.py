@@ -7,11 +7,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit import services as audit
 from audit.admin_mixins import AuditedAdminMixin
-from tenancy import services
+from chatpresets.errors import InvalidInput
+from tenancy import org_settings, services
 from tenancy.admin_services import MembershipAdmin, MembershipInline, save_membership_formset, save_team_formset
 from tenancy.limits.rules import check_override
 from tenancy.models import ApiKey, LimitOverride, Membership, Organization, Team, TeamMembership, User
@@ -28,13 +31,41 @@ class TeamInline(admin.TabularInline):
     fields = ["name", "slug", "description"]
 
 
+class OrganizationForm(forms.ModelForm):
+    """Staff are the operator: any value the settings schema accepts, plan limits above the plan included."""
+
+    class Meta:
+        model = Organization
+        fields = ["name", "slug", "plan", "settings"]
+
+    def clean_settings(self) -> Any:
+        value = self.cleaned_data.get("settings")
+        try:
+            return org_settings.validate(value)
+        except InvalidInput as error:
+            raise forms.ValidationError(f"{error.message} ({error.details.get('key') or 'settings'})") from error
+
+
 @admin.register(Organization)
 class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = OrganizationForm
     list_display = ["name", "slug", "plan", "created_at"]
     list_filter = ["plan"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, TeamInline]
+
+    def save_model(self, request: HttpRequest, obj: Organization, form: Any, change: bool) -> None:
+        """Besides the generic admin event, a change of plan or limits names the values before and after."""
+        before = Organization.objects.filter(pk=obj.pk).values("plan", "settings").first() or {}
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            changes = audit.changes(
+                {"plan": before.get("plan"), "limits": (before.get("settings") or {}).get("limits")},
+                {"plan": obj.plan, "limits": (obj.settings or {}).get("limits")},
+            )
+            if change and changes:
+                audit.record(org=obj, actor=request.user, action="org.limits_changed", target=obj, payload=changes)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is Membership:

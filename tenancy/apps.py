@@ -6,4 +6,4 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy"
 
     def ready(self) -> None:
-        from tenancy import schema, signals  # noqa: F401  (registers the receivers and the schema extension)
+        from tenancy import login_guard, schema, signals  # noqa: F401  (registers the receivers and the schema extension)

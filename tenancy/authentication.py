@@ -10,7 +10,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from chatpresets import request_context
-from tenancy import api_keys
+from tenancy import api_keys, key_guard
 from tenancy.models import ApiKey, User
 
 
@@ -34,8 +34,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
-def authenticate_key(secret: str) -> ApiKey:
-    """The active key for this secret, or AuthenticationFailed with one message for every cause."""
+def authenticate_key(secret: str, *, client_ip: str | None = None) -> ApiKey:
+    """The active key for this secret, or AuthenticationFailed with one message for every cause.
+
+    Failures count against the client's address (the request's, unless given); an address over the
+    limit gets TooManyFailedAttempts for every key, the right one included (tenancy/key_guard.py).
+    """
+    context = request_context.current()
+    address = client_ip or (context.client_ip if context is not None else None)
+    key_guard.ensure_not_locked_out(address)
     prefix = api_keys.parse_prefix(secret)
     api_key = ApiKey.objects.select_related("user", "org").filter(prefix=prefix).first() if prefix is not None else None
     if (
@@ -44,6 +51,7 @@ def authenticate_key(secret: str) -> ApiKey:
         or not api_key.is_active
         or not api_key.user.is_active
     ):
+        key_guard.record_failure(address)
         raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
     touch_last_used(api_key)
     return api_key

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import AlreadyExists, Forbidden, InvalidInput, LastOwner
-from tenancy import api_keys
+from tenancy import api_keys, org_settings
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, TeamMembership, User
 
 
@@ -31,6 +31,9 @@ def organization_create(*, actor: User, name: str, slug: str) -> Organization:
 
 @transaction.atomic
 def organization_update(*, org: Organization, actor: User, **changes: Any) -> Organization:
+    """Settings must fit their schema, and limits may only be tightened: raising them is the operator's."""
+    if "settings" in changes:
+        org_settings.validate_tightening(changes["settings"], plan=org.plan, current=org.settings)
     before = {field: getattr(org, field) for field in changes}
     for field, value in changes.items():
         setattr(org, field, value)

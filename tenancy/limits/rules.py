@@ -21,6 +21,8 @@ from tenancy.models import LimitOverride, Membership
 
 MICROS = Decimal(1_000_000)
 SUBJECT_LIMITS = ("rpm", "tpm", "tokens_day", "tokens_month", "cost_day", "cost_month")
+MAX_LIMIT_WHOLE = 10**12
+MAX_LIMIT_COST = Decimal(10**9)
 
 
 @dataclass(frozen=True)
@@ -135,15 +137,33 @@ def check_override(*, team: Any, user: Any, limits: Any) -> list[str]:
         f"{name}: not a {kind} limit (use {', '.join(sorted(allowed))})" for name in limits if name not in allowed
     ]
     for name, value in limits.items():
-        if value is None or name not in allowed:
+        if name not in allowed:
             continue
-        if "cost" in name:
-            try:
-                ok = Decimal(str(value)) >= 0
-            except ArithmeticError:
-                ok = False
-        else:
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        if not ok:
-            problems.append(f"{name}: {value!r} is not a non-negative {'amount' if 'cost' in name else 'whole number'}")
+        try:
+            parse_limit(name, value)
+        except ValueError as error:
+            problems.append(f"{name}: {value!r} is not {error}")
     return problems
+
+
+def parse_limit(name: str, value: Any) -> Decimal | int | None:
+    """A limit's value as a number (None is off), or ValueError naming what it should be.
+
+    Bounded so a typo cannot overflow the counters: whole numbers up to 10**12, amounts up to
+    10**9 in the catalogue's currency (10**15 micro-units, exact in Redis's Lua numbers).
+    """
+    if value is None:
+        return None
+    if "cost" in name:
+        expected = f"a non-negative amount (at most {MAX_LIMIT_COST})"
+        try:
+            amount = Decimal(str(value))
+            ok = not isinstance(value, bool) and amount.is_finite() and Decimal(0) <= amount <= MAX_LIMIT_COST
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            raise ValueError(expected)
+        return amount
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LIMIT_WHOLE:
+        raise ValueError(f"a non-negative whole number (at most {MAX_LIMIT_WHOLE})")
+    return value

@@ -81,6 +81,8 @@ def add_override(admin_client, acme, **fields):
         ({"user": "bob", "limits": '{"team_rpm": 5}'}, "not a user limit"),
         ({"user": "bob", "limits": '{"user_rpm": -1}'}, "not a non-negative whole number"),
         ({"user": "bob", "limits": '{"user_cost_day": "lots"}'}, "not a non-negative amount"),
+        ({"user": "bob", "limits": '{"user_cost_day": "Infinity"}'}, "not a non-negative amount"),
+        ({"user": "bob", "limits": '{"user_tokens_day": 1000000000000000}'}, "at most 1000000000000"),
         ({"user": "carol", "limits": '{"user_rpm": 5}'}, "not a member of the organisation"),
         ({"team": "globex-team", "limits": '{"team_rpm": 5}'}, "belongs to another organisation"),
     ],

@@ -1,0 +1,51 @@
+"""Password guessing: django-axes locks an account or a client address (settings `AXES_*`); this
+module writes the lockout to the audit trail, once per account and address per cool-off."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import redis
+from axes.signals import user_locked_out
+from django.conf import settings
+from django.core.cache import cache
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from audit import services as audit
+from tenancy.models import User
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(user_locked_out)
+def audit_lockout(
+    sender: Any, request: HttpRequest, username: str | None, ip_address: str | None, **kwargs: Any
+) -> None:
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    try:
+        if not cache.add(f"login-locked-out:{username}:{ip_address}", 1, timeout=seconds):
+            return  # already recorded for this cool-off
+    except redis.RedisError:
+        pass  # the cache is down: record it again rather than not at all
+    target = User.objects.filter(username=username).first() if username else None
+    audit.record(
+        org=None,
+        actor=None,
+        action="auth.locked_out",
+        target=target,
+        payload={"username": username or "", "ip": ip_address, "failure_limit": settings.AXES_FAILURE_LIMIT},
+    )
+    logger.warning("sign-in locked out for %r from %s for %ss", username, ip_address, seconds)
+
+
+def lockout_response(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
+    """What a locked-out sign-in sees (AXES_LOCKOUT_CALLABLE): a page saying how long to wait."""
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": max(1, math.ceil(seconds / 60))}
+    response = render(request, "registration/locked_out.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
