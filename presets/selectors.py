@@ -10,7 +10,6 @@ Model-level (global) permissions are never consulted, so they cannot widen any o
 
 from __future__ import annotations
 
-import difflib
 from collections import OrderedDict
 from enum import IntEnum
 from typing import Any
@@ -21,6 +20,7 @@ from django.db import connection
 from django.db.models import F, Lookup, Q, QuerySet
 
 from chatpresets.errors import NotFound
+from presets.diff import unified_diff
 from presets.models import (
     CONTENT_FIELDS,
     LEVEL_PERMISSION,
@@ -194,14 +194,8 @@ def version_content(*, preset_id: Any, number: int) -> dict[str, Any] | None:
 
 
 def version_diff(*, older: dict[str, Any], newer: dict[str, Any], older_label: str, newer_label: str) -> dict[str, Any]:
-    prompt_diff = "\n".join(
-        difflib.unified_diff(
-            older["system_prompt"].splitlines(),
-            newer["system_prompt"].splitlines(),
-            fromfile=older_label,
-            tofile=newer_label,
-            lineterm="",
-        )
+    prompt_diff = unified_diff(
+        older["system_prompt"], newer["system_prompt"], older_label=older_label, newer_label=newer_label
     )
     changed = {
         field: {"before": older[field], "after": newer[field]}
