@@ -10,16 +10,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatpresets.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
+from django.conf import settings  # noqa: E402
 
-from chatpresets.daphne_tuning import enable_tcp_nodelay  # noqa: E402
+from chatpresets.body_limit import BodySizeLimit  # noqa: E402
+from chatpresets.daphne_tuning import enable_tcp_nodelay, limit_websocket_messages  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 enable_tcp_nodelay()
+limit_websocket_messages(settings.REQUEST_BODY_MAX_BYTES)
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodySizeLimit(django_asgi_app),
         "websocket": ApiKeyOrSessionAuth(URLRouter(websocket_urlpatterns)),
     }
 )

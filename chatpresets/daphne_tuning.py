@@ -35,3 +35,28 @@ def enable_tcp_nodelay() -> None:
 
     build_protocol.tcp_nodelay = True
     factory.buildProtocol = build_protocol
+
+
+def limit_websocket_messages(max_bytes: int) -> None:
+    """Close a websocket (1009, message too big) whose frame or message passes `max_bytes`.
+
+    Autobahn, under daphne, buffers a whole message of any size by default before the consumer
+    sees it, so one frame could hold the process's memory; HTTP bodies have REQUEST_BODY_MAX_BYTES.
+    """
+    try:
+        from daphne import ws_protocol
+    except ImportError:  # served by something other than daphne
+        return
+    factory = ws_protocol.WebSocketFactory
+    if getattr(factory.__init__, "message_limit", None) == max_bytes:
+        return
+    init = getattr(factory.__init__, "unlimited", factory.__init__)
+
+    def limited_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        # failByDrop off: the client gets the close frame with 1009, not a bare dropped connection.
+        self.setProtocolOptions(maxFramePayloadSize=max_bytes, maxMessagePayloadSize=max_bytes, failByDrop=False)
+
+    limited_init.message_limit = max_bytes
+    limited_init.unlimited = init
+    factory.__init__ = limited_init

@@ -65,6 +65,21 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class TooLarge(InvalidInput):
+    """An input over one of the size limits; `details` names the field, the limit and both sizes."""
+
+    code = "too_large"
+    message = "The input is larger than this service allows."
+
+
+def too_large(*, field: str, limit: str, limit_value: int, size: int, what: str) -> TooLarge:
+    """The refusal of an input over a size limit; `limit` names the setting that sets it."""
+    return TooLarge(
+        f"{what} is {size:,} characters; at most {limit_value:,} are allowed ({limit}).",
+        details={"field": field, "limit": limit, "limit_value": limit_value, "size": size},
+    )
+
+
 class NotFound(DomainError):
     code = "not_found"
     status_code = status.HTTP_404_NOT_FOUND

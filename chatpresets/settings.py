@@ -169,6 +169,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["chatpresets.throttling.UserRateThrottle", "chatpresets.throttling.AnonRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": [
+        "chatpresets.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "chatpresets.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -296,6 +301,17 @@ GATEWAY_RETRIES = env_int("GATEWAY_RETRIES", 2)
 GATEWAY_BACKOFF_SECONDS = env_float("GATEWAY_BACKOFF_SECONDS", 0.2)
 GATEWAY_BREAKER_THRESHOLD = env_int("GATEWAY_BREAKER_THRESHOLD", 5)
 GATEWAY_BREAKER_COOLDOWN_SECONDS = env_float("GATEWAY_BREAKER_COOLDOWN_SECONDS", 30.0)
+# Input sizes (docs/guardrails.md): nothing one request sends may make the server build
+# something much larger than the request. Django's own body limit also applies to JSON bodies.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+PRESET_PROMPT_MAX_CHARS = env_int("PRESET_PROMPT_MAX_CHARS", 100_000)
+PRESET_VARIABLE_MAX_CHARS = env_int("PRESET_VARIABLE_MAX_CHARS", 10_000)
+PRESET_PLACEHOLDERS_MAX = env_int("PRESET_PLACEHOLDERS_MAX", 100)
+PRESET_RENDERED_PROMPT_MAX_CHARS = env_int("PRESET_RENDERED_PROMPT_MAX_CHARS", 100_000)
+MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 100_000)
+COMPLETIONS_MAX_MESSAGES = env_int("COMPLETIONS_MAX_MESSAGES", 500)
+COMPLETIONS_MAX_CHARS = env_int("COMPLETIONS_MAX_CHARS", 500_000)
 
 TIKTOKEN_CACHE_DIR = env_str("TIKTOKEN_CACHE_DIR", str(BASE_DIR / "tiktoken_cache"))
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", TIKTOKEN_CACHE_DIR)

@@ -12,12 +12,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from audit import services as audit
-from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable
+from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable, too_large
 from conversations import guardrails, tasks
 from conversations.catalogue import ModelSpec, get_model
 from conversations.context import ContextPlan
@@ -165,6 +166,14 @@ def _next_seq(conversation: Conversation) -> int:
 def _new_turn(
     conversation: Conversation, membership: Membership, content: str, client_id: str, api_key_id: Any
 ) -> PreparedTurn:
+    if len(content) > settings.MESSAGE_MAX_CHARS:  # before PII screening and token counting read it
+        raise too_large(
+            field="content",
+            limit="MESSAGE_MAX_CHARS",
+            limit_value=settings.MESSAGE_MAX_CHARS,
+            size=len(content),
+            what="The message",
+        )
     if not content.strip():
         raise InvalidInput("The message is empty.", details={"field": "content"})
     turn = turn_settings(conversation, membership)

@@ -25,7 +25,7 @@ from conversations.cost_controls import controls_for
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
 from conversations.pii.policy import Screening, mode_for, screening
 from conversations.selectors import IN_CONTEXT
-from conversations.tokens import count_message, count_text
+from conversations.tokens import count_message, count_text, truncate_text
 from tenancy.limits.quota import get_quota_store
 from tenancy.models import Membership
 
@@ -35,6 +35,8 @@ SUMMARY_INSTRUCTIONS = (
     "You maintain a running summary of a conversation. Fold the new messages into the current summary. "
     "Keep names, numbers, decisions and open questions; drop pleasantries. Answer with the summary only."
 )
+# The instructions, the "Current summary"/"New messages" framing and the per-message role labels.
+SUMMARY_FRAMING_TOKENS = 256
 TITLE_INSTRUCTIONS = "Give this conversation a short title of at most six words. Answer with the title only."
 
 
@@ -62,24 +64,49 @@ def summary_model(conversation: Conversation | None = None) -> str:
 @shared_task
 def summarise(*, conversation_id: str, org_id: str, through_seq: int) -> int:
     """Fold messages up to `through_seq` into the running summary; returns the seq now covered."""
-    conversation = Conversation.objects.filter(pk=conversation_id, org_id=org_id).select_related("org").first()
-    if conversation is None or through_seq <= conversation.summary_through_seq:
-        return conversation.summary_through_seq if conversation else 0
-    start = conversation.summary_through_seq
+    while True:
+        conversation = Conversation.objects.filter(pk=conversation_id, org_id=org_id).select_related("org").first()
+        if conversation is None or through_seq <= conversation.summary_through_seq:
+            return conversation.summary_through_seq if conversation else 0
+        start = conversation.summary_through_seq
+        transcript, batch_end = _summary_batch(conversation, through_seq)
+        prompt = _for_model(
+            conversation, f"Current summary:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript}"
+        )
+        result = _background_call(
+            conversation, kind=UsageKind.SUMMARY, instructions=SUMMARY_INSTRUCTIONS, prompt=prompt,
+            max_tokens=settings.SUMMARY_MAX_TOKENS,
+        )  # fmt: skip
+        if result is None:
+            return start
+        if _store_summary(conversation_id, start, batch_end, result.text.strip()) != batch_end:
+            return batch_end  # another summary landed meanwhile; it carries on from there
+
+
+def _summary_batch(conversation: Conversation, through_seq: int) -> tuple[str, int]:
+    """The oldest unsummarised messages that fit the summary model's window, and the last seq taken.
+
+    A backlog (summaries refused for a while) is folded in several calls, never joined into one
+    prompt the model would refuse; a single message longer than the window is cut to fit.
+    """
+    spec = get_model(summary_model(conversation))
+    budget = spec.context_window - settings.SUMMARY_MAX_TOKENS - conversation.summary_tokens - SUMMARY_FRAMING_TOKENS
+    budget = max(budget, SUMMARY_FRAMING_TOKENS)
     rows = Message.objects.filter(
-        conversation=conversation, seq__gt=start, seq__lte=through_seq, status__in=IN_CONTEXT
-    ).order_by("seq")
-    transcript = "\n".join(f"{m.role}: {m.content}" for m in rows)
-    prompt = _for_model(
-        conversation, f"Current summary:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript}"
-    )
-    result = _background_call(
-        conversation, kind=UsageKind.SUMMARY, instructions=SUMMARY_INSTRUCTIONS, prompt=prompt,
-        max_tokens=settings.SUMMARY_MAX_TOKENS,
-    )  # fmt: skip
-    if result is None:
-        return start
-    return _store_summary(conversation_id, start, through_seq, result.text.strip())
+        conversation=conversation, seq__gt=conversation.summary_through_seq, seq__lte=through_seq,
+        status__in=IN_CONTEXT,
+    ).order_by("seq")  # fmt: skip
+    last, used = through_seq, 0
+    for seq, tokens in rows.values_list("seq", "token_count").iterator():
+        if used and used + tokens > budget:
+            last = seq - 1
+            break
+        used += tokens
+    lines = [
+        f"{m.role}: {truncate_text(m.content, budget, spec.encoding) if used > budget else m.content}"
+        for m in rows.filter(seq__lte=last)
+    ]
+    return "\n".join(lines), last
 
 
 @transaction.atomic

@@ -26,6 +26,12 @@ def count_text(text: str, encoding_name: str) -> int:
     return len(encoding(encoding_name).encode(text, disallowed_special=()))
 
 
+def truncate_text(text: str, max_tokens: int, encoding_name: str) -> str:
+    """The longest prefix of `text` of at most `max_tokens` tokens."""
+    tokens = encoding(encoding_name).encode(text, disallowed_special=())
+    return text if len(tokens) <= max_tokens else encoding(encoding_name).decode(tokens[: max(0, max_tokens)])
+
+
 def count_message(role: str, content: str, encoding_name: str) -> int:
     """Tokens one stored message adds to a prompt; computed once, when the message is written."""
     return count_text(content, encoding_name) + count_text(role, encoding_name) + MESSAGE_OVERHEAD

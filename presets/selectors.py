@@ -10,7 +10,6 @@ Model-level (global) permissions are never consulted, so they cannot widen any o
 
 from __future__ import annotations
 
-import difflib
 from collections import OrderedDict
 from enum import IntEnum
 from typing import Any
@@ -22,6 +21,7 @@ from django.db.models import F, Lookup, Q, QuerySet
 
 from chatpresets.cache_outage import BREAKER, CACHE_ERRORS
 from chatpresets.errors import NotFound
+from presets.diff import unified_diff
 from presets.models import (
     CONTENT_FIELDS,
     LEVEL_PERMISSION,
@@ -214,14 +214,8 @@ def _shared_cache_set(key: str, content: dict[str, Any]) -> None:
 
 
 def version_diff(*, older: dict[str, Any], newer: dict[str, Any], older_label: str, newer_label: str) -> dict[str, Any]:
-    prompt_diff = "\n".join(
-        difflib.unified_diff(
-            older["system_prompt"].splitlines(),
-            newer["system_prompt"].splitlines(),
-            fromfile=older_label,
-            tofile=newer_label,
-            lineterm="",
-        )
+    prompt_diff = unified_diff(
+        older["system_prompt"], newer["system_prompt"], older_label=older_label, newer_label=newer_label
     )
     changed = {
         field: {"before": older[field], "after": newer[field]}

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
-from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound
+from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound, TooLarge, too_large
 from conversations import gateway, guardrails
 from conversations.api.send import BadCredentials, MalformedBody, MethodNotAllowed, Unauthenticated, error_response
 from conversations.catalogue import ModelSpec, catalogue, get_model
@@ -123,7 +124,7 @@ async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
 def _body(request: HttpRequest) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise MalformedBody(details={"reason": str(error)}) from error
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidInput("`model` is required.", details={"field": "model"})
@@ -132,7 +133,28 @@ def _body(request: HttpRequest) -> dict[str, Any]:
         raise InvalidInput(
             "`messages` must be a non-empty list of {role, content} objects.", details={"field": "messages"}
         )
+    _check_sizes(messages)
     return body
+
+
+def _check_sizes(messages: list[dict[str, Any]]) -> None:
+    """Bounded before PII screening and token counting read every message."""
+    most = settings.COMPLETIONS_MAX_MESSAGES
+    if len(messages) > most:
+        raise TooLarge(
+            f"At most {most} messages are allowed (COMPLETIONS_MAX_MESSAGES).",
+            details={
+                "field": "messages",
+                "limit": "COMPLETIONS_MAX_MESSAGES",
+                "limit_value": most,
+                "size": len(messages),
+            },
+        )
+    total, limit = sum(len(m["content"]) for m in messages), settings.COMPLETIONS_MAX_CHARS
+    if total > limit:
+        raise too_large(
+            field="messages", limit="COMPLETIONS_MAX_CHARS", limit_value=limit, size=total, what="The messages together"
+        )
 
 
 def _valid_message(message: Any) -> bool:

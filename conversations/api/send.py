@@ -159,7 +159,7 @@ def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tup
 def _validated(request: HttpRequest, *, content_required: bool = True) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise MalformedBody(details={"reason": str(error)}) from error
     if not content_required and isinstance(data, dict):
         data = {"content": "-", **data}  # regenerate takes no content; the field keeps its checks

@@ -77,6 +77,7 @@ class MessageSerializer(serializers.Serializer):
 
 
 class SendMessageSerializer(serializers.Serializer):
-    content = serializers.CharField(max_length=100_000, trim_whitespace=False)
+    # MESSAGE_MAX_CHARS is checked where every transport meets (services._new_turn): one code, `too_large`.
+    content = serializers.CharField(trim_whitespace=False)
     stream = serializers.BooleanField(default=False)
     client_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")

@@ -118,7 +118,8 @@ class PresetWriteSerializer(serializers.Serializer):
     tags = serializers.ListField(child=TAG, required=False, max_length=20)
     scope = serializers.ChoiceField(choices=Scope.choices, required=False)
     team = TeamField(required=False, allow_null=True)
-    system_prompt = serializers.CharField(max_length=200_000, trim_whitespace=False)
+    # Its size limits (PRESET_PROMPT_MAX_CHARS, placeholders) are checked by the service: one code, `too_large`.
+    system_prompt = serializers.CharField(trim_whitespace=False)
     model = serializers.CharField(max_length=100)
     params = serializers.JSONField(required=False)
     variables = serializers.JSONField(required=False)
@@ -247,6 +248,7 @@ class LibrarySerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     team = TeamField(required=False, allow_null=True)
     kind = serializers.ChoiceField(choices=LibraryKind.choices, default=LibraryKind.PERSONAL)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=5000)
 
     class Meta:
         model = Library
@@ -271,4 +273,4 @@ class LibraryItemsSerializer(serializers.Serializer):
 
 class LibraryUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(allow_blank=True, required=False)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=5000)

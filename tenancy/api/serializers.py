@@ -101,6 +101,7 @@ class MemberRoleSerializer(serializers.Serializer):
 
 class TeamSerializer(serializers.ModelSerializer):
     slug = serializers.SlugField(max_length=63)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=5000)
 
     class Meta:
         model = Team
