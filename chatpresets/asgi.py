@@ -15,6 +15,7 @@ from django.conf import settings  # noqa: E402
 from chatpresets.body_limit import BodySizeLimit  # noqa: E402
 from chatpresets.daphne_tuning import enable_tcp_nodelay, limit_websocket_messages  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
+from chatpresets.scheduler import start_if_enabled as start_periodic_tasks  # noqa: E402
 from chatpresets.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 enable_tcp_nodelay()
@@ -26,3 +27,6 @@ application = ProtocolTypeRouter(
         "websocket": ApiKeyOrSessionAuth(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Without a broker nothing else runs the periodic tasks: this server process does (PERIODIC_TASKS_INLINE).
+start_periodic_tasks()

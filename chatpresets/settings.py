@@ -210,9 +210,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# Without a broker nothing runs Celery beat, so the web process runs the schedule itself
+# (chatpresets/scheduler.py). Tests start it only when asked.
+PERIODIC_TASKS_INLINE = env_bool("PERIODIC_TASKS_INLINE", not CELERY_BROKER_URL and DJANGO_ENV != "test")
+STREAM_SWEEP_SECONDS = env_float("STREAM_SWEEP_SECONDS", 60.0)
+if STREAM_SWEEP_SECONDS <= 0:
+    raise ImproperlyConfigured(f"STREAM_SWEEP_SECONDS={STREAM_SWEEP_SECONDS} must be more than 0")
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-preset-trash": {"task": "presets.tasks.purge_expired_trash", "schedule": 3600.0},
-    "sweep-abandoned-streams": {"task": "conversations.tasks.sweep_abandoned_streams", "schedule": 60.0},
+    "sweep-abandoned-streams": {
+        "task": "conversations.tasks.sweep_abandoned_streams",
+        "schedule": STREAM_SWEEP_SECONDS,
+    },
     "release-expired-reservations": {"task": "conversations.tasks.release_expired_reservations", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "conversations.tasks.purge_deleted_conversations", "schedule": 3600.0},
     "rollup-usage": {"task": "conversations.usage.rollup_usage", "schedule": 3600.0},

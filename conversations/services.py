@@ -33,6 +33,8 @@ from presets.models import Preset
 from presets.resolve import ResolvedPreset, resolve_for_conversation
 from tenancy.models import Membership
 
+UNFINISHED = [MessageStatus.PENDING, MessageStatus.STREAMING]
+
 
 class IdempotencyMismatch(Unprocessable):
     code = "idempotency_key_reused"
@@ -154,9 +156,13 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
 
 
 def _ensure_idle(conversation: Conversation) -> None:
-    unfinished = [MessageStatus.PENDING, MessageStatus.STREAMING]
-    if Message.objects.filter(conversation=conversation, status__in=unfinished).exists():
-        raise TurnInProgress()
+    """Refuse while an answer is unfinished, unless it is stale: its process died, and the
+    conversation need not wait for the sweep (the caller holds the conversation's row lock)."""
+    unfinished = Message.objects.filter(conversation=conversation, status__in=UNFINISHED)
+    if unfinished.exists():
+        tasks.interrupt_abandoned_answers(conversation_id=conversation.pk)
+        if unfinished.exists():
+            raise TurnInProgress()
 
 
 def _next_seq(conversation: Conversation) -> int:
@@ -288,9 +294,14 @@ def abandon_turn(*, prepared: PreparedTurn) -> None:
 
 def record_progress(*, message_id: Any, text: str) -> None:
     """Flush streamed text so far; the message is `streaming` from its first token."""
-    Message.objects.filter(pk=message_id, status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]).update(
+    Message.objects.filter(pk=message_id, status__in=UNFINISHED).update(
         content=text, status=MessageStatus.STREAMING, updated_at=timezone.now()
     )
+
+
+def record_alive(*, message_id: Any) -> None:
+    """Touch an unfinished answer that has no new text (a slow first token), so it never looks abandoned."""
+    Message.objects.filter(pk=message_id, status__in=UNFINISHED).update(updated_at=timezone.now())
 
 
 def record_outcome(

@@ -141,10 +141,17 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
 @shared_task
 def sweep_abandoned_streams() -> int:
     """Answers whose worker vanished (no flush for a while) become `interrupted`, keeping their text."""
+    return interrupt_abandoned_answers()
+
+
+def interrupt_abandoned_answers(*, conversation_id: Any = None) -> int:
+    """Mark `interrupted` the unfinished answers (of one conversation, or all) not written for
+    STREAM_ABANDONED_SECONDS: a live answer is written at least every STREAM_FLUSH_SECONDS."""
     cutoff = timezone.now() - timedelta(seconds=settings.STREAM_ABANDONED_SECONDS)
-    return Message.objects.filter(
-        status__in=[MessageStatus.PENDING, MessageStatus.STREAMING], updated_at__lt=cutoff
-    ).update(status=MessageStatus.INTERRUPTED, error_code="worker_lost", updated_at=timezone.now())
+    answers = Message.objects.filter(status__in=[MessageStatus.PENDING, MessageStatus.STREAMING], updated_at__lt=cutoff)
+    if conversation_id is not None:
+        answers = answers.filter(conversation_id=conversation_id)
+    return answers.update(status=MessageStatus.INTERRUPTED, error_code="worker_lost", updated_at=timezone.now())
 
 
 @shared_task

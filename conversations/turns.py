@@ -155,9 +155,13 @@ def _usage(message: Message) -> dict[str, Any]:
 
 
 async def _flush_periodically(message_id: Any, buffer: _Buffer) -> None:
+    """Write new text every STREAM_FLUSH_SECONDS; with none, touch the answer (a one-column update) so
+    a live answer waiting on a slow model is never taken for abandoned (STREAM_ABANDONED_SECONDS)."""
     while True:
         await asyncio.sleep(settings.STREAM_FLUSH_SECONDS)
         if buffer.text != buffer.flushed:
             text = buffer.text
             await database_sync_to_async(services.record_progress)(message_id=message_id, text=text)
             buffer.flushed = text
+        else:
+            await database_sync_to_async(services.record_alive)(message_id=message_id)

@@ -53,3 +53,23 @@ def wait_until_serving(base: str, process: subprocess.Popen, timeout: float) -> 
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"server at {base} did not answer /healthz within {timeout}s")
+
+
+def spawn_daphne(env: dict[str, str], *, timeout: float = 20.0) -> tuple[subprocess.Popen, str]:
+    """Start the service and return its process and base URL, for tests that kill it; the caller stops it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatpresets.asgi:application"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, process, timeout)
+    except BaseException:
+        process.kill()
+        process.wait(timeout=10)
+        raise
+    return process, base

@@ -43,3 +43,23 @@ def chat(acme, alice) -> dict:
     conversation = Conversation.objects.create(org=acme, user=alice, title="ws")
     _, secret = tenancy_services.api_key_create(org=acme, actor=alice, name="ws", scopes=["chat"], expires_at=None)
     return {"conversation": conversation, "key": secret, "path": f"/ws/orgs/acme/conversations/{conversation.pk}/"}
+
+
+def server_env(fake_server, **overrides: str) -> dict[str, str]:
+    """The environment of a daphne process on the test database with the fake model, plus overrides."""
+    settings_dict = connection.settings_dict
+    database = (
+        f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+    )
+    catalogue = [
+        {
+            "name": "fake",
+            "base_url": fake_server.base_url,
+            "encoding": "o200k_base",
+            "context_window": 4096,
+            "max_output": 256,
+            "ttft_timeout": 5.0,
+            "total_timeout": 30.0,
+        }
+    ]
+    return {"DATABASE_URL": database, "MODEL_CATALOGUE": json.dumps(catalogue), "DEFAULT_MODEL": "fake", **overrides}

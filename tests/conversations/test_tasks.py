@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from conversations import tasks
 from conversations.models import Conversation, Message, MessageStatus, UsageRecord
+from tests.conversations.test_http import send
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
 
@@ -96,6 +97,28 @@ def test_abandoned_streams_become_interrupted_and_keep_text(conversation) -> Non
     fresh.refresh_from_db()
     assert (stale.status, stale.content, stale.error_code) == ("interrupted", "half an ans", "worker_lost")
     assert fresh.status == "streaming"
+
+
+def test_a_stale_unfinished_answer_is_interrupted_by_the_next_turn_without_the_sweep(
+    api, alice, conversation, settings
+) -> None:
+    lost = add(conversation, 7, "assistant", "half an ans", status=MessageStatus.STREAMING)
+    stale = timezone.now() - timedelta(seconds=settings.STREAM_ABANDONED_SECONDS + 1)
+    Message.objects.filter(pk=lost.pk).update(updated_at=stale)
+    response = send(api, alice, conversation.pk, "Are you still there?")
+    assert response.status_code == 201
+    assert response.json()["message"]["status"] == "complete"
+    lost.refresh_from_db()
+    assert (lost.status, lost.content, lost.error_code) == ("interrupted", "half an ans", "worker_lost")
+
+
+def test_a_fresh_unfinished_answer_still_refuses_a_second_turn(api, alice, conversation) -> None:
+    live = add(conversation, 7, "assistant", "", status=MessageStatus.PENDING)
+    response = send(api, alice, conversation.pk, "Me too")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "turn_in_progress"
+    live.refresh_from_db()
+    assert live.status == "pending"
 
 
 def test_deleted_conversations_are_purged_after_retention(conversation, acme, alice) -> None:
