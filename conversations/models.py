@@ -89,6 +89,8 @@ class Message(TenantOwned):
     superseded = models.BooleanField(default=False)
     # What the PII guardrail found in this message: {"mode": ..., "entities": {"EMAIL": 1, ...}}.
     pii = models.JSONField(default=dict, blank=True)
+    # An unfinished answer's quota reservations and API key: if its process dies, the sweep settles them.
+    holds = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -151,7 +152,9 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
     plan, admission = plan_and_admit(
         conversation, membership, turn, api_key_id=api_key_id, new_message=question.content, before_seq=question.seq
     )
-    answer = _pending_answer(conversation, question, turn, plan, seq=_next_seq(conversation))
+    answer = _pending_answer(
+        conversation, question, turn, plan, seq=_next_seq(conversation), holds=_holds(admission, api_key_id)
+    )
     return _prepared(conversation, question, answer, plan, turn, api_key_id, admission, screened)
 
 
@@ -160,7 +163,7 @@ def _ensure_idle(conversation: Conversation) -> None:
     conversation need not wait for the sweep (the caller holds the conversation's row lock)."""
     unfinished = Message.objects.filter(conversation=conversation, status__in=UNFINISHED)
     if unfinished.exists():
-        tasks.interrupt_abandoned_answers(conversation_id=conversation.pk)
+        interrupt_abandoned_answers(conversation_id=conversation.pk)
         if unfinished.exists():
             raise TurnInProgress()
 
@@ -201,7 +204,7 @@ def _new_turn(
         preset_version=resolved.version if resolved else None,
         pii=screened.findings,
     )
-    answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1)
+    answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1, holds=_holds(admission, api_key_id))
     _schedule_summary(conversation, plan)
     return _prepared(conversation, user_message, answer, plan, turn, api_key_id, admission, screened)
 
@@ -242,8 +245,19 @@ def _prepared(
     )
 
 
+def _holds(admission: guardrails.Admission, api_key_id: Any) -> dict[str, str]:
+    held = {"tokens": admission.reservation_id, "cost": admission.cost_reservation_id, "api_key": api_key_id}
+    return {name: str(value) for name, value in held.items() if value is not None}
+
+
 def _pending_answer(
-    conversation: Conversation, question: Message, turn: TurnSettings, plan: ContextPlan, *, seq: int
+    conversation: Conversation,
+    question: Message,
+    turn: TurnSettings,
+    plan: ContextPlan,
+    *,
+    seq: int,
+    holds: dict[str, str],
 ) -> Message:
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return Message.objects.create(
@@ -256,6 +270,7 @@ def _pending_answer(
         preset_version=turn.resolved.version if turn.resolved else None,
         reply_to=question,
         prompt_tokens=plan.used,
+        holds=holds,
     )
 
 
@@ -290,6 +305,47 @@ def abandon_turn(*, prepared: PreparedTurn) -> None:
             api_key_id=prepared.api_key_id,
             admission=prepared.admission,
         )
+
+
+ABANDONED_BATCH = 500
+
+
+def interrupt_abandoned_answers(*, conversation_id: Any = None) -> int:
+    """Unfinished answers (of one conversation, or all) not written for STREAM_ABANDONED_SECONDS lost
+    their process: a live answer is written at least every STREAM_FLUSH_SECONDS. Each becomes
+    `interrupted` with the text it had, is billed for that text in the ledger, and frees its holds."""
+    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_ABANDONED_SECONDS)
+    stale = Message.objects.filter(status__in=UNFINISHED, updated_at__lt=cutoff)
+    if conversation_id is not None:
+        stale = stale.filter(conversation_id=conversation_id)
+    finished = 0
+    for message_id in stale.values_list("pk", flat=True)[:ABANDONED_BATCH]:
+        # Claimed by one conditional write, so two sweepers never bill the same answer twice.
+        if Message.objects.filter(pk=message_id, status__in=UNFINISHED).update(status=MessageStatus.INTERRUPTED):
+            _finish_abandoned(Message.objects.get(pk=message_id))
+            finished += 1
+    return finished
+
+
+def _finish_abandoned(message: Message) -> None:
+    holds = message.holds or {}
+    admission = guardrails.Admission(holds.get("tokens"), 0, cost_reservation_id=holds.get("cost"))
+    try:
+        spec = get_model(message.model)
+    except InvalidInput:  # the model left the catalogue since: nothing to price it with
+        guardrails.release(admission)
+        Message.objects.filter(pk=message.pk).update(error_code="worker_lost", holds={})
+        return
+    record_outcome(
+        message_id=message.pk,
+        text=message.content,
+        status=MessageStatus.INTERRUPTED,
+        spec=spec,
+        prompt_tokens=message.prompt_tokens,
+        error_code="worker_lost",
+        api_key_id=holds.get("api_key"),
+        admission=admission,
+    )
 
 
 def record_progress(*, message_id: Any, text: str) -> None:
@@ -341,6 +397,7 @@ def record_outcome(
     finally:
         guardrails.release(admission)  # a no-op once settled
     message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
+    message.holds = {}
     message.save()
     _record_usage(message, api_key_id=api_key_id, cached_tokens=cached_tokens)
     if status == MessageStatus.COMPLETE and message.seq == 2:

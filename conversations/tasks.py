@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import DomainError
-from conversations import gateway, guardrails
+from conversations import gateway, guardrails, services
 from conversations.catalogue import get_model
 from conversations.cost_controls import controls_for
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
@@ -141,17 +141,7 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
 @shared_task
 def sweep_abandoned_streams() -> int:
     """Answers whose worker vanished (no flush for a while) become `interrupted`, keeping their text."""
-    return interrupt_abandoned_answers()
-
-
-def interrupt_abandoned_answers(*, conversation_id: Any = None) -> int:
-    """Mark `interrupted` the unfinished answers (of one conversation, or all) not written for
-    STREAM_ABANDONED_SECONDS: a live answer is written at least every STREAM_FLUSH_SECONDS."""
-    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_ABANDONED_SECONDS)
-    answers = Message.objects.filter(status__in=[MessageStatus.PENDING, MessageStatus.STREAMING], updated_at__lt=cutoff)
-    if conversation_id is not None:
-        answers = answers.filter(conversation_id=conversation_id)
-    return answers.update(status=MessageStatus.INTERRUPTED, error_code="worker_lost", updated_at=timezone.now())
+    return services.interrupt_abandoned_answers()
 
 
 @shared_task

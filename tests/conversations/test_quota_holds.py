@@ -9,15 +9,17 @@ import asyncio
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async as sync_to_async
 from django.db import DatabaseError
+from django.utils import timezone
 
 from conversations import gateway, guardrails, services, tasks
 from conversations.api import openai_compat
-from conversations.models import Conversation, Message, MessageStatus
+from conversations.models import Conversation, Message, MessageStatus, UsageRecord
 from conversations.turns import prepare_off_loop, run_turn
 from tenancy.limits.quota import get_quota_store
 from tenancy.models import Membership
@@ -214,3 +216,30 @@ def test_a_settle_during_a_redis_pause_is_retried_when_redis_answers_again(
     guardrails.settle(admitted(), used_tokens=25)  # the store answers again: the missed settle goes too
     assert used_and_held(acme, alice) == (65, 0)
     assert len(guardrails.UNSETTLED) == 0
+
+
+def test_a_turn_whose_process_died_is_billed_for_its_text_and_frees_its_hold_at_the_sweep(api, acme, alice) -> None:
+    limit(acme, user_tokens_day=BUDGET)
+    chat = start(api, alice)
+    membership = Membership.objects.get(org=acme, user=alice)
+    conversation = Conversation.objects.get(pk=chat["id"])
+    prepared = services.prepare_turn(membership=membership, conversation=conversation, content="then the crash")
+    services.record_progress(message_id=prepared.assistant_message.pk, text="half an answer")
+    assert used_and_held(acme, alice)[1] > 0  # the process dies here: nothing settles the hold
+    Message.objects.filter(pk=prepared.assistant_message.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+
+    assert tasks.sweep_abandoned_streams() == 1
+    assert tasks.sweep_abandoned_streams() == 0  # finished once, billed once
+
+    answer = Message.objects.get(pk=prepared.assistant_message.pk)
+    assert (answer.status, answer.error_code, answer.content, answer.holds) == (
+        "interrupted",
+        "worker_lost",
+        "half an answer",
+        {},
+    )
+    used, held = used_and_held(acme, alice)
+    assert held == 0
+    assert used == answer.prompt_tokens + answer.completion_tokens > answer.prompt_tokens
+    (record,) = UsageRecord.objects.filter(message=answer)
+    assert (record.status, record.completion_tokens) == ("interrupted", answer.completion_tokens)
