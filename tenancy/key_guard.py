@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import time
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework import exceptions, status
 
 from audit import services as audit
+from chatpresets.cache_outage import BREAKER, CACHE_ERRORS
 from chatpresets.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ def _lockout_key(address: str) -> str:
 
 def ensure_not_locked_out(address: str | None) -> None:
     """Raise TooManyFailedAttempts while this address is locked out."""
-    if address is None:
+    if address is None or not BREAKER.available():
         return
     try:
         until = cache.get(_lockout_key(address))
-    except redis.RedisError:
-        logger.warning("API key guard skipped: the cache did not answer")
+    except CACHE_ERRORS as error:
+        BREAKER.failed(error, what="the API key guard")
         return
     if until is not None and until > time.time():
         raise TooManyFailedAttempts(retry_after_seconds=until - time.time())
@@ -63,7 +63,7 @@ def ensure_not_locked_out(address: str | None) -> None:
 
 def record_failure(address: str | None) -> None:
     """Count one failed key check; the one that reaches the limit locks the address and is audited."""
-    if address is None:
+    if address is None or not BREAKER.available():
         return
     key = _failures_key(address)
     try:
@@ -84,5 +84,5 @@ def record_failure(address: str | None) -> None:
                 payload={"ip": address, "failures": failures, "lockout_seconds": lockout},
             )
             logger.warning("API key checks from %s locked out for %ss after %s failures", address, lockout, failures)
-    except redis.RedisError:
-        logger.warning("API key guard could not count a failure: the cache did not answer")
+    except CACHE_ERRORS as error:
+        BREAKER.failed(error, what="the API key guard")

@@ -116,8 +116,9 @@ def cache_redis(settings, guardrail_redis) -> RedisProcess:
     return guardrail_redis
 
 
-def test_reads_still_answer_and_a_turn_is_503_while_redis_is_down(api, acme, alice, cache_redis) -> None:
+def test_reads_still_answer_and_a_turn_is_503_while_redis_is_down(api, acme, alice, cache_redis, make_key) -> None:
     limit(acme, org_tokens_day=1_000_000)
+    _, key = make_key(alice, acme, ["presets:read"])
     preset = lifecycle.preset_update(preset=make_preset(acme, alice, "tutor"), actor=alice, model="fake")
     chat = start(api, alice, preset=str(preset.pk))
     selectors._process_cache.clear()  # preset content must come from the shared cache or the database
@@ -134,5 +135,8 @@ def test_reads_still_answer_and_a_turn_is_503_while_redis_is_down(api, acme, ali
     ):
         assert client.get(path).status_code == 200, path
     assert BREAKER.failures > failures  # the cache really was tried, and did not answer
+    # The API-key guard counts in the cache too: it steps aside, it does not refuse every key.
+    assert api(key=key).get("/api/v1/me/").status_code == 200
+    assert api(key=key + "x").get("/api/v1/me/").status_code == 401
     refused = send(api, alice, chat["id"], "during", client_id="m1")
     assert (refused.status_code, refused.json()["error"]["code"]) == (503, "quota_store_unavailable")
