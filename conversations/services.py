@@ -63,6 +63,8 @@ def conversation_create(
         resolve_for_conversation(
             membership=membership, preset_id=preset.pk, version=preset_version, values=variables or {}
         )
+    elif variables:
+        raise _variables_without_preset()
     if model_override:
         controls_for(membership.org.settings).model(model_override)
     validate_params(params_override or {})
@@ -84,6 +86,13 @@ def conversation_create(
         payload={"preset": str(preset.pk) if preset else None, "preset_version": preset_version},
     )
     return conversation
+
+
+def _variables_without_preset() -> InvalidInput:
+    """Nothing would read them, so nothing stores them unchecked."""
+    return InvalidInput(
+        "Variables fill a preset's prompt; this conversation has no preset.", details={"field": "variables"}
+    )
 
 
 @dataclass
@@ -439,6 +448,8 @@ def conversation_apply_preset(
     """Takes effect from the next turn; `version=None` follows the newest approved version."""
     if preset is not None:
         resolve_for_conversation(membership=membership, preset_id=preset.pk, version=version, values=variables)
+    elif variables:
+        raise _variables_without_preset()
     before = {
         "preset": str(conversation.preset_id) if conversation.preset_id else None,
         "preset_version": conversation.preset_version,

@@ -188,3 +188,18 @@ def test_one_message_longer_than_the_summary_window_is_cut_to_fit(acme, alice, f
     assert tasks.summarise(conversation_id=str(chat.pk), org_id=str(acme.pk), through_seq=1) == 1
     sent = fake_llm.requests[-1]
     assert sum(count_text(m["content"], "o200k_base") for m in sent["messages"]) + sent["max_tokens"] <= 4_096
+
+
+def test_variables_without_a_preset_are_refused_and_nothing_is_stored(api, alice) -> None:
+    client = api(alice)
+    created = client.post(url("conversation-list"), {"variables": {"x": "z" * 9_000}}, format="json")
+    assert created.status_code == 400
+    assert (created.json()["error"]["code"], created.json()["error"]["details"]["field"]) == ("invalid", "variables")
+    assert not Conversation.objects.exists()
+
+    chat = client.post(url("conversation-list"), {}, format="json").json()
+    applied = client.post(
+        url("conversation-preset", pk=chat["id"]), {"preset": None, "variables": {"x": "z"}}, format="json"
+    )
+    assert applied.status_code == 400
+    assert Conversation.objects.get(pk=chat["id"]).variables == {}
