@@ -118,7 +118,7 @@ async def test_a_key_that_expires_while_the_socket_is_open_closes_it_then(acme, 
 
 async def test_revoking_mid_answer_stops_it_and_stores_it_as_cancelled(bob_chat, bob, fake_llm) -> None:
     fake_llm.config.output_tokens = 200
-    fake_llm.config.token_delay = 0.02
+    fake_llm.config.token_delay = 0.05  # 10 s in all: the revocation lands long before the end
     socket = await open_socket(bob_chat["path"], bob_chat["key"])
     await socket.send_json_to({"type": "send", "content": "Tell me everything"})
     assert (await socket.receive_json_from(timeout=5))["type"] == "ack"  # the first turn loads the tokeniser
