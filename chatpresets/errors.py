@@ -97,6 +97,13 @@ class ScopeEscalation(Forbidden):
     message = "A key can only create keys with scopes it has itself."
 
 
+class AccessRevoked(Forbidden):
+    """An open websocket's key, membership or role no longer allows chat: it gets this frame, then closes."""
+
+    code = "access_revoked"
+    message = "Your access to this conversation was revoked; the socket is closing."
+
+
 DRF_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.ValidationError: "invalid",
     exceptions.ParseError: "parse_error",

@@ -110,10 +110,21 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+    # An idle socket's receive is a blocking BZPOPMIN that Redis answers after brpop_timeout (5 s);
+    # redis-py 8 reads with a 5 s socket timeout by default, loses that race and kills the socket
+    # (1011). The read timeout must outlast the blocking pop, yet still notice a Redis that hangs.
+    from channels_redis.core import RedisChannelLayer
+
+    CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = env_float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", 15.0)
+    if RedisChannelLayer.brpop_timeout >= CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS:
+        raise ImproperlyConfigured(
+            f"CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS must exceed {RedisChannelLayer.brpop_timeout} seconds."
+        )
+    CHANNEL_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "chatpresets")},
+            "CONFIG": {"hosts": [CHANNEL_LAYER_HOST], "prefix": env_str("CHANNEL_LAYER_PREFIX", "chatpresets")},
         }
     }
 else:

@@ -1,8 +1,12 @@
 """The conversation websocket: /ws/orgs/<org_slug>/conversations/<id>/ (frames in docs/websocket.md).
 
 Authorised on connect (an outsider's handshake is refused, as with the API's 404) and again on
-every action. The answer streams as a task of the consumer so `stop` and pings are handled
-meanwhile; tokens go straight to this socket. Other tabs hear of finished messages by group event.
+every action, from the key, user and membership as stored now. Each socket also joins the
+access groups of its key, membership and user (tenancy/access.py): when one of them changes it
+re-authorises at once and, if its caller may no longer chat, stops its answer, sends an
+`access_revoked` error frame and closes with 4403. The answer streams as a task of the consumer
+so `stop` and pings are handled meanwhile; tokens go straight to this socket. Other tabs hear of
+finished messages by group event.
 """
 
 from __future__ import annotations
@@ -13,27 +17,50 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
 
-from chatpresets.errors import DomainError, NotFound, retry_after
+from chatpresets.errors import AccessRevoked, DomainError, NotFound, retry_after
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import message_payload
 from conversations.selectors import answer_in, conversation_for_caller
 from conversations.turns import attach, run_turn
-from tenancy.models import Membership
+from tenancy import access
+from tenancy.models import ApiKey, Membership
 from tenancy.permissions import Perm, key_allows, role_has
-from tenancy.selectors import membership_for_caller
+from tenancy.selectors import active_api_key, active_user, membership_for_caller
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_ACCESS_REVOKED = 4403
+STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
 
 
-def authorize(user: Any, api_key: Any, org_slug: str, conversation_id: str) -> tuple[Membership, Conversation]:
-    """The caller's membership and conversation, or NotFound: no role, scope or ownership, no socket."""
-    membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
+def caller_access(user_id: Any, key_id: Any, org_slug: str) -> tuple[Membership, ApiKey | None]:
+    """The caller's membership and key as stored now, or AccessRevoked when they no longer allow chat.
+
+    Read afresh each time: the key and user loaded at the handshake would still look valid after
+    the key was revoked or the user deactivated.
+    """
+    api_key = active_api_key(key_id=key_id) if key_id is not None else None
+    user = api_key.user if api_key is not None else active_user(user_id=user_id)
+    if user is None or (key_id is not None and api_key is None):
+        raise AccessRevoked()
+    try:
+        membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
+    except NotFound:
+        raise AccessRevoked() from None
     if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
-        raise NotFound()
-    return membership, conversation_for_caller(membership=membership, conversation_id=conversation_id)
+        raise AccessRevoked()
+    return membership, api_key
+
+
+def authorize(
+    user_id: Any, key_id: Any, org_slug: str, conversation_id: str
+) -> tuple[Membership, ApiKey | None, Conversation]:
+    """The caller's membership, key and conversation; AccessRevoked or NotFound otherwise."""
+    membership, api_key = caller_access(user_id, key_id, org_slug)
+    return membership, api_key, conversation_for_caller(membership=membership, conversation_id=conversation_id)
 
 
 def error_frame(error: DomainError) -> dict[str, Any]:
@@ -46,32 +73,83 @@ def error_frame(error: DomainError) -> dict[str, Any]:
 
 class ConversationConsumer(AsyncJsonWebsocketConsumer):
     task: asyncio.Task | None = None
+    expiry_watch: asyncio.Task | None = None
+    groups_joined: tuple[str, ...] = ()
 
     async def connect(self) -> None:
         if not self.scope["user"].is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         try:
-            self.membership, self.conversation = await self.authorize()
+            await self.authorize()
         except DomainError:
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = f"conversation.{self.conversation.pk}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        key_id = self.api_key.pk if self.api_key else None
+        self.groups_joined = (
+            self.group,
+            *access.groups_for(org_id=self.membership.org_id, user_id=self.membership.user_id, key_id=key_id),
+        )
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
-    async def authorize(self) -> tuple[Membership, Conversation]:
-        kwargs = self.scope["url_route"]["kwargs"]
-        return await database_sync_to_async(authorize)(
-            self.scope["user"], self.scope.get("api_key"), kwargs["org_slug"], kwargs["conversation_id"]
+    async def authorize(self) -> None:
+        """Re-read the caller's access and conversation; AccessRevoked or NotFound when they are gone."""
+        kwargs, handshake_key = self.scope["url_route"]["kwargs"], self.scope.get("api_key")
+        self.membership, self.api_key, self.conversation = await database_sync_to_async(authorize)(
+            self.scope["user"].pk,
+            handshake_key.pk if handshake_key else None,
+            kwargs["org_slug"],
+            kwargs["conversation_id"],
         )
+        self.watch_expiry()
 
     closed = False
 
     async def disconnect(self, code: int) -> None:
         self.closed = True  # a streaming answer goes on; a reconnecting socket can `resume` it
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.expiry_watch is not None:
+            self.expiry_watch.cancel()
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    def watch_expiry(self) -> None:
+        """A key that expires while the socket is open closes it then, not at the next frame."""
+        expires_at = self.api_key.expires_at if self.api_key else None
+        if self.expiry_watch is not None:
+            self.expiry_watch.cancel()
+            self.expiry_watch = None
+        if expires_at is not None:
+            delay = max(0.0, (expires_at - timezone.now()).total_seconds())
+            self.expiry_watch = asyncio.create_task(self.recheck_after(delay))
+
+    async def recheck_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        # Through our own channel, so the re-check is dispatched in turn with frames and events.
+        await self.channel_layer.send(self.channel_name, {"type": access.EVENT_TYPE, "reason": "api_key.expired"})
+
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        """The key, membership or user this socket rests on changed: re-check now, close if it may no longer chat."""
+        if self.closed:
+            return
+        try:
+            await self.authorize()
+        except AccessRevoked as error:
+            await self.revoke(error)
+        except DomainError:
+            pass  # the conversation itself is gone: the next frame is told so
+
+    async def revoke(self, error: AccessRevoked) -> None:
+        """Stop the answer (stored as cancelled), send the error frame, close with 4403."""
+        self.closed = True  # nothing more of the answer goes to a caller who lost access
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.wait({self.task}, timeout=STOP_GRACE_SECONDS)
+        with contextlib.suppress(Exception):  # the client may already be gone
+            await self.send_json(error_frame(error))
+            await self.close(code=CLOSE_ACCESS_REVOKED)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         try:
@@ -82,6 +160,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if self.closed:
+            return  # revoked and closing: frames still in flight get nothing
         kind = content.get("type") if isinstance(content, dict) else None
         handler = {
             "send": self.on_send,
@@ -95,8 +175,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "code": "unknown_frame", "message": f"Unknown frame {kind!r}."})
             return
         try:
-            self.membership, self.conversation = await self.authorize()
+            await self.authorize()
             await handler(content)
+        except AccessRevoked as error:
+            await self.revoke(error)
         except DomainError as error:
             await self.send_json(error_frame(error))
 

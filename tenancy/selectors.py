@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Q, QuerySet
 
 from chatpresets.errors import NotFound
@@ -32,3 +34,15 @@ def user_by_identifier(identifier: str) -> User | None:
     if not identifier:
         return None
     return User.objects.filter(Q(username=identifier) | Q(email__iexact=identifier), is_active=True).first()
+
+
+def active_api_key(*, key_id: Any) -> ApiKey | None:
+    """The key as stored now, if it still authenticates: not revoked, not expired, its user active."""
+    api_key = ApiKey.objects.select_related("user", "org").filter(pk=key_id).first()
+    if api_key is None or not api_key.is_active or not api_key.user.is_active:
+        return None
+    return api_key
+
+
+def active_user(*, user_id: Any) -> User | None:
+    return User.objects.filter(pk=user_id, is_active=True).first()

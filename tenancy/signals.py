@@ -1,4 +1,8 @@
-"""A team's Django group mirrors its members, however they were changed (API or admin)."""
+"""Receivers that follow tenancy rows however they were changed (API, admin or shell).
+
+A team's Django group mirrors its members. Open websockets hear when the key, membership or
+user they rest on changes (tenancy/access.py), so a revocation stops them at once.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from tenancy.models import TeamMembership
+from tenancy import access
+from tenancy.models import ApiKey, Membership, TeamMembership, User
 
 
 @receiver(post_save, sender=TeamMembership)
@@ -19,3 +24,27 @@ def add_to_team_group(sender: type, instance: TeamMembership, created: bool, **k
 @receiver(post_delete, sender=TeamMembership)
 def remove_from_team_group(sender: type, instance: TeamMembership, **kwargs: Any) -> None:
     instance.team.group.user_set.remove(instance.user_id)
+
+
+@receiver(post_save, sender=ApiKey)
+def announce_key_change(sender: type, instance: ApiKey, created: bool, **kwargs: Any) -> None:
+    """Revoked, re-scoped or given another expiry: sockets on this key re-check it."""
+    if not created:
+        access.announce_after_commit(access.key_group(instance.pk), reason="api_key.changed")
+
+
+@receiver(post_save, sender=Membership)
+def announce_role_change(sender: type, instance: Membership, created: bool, **kwargs: Any) -> None:
+    if not created:
+        access.announce_after_commit(access.member_group(instance.org_id, instance.user_id), reason="member.changed")
+
+
+@receiver(post_delete, sender=Membership)
+def announce_member_removal(sender: type, instance: Membership, **kwargs: Any) -> None:
+    access.announce_after_commit(access.member_group(instance.org_id, instance.user_id), reason="member.removed")
+
+
+@receiver(post_save, sender=User)
+def announce_user_deactivation(sender: type, instance: User, created: bool, **kwargs: Any) -> None:
+    if not created and not instance.is_active:
+        access.announce_after_commit(access.user_group(instance.pk), reason="user.deactivated")

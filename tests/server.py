@@ -22,15 +22,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def daphne(env: dict[str, str], *, timeout: float = 20.0) -> Iterator[str]:
-    """Start the service with the given environment overrides; yields its base URL."""
+def daphne(env: dict[str, str], *, timeout: float = 20.0, log: Path | None = None) -> Iterator[str]:
+    """Start the service with the given environment overrides; yields its base URL.
+
+    With `log`, the server's stderr (its log) is written to that file for the test to read.
+    """
     port = free_port()
+    stderr = log.open("wb") if log is not None else subprocess.PIPE
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatpresets.asgi:application"],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -39,13 +43,16 @@ def daphne(env: dict[str, str], *, timeout: float = 20.0) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if log is not None:
+            stderr.close()
 
 
 def wait_until_serving(base: str, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+            output = process.stderr.read().decode() if process.stderr else "see its log file"
+            raise RuntimeError(f"server exited: {output[-2000:]}")
         try:
             with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:  # noqa: S310 (loopback)
                 if response.status == 200:

@@ -13,8 +13,11 @@ from tests.server import daphne
 
 
 @pytest.fixture
-def live(fake_server, fake_llm, acme, alice):
-    """A daphne process on the test database, whose model catalogue points at the fake model."""
+def live(fake_server, fake_llm, acme, alice, tmp_path):
+    """A daphne process on the test database, whose model catalogue points at the fake model.
+
+    Its log (stderr) goes to `live["log"]`, a file, so a long test never blocks on a full pipe.
+    """
     settings_dict = connection.settings_dict
     database = (
         f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
@@ -33,8 +36,9 @@ def live(fake_server, fake_llm, acme, alice):
     env = {"DATABASE_URL": database, "MODEL_CATALOGUE": json.dumps(catalogue), "DEFAULT_MODEL": "fake"}
     conversation = Conversation.objects.create(org=acme, user=alice)
     _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="sse", scopes=["chat"], expires_at=None)
-    with daphne(env) as base:
-        yield {"base": base, "key": key, "conversation": conversation}
+    log = tmp_path / "daphne.log"
+    with daphne(env, log=log) as base:
+        yield {"base": base, "key": key, "conversation": conversation, "log": log}
 
 
 @pytest.fixture
