@@ -14,7 +14,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from chatpresets.errors import DomainError, NotFound, retry_after
+from chatpresets.errors import UNAVAILABLE_EXCEPTIONS, DomainError, NotFound, dependency_failure, retry_after
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import message_payload
@@ -26,6 +26,7 @@ from tenancy.selectors import membership_for_caller
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the database or Redis cannot serve now
 
 
 def authorize(user: Any, api_key: Any, org_slug: str, conversation_id: str) -> tuple[Membership, Conversation]:
@@ -55,6 +56,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             self.membership, self.conversation = await self.authorize()
         except DomainError:
             await self.close(code=CLOSE_NOT_FOUND)
+            return
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            dependency_failure(exc)  # logs it, without a traceback
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return
         self.group = f"conversation.{self.conversation.pk}"
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -99,6 +104,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await handler(content)
         except DomainError as error:
             await self.send_json(error_frame(error))
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            await self.send_json(error_frame(dependency_failure(exc)))
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
@@ -159,6 +166,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             message = await run_turn(prepared=prepared, send=self.send_frame)
         except DomainError as error:
             await self.send_frame(error_frame(error))
+            return
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            await self.send_frame(error_frame(dependency_failure(exc)))
             return
         except asyncio.CancelledError:
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
-from chatpresets.errors import DomainError, Forbidden, error_body
+from chatpresets.errors import DomainError, Forbidden, dependency_failure, error_body
 from conversations import services
 from conversations.api.serializers import SendMessageSerializer
 from conversations.api.views import ConversationViewSet
@@ -31,6 +32,8 @@ from tenancy.authentication import authenticate_key
 from tenancy.models import ApiKey, Membership
 from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import membership_for_caller
+
+logger = logging.getLogger(__name__)
 
 list_messages = ConversationViewSet.as_view({"get": "messages"})
 
@@ -209,7 +212,19 @@ async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[
     try:
         await run_turn(prepared=prepared, send=frames.put)
     except DomainError as error:
-        await frames.put({"type": "error", "code": error.code, "message": error.message, "details": error.details})
+        await frames.put(_error_event(error))
+    except Exception as exc:  # the 200 is sent: any failure must still end the stream with an event
+        unavailable = dependency_failure(exc)
+        if unavailable is None:
+            logger.exception("The answer failed after its stream started.")
+        await frames.put(_error_event(unavailable) if unavailable else {**SERVER_ERROR_EVENT, "details": {}})
+
+
+SERVER_ERROR_EVENT = {"type": "error", "code": "server_error", "message": "Internal error; it has been logged."}
+
+
+def _error_event(error: DomainError) -> dict[str, Any]:
+    return {"type": "error", "code": error.code, "message": error.message, "details": error.details}
 
 
 def _sse(frame: dict[str, Any]) -> bytes:
