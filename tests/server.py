@@ -38,7 +38,13 @@ def daphne(env: dict[str, str], *, timeout: float = 20.0) -> Iterator[str]:
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Requests still in flight can keep daphne from exiting; never leave it holding the test database.
+            process.kill()
+            process.wait(timeout=10)
+            raise
 
 
 def wait_until_serving(base: str, process: subprocess.Popen, timeout: float) -> None:
