@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any
 
+import redis.exceptions
+from django import db
 from django.http import HttpRequest, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -104,6 +107,42 @@ class AccessRevoked(Forbidden):
     message = "Your access to this conversation was revoked; the socket is closing."
 
 
+class ServiceUnavailable(DomainError):
+    """A dependency (the database or Redis) is exhausted or unreachable: waiting may help, retrying now will not."""
+
+    code = "service_unavailable"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    message = "The service is overloaded or a dependency is unreachable; retry shortly."
+
+    def __init__(self, *, dependency: str, retry_after_seconds: int) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(details={"dependency": dependency, "retry_after": retry_after_seconds})
+
+
+# Operational errors are the DB-API's "not the programmer's fault" family: a pool that timed out
+# (psycopg_pool.PoolTimeout, wrapped by Django), "too many clients", a dropped connection, SQLite's
+# "database is locked". A full pool frees up within a request's time; a Redis outage takes longer.
+DEPENDENCY_ERRORS: dict[str, tuple[tuple[type[BaseException], ...], int]] = {
+    "database": ((db.OperationalError, db.InterfaceError), 1),
+    "redis": ((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError), 5),
+}
+
+
+# Every class above, for an `except` that must not let an outage become a traceback (websockets).
+UNAVAILABLE_EXCEPTIONS: tuple[type[BaseException], ...] = tuple(
+    cls for classes, _ in DEPENDENCY_ERRORS.values() for cls in classes
+)
+
+
+def dependency_failure(exc: BaseException | None) -> ServiceUnavailable | None:
+    """The 503 for an exception that says the database or Redis cannot serve now, else None."""
+    for dependency, (classes, seconds) in DEPENDENCY_ERRORS.items():
+        if isinstance(exc, classes):
+            logger.warning("%s unavailable: %s: %s", dependency, type(exc).__name__, exc)
+            return ServiceUnavailable(dependency=dependency, retry_after_seconds=seconds)
+    return None
+
+
 DRF_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.ValidationError: "invalid",
     exceptions.ParseError: "parse_error",
@@ -122,11 +161,20 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+def error_response(error: DomainError) -> JsonResponse:
+    """A plain Django response in the one error shape, with the error's headers."""
+    response = JsonResponse(error_body(error.code, error.message, error.details), status=error.status_code)
+    for name, value in error.headers().items():
+        response[name] = value
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every handled exception leaves in the one error shape."""
     # Imported here: rest_framework.views loads the authentication classes, which raise these errors.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    exc = dependency_failure(exc) or exc
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers())
     response = drf_exception_handler(exc, context)
@@ -180,6 +228,10 @@ def page_not_found(request: HttpRequest, exception: Exception) -> Any:
 
 
 def server_error(request: HttpRequest) -> Any:
+    # Django calls handler500 inside its `except` block: an exhausted or unreachable dependency
+    # raised by a middleware (a session save, say) is a 503 to retry, not an internal error.
+    if (unavailable := dependency_failure(sys.exception())) is not None:
+        return error_response(unavailable)
     if _is_api(request):
         return JsonResponse(error_body("server_error", "Internal error; it has been logged."), status=500)
     return defaults.server_error(request)

@@ -1,12 +1,13 @@
-"""Request id and client address for every HTTP request."""
+"""Request id and client address for every HTTP request; 503 when a dependency cannot serve."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.deprecation import MiddlewareMixin
 
-from chatpresets import request_context
+from chatpresets import errors, request_context
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -28,3 +29,13 @@ class RequestContextMiddleware:
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+class DependencyUnavailableMiddleware(MiddlewareMixin):
+    """A view (DRF, plain or async) that hits an exhausted pool or an unreachable Redis answers 503
+    with `Retry-After` in the one error shape instead of a 500; anything else goes on to Django.
+    Middleware failures reach `errors.server_error` (handler500), which maps them the same way."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        unavailable = errors.dependency_failure(exception)
+        return None if unavailable is None else errors.error_response(unavailable)

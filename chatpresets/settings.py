@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chatpresets.middleware.RequestContextMiddleware",
+    "chatpresets.middleware.DependencyUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,10 +92,42 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-# Tests close worker-thread connections after each use so the test database can be dropped.
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0 if DJANGO_ENV == "test" else 60)
+DATABASE_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 0)  # only without the pool
+DATABASE_POOL_ENABLED = env_bool("DATABASE_POOL_ENABLED", True)
+DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2)
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
+DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5.0)
+DATABASE_POOL_MAX_IDLE_SECONDS = env_float("DATABASE_POOL_MAX_IDLE_SECONDS", 60.0)
+DATABASE_SQLITE_BUSY_TIMEOUT_SECONDS = env_float("DATABASE_SQLITE_BUSY_TIMEOUT_SECONDS", 20.0)
+if DATABASE_POOL_ENABLED and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI each request's sync code runs in a thread of its own, so connections kept per thread
+    # (CONN_MAX_AGE) are never reused and pile up until PostgreSQL refuses clients. One bounded pool
+    # per process instead: closing a connection returns it, and a full pool waits up to the timeout,
+    # then answers 503 (chatpresets.errors.dependency_failure). The pool requires CONN_MAX_AGE = 0.
+    if not 0 <= DATABASE_POOL_MIN_SIZE <= DATABASE_POOL_MAX_SIZE or DATABASE_POOL_MAX_SIZE < 1:
+        raise ImproperlyConfigured("DATABASE_POOL_MIN_SIZE must be between 0 and DATABASE_POOL_MAX_SIZE (at least 1)")
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DATABASE_POOL_MIN_SIZE,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": DATABASE_POOL_TIMEOUT_SECONDS,
+        "max_idle": DATABASE_POOL_MAX_IDLE_SECONDS,  # above min_size, idle connections close after this
+    }
+else:  # no pool (SQLite, or an external pooler such as PgBouncer): close after each request by default
+    DATABASES["default"]["CONN_MAX_AGE"] = DATABASE_CONN_MAX_AGE
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded run serves concurrent requests from threads: WAL lets readers go on while one
+    # writer commits; IMMEDIATE takes the write lock when a transaction begins, so a transaction
+    # never fails halfway when it upgrades from reading to writing ("database is locked"); and
+    # writers queue for the lock up to the busy timeout instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": DATABASE_SQLITE_BUSY_TIMEOUT_SECONDS,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     # The embedded run only: SQLite cannot treat NULLs as equal in the usage roll-up's unique key,
     # and the roll-up replaces a day's rows in one transaction, so the constraint is not needed there.
     SILENCED_SYSTEM_CHECKS = ["models.W047"]

@@ -19,7 +19,14 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
-from chatpresets.errors import AccessRevoked, DomainError, NotFound, retry_after
+from chatpresets.errors import (
+    UNAVAILABLE_EXCEPTIONS,
+    AccessRevoked,
+    DomainError,
+    NotFound,
+    dependency_failure,
+    retry_after,
+)
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import message_payload
@@ -34,6 +41,7 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ACCESS_REVOKED = 4403
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the database or Redis cannot serve now
 
 
 def caller_access(user_id: Any, key_id: Any, org_slug: str) -> tuple[Membership, ApiKey | None]:
@@ -84,6 +92,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.authorize()
         except DomainError:
             await self.close(code=CLOSE_NOT_FOUND)
+            return
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            dependency_failure(exc)  # logs it, without a traceback
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return
         self.group = f"conversation.{self.conversation.pk}"
         key_id = self.api_key.pk if self.api_key else None
@@ -181,6 +193,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.revoke(error)
         except DomainError as error:
             await self.send_json(error_frame(error))
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            await self.send_json(error_frame(dependency_failure(exc)))
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
@@ -241,6 +255,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             message = await run_turn(prepared=prepared, send=self.send_frame)
         except DomainError as error:
             await self.send_frame(error_frame(error))
+            return
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            await self.send_frame(error_frame(dependency_failure(exc)))
             return
         except asyncio.CancelledError:
             return

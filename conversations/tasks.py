@@ -14,7 +14,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from audit import services as audit
@@ -50,9 +50,17 @@ def enqueue(task: Any, **kwargs: Any) -> None:
         elif settings.BACKGROUND_TASKS_INLINE:
             task(**kwargs)
         else:
-            threading.Thread(target=task, kwargs=kwargs, daemon=True).start()
+            threading.Thread(target=_closing_connections, args=(task,), kwargs=kwargs, daemon=True).start()
 
     transaction.on_commit(send)
+
+
+def _closing_connections(task: Any, **kwargs: Any) -> None:
+    """Run a task on its own thread and hand the thread's connections back (to the pool) after."""
+    try:
+        task(**kwargs)
+    finally:
+        connections.close_all()
 
 
 def summary_model(conversation: Conversation | None = None) -> str:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,32 +28,56 @@ def daphne(env: dict[str, str], *, timeout: float = 20.0, log: Path | None = Non
 
     With `log`, the server's stderr (its log) is written to that file for the test to read.
     """
-    port = free_port()
-    stderr = log.open("wb") if log is not None else subprocess.PIPE
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatpresets.asgi:application"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
-    base = f"http://127.0.0.1:{port}"
+    process, base = spawn_daphne(env, timeout=timeout, log=log)
     try:
-        wait_until_serving(base, process, timeout)
         yield base
     finally:
-        process.terminate()
+        stop(process)
+
+
+def spawn_daphne(
+    env: dict[str, str], *, timeout: float = 20.0, log: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start the service and return its process and base URL, for tests that kill it; `stop` ends it.
+
+    Its log goes to a file, never a pipe: a pipe nobody reads fills up and stalls the server.
+    """
+    port = free_port()
+    log = log or Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatpresets.asgi:application"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, process, timeout, log)
+    except BaseException:
+        process.kill()
         process.wait(timeout=10)
-        if log is not None:
-            stderr.close()
+        raise
+    return process, base
 
 
-def wait_until_serving(base: str, process: subprocess.Popen, timeout: float) -> None:
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        # Requests still in flight can keep daphne from exiting; never leave it holding the test database.
+        process.kill()
+        process.wait(timeout=10)
+        raise
+
+
+def wait_until_serving(base: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stderr.read().decode() if process.stderr else "see its log file"
-            raise RuntimeError(f"server exited: {output[-2000:]}")
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:  # noqa: S310 (loopback)
                 if response.status == 200:
@@ -60,23 +85,3 @@ def wait_until_serving(base: str, process: subprocess.Popen, timeout: float) -> 
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"server at {base} did not answer /healthz within {timeout}s")
-
-
-def spawn_daphne(env: dict[str, str], *, timeout: float = 20.0) -> tuple[subprocess.Popen, str]:
-    """Start the service and return its process and base URL, for tests that kill it; the caller stops it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatpresets.asgi:application"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, process, timeout)
-    except BaseException:
-        process.kill()
-        process.wait(timeout=10)
-        raise
-    return process, base

@@ -21,7 +21,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
-from chatpresets.errors import DomainError, Forbidden, error_body
+from chatpresets.errors import DomainError, Forbidden, dependency_failure, error_body
 from conversations import services
 from conversations.api.serializers import SendMessageSerializer
 from conversations.api.views import ConversationViewSet
@@ -216,11 +216,20 @@ async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[
     try:
         await run_turn(prepared=prepared, send=frames.put)
     except DomainError as error:
-        await frames.put({"type": "error", "code": error.code, "message": error.message, "details": error.details})
-    except Exception:
-        # run_turn stored the answer as failed and freed its hold; the client must not wait forever.
-        logger.exception("streamed turn %s failed", prepared.assistant_message.pk)
-        await frames.put({"type": "error", "code": "internal_error", "message": "The answer failed.", "details": {}})
+        await frames.put(_error_event(error))
+    except Exception as exc:  # the 200 is sent: any failure must still end the stream with an event
+        unavailable = dependency_failure(exc)
+        if unavailable is None:
+            logger.exception("The answer failed after its stream started.")
+        await frames.put(_error_event(unavailable) if unavailable else {**SERVER_ERROR_EVENT, "details": {}})
+
+
+# The same code as the stored answer's error_code.
+SERVER_ERROR_EVENT = {"type": "error", "code": "internal_error", "message": "The answer failed; it has been logged."}
+
+
+def _error_event(error: DomainError) -> dict[str, Any]:
+    return {"type": "error", "code": error.code, "message": error.message, "details": error.details}
 
 
 def _sse(frame: dict[str, Any]) -> bytes:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import redis
+from django.db import OperationalError, connection, connections
 from django.test import RequestFactory, override_settings
 from django.urls import reverse
 
 from chatpresets import errors
+from chatpresets.middleware import DependencyUnavailableMiddleware
+from tests.server import free_port
 
 
 def assert_error_shape(response, status: int, code: str) -> dict:
@@ -113,3 +119,69 @@ def test_django_level_handlers_keep_html_for_pages(db) -> None:
     response = errors.page_not_found(RequestFactory().get("/o/nowhere/"), Exception())
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def unreachable_redis_error() -> Exception:
+    """The exception a real Redis client raises when nothing listens on its port."""
+    client = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        return error
+    raise AssertionError("a closed port answered")
+
+
+def unreachable_database_error() -> Exception:
+    """The exception Django raises when PostgreSQL cannot be reached (as when it refuses clients)."""
+    settings_dict = {**connection.settings_dict, "PORT": free_port(), "OPTIONS": {"connect_timeout": 1}}
+    wrapper = type(connections["default"])(settings_dict, alias="unreachable")
+    try:
+        wrapper.ensure_connection()
+    except OperationalError as error:
+        return error
+    raise AssertionError("a closed port accepted a database connection")
+
+
+def assert_unavailable(response, dependency: str) -> None:
+    assert response.status_code == 503
+    body = json.loads(response.content)
+    assert body["error"]["code"] == "service_unavailable"
+    assert body["error"]["details"]["dependency"] == dependency
+    assert int(response["Retry-After"]) == body["error"]["details"]["retry_after"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "dependency"), [(unreachable_redis_error, "redis"), (unreachable_database_error, "database")]
+)
+def test_a_drf_view_that_cannot_reach_a_dependency_answers_503_with_retry_after(failure, dependency, db) -> None:
+    response = errors.exception_handler(failure(), {})
+    assert response.status_code == 503
+    assert response.data["error"]["code"] == "service_unavailable"
+    assert response.data["error"]["details"]["dependency"] == dependency
+    assert int(response["Retry-After"]) == response.data["error"]["details"]["retry_after"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "dependency"), [(unreachable_redis_error, "redis"), (unreachable_database_error, "database")]
+)
+def test_a_plain_or_async_view_that_cannot_reach_a_dependency_answers_503(failure, dependency, db) -> None:
+    request = RequestFactory().post("/api/v1/orgs/acme/conversations/x/messages/")
+    response = DependencyUnavailableMiddleware(lambda request: None).process_exception(request, failure())
+    assert_unavailable(response, dependency)
+
+
+def test_a_middleware_that_cannot_reach_the_database_answers_503_not_500(db) -> None:
+    try:
+        raise unreachable_database_error()
+    except OperationalError:  # Django calls handler500 inside its except block
+        response = errors.server_error(RequestFactory().get("/o/acme/"))
+    assert_unavailable(response, "database")
+
+
+def test_other_exceptions_are_still_left_to_the_500_handler() -> None:
+    middleware = DependencyUnavailableMiddleware(lambda request: None)
+    assert middleware.process_exception(RequestFactory().get("/api/v1/me/"), ValueError("bug")) is None
+    try:
+        raise ValueError("bug")
+    except ValueError:
+        assert errors.server_error(RequestFactory().get("/api/v1/me/")).status_code == 500
