@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +15,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def fake_model_env(base_url: str, **model: float) -> dict[str, str]:
+    """The environment of a server whose one catalogue model, `fake`, is the fake model at base_url."""
+    spec = {
+        "name": "fake",
+        "base_url": base_url,
+        "encoding": "o200k_base",
+        "context_window": 4096,
+        "max_output": 256,
+        "ttft_timeout": 2.0,
+        "total_timeout": 20.0,
+        **model,
+    }
+    return {"MODEL_CATALOGUE": json.dumps([spec]), "DEFAULT_MODEL": "fake"}
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ and watch `pg_stat_activity` for the process's connections, told apart by `appli
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from django.db import connection
 
 from conversations.models import Conversation
 from tenancy import services as tenancy_services
-from tests.server import daphne
+from tests.server import daphne, fake_model_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,20 +47,9 @@ def held_connections(application_name: str) -> int:
 def pooled_server(fake_server: Any, **pool: str) -> Iterator[tuple[str, str]]:
     """A daphne process on the test database with the given pool settings; yields (base URL, app name)."""
     application_name = f"pool-test-{uuid.uuid4().hex[:12]}"
-    catalogue = [
-        {
-            "name": "fake",
-            "base_url": fake_server.base_url,
-            "encoding": "o200k_base",
-            "context_window": 4096,
-            "max_output": 64,
-            "total_timeout": 20.0,
-        }
-    ]
     env = {
         "DATABASE_URL": database_url(application_name),
-        "MODEL_CATALOGUE": json.dumps(catalogue),
-        "DEFAULT_MODEL": "fake",
+        **fake_model_env(fake_server.base_url, max_output=64),
         "GUARDRAILS_ENABLED": "false",  # per-user rate limits are not under test here
         "API_THROTTLE_USER_RATE": "1000000/min",
         "DEBUG": "false",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.db import connection
 
 from conversations.models import Conversation
 from tenancy import services as tenancy_services
-from tests.server import daphne
+from tests.server import daphne, fake_model_env
 
 
 @pytest.fixture
@@ -18,22 +16,7 @@ def live(fake_server, fake_llm, acme, alice, tmp_path):
 
     Its log (stderr) goes to `live["log"]`, a file, so a long test never blocks on a full pipe.
     """
-    settings_dict = connection.settings_dict
-    database = (
-        f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
-    )
-    catalogue = [
-        {
-            "name": "fake",
-            "base_url": fake_server.base_url,
-            "encoding": "o200k_base",
-            "context_window": 4096,
-            "max_output": 256,
-            "ttft_timeout": 2.0,
-            "total_timeout": 20.0,
-        }
-    ]
-    env = {"DATABASE_URL": database, "MODEL_CATALOGUE": json.dumps(catalogue), "DEFAULT_MODEL": "fake"}
+    env = server_env(fake_server)
     conversation = Conversation.objects.create(org=acme, user=alice)
     _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="sse", scopes=["chat"], expires_at=None)
     log = tmp_path / "daphne.log"
@@ -49,21 +32,9 @@ def chat(acme, alice) -> dict:
     return {"conversation": conversation, "key": secret, "path": f"/ws/orgs/acme/conversations/{conversation.pk}/"}
 
 
-def server_env(fake_server, **overrides: str) -> dict[str, str]:
-    """The environment of a daphne process on the test database with the fake model, plus overrides."""
-    settings_dict = connection.settings_dict
-    database = (
-        f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
-    )
-    catalogue = [
-        {
-            "name": "fake",
-            "base_url": fake_server.base_url,
-            "encoding": "o200k_base",
-            "context_window": 4096,
-            "max_output": 256,
-            "ttft_timeout": 5.0,
-            "total_timeout": 30.0,
-        }
-    ]
-    return {"DATABASE_URL": database, "MODEL_CATALOGUE": json.dumps(catalogue), "DEFAULT_MODEL": "fake", **overrides}
+def server_env(fake_server, *, model: dict | None = None, **overrides: str) -> dict[str, str]:
+    """The environment of a daphne process on the test database with the fake model (its catalogue
+    entry changed by `model`), plus overrides."""
+    db = connection.settings_dict
+    database = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {"DATABASE_URL": database, **fake_model_env(fake_server.base_url, **(model or {})), **overrides}

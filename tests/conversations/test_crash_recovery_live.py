@@ -16,6 +16,7 @@ from tests.server import daphne, spawn_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+SLOW_MODEL_TIMEOUTS = {"ttft_timeout": 5.0, "total_timeout": 30.0}  # the slow model takes 3 s to its first token
 FAST_RECOVERY = {
     "PERIODIC_TASKS_INLINE": "true",
     "STREAM_SWEEP_SECONDS": "0.5",
@@ -53,7 +54,7 @@ def test_an_answer_whose_process_was_killed_is_interrupted_and_the_conversation_
     fake_server, fake_llm, turn
 ) -> None:
     fake_llm.config.output_tokens, fake_llm.config.token_delay = 200, 0.05  # ten seconds of answer
-    env = server_env(fake_server, **FAST_RECOVERY)
+    env = server_env(fake_server, model=SLOW_MODEL_TIMEOUTS, **FAST_RECOVERY)
     process, base = spawn_daphne(env)
     try:
         body = {"content": "a long answer, please", "stream": True}
@@ -86,7 +87,7 @@ def test_an_answer_whose_process_was_killed_is_interrupted_and_the_conversation_
 def test_a_live_answer_waiting_on_a_slow_model_is_not_taken_for_abandoned(fake_server, fake_llm, turn) -> None:
     fake_llm.config.ttft = 3.0  # longer than STREAM_ABANDONED_SECONDS, with no text meanwhile
     results: dict[str, httpx.Response] = {}
-    with daphne(server_env(fake_server, **FAST_RECOVERY)) as base:
+    with daphne(server_env(fake_server, model=SLOW_MODEL_TIMEOUTS, **FAST_RECOVERY)) as base:
 
         def first_turn() -> None:
             results["first"] = httpx.post(

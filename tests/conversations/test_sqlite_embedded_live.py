@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tests.server import ROOT, daphne
+from tests.server import ROOT, daphne, fake_model_env
 
 TURNS = 20
 
@@ -40,22 +40,11 @@ print(json.dumps(keys))
 
 
 def embedded_env(database: Path, fake_server: Any) -> dict[str, str]:
-    catalogue = [
-        {
-            "name": "fake",
-            "base_url": fake_server.base_url,
-            "encoding": "o200k_base",
-            "context_window": 4096,
-            "max_output": 64,
-            "total_timeout": 20.0,
-        }
-    ]
     return {
         "DJANGO_ENV": "development",  # as `make run`: summaries and titles on a background thread
         "DATABASE_URL": f"sqlite:///{database}",
         "REDIS_URL": "",
-        "MODEL_CATALOGUE": json.dumps(catalogue),
-        "DEFAULT_MODEL": "fake",
+        **fake_model_env(fake_server.base_url, max_output=64),
         "DEBUG": "false",
         "LOG_LEVEL": "ERROR",
     }
