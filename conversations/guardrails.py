@@ -192,13 +192,18 @@ def _reserve(limits: list[QuotaLimit], amount: int) -> str | None:
     if not limits:
         return None
     reservation_id = str(uuid.uuid4())
-    get_quota_store().reserve(
-        limits=limits,
-        amount=amount,
-        reservation_id=reservation_id,
-        ttl_seconds=RESERVATION_TTL_SECONDS,
-        rebuild=quota_ledger.ledger_usage,  # a counter Redis lost is rebuilt before it admits anything
-    )
+    try:
+        get_quota_store().reserve(
+            limits=limits,
+            amount=amount,
+            reservation_id=reservation_id,
+            ttl_seconds=RESERVATION_TTL_SECONDS,
+            rebuild=quota_ledger.ledger_usage,  # a counter Redis lost is rebuilt before it admits anything
+        )
+    except QuotaStoreUnavailable:
+        # A paused Redis still runs the reserve once it wakes, for a call already refused: undo it then.
+        UNSETTLED.add(reservation_id, 0)
+        raise
     return reservation_id
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.db import connection
 
 from conversations.models import Conversation
 from tenancy import services as tenancy_services
+from tests.redis_process import RedisProcess
 from tests.server import daphne, fake_model_env
 
 
@@ -38,3 +41,12 @@ def server_env(fake_server, *, model: dict | None = None, **overrides: str) -> d
     db = connection.settings_dict
     database = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return {"DATABASE_URL": database, **fake_model_env(fake_server.base_url, **(model or {})), **overrides}
+
+
+@pytest.fixture
+def guardrail_redis(settings) -> Iterator[RedisProcess]:
+    server = RedisProcess()
+    server.start()
+    settings.REDIS_URL = server.url  # the limiter and quota store read it per call; the cache keeps its own
+    yield server
+    server.stop()

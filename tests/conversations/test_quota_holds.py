@@ -6,6 +6,7 @@ Each test admits a call, makes it end badly, and reads the hold back from the qu
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
 import time
@@ -243,3 +244,26 @@ def test_a_turn_whose_process_died_is_billed_for_its_text_and_frees_its_hold_at_
     assert used == answer.prompt_tokens + answer.completion_tokens > answer.prompt_tokens
     (record,) = UsageRecord.objects.filter(message=answer)
     assert (record.status, record.completion_tokens) == ("interrupted", answer.completion_tokens)
+
+
+def test_a_reserve_refused_while_redis_is_paused_is_undone_when_redis_wakes_and_runs_it(
+    acme, alice, settings, guardrail_redis
+) -> None:
+    limit(acme, user_tokens_day=BUDGET)
+    membership = Membership.objects.select_related("org", "user").get(org=acme, user=alice)
+
+    def admitted() -> guardrails.Admission:
+        return guardrails.admit(membership=membership, api_key_id=None, prompt_tokens=10, max_tokens=90)
+
+    guardrails.settle(admitted(), used_tokens=5)  # counters exist: the paused call is one reserve command
+    guardrail_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(guardrails.QuotaStoreUnavailable):
+            admitted()
+    finally:
+        guardrail_redis.process.send_signal(signal.SIGCONT)
+    time.sleep(0.2)  # the woken Redis runs the reserve its client gave up on
+    assert used_and_held(acme, alice) == (5, 100)
+    guardrails.settle(admitted(), used_tokens=20)  # the next call that reaches the store undoes it
+    assert used_and_held(acme, alice) == (25, 0)
+    assert len(guardrails.UNSETTLED) == 0

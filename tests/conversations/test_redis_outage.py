@@ -7,13 +7,8 @@ channel layer (on the shared Redis) untouched.
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 
 import pytest
-import redis
 
 from chatpresets.cache_outage import BREAKER
 from conversations.models import Message
@@ -24,49 +19,12 @@ from tenancy.limits.ratelimit import get_rate_limiter
 from tests.conversations.test_guardrails import limit
 from tests.conversations.test_http import send, start
 from tests.presets_world import make_preset
+from tests.redis_process import RedisProcess
 
 pytestmark = [
     pytest.mark.usefixtures("fake_llm"),
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary"),
 ]
-
-
-class RedisProcess:
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis.from_url(self.url).ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture
-def guardrail_redis(settings) -> Iterator[RedisProcess]:
-    server = RedisProcess()
-    server.start()
-    settings.REDIS_URL = server.url  # the limiter and quota store read it per call; the cache keeps its own
-    yield server
-    server.stop()
 
 
 def test_quotas_refuse_with_503_when_redis_stops_and_the_retry_succeeds_after(
