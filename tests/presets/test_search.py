@@ -105,3 +105,15 @@ def test_search_with_an_explicit_ordering_orders_by_it(api, alice, create) -> No
     create(alice, slug="b-poems", name="B poems")
     create(alice, slug="a-poems", name="A poems", system_prompt="poems poems poems")
     assert slugs(api(alice).get(url("preset-list"), {"q": "poems", "ordering": "name"})) == ["a-poems", "b-poems"]
+
+
+def test_a_null_character_in_a_search_is_400_not_a_database_error(api, alice, create) -> None:
+    create(alice, name="Tutor")
+    for path in [url("preset-list") + "?q=tu%00tor", "/api/v1/gallery/?q=%00"]:
+        response = api(alice).get(path)
+        assert response.status_code == 400, path
+        assert response.json()["error"] == {
+            "code": "invalid",
+            "message": "Null characters are not allowed.",
+            "details": {"field": "q"},
+        }
