@@ -122,6 +122,7 @@ def prepare_turn(
     *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
 ) -> PreparedTurn:
     """Store the user message and a pending answer, and plan the prompt; a repeated client id replays."""
+    _refuse_null_characters(content=content, client_id=client_id)
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if client_id:
         existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
@@ -137,6 +138,7 @@ def prepare_edit(
     *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
 ) -> PreparedTurn:
     """Replace the last question (and its answers) with an edited one and answer that instead."""
+    _refuse_null_characters(content=content, client_id=client_id)
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     _ensure_idle(conversation)
     question = last_user_message(conversation)
@@ -165,6 +167,13 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
         conversation, question, turn, plan, seq=_next_seq(conversation), holds=_holds(admission, api_key_id)
     )
     return _prepared(conversation, question, answer, plan, turn, api_key_id, admission, screened)
+
+
+def _refuse_null_characters(**fields: str) -> None:
+    """PostgreSQL text cannot hold NUL: refused here for every transport, as the serializers do."""
+    for field, text in fields.items():
+        if "\x00" in text:
+            raise InvalidInput("Null characters are not allowed.", details={"field": field})
 
 
 def _ensure_idle(conversation: Conversation) -> None:

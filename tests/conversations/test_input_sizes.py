@@ -203,3 +203,22 @@ def test_variables_without_a_preset_are_refused_and_nothing_is_stored(api, alice
     )
     assert applied.status_code == 400
     assert Conversation.objects.get(pk=chat["id"]).variables == {}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_null_character_in_a_websocket_message_or_client_id_gets_an_error_frame(chat, fake_llm) -> None:
+    socket = communicator(chat["path"], chat["key"])
+    assert (await socket.connect())[0]
+    for frame in [
+        {"type": "send", "content": "a\x00b"},
+        {"type": "send", "content": "fine", "client_id": "c\x00"},
+        {"type": "edit", "content": "a\x00b"},
+    ]:
+        await socket.send_json_to(frame)
+        answer = await reply(socket)
+        assert (answer["type"], answer["code"]) == ("error", "invalid"), frame
+        assert answer["message"] == "Null characters are not allowed."
+    assert fake_llm.requests == []  # refused before any model call
+    await socket.send_json_to({"type": "send", "content": "still here"})
+    assert (await reply(socket))["type"] == "ack"  # the socket lived through it
+    await socket.disconnect()
