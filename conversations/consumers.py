@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -29,13 +30,15 @@ from chatpresets.errors import (
 )
 from conversations import services
 from conversations.models import Conversation
-from conversations.payloads import message_payload
+from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import answer_in, conversation_for_caller
 from conversations.turns import attach, run_turn
 from tenancy import access
 from tenancy.models import ApiKey, Membership
 from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import active_api_key, active_user, membership_for_caller
+
+logger = logging.getLogger(__name__)
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAUTHENTICATED = 4401
@@ -195,6 +198,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(error_frame(error))
         except UNAVAILABLE_EXCEPTIONS as exc:
             await self.send_json(error_frame(dependency_failure(exc)))
+        except Exception:
+            # A bug must not take the socket (and the user's other frames) down with it.
+            logger.exception("websocket %s frame failed", kind)
+            await self.send_json(INTERNAL_ERROR)
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
@@ -260,6 +267,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.send_frame(error_frame(dependency_failure(exc)))
             return
         except asyncio.CancelledError:
+            return
+        except Exception:  # run_turn stored the answer as failed and freed its hold; say so
+            logger.exception("streamed answer %s failed", prepared.assistant_message.pk)
+            await self.send_frame(INTERNAL_ERROR)
             return
         with contextlib.suppress(Exception):  # other tabs are a courtesy; the answer is stored
             await self.channel_layer.group_send(

@@ -38,3 +38,13 @@ def message_payload(message: Message) -> dict[str, Any]:
         "pii": message.pii,
         "created_at": message.created_at.isoformat() if message.created_at else None,
     }
+
+
+# An answer that failed unexpectedly (a bug, not a refusal), as the websocket and SSE streams say
+# it; the stored answer has the same `error_code`.
+INTERNAL_ERROR = {
+    "type": "error",
+    "code": "internal_error",
+    "message": "The answer failed; it has been logged.",
+    "details": {},
+}

@@ -26,7 +26,7 @@ from conversations import services
 from conversations.api.serializers import SendMessageSerializer
 from conversations.api.views import ConversationViewSet
 from conversations.models import Conversation
-from conversations.payloads import message_payload
+from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import conversation_for_caller
 from conversations.turns import prepare_off_loop, run_turn
 from tenancy.authentication import authenticate_key
@@ -221,11 +221,7 @@ async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[
         unavailable = dependency_failure(exc)
         if unavailable is None:
             logger.exception("The answer failed after its stream started.")
-        await frames.put(_error_event(unavailable) if unavailable else {**SERVER_ERROR_EVENT, "details": {}})
-
-
-# The same code as the stored answer's error_code.
-SERVER_ERROR_EVENT = {"type": "error", "code": "internal_error", "message": "The answer failed; it has been logged."}
+        await frames.put(_error_event(unavailable) if unavailable else INTERNAL_ERROR)
 
 
 def _error_event(error: DomainError) -> dict[str, Any]:

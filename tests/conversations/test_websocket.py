@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from chatpresets.asgi import application
+from conversations import gateway, services
 from conversations.models import Message
 from conversations.tokens import count_text
 from tenancy import services as tenancy_services
@@ -244,3 +245,26 @@ async def test_reconnecting_socket_resumes_a_live_answer_where_it_left_off(chat,
     await second.send_json_to({"type": "resume", "message_id": "00000000-0000-0000-0000-000000000000"})
     assert (await reply(second))["code"] == "not_found"
     await second.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_unexpected_failure_is_an_error_frame_and_the_socket_lives_on(chat, fake_llm, monkeypatch) -> None:
+    async def broken_stream(**kwargs):
+        raise RuntimeError("an unmapped error in the model client")
+
+    def broken_regenerate(**kwargs):
+        raise RuntimeError("a bug while preparing")
+
+    monkeypatch.setattr(gateway, "stream_chat", broken_stream)
+    monkeypatch.setattr(services, "prepare_regenerate", broken_regenerate)
+    socket = communicator(chat["path"], chat["key"])
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"type": "send", "content": "hello"})
+    assert (await reply(socket))["type"] == "ack"
+    failed = await reply(socket)  # the answer failed: the socket is told, not left waiting
+    assert (failed["type"], failed["code"]) == ("error", "internal_error")
+    await socket.send_json_to({"type": "regenerate"})
+    assert (await reply(socket))["code"] == "internal_error"  # a frame that fails does not close the socket
+    await socket.send_json_to({"type": "ping"})
+    assert await reply(socket) == {"type": "pong"}
+    await socket.disconnect()
