@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         passwords = self.seed()
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/ with:"))
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Sign in at {_address()} with:"))
         for username, password in passwords.items():
             self.stdout.write(f"  {username:<8} {password}")
 
@@ -63,3 +63,8 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         return password
+
+
+def _address() -> str:
+    """Where `bin/run` serves (HOST and PORT), so the printed address is the one to open."""
+    return f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/"
