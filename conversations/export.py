@@ -1,20 +1,63 @@
-"""A conversation as Markdown, for people to keep or share."""
+"""A conversation exported as JSON or Markdown, streamed in batches of messages.
+
+A transcript has no upper size (each message is bounded, their number only by quotas), so it is
+never built whole: the response reads EXPORT_BATCH messages at a time, off the event loop, and
+sends each batch before reading the next. Memory per export is one batch, however long the
+conversation.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.core.serializers.json import DjangoJSONEncoder
+
 from conversations.models import Conversation, Message
+from conversations.payloads import message_payload
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant"}
+EXPORT_BATCH = 200
 
 
-def as_markdown(conversation: Conversation, messages: list[Message]) -> str:
-    lines = [
-        f"# {conversation.title or 'Conversation'}",
-        "",
-        f"_Exported {conversation.updated_at:%Y-%m-%d %H:%M} UTC_",
-        "",
-    ]
-    for message in messages:
-        note = "" if message.status == "complete" else f" _({message.status})_"
-        lines += [f"## {ROLE_TITLES.get(message.role, message.role)}{note}", "", message.content, ""]
-    return "\n".join(lines)
+def transcript_batches(conversation: Conversation) -> Iterator[list[Message]]:
+    """The conversation as it stands (no message replaced by a regeneration or an edit), in seq order."""
+    after, messages = 0, Message.objects.filter(conversation=conversation, superseded=False).order_by("seq")
+    while rows := list(messages.filter(seq__gt=after)[:EXPORT_BATCH]):
+        yield rows
+        after = rows[-1].seq
+
+
+def markdown_chunks(conversation: Conversation) -> Iterator[str]:
+    yield f"# {conversation.title or 'Conversation'}\n\n_Exported {conversation.updated_at:%Y-%m-%d %H:%M} UTC_\n\n"
+    for rows in transcript_batches(conversation):
+        yield "".join(_markdown(message) for message in rows)
+
+
+def _markdown(message: Message) -> str:
+    note = "" if message.status == "complete" else f" _({message.status})_"
+    return f"## {ROLE_TITLES.get(message.role, message.role)}{note}\n\n{message.content}\n\n"
+
+
+def json_chunks(conversation: Conversation, header: dict[str, Any]) -> Iterator[str]:
+    """`{"conversation": header, "messages": [...]}`, written a batch of messages at a time."""
+    yield '{"conversation": ' + _json(header) + ', "messages": ['
+    separator = ""
+    for rows in transcript_batches(conversation):
+        yield separator + ", ".join(_json(message_payload(message)) for message in rows)
+        separator = ", "
+    yield "]}"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False)
+
+
+async def streamed(make_chunks: Callable[[], Iterator[str]]) -> AsyncIterator[bytes]:
+    """Each chunk is produced in a worker thread (it reads the database) and sent before the next."""
+    chunks = await database_sync_to_async(make_chunks)()
+    next_chunk = database_sync_to_async(lambda: next(chunks, None))
+    while (chunk := await next_chunk()) is not None:
+        yield chunk.encode()

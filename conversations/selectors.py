@@ -64,11 +64,6 @@ def last_user_message(conversation: Conversation) -> Message | None:
     return Message.objects.filter(conversation=conversation, role="user", superseded=False).order_by("-seq").first()
 
 
-def transcript(conversation: Conversation) -> list[Message]:
-    """The conversation as it stands: every message not replaced by a regeneration or an edit."""
-    return list(Message.objects.filter(conversation=conversation, superseded=False).order_by("seq"))
-
-
 def answer_in(conversation: Conversation, message_id: str) -> Message:
     """An assistant message of this conversation, or 404 (ids of other conversations do not exist here)."""
     try:

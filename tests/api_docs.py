@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from asgiref.sync import async_to_sync
 from django.urls import resolve
 from rest_framework.test import APIClient
 
@@ -197,13 +198,25 @@ class ApiDocs:
         return "\n".join(lines)
 
 
+def response_body(response: Any) -> bytes:
+    """The body of any test-client response; a streamed one (async chunks) is read to its end."""
+    if not response.streaming:
+        return response.content
+
+    async def read() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(read)()
+
+
 def _payload(response: Any) -> Any:
     """JSON as data; any other body (a Markdown export) as its text."""
-    if not response.content:
+    content = response_body(response)
+    if not content:
         return None
     if response.get("Content-Type", "").startswith("application/json"):
-        return response.json()
-    return Text(response["Content-Type"], response.content.decode())
+        return json.loads(content)
+    return Text(response["Content-Type"], content.decode())
 
 
 def _dump(value: Any) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -16,10 +17,9 @@ from rest_framework.response import Response
 from chatpresets.errors import InvalidInput, NotFound
 from conversations import services
 from conversations.api import serializers as s
-from conversations.export import as_markdown
+from conversations.export import json_chunks, markdown_chunks, streamed
 from conversations.models import Conversation, Message
 from conversations.payloads import message_payload
-from conversations.selectors import transcript
 from presets.models import Preset
 from tenancy.api.base import TenantViewSet
 from tenancy.api.views import validated
@@ -90,21 +90,19 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/markdown"): OpenApiTypes.STR},
     )
     @action(detail=True)
-    def export(self, request: Request, **kwargs: Any) -> Response | HttpResponse:
-        conversation = self.get_object()
-        kind, messages = request.query_params.get("as", "json"), transcript(conversation)
+    def export(self, request: Request, **kwargs: Any) -> StreamingHttpResponse:
+        conversation, kind = self.get_object(), request.query_params.get("as", "json")
         if kind == "markdown":
-            response = HttpResponse(as_markdown(conversation, messages), content_type="text/markdown; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="conversation-{conversation.pk}.md"'
-            return response
-        if kind != "json":
+            chunks, content_type = partial(markdown_chunks, conversation), "text/markdown; charset=utf-8"
+        elif kind == "json":
+            header = s.ConversationSerializer(conversation).data
+            chunks, content_type = partial(json_chunks, conversation, header), "application/json"
+        else:
             raise InvalidInput("Export as json or markdown.", details={"field": "as"})
-        return Response(
-            {
-                "conversation": s.ConversationSerializer(conversation).data,
-                "messages": [message_payload(m) for m in messages],
-            }
-        )
+        response = StreamingHttpResponse(streamed(chunks), content_type=content_type)
+        if kind == "markdown":
+            response["Content-Disposition"] = f'attachment; filename="conversation-{conversation.pk}.md"'
+        return response
 
     @extend_schema(
         parameters=[OpenApiParameter("before_seq", int, description="Older than this sequence number")],

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from conversations import export
 from conversations.models import Conversation, Message, UsageRecord
 from presets.services import lifecycle, review
+from tests.api_docs import response_body
 from tests.factories import MembershipFactory
 from tests.presets_world import make_preset
 
@@ -46,6 +50,12 @@ def send(api, user, conversation_id, content="Hello", **extra):
     return api(user).post(
         url("conversation-messages", pk=conversation_id), {"content": content, **extra}, format="json", **headers
     )
+
+
+def exported(response) -> dict:
+    """The body of a streamed JSON export."""
+    assert response.status_code == 200
+    return json.loads(response_body(response))
 
 
 def test_answer_as_json_uses_the_preset_and_records_usage(api, alice, approved_preset, fake_llm) -> None:
@@ -232,7 +242,7 @@ def test_regenerate_keeps_the_old_answer_out_of_the_prompt(api, alice, fake_llm)
     assert again.status_code == 201
     assert again.json()["message"]["content"] == "second answer"
     assert fake_llm.requests[-1]["messages"][1:] == [{"role": "user", "content": "question"}]
-    export = api(alice).get(url("conversation-export", pk=chat["id"])).json()["messages"]
+    export = exported(api(alice).get(url("conversation-export", pk=chat["id"])))["messages"]
     assert [(m["role"], m["content"]) for m in export] == [("user", "question"), ("assistant", "second answer")]
     stored = Message.objects.filter(conversation_id=chat["id"], superseded=True).values_list("content", flat=True)
     assert list(stored) == ["first answer"]
@@ -261,8 +271,24 @@ def test_export_as_markdown_and_bad_format(api, alice, fake_llm) -> None:
     send(api, alice, chat["id"], "Why tides?")
     markdown = api(alice).get(url("conversation-export", pk=chat["id"]) + "?as=markdown")
     assert markdown["Content-Type"].startswith("text/markdown")
-    text = markdown.content.decode()
+    text = response_body(markdown).decode()
     assert text.startswith("# Tides")
     assert "## You\n\nWhy tides?" in text
     assert "## Assistant\n\nBecause of the moon." in text
     assert api(alice).get(url("conversation-export", pk=chat["id"]) + "?as=pdf").status_code == 400
+
+
+def test_a_long_conversation_is_exported_whole_in_batches_of_messages(api, alice, monkeypatch) -> None:
+    monkeypatch.setattr(export, "EXPORT_BATCH", 3)  # 10 messages: four batches, the last one short
+    chat = Conversation.objects.create(org=alice.memberships.get().org, user=alice, title="Long")
+    for seq in range(1, 11):
+        role = "user" if seq % 2 else "assistant"
+        Message.objects.create(org=chat.org, conversation=chat, seq=seq, role=role, content=f"m{seq}")
+    Message.objects.filter(conversation=chat, seq=4).update(superseded=True)
+    batches = [[m.seq for m in rows] for rows in export.transcript_batches(chat)]
+    assert batches == [[1, 2, 3], [5, 6, 7], [8, 9, 10]]
+    as_json = exported(api(alice).get(url("conversation-export", pk=chat.pk)))
+    assert [m["content"] for m in as_json["messages"]] == [f"m{n}" for n in (1, 2, 3, 5, 6, 7, 8, 9, 10)]
+    assert as_json["conversation"]["title"] == "Long"
+    markdown = response_body(api(alice).get(url("conversation-export", pk=chat.pk) + "?as=markdown"))
+    assert markdown.decode().count("## ") == 9

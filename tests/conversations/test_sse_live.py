@@ -49,3 +49,17 @@ def test_json_mode_through_the_real_server(live) -> None:
     response = httpx.post(url, json={"content": "hi"}, headers={"Authorization": f"Bearer {live['key']}"}, timeout=30)
     assert response.status_code == 201
     assert response.json()["message"]["status"] == "complete"
+
+
+def test_an_export_streams_through_a_real_server(live) -> None:
+    conversation = live["conversation"]
+    for seq in range(1, 6):
+        Message.objects.create(org=conversation.org, conversation=conversation, seq=seq, role="user", content=f"m{seq}")
+    url = f"{live['base']}/api/v1/orgs/acme/conversations/{conversation.pk}/export/"
+    headers = {"Authorization": f"Bearer {live['key']}"}
+    exported = httpx.get(url, headers=headers, timeout=30)
+    assert exported.status_code == 200
+    assert [m["content"] for m in exported.json()["messages"]] == [f"m{n}" for n in range(1, 6)]
+    markdown = httpx.get(url + "?as=markdown", headers=headers, timeout=30)
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    assert markdown.text.count("## You") == 5
