@@ -128,16 +128,21 @@ def admit(
     preset_id: Any = None,
     preset_policy: dict[str, Any] | None = None,
     estimated_cost: Decimal = Decimal(0),
+    counts_request: bool = True,
 ) -> Admission:
     """Refuse (429/413/503) or admit one model call; an admitted call must be settled or released.
 
     Inside `released_on_error`, the admission is also released if the block raises afterwards.
+    Background calls (titles, summaries) pass `counts_request=False`: nobody asked for them, so
+    they spend tokens and cost but not the requests-per-minute a user has for their own sends.
     """
     if not settings.GUARDRAILS_ENABLED:
         return Admission(None, prompt_tokens + max_tokens)
     parties = subjects(membership, api_key_id)
     estimated = prompt_tokens + max_tokens
     requests, tokens = _rate_limits(parties, estimated)
+    if not counts_request:
+        requests = []
     decision = get_rate_limiter().check(limits=[*requests, *tokens])
     if not decision.allowed:
         raise RateLimited(decision) if decision.retryable else TooLargeForLimit(decision)

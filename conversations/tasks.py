@@ -189,10 +189,13 @@ def _background_call(
 ) -> gateway.StreamResult | None:
     """One summary or title call through the same guardrails as a turn; None when refused or failed.
 
-    It counts against the conversation owner's and the organisation's limits. A refusal only
-    means the summary waits: until one lands, the context planner simply truncates.
+    It counts against the conversation owner's and the organisation's token and cost limits, not
+    their requests per minute. A refusal only means the summary waits: until one lands, the context
+    planner simply truncates.
     """
     spec = get_model(summary_model(conversation))
+    # Reserve what the model may really write: the model's and the organisation's ceilings apply.
+    max_tokens = controls_for(conversation.org.settings).answer_limit(spec, max_tokens)
     messages = [{"role": "system", "content": instructions}, {"role": "user", "content": prompt}]
     prompt_tokens = sum(count_message(m["role"], m["content"], spec.encoding) for m in messages)
     membership = Membership.objects.filter(org_id=conversation.org_id, user_id=conversation.user_id).first()
@@ -206,6 +209,7 @@ def _background_call(
             prompt_tokens=prompt_tokens,
             max_tokens=max_tokens,
             estimated_cost=spec.cost(prompt_tokens, max_tokens),
+            counts_request=False,
         )
     except DomainError as error:
         logger.warning("%s of conversation %s refused: %s", kind, conversation.pk, error.code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatpresets.llm.catalogue import default_model
 from presets.models import Library, Preset, PresetLink, Scope
 from presets.services import lifecycle, review, sharing
 from tenancy.models import Organization, User
@@ -22,7 +23,13 @@ class PresetWorld:
 
 def make_preset(org: Organization, owner: User, slug: str, **kwargs: object) -> Preset:
     return lifecycle.preset_create(
-        org=org, actor=owner, name=slug.title(), slug=slug, system_prompt=f"You are {slug}.", model="smollm2", **kwargs
+        org=org,
+        actor=owner,
+        name=slug.title(),
+        slug=slug,
+        system_prompt=f"You are {slug}.",
+        model=default_model(),
+        **kwargs,
     )
 
 

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import AlreadyExists, InvalidInput, NotFound, RetentionExpired
-from conversations.cost_controls import ModelNotAllowed, controls_for
+from chatpresets.llm.cost_controls import controls_for
 from presets.content import validate_content
 from presets.models import CONTENT_FIELDS, Preset, PresetVersion, Scope, Status
+from presets.runnable import check_context_budget, check_fallbacks, check_model
 from presets.services.review import auto_submit
 from tenancy.models import Membership, Organization, Role, Team, TeamMembership, User
 
@@ -43,12 +44,18 @@ def _save(preset: Preset, *, actor: User, reason: str) -> None:
     preset.save()
 
 
-@transaction.atomic
-def _check_model(*, org: Organization, model: str) -> None:
-    """A preset may name only a model its organisation allows (presets written before a
-    restriction keep theirs; they are refused when used)."""
-    if not controls_for(org.settings).allows(model):
-        raise ModelNotAllowed(details={"field": "model", "model": model})
+def _check_runnable(*, org: Organization, content: dict[str, Any], before: dict[str, Any] | None = None) -> None:
+    """A new or changed model and fallbacks must exist and be allowed, and the context budget must hold.
+
+    Presets written before a restriction keep an unchanged model; they are refused when used.
+    """
+    controls = controls_for(org.settings)
+    if before is None or content["model"] != before["model"]:
+        check_model(controls, content["model"])
+    fallbacks = content["policy"].get("allowed_fallback_models")
+    if before is None or fallbacks != before["policy"].get("allowed_fallback_models"):
+        check_fallbacks(controls, content["policy"])
+    check_context_budget(controls, content)
 
 
 def preset_create(
@@ -81,7 +88,7 @@ def preset_create(
             "policy": policy or {},
         }
     )
-    _check_model(org=org, model=content["model"])
+    _check_runnable(org=org, content=content)
     if Preset.objects.for_org(org).filter(slug=slug).exists():
         raise AlreadyExists("A preset with this slug exists (or is in the trash).", details={"field": "slug"})
     private = scope == Scope.PRIVATE
@@ -128,8 +135,6 @@ def preset_update(*, preset: Preset, actor: User, change_reason: str = "", **cha
     scope, team = changes.get("scope", preset.scope), changes.get("team", preset.team)
     if "scope" in changes or "team" in changes:
         _check_scope(org=preset.org, actor=actor, scope=scope, team=team)
-    if changes.get("model", preset.model) != preset.model:
-        _check_model(org=preset.org, model=changes["model"])
     if (
         "slug" in changes
         and Preset.objects.for_org(preset.org).filter(slug=changes["slug"]).exclude(pk=preset.pk).exists()
@@ -141,7 +146,12 @@ def preset_update(*, preset: Preset, actor: User, change_reason: str = "", **cha
     # does not carry over to the whole organisation, nor to another team.
     moved_team = preset.scope == scope == Scope.TEAM and team is not None and team.pk != preset.team_id
     widened = SCOPE_REACH[scope] > SCOPE_REACH[preset.scope] or moved_team
-    for field, value in {**changes, **validate_content(content)}.items():
+    validated = validate_content(content)
+    if content_changed:
+        _check_runnable(
+            org=preset.org, content=validated, before={field: getattr(preset, field) for field in CONTENT_FIELDS}
+        )
+    for field, value in {**changes, **validated}.items():
         setattr(preset, field, value)
     if content_changed:
         preset.version += 1

@@ -8,6 +8,7 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
 from audit.models import AuditEvent
+from conversations import tasks
 from conversations.models import Message
 from tenancy.limits.quota import QuotaLimit, get_quota_store
 from tenancy.limits.rules import periods_at
@@ -144,14 +145,26 @@ async def test_a_refused_websocket_send_is_an_error_frame_with_retry_after(chat,
     assert await sync_to_async(Message.objects.filter(client_id="c2").exists)() is False
 
 
-def test_titles_pass_the_same_limits_and_wait_when_refused(
+def test_titles_do_not_spend_the_users_requests_per_minute(
     api, acme, alice, fake_llm, django_capture_on_commit_callbacks
 ) -> None:
-    limit(acme, user_rpm=1)
+    limit(acme, user_rpm=3)
     chat = start(api, alice)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert send(api, alice, chat["id"]).status_code == 201
-    assert len(fake_llm.requests) == 1  # the title call was refused by user_rpm, so no model call
+    for content in ("one", "two", "three"):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert send(api, alice, chat["id"], content).status_code == 201
+    assert len(fake_llm.requests) == 4  # three answers and the title
+    assert api(alice).get(url("conversation-detail", pk=chat["id"])).json()["title"]
+    assert send(api, alice, chat["id"], "four").status_code == 429  # the fourth send is the user's own
+
+
+def test_titles_pass_the_token_quotas_and_wait_when_refused(api, acme, alice, fake_llm) -> None:
+    chat = start(api, alice)
+    assert send(api, alice, chat["id"]).status_code == 201
+    limit(acme, user_tokens_day=1)
+    calls = len(fake_llm.requests)
+    assert tasks.generate_title(conversation_id=chat["id"], org_id=str(acme.pk)) == ""
+    assert len(fake_llm.requests) == calls  # refused by the quota: no model call
     assert api(alice).get(url("conversation-detail", pk=chat["id"])).json()["title"] == ""
 
 
@@ -182,3 +195,12 @@ def test_quota_keys_roll_over_at_day_and_month_boundaries() -> None:
     assert (before["day"][0], before["month"][0]) == ("day:2026-12-31", "month:2026-12")
     assert (after["day"][0], after["month"][0]) == ("day:2027-01-01", "month:2027-01")
     assert before["day"][1] == before["month"][1] == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_a_small_quota_holds_only_the_calls_own_answer_limit(api, acme, alice, make_key) -> None:
+    limit(acme, user_tokens_day=120)  # far below the model's max_output (256) plus a prompt
+    chat = start(api, alice, params_override={"max_tokens": 20})
+    assert send(api, alice, chat["id"], "hi").status_code == 201
+    _, secret = make_key(alice, acme, ["chat"])
+    body = {"model": "fake", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    assert api(key=secret).post("/v1/chat/completions", body, format="json").status_code == 200

@@ -140,3 +140,12 @@ def test_no_summary_or_title_is_made_for_an_owner_who_has_left(acme, alice, fake
     alice.memberships.filter(org=acme).delete()
     assert tasks.generate_title(conversation_id=str(conversation.pk), org_id=str(acme.pk)) == ""
     assert fake_llm.requests == []
+
+
+def test_a_summary_reserves_only_the_answer_its_model_may_write(conversation, acme, settings, fake_llm) -> None:
+    # SUMMARY_MAX_TOKENS (300) is more than fake-small may write (50): the hold is prompt + 50.
+    settings.SUMMARY_MAX_TOKENS = 300
+    acme.settings = {**acme.settings, "summary_model": "fake-small", "limits": {"user_tokens_day": 200}}
+    acme.save()
+    assert tasks.summarise(conversation_id=str(conversation.pk), org_id=str(acme.pk), through_seq=4) == 4
+    assert fake_llm.requests[-1]["max_tokens"] == 50

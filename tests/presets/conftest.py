@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.urls import reverse
 
+from chatpresets.llm.catalogue import catalogue
 from tenancy.models import Role, User
 from tests.factories import MembershipFactory, UserFactory
 
@@ -34,3 +35,13 @@ def create(api) -> Callable[..., dict[str, Any]]:
         return response.json()
 
     return make
+
+
+@pytest.fixture
+def models(settings) -> Iterator[None]:
+    """A catalogue of three models (smollm2, gpt-4o, mistral-large), none of them ever called."""
+    entry = {"base_url": "http://127.0.0.1:9/v1", "context_window": 8192, "max_output": 512}
+    settings.MODEL_CATALOGUE = [{"name": name, **entry} for name in ("smollm2", "gpt-4o", "mistral-large")]
+    catalogue.cache_clear()
+    yield
+    catalogue.cache_clear()

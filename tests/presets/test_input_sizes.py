@@ -8,6 +8,7 @@ import time
 import pytest
 from django.urls import reverse
 
+from chatpresets.llm.catalogue import catalogue
 from presets.diff import unified_diff
 from presets.services import lifecycle
 from tests.presets.conftest import url
@@ -21,8 +22,13 @@ def legacy_preset(acme, bob, settings):
     """bob's private preset with the issue's prompt, saved before the limits existed."""
     settings.PRESET_PROMPT_MAX_CHARS = settings.PRESET_PLACEHOLDERS_MAX = 10**6
     settings.PRESET_RENDERED_PROMPT_MAX_CHARS = 10**9
+    original = settings.MODEL_CATALOGUE
+    settings.MODEL_CATALOGUE = [{"name": "smollm2", "base_url": "http://127.0.0.1:9/v1", "context_window": 10**6}]
+    catalogue.cache_clear()  # nor a check that the prompt fits the model's window
     preset = make_preset(acme, bob, "legacy", variables=[{"name": "x"}])
     preset = lifecycle.preset_update(preset=preset, actor=bob, system_prompt=ATTACK_PROMPT)
+    settings.MODEL_CATALOGUE = original
+    catalogue.cache_clear()
     settings.PRESET_PROMPT_MAX_CHARS, settings.PRESET_PLACEHOLDERS_MAX = 100_000, 100
     settings.PRESET_RENDERED_PROMPT_MAX_CHARS = 100_000
     return preset

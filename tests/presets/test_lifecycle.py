@@ -100,7 +100,7 @@ def test_duplicate_slug_is_409_even_while_the_first_is_in_the_trash(api, alice, 
     preset = create(alice)
     api(alice).delete(url("preset-detail", pk=preset["id"]))
     again = api(alice).post(
-        url("preset-list"), {"name": "W", "slug": "writer", "system_prompt": "x", "model": "m"}, format="json"
+        url("preset-list"), {"name": "W", "slug": "writer", "system_prompt": "x", "model": "smollm2"}, format="json"
     )
     assert again.status_code == 409
 
@@ -194,7 +194,7 @@ def test_concurrent_edits_produce_consecutive_versions(acme, alice) -> None:
     assert len({prompts[n] for n in range(2, 6)}) == 4
 
 
-def test_a_preset_may_name_only_a_model_the_organisation_allows(api, acme, alice, create) -> None:
+def test_a_preset_may_name_only_a_model_the_organisation_allows(api, acme, alice, create, models) -> None:
     existing = create(alice, slug="before")  # written before the restriction: it keeps its model
     acme.settings = {**acme.settings, "allowed_models": ["gpt-4o"]}
     acme.save()

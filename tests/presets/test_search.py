@@ -41,7 +41,7 @@ def test_websearch_syntax_is_safe(api, alice, create) -> None:
         assert api(alice).get(url("preset-list"), {"q": query}).status_code == 200
 
 
-def test_filters(api, alice, bob, team, create) -> None:
+def test_filters(api, alice, bob, team, create, models) -> None:
     create(alice, slug="a1", tags=["x"], model="gpt-4o")
     create(alice, slug="a2", tags=["y"])
     create(bob, slug="b1", scope="team", team=str(team.pk))
