@@ -39,3 +39,18 @@ class DependencyUnavailableMiddleware(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         unavailable = errors.dependency_failure(exception)
         return None if unavailable is None else errors.error_response(unavailable)
+
+
+class ApiNotFoundMiddleware(MiddlewareMixin):
+    """An unknown path under /api/ or /v1/ answers the JSON 404 even with DEBUG on.
+
+    `handler404` (errors.page_not_found) is only consulted with DEBUG off; with it on, Django
+    renders its technical HTML page, which an API client cannot parse.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code != 404 or not request.path.startswith(errors.API_PATH_PREFIXES):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        return errors.page_not_found(request, Exception("Not found."))

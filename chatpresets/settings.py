@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chatpresets.middleware.RequestContextMiddleware",
+    "chatpresets.middleware.ApiNotFoundMiddleware",
     "chatpresets.middleware.DependencyUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

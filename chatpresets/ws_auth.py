@@ -20,12 +20,18 @@ from tenancy.key_guard import TooManyFailedAttempts
 
 # Like the consumer's 4401 and 4404: the HTTP status in the 4000 range of websocket close codes.
 CLOSE_TOO_MANY_FAILED_ATTEMPTS = 4429
+CLOSE_UNAUTHENTICATED = 4401
 
 
 async def refuse_handshake(receive: Any, send: Any, code: int) -> None:
-    """Close the socket before it is accepted, without reaching any consumer."""
+    """Refuse the socket with `code`, without reaching any consumer.
+
+    Accepted, then closed at once: a close before the accept reaches the client as an HTTP 403
+    without the code. No consumer runs, so nothing the client sends meanwhile is processed.
+    """
     message = await receive()
     if message["type"] == "websocket.connect":
+        await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": code})
 
 
@@ -38,6 +44,9 @@ class ApiKeyOrSessionAuth:
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
         scheme, _, secret = header.partition(" ")
         if scheme != "Bearer":
+            if b"cookie" not in dict(scope.get("headers", [])):
+                # No key and no session: 4401 whatever the Origin, which only guards cookies.
+                return await refuse_handshake(receive, send, CLOSE_UNAUTHENTICATED)
             return await self.session_stack(scope, receive, send)
         client = scope.get("client") or [None]
         try:

@@ -28,6 +28,7 @@ from chatpresets.errors import (
     dependency_failure,
     retry_after,
 )
+from chatpresets.ws_auth import CLOSE_UNAUTHENTICATED
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
@@ -41,7 +42,6 @@ from tenancy.selectors import active_api_key, active_user, membership_for_caller
 logger = logging.getLogger(__name__)
 
 CLOSE_NOT_FOUND = 4404
-CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ACCESS_REVOKED = 4403
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the database or Redis cannot serve now
@@ -89,16 +89,16 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         if not self.scope["user"].is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         try:
             await self.authorize()
         except DomainError:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.refuse(CLOSE_NOT_FOUND)
             return
         except UNAVAILABLE_EXCEPTIONS as exc:
             dependency_failure(exc)  # logs it, without a traceback
-            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            await self.refuse(CLOSE_TRY_AGAIN_LATER)
             return
         self.group = f"conversation.{self.conversation.pk}"
         key_id = self.api_key.pk if self.api_key else None
@@ -109,6 +109,16 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+
+    async def refuse(self, code: int) -> None:
+        """Refuse the handshake with a close code the client can read.
+
+        A close before `accept` becomes an HTTP 403, which hides the code from browsers; so accept,
+        then close at once. `closed` is set first: a frame that slips in between is never processed.
+        """
+        self.closed = True
+        await self.accept()
+        await self.close(code=code)
 
     async def authorize(self) -> None:
         """Re-read the caller's access and conversation; AccessRevoked or NotFound when they are gone."""
@@ -167,6 +177,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_ACCESS_REVOKED)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if self.closed:
+            return  # refused or revoked: frames still in flight get nothing
         try:
             content = await self.decode_json(text_data) if text_data is not None else None
         except ValueError:

@@ -11,6 +11,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
@@ -104,6 +105,9 @@ class Preset(TenantOwned):
             models.Index(fields=["org", "team"], name="preset_org_team"),
             models.Index(fields=["org", "status"], name="preset_org_status"),
             models.Index(fields=["scope", "public_approved_version"], name="preset_public_gallery"),
+            # Exact slug and name matches in search (presets.search.EXACT).
+            models.Index(Lower("slug"), name="preset_lower_slug"),
+            models.Index(Lower("name"), name="preset_lower_name"),
         ]
 
     def __str__(self) -> str:

@@ -160,9 +160,13 @@ def preset_for_caller(*, membership: Membership, preset_id: Any, minimum: Access
     return preset, access
 
 
-def readable_version(preset: Preset, access: Access) -> int:
-    """Editors read the newest version; everyone else reads the approved one when there is one."""
-    if access >= Access.EDIT or preset.approved_version is None:
+def readable_version(preset: Preset, access: Access) -> int | None:
+    """Editors read the newest version; everyone else only the approved one, None before approval.
+
+    The one rule for reading a version's content: the detail, clones, share links, the versions
+    list and `presets.resolve` all follow it, so a draft is never shown to someone who may not edit.
+    """
+    if access >= Access.EDIT:
         return preset.version
     return preset.approved_version
 

@@ -12,6 +12,11 @@ from presets.selectors import Access, readable_version, version_content
 def preset_detail(preset: Preset, access: Access, *, number: int | None = None) -> dict[str, Any]:
     """The preset with the content of the version this reader sees; the prompt is hidden below `view`."""
     number = number or readable_version(preset, access)
-    content = preset.content() if number == preset.version else version_content(preset_id=preset.pk, number=number)
+    if number is None:
+        content = None
+    elif number == preset.version:
+        content = preset.content()
+    else:
+        content = version_content(preset_id=preset.pk, number=number)
     context = {"access": access, "content": content, "content_version": number, "prompt_hidden": access < Access.VIEW}
     return PresetDetailSerializer(preset, context=context).data

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from chatpresets.errors import Forbidden, NotFound, PromptHidden
+from chatpresets.errors import Forbidden, NotFound, PresetNotApproved, PromptHidden
 from presets.api import serializers as s
 from presets.api.presenters import preset_detail
 from presets.models import Level, Preset, Scope
@@ -76,6 +76,8 @@ class LinkCloneView(GenericAPIView):
         if access < Access.VIEW:
             raise PromptHidden()
         number = readable_version(link.preset, access)
+        if number is None:
+            raise PresetNotApproved()
         content = version_content(preset_id=link.preset_id, number=number)
         clone = lifecycle.preset_clone(
             source=link.preset, content=content, version=number, org=org, actor=request.user, **data

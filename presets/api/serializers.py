@@ -78,27 +78,28 @@ class PresetDetailSerializer(PresetSummarySerializer):
         read_only_fields = fields
 
     def _content(self) -> dict[str, Any]:
-        return self.context["content"]
+        # None when the reader may see no version yet (below `edit`, nothing approved).
+        return self.context["content"] or dict.fromkeys(("system_prompt", "params", "variables", "policy", "model"))
 
     def get_access(self, obj: Preset) -> str:
         return self.context["access"].name.lower()
 
-    def get_content_version(self, obj: Preset) -> int:
+    def get_content_version(self, obj: Preset) -> int | None:
         return self.context["content_version"]
 
     def get_system_prompt(self, obj: Preset) -> str | None:
         return None if self.context.get("prompt_hidden") else self._content()["system_prompt"]
 
-    def get_params(self, obj: Preset) -> dict[str, Any]:
+    def get_params(self, obj: Preset) -> dict[str, Any] | None:
         return self._content()["params"]
 
-    def get_variables(self, obj: Preset) -> list[dict[str, Any]]:
+    def get_variables(self, obj: Preset) -> list[dict[str, Any]] | None:
         return self._content()["variables"]
 
-    def get_policy(self, obj: Preset) -> dict[str, Any]:
+    def get_policy(self, obj: Preset) -> dict[str, Any] | None:
         return self._content()["policy"]
 
-    def get_model(self, obj: Preset) -> str:
+    def get_model(self, obj: Preset) -> str | None:
         return self._content()["model"]
 
 

@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chatpresets.errors import Forbidden, NotFound, SafetyFindingsBlocked
+from chatpresets.errors import Forbidden, NotFound, PresetNotApproved, SafetyFindingsBlocked
 from presets.api import serializers as s
 from presets.api.base import PresetChildViewSet
 from presets.api.presenters import preset_detail
@@ -111,6 +111,8 @@ class PresetViewSet(mixins.ListModelMixin, PresetChildViewSet):
         source, access = self.preset_at(Access.VIEW)
         data = validated(self, s.CloneSerializer)
         number = readable_version(source, access)
+        if number is None:
+            raise PresetNotApproved()
         content = version_content(preset_id=source.pk, number=number)
         clone = lifecycle.preset_clone(
             source=source, content=content, version=number, org=self.org, actor=request.user, **data

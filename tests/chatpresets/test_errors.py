@@ -70,6 +70,21 @@ def test_unknown_api_path_is_json_404(api, alice) -> None:
     assert_error_shape(api(alice).get("/api/v1/no-such-thing/"), 404, "not_found")
 
 
+UNKNOWN_API_PATHS = ["/api/v1/no-such-thing/", "/api/nothing", "/v1/no-such-thing", "/v1/chat/completions/x"]
+
+
+@override_settings(DEBUG=True)
+@pytest.mark.parametrize("path", UNKNOWN_API_PATHS)
+def test_unknown_api_path_is_json_404_even_with_debug_on(api, alice, path) -> None:
+    assert_error_shape(api(alice).get(path), 404, "not_found")
+
+
+@override_settings(DEBUG=True)
+def test_unknown_page_path_keeps_the_html_404_with_debug_on(client, db) -> None:
+    response = client.get("/no-such-page/")
+    assert (response.status_code, response["Content-Type"].split(";")[0]) == (404, "text/html")
+
+
 def test_method_not_allowed(api, alice) -> None:
     assert_error_shape(api(alice).delete(reverse("me")), 405, "method_not_allowed")
 

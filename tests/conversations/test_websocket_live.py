@@ -29,11 +29,42 @@ async def test_send_and_stream_over_a_real_socket(live, fake_llm) -> None:
     assert frames[-1]["message"]["content"] == "".join(f"w{i} " for i in range(6))
 
 
-async def test_a_foreign_key_is_refused_at_the_handshake(live) -> None:
+async def close_code_of_handshake(url: str, headers: dict[str, str], frame: dict | None = None) -> int | None:
+    """Open the socket as a client would, optionally send one frame at once, and read the close code."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=headers) as socket:
+        if frame is not None:
+            await socket.send_json(frame)
+        message = await socket.receive(timeout=5)
+        assert message.type == aiohttp.WSMsgType.CLOSE, message
+        return socket.close_code
+
+
+async def test_a_foreign_org_in_the_url_is_refused_with_close_code_4404(live) -> None:
     url = live["base"].replace("http://", "ws://") + f"/ws/orgs/globex/conversations/{live['conversation'].pk}/"
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(aiohttp.WSServerHandshakeError):
-            await session.ws_connect(url, headers={"Authorization": f"Bearer {live['key']}"})
+    assert await close_code_of_handshake(url, {"Authorization": f"Bearer {live['key']}"}) == 4404
+
+
+async def test_another_orgs_conversation_is_refused_with_close_code_4404(live, carol, globex) -> None:
+    _, carol_key = await sync_to_async(tenancy_services.api_key_create)(
+        org=globex, actor=carol, name="carol", scopes=["chat"], expires_at=None
+    )
+    assert await close_code_of_handshake(socket_url(live), {"Authorization": f"Bearer {carol_key}"}) == 4404
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer cpk_000000000000_forged"}], ids=["none", "forged"])
+async def test_missing_or_invalid_credentials_are_refused_with_close_code_4401(live, headers) -> None:
+    assert await close_code_of_handshake(socket_url(live), headers) == 4401
+
+
+async def test_a_frame_sent_on_a_refused_socket_is_not_processed(live, fake_llm, carol, globex) -> None:
+    _, carol_key = await sync_to_async(tenancy_services.api_key_create)(
+        org=globex, actor=carol, name="carol", scopes=["chat"], expires_at=None
+    )
+    frame = {"type": "send", "content": "let me in", "client_id": "refused"}
+    code = await close_code_of_handshake(socket_url(live), {"Authorization": f"Bearer {carol_key}"}, frame)
+    assert code == 4404
+    assert not await sync_to_async(Message.objects.filter(client_id="refused").exists)()
+    assert fake_llm.requests == []
 
 
 def socket_url(live: dict) -> str:

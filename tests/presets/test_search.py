@@ -117,3 +117,31 @@ def test_a_null_character_in_a_search_is_400_not_a_database_error(api, alice, cr
             "message": "Null characters are not allowed.",
             "details": {"field": "q"},
         }
+
+
+def test_a_hyphenated_slug_is_found_and_ranks_first(api, alice, create) -> None:
+    create(alice, slug="fp-bad-d6831a", name="Fp check")
+    create(alice, slug="other", name="Bad fp", description="fp bad d6831a fp bad")
+    assert slugs(api(alice).get(url("preset-list") + "?q=fp-bad-d6831a"))[0] == "fp-bad-d6831a"
+    assert slugs(api(alice).get(url("preset-list") + "?q=FP-BAD-D6831A"))[0] == "fp-bad-d6831a"
+
+
+def test_an_exact_name_ranks_above_word_matches_whatever_the_case(api, alice, create) -> None:
+    create(alice, slug="many", name="Poems about poems", tags=["poems"], description="poems poems poems")
+    create(alice, slug="exact", name="Poems", system_prompt="Write verse.")
+    assert slugs(api(alice).get(url("preset-list") + "?q=pOEMS")) == ["exact", "many"]
+
+
+def test_the_gallery_finds_a_hyphenated_slug(api, alice, carol, acme, create) -> None:
+    from presets.services import review
+    from tests.factories import MembershipFactory, UserFactory
+
+    approver = MembershipFactory(org=acme, role="approver").user
+    body = create(alice, slug="no-such-word-x1", scope="public", name="Helper")
+    preset = Preset.objects.get(pk=body["id"])
+    review.preset_submit(preset=preset, actor=alice)
+    review.preset_approve(preset=preset, actor=approver, number=1)
+    review.preset_staff_approve_public(preset=preset, staff=UserFactory(is_staff=True), number=1)
+    assert [p["slug"] for p in api(carol).get("/api/v1/gallery/?q=no-such-word-x1").json()["results"]] == [
+        "no-such-word-x1"
+    ]

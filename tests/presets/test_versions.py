@@ -89,3 +89,17 @@ def test_readers_see_only_approved_versions(api, bob, alice, create) -> None:
     listed = api(reader).get(url("preset-version-list", preset_id=preset["id"])).json()["results"]
     assert [v["number"] for v in listed] == [1]
     assert api(reader).get(url("preset-version-detail", preset_id=preset["id"], number=2)).status_code == 404
+
+
+def test_a_team_member_reads_no_team_draft_in_detail_versions_or_clone(api, alice, bob, team, create) -> None:
+    """One rule for reading a version: below `edit`, approved versions only, wherever it is read."""
+    preset = create(alice, slug="team-draft", scope="team", team=str(team.pk), system_prompt="Secret draft.")
+    detail = api(bob).get(url("preset-detail", pk=preset["id"]))
+    versions = api(bob).get(url("preset-version-list", preset_id=preset["id"])).json()["results"]
+    clone = api(bob).post(url("preset-clone", pk=preset["id"]), {"slug": "mine"}, format="json")
+    assert (detail.status_code, detail.json()["access"]) == (200, "view")
+    assert (detail.json()["content_version"], detail.json()["system_prompt"]) == (None, None)
+    assert versions == []
+    assert (clone.status_code, clone.json()["error"]["code"]) == (409, "preset_not_approved")
+    lead_detail = api(alice).get(url("preset-detail", pk=preset["id"])).json()
+    assert (lead_detail["content_version"], lead_detail["system_prompt"]) == (1, "Secret draft.")

@@ -481,9 +481,11 @@ class PresetVisibilityMachine(RuleBasedStateMachine):
     def clone(self, index: int, person: str) -> None:
         key, source, row = self._pick(self._live(), index)
         person = self._actor(person, lambda p: may_write(p) and model_access(p, source) >= Access.VIEW)
-        # Editors copy the newest version; everyone else the approved one when there is one.
+        # Editors copy the newest version; everyone else only the approved one (the API refuses before).
         editor = model_access(person, source) >= Access.EDIT
-        number = source.version if editor or source.approved_version is None else source.approved_version
+        number = source.version if editor else source.approved_version
+        if number is None:
+            return
         content = version_content(preset_id=key, number=number)
         clone = lifecycle.preset_clone(
             source=row, content=content, version=number, org=self.org, actor=self.users[person]
