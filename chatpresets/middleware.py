@@ -33,16 +33,6 @@ class RequestContextMiddleware:
         return response
 
 
-class DependencyUnavailableMiddleware(MiddlewareMixin):
-    """A view (DRF, plain or async) that hits an exhausted pool or an unreachable Redis answers 503
-    with `Retry-After` in the one error shape instead of a 500; anything else goes on to Django.
-    Middleware failures reach `errors.server_error` (handler500), which maps them the same way."""
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        unavailable = errors.dependency_failure(exception)
-        return None if unavailable is None else errors.error_response(unavailable)
-
-
 class NullCharacterMiddleware(MiddlewareMixin):
     """A NUL in the query string or a header is a 400 before any view runs.
 
@@ -69,3 +59,13 @@ def _null_refused(request: HttpRequest, field: str) -> HttpResponse:
     if not errors.is_api(request):
         return HttpResponseBadRequest("Null characters are not allowed.")
     return errors.error_response(errors.InvalidInput("Null characters are not allowed.", details={"field": field}))
+
+
+class DependencyUnavailableMiddleware(MiddlewareMixin):
+    """A view (DRF, plain or async) that hits an exhausted pool or an unreachable Redis answers 503
+    with `Retry-After` in the one error shape instead of a 500; anything else goes on to Django.
+    Middleware failures reach `errors.server_error` (handler500), which maps them the same way."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        unavailable = errors.dependency_failure(exception)
+        return None if unavailable is None else errors.error_response(unavailable)
