@@ -205,24 +205,24 @@ def _details(exc: Exception) -> dict[str, Any]:
     return {}
 
 
-def _is_api(request: HttpRequest) -> bool:
+def is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PATH_PREFIXES)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> Any:
-    if _is_api(request):
+    if is_api(request):
         return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> Any:
-    if _is_api(request):
+    if is_api(request):
         return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
     return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> Any:
-    if _is_api(request):
+    if is_api(request):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     return defaults.page_not_found(request, exception)
 
@@ -232,7 +232,7 @@ def server_error(request: HttpRequest) -> Any:
     # raised by a middleware (a session save, say) is a 503 to retry, not an internal error.
     if (unavailable := dependency_failure(sys.exception())) is not None:
         return error_response(unavailable)
-    if _is_api(request):
+    if is_api(request):
         return JsonResponse(error_body("server_error", "Internal error; it has been logged."), status=500)
     return defaults.server_error(request)
 

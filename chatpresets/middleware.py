@@ -1,10 +1,12 @@
-"""Request id and client address for every HTTP request; 503 when a dependency cannot serve."""
+"""Request id and client address for every HTTP request; 503 when a dependency cannot serve;
+400 for a NUL byte in the query string or a header."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import unquote_plus
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.deprecation import MiddlewareMixin
 
 from chatpresets import errors, request_context
@@ -29,6 +31,34 @@ class RequestContextMiddleware:
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+class NullCharacterMiddleware(MiddlewareMixin):
+    """A NUL in the query string or a header is a 400 before any view runs.
+
+    PostgreSQL text cannot hold NUL, so any parameter or header that reaches a query (a filter,
+    an API key, an `Idempotency-Key`) would raise there; no legitimate value carries one.
+    Bodies are refused field by field (serializers, `conversations.services`).
+    """
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        if "\x00" in unquote_plus(request.META.get("QUERY_STRING", ""), errors="replace"):
+            return _null_refused(request, _parameter_with_null(request) or "query")
+        name = next((name for name, value in request.headers.items() if "\x00" in value), None)
+        return None if name is None else _null_refused(request, name)
+
+
+def _parameter_with_null(request: HttpRequest) -> str | None:
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name
+    return None
+
+
+def _null_refused(request: HttpRequest, field: str) -> HttpResponse:
+    if not errors.is_api(request):
+        return HttpResponseBadRequest("Null characters are not allowed.")
+    return errors.error_response(errors.InvalidInput("Null characters are not allowed.", details={"field": field}))
 
 
 class DependencyUnavailableMiddleware(MiddlewareMixin):

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "chatpresets.middleware.RequestContextMiddleware",
     "chatpresets.middleware.ApiNotFoundMiddleware",
     "chatpresets.middleware.DependencyUnavailableMiddleware",
+    "chatpresets.middleware.NullCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -223,6 +224,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "chatpresets.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_METADATA_CLASS": "chatpresets.metadata.Metadata",
     "EXCEPTION_HANDLER": "chatpresets.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

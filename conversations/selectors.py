@@ -20,8 +20,12 @@ def conversations_of(*, membership: Membership) -> Any:
 
 
 def conversation_for_caller(*, membership: Membership, conversation_id: Any) -> Conversation:
-    """The caller's own live conversation in this organisation, or 404."""
-    conversation = conversations_of(membership=membership).filter(pk=conversation_id).first()
+    """The caller's own live conversation in this organisation, or 404 (an id that is not a UUID too:
+    the websocket route passes it on as written)."""
+    try:
+        conversation = conversations_of(membership=membership).filter(pk=conversation_id).first()
+    except ValidationError:
+        raise NotFound() from None
     if conversation is None:
         raise NotFound()
     return conversation

@@ -31,7 +31,7 @@ def organizations_for_caller(*, user: User, api_key: ApiKey | None) -> QuerySet[
 def user_by_identifier(identifier: str) -> User | None:
     """Find a user by username or e-mail address (case-insensitive for e-mail)."""
     identifier = identifier.strip()
-    if not identifier:
+    if not identifier or "\x00" in identifier:  # PostgreSQL text cannot hold NUL: no user has one
         return None
     return User.objects.filter(Q(username=identifier) | Q(email__iexact=identifier), is_active=True).first()
 

@@ -24,7 +24,15 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound, TooLarge, too_large
 from conversations import gateway, guardrails
-from conversations.api.send import BadCredentials, MalformedBody, MethodNotAllowed, Unauthenticated, error_response
+from conversations.api.openai_params import check_params
+from conversations.api.send import (
+    BadCredentials,
+    MalformedBody,
+    MethodNotAllowed,
+    Unauthenticated,
+    allow_response,
+)
+from conversations.api.send import error_response as shared_error_response
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
 from conversations.cost_controls import controls_for
@@ -43,6 +51,16 @@ ROLES = {"system", "user", "assistant"}
 
 
 PASSTHROUGH = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")
+
+# OpenAI's `error.type` by status, so its clients and SDKs classify our refusals as theirs.
+OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
+OPENAI_ERROR_TYPES |= {429: "rate_limit_error", 503: "service_unavailable_error"}
+
+
+def error_response(error: DomainError) -> HttpResponse:
+    """The one error shape plus OpenAI's `type` and `param` (the field at fault, or null)."""
+    kind = OPENAI_ERROR_TYPES.get(error.status_code, "invalid_request_error")
+    return shared_error_response(error, extra={"type": kind, "param": error.details.get("field")})
 
 
 @dataclass
@@ -92,6 +110,8 @@ def allowed_models(membership: Membership) -> list[str]:
 
 @csrf_exempt
 async def models_endpoint(request: HttpRequest) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return allow_response("GET, OPTIONS")
     try:
         membership, _ = await _membership(request)
         names = await database_sync_to_async(_model_names)(membership)
@@ -108,6 +128,8 @@ def _model_names(membership: Membership) -> list[str]:
 
 @csrf_exempt
 async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return allow_response("POST, OPTIONS")
     if request.method != "POST":
         return error_response(MethodNotAllowed())
     try:
@@ -134,6 +156,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
             "`messages` must be a non-empty list of {role, content} objects.", details={"field": "messages"}
         )
     _check_sizes(messages)
+    check_params(body)
     return body
 
 
@@ -181,7 +204,8 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
     spec = controls.model(model)
     screened = _screen(membership, messages, policy)
     params = {**params, **{key: body[key] for key in PASSTHROUGH if body.get(key) is not None}}
-    max_tokens = controls.answer_limit(spec, body.get("max_tokens") or params.get("max_tokens"))
+    requested = body.get("max_tokens") or body.get("max_completion_tokens") or params.get("max_tokens")
+    max_tokens = controls.answer_limit(spec, requested)
     prompt_tokens = sum(count_message(m["role"], m["content"], spec.encoding) for m in messages) + REPLY_PRIMING
     window = controls.context_window(spec, (policy or {}).get("max_context_tokens"))
     if prompt_tokens + max_tokens > window:

@@ -61,12 +61,22 @@ class MalformedBody(DomainError):
     message = "The body is not valid JSON."
 
 
-def error_response(error: DomainError) -> JsonResponse:
-    response = JsonResponse(error_body(error.code, error.message, error.details), status=error.status_code)
+def error_response(error: DomainError, *, extra: dict[str, Any] | None = None) -> JsonResponse:
+    """The one error shape; `extra` adds keys beside `code` (OpenAI's `type` and `param` on /v1)."""
+    body = error_body(error.code, error.message, error.details)
+    body["error"].update(extra or {})
+    response = JsonResponse(body, status=error.status_code)
     for name, value in error.headers().items():
         response[name] = value
     if error.status_code == 401:
         response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def allow_response(methods: str) -> HttpResponse:
+    """The answer to OPTIONS on a plain async view: which methods it takes (no body, no auth)."""
+    response = HttpResponse(status=200)
+    response["Allow"] = methods
     return response
 
 
@@ -90,11 +100,13 @@ async def edit_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpRes
 
 
 async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operation: str) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return allow_response("POST, OPTIONS")
     if request.method != "POST":
         return error_response(MethodNotAllowed())
     try:
         body = _validated(request, content_required=operation != "regenerate")
-        client_id = request.headers.get("Idempotency-Key") or body["client_id"]
+        client_id = body["client_id"]
         secret, user = await _credentials(request)
         prepared = await prepare_off_loop(
             functools.partial(
@@ -163,6 +175,8 @@ def _validated(request: HttpRequest, *, content_required: bool = True) -> dict[s
         raise MalformedBody(details={"reason": str(error)}) from error
     if not content_required and isinstance(data, dict):
         data = {"content": "-", **data}  # regenerate takes no content; the field keeps its checks
+    if (header := request.headers.get("Idempotency-Key")) and isinstance(data, dict):
+        data = {**data, "client_id": header}  # the header wins, and gets the field's checks (length)
     serializer = SendMessageSerializer(data=data)
     if not serializer.is_valid():
         raise services.InvalidInput("The request is not valid.", details={"fields": serializer.errors})

@@ -7,9 +7,10 @@ from rest_framework.routers import SimpleRouter
 
 from conversations.api import send, usage
 from conversations.api.views import ConversationViewSet
+from tenancy.api.base import UUID_REGEX
 from tenancy.api.urls import ORG
 
-CONVERSATION = rf"^{ORG}/conversations/(?P<pk>[0-9a-fA-F-]{{32,36}})"
+CONVERSATION = rf"^{ORG}/conversations/(?P<pk>{UUID_REGEX})"
 
 router = SimpleRouter(trailing_slash=True)
 router.register(rf"{ORG}/conversations", ConversationViewSet, basename="conversation")

@@ -23,6 +23,7 @@ from presets.models import Level, Preset, Scope
 from presets.search import search
 from presets.selectors import Access, readable_version, version_content
 from presets.services import lifecycle, sharing
+from tenancy.api.base import UUID_REGEX
 from tenancy.api.views import validated
 from tenancy.models import ApiKey, Membership
 
@@ -31,6 +32,7 @@ class GalleryViewSet(mixins.ListModelMixin, GenericViewSet):
     """Approved public presets of every organisation, shown at their gallery-approved version."""
 
     serializer_class = s.PresetSummarySerializer
+    lookup_value_regex = UUID_REGEX
 
     def get_queryset(self) -> QuerySet[Preset]:
         queryset = Preset.objects.alive().filter(scope=Scope.PUBLIC, public_approved_version__isnull=False)
@@ -65,6 +67,8 @@ class LinkView(GenericAPIView):
 
 
 class LinkCloneView(GenericAPIView):
+    serializer_class = s.LinkCloneSerializer  # OPTIONS describes the body from it
+
     @extend_schema(request=s.LinkCloneSerializer, responses={201: s.PresetDetailSerializer})
     def post(self, request: Request, token: str) -> Response:
         if isinstance(request.auth, ApiKey):

@@ -16,6 +16,7 @@ from presets.api.base import PresetChildViewSet
 from presets.models import Preset, PresetLink
 from presets.selectors import Access
 from presets.services import sharing
+from tenancy.api.base import UUID_REGEX
 from tenancy.api.views import validated
 from tenancy.models import Membership
 from tenancy.permissions import Perm
@@ -29,7 +30,7 @@ class PresetShareViewSet(PresetChildViewSet):
     serializer_class = s.ShareSerializer
     minimum_access = Access.MANAGE
     lookup_field = "principal"
-    lookup_value_regex = "(?:user|team)-[0-9a-fA-F-]+"
+    lookup_value_regex = f"(?:user-[0-9]+|team-{UUID_REGEX})"
     action_permissions = {"list": Perm.PRESETS_WRITE, "create": Perm.PRESETS_WRITE, "destroy": Perm.PRESETS_WRITE}
 
     @extend_schema(responses=s.ShareSerializer(many=True))

@@ -6,9 +6,10 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from presets.api import libraries, public, sharing, versions, views
+from tenancy.api.base import UUID_REGEX
 from tenancy.api.urls import ORG
 
-PRESET = rf"{ORG}/presets/(?P<preset_id>[0-9a-fA-F-]{{32,36}})"
+PRESET = rf"{ORG}/presets/(?P<preset_id>{UUID_REGEX})"
 
 router = SimpleRouter(trailing_slash=True)
 router.register(rf"{ORG}/presets", views.PresetViewSet, basename="preset")

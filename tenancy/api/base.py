@@ -17,7 +17,9 @@ from tenancy.models import ApiKey, Membership, Organization
 from tenancy.permissions import Perm, TenantRolePermission, caller_has
 from tenancy.selectors import membership_for_caller
 
-UUID_REGEX = "[0-9a-fA-F-]{32,36}"
+# A UUID as uuid.UUID reads it (hyphens optional). A looser pattern let ids like `a6232c7d-…` with
+# 31 digits reach the database lookup, where they raised ValidationError (a 500) instead of a 404.
+UUID_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
 class TenantViewSet(GenericViewSet):

@@ -66,12 +66,15 @@ class UserIdentifierField(serializers.Field):
 
     default_error_messages = {
         "invalid": "Expected a username or e-mail address of at most 254 characters.",
+        "null_characters": "Null characters are not allowed.",
         "unknown_user": "No active user with that username or e-mail address.",
     }
 
     def to_internal_value(self, data: Any) -> User:
         if not isinstance(data, str) or not data.strip() or len(data) > 254:
             self.fail("invalid")
+        if "\x00" in data:
+            self.fail("null_characters")
         user = user_by_identifier(data)
         if user is None:
             self.fail("unknown_user")

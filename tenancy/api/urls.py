@@ -6,9 +6,10 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from tenancy.api import views
+from tenancy.api.base import UUID_REGEX
 
 ORG = r"orgs/(?P<org_slug>[-a-zA-Z0-9_]+)"
-TEAM = rf"{ORG}/teams/(?P<team_id>[0-9a-fA-F-]{{32,36}})"
+TEAM = rf"{ORG}/teams/(?P<team_id>{UUID_REGEX})"
 
 router = SimpleRouter(trailing_slash=True)
 router.register("orgs", views.OrganizationListViewSet, basename="org-list")

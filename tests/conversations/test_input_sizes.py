@@ -222,3 +222,16 @@ async def test_a_null_character_in_a_websocket_message_or_client_id_gets_an_erro
     await socket.send_json_to({"type": "send", "content": "still here"})
     assert (await reply(socket))["type"] == "ack"  # the socket lived through it
     await socket.disconnect()
+
+
+def test_an_idempotency_key_header_over_100_characters_is_refused_like_a_long_client_id(api, alice, fake_llm) -> None:
+    client = api(alice)
+    path = url("conversation-messages", pk=client.post(url("conversation-list"), {}, format="json").json()["id"])
+    by_header = client.post(path, {"content": "Hi"}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 101)
+    in_body = client.post(path, {"content": "Hi", "client_id": "k" * 101}, format="json")
+    assert by_header.status_code == in_body.status_code == 400
+    assert by_header.json() == in_body.json()
+    assert by_header.json()["error"]["details"]["fields"]["client_id"]
+    assert fake_llm.requests == []
+    accepted = client.post(path, {"content": "Hi"}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 100)
+    assert accepted.status_code == 201

@@ -112,6 +112,12 @@ async def test_other_organisation_and_other_users_are_refused_at_handshake(chat,
     assert await refusal(communicator(chat["path"])) == (True, 4401)  # no key, no session, no Origin
 
 
+async def test_a_conversation_id_that_is_not_a_uuid_is_refused_like_an_unknown_one(chat) -> None:
+    path = chat["path"].replace(str(chat["conversation"].pk), "a6232c7D8D3DdE294-f4DaCf00CFf4ab")
+    connected, code = await communicator(path, chat["key"]).connect()
+    assert (connected, code) == (False, 4404)
+
+
 async def test_key_without_chat_scope_is_refused(chat, alice, acme) -> None:
     _, read_key = await sync_to_async(tenancy_services.api_key_create)(
         org=acme, actor=alice, name="r", scopes=["presets:read"], expires_at=None

@@ -71,6 +71,17 @@ def test_bad_filter_values_are_400(api, alice) -> None:
         assert response.json()["error"]["code"] == "invalid"
 
 
+def test_updated_after_takes_any_offset_python_reads_and_refuses_instants_outside_the_calendar(
+    api, alice, create
+) -> None:
+    create(alice, slug="recent")
+    # -19:42 is beyond PostgreSQL's ±15:59: compared in UTC it is fine (it was a DataError, a 500).
+    assert slugs(api(alice).get(url("preset-list"), {"updated_after": "0016-04-02T10:40:33-19:42"})) == ["recent"]
+    response = api(alice).get(url("preset-list"), {"updated_after": "0001-01-01T00:00:00+14:00"})
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["fields"]["updated_after"]
+
+
 def test_search_pages_carry_the_total_and_follow_rank_then_recency(api, alice, bob, create) -> None:
     for n in range(7):
         create(alice, slug=f"prompt-{n}", system_prompt=f"Write poems, take {n}.")

@@ -64,8 +64,9 @@ def test_only_managers_share(api, alice, bob, create) -> None:
 
 def test_revoking_an_unknown_principal_is_404(api, alice, create) -> None:
     preset = create(alice)
-    for principal in ["user-999999", "team-00000000-0000-0000-0000-000000000000", "team-abc"]:
-        target = url("preset-share-detail", preset_id=preset["id"], principal=principal)
+    known = url("preset-share-detail", preset_id=preset["id"], principal="user-1")
+    for principal in ["user-999999", "team-00000000-0000-0000-0000-000000000000", "team-abc", "user-abc"]:
+        target = known.replace("user-1", principal)
         assert api(alice).delete(target).status_code == 404
 
 
