@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatpresets.llm.catalogue import default_model
 from conversations.models import Conversation, Message
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, User
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
@@ -133,7 +134,7 @@ def conversation(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.conversation.pk}
 
 
-PRESET_BODY = {"name": "New", "slug": "new-preset", "system_prompt": "Be brief.", "model": "smollm2"}
+PRESET_BODY = {"name": "New", "slug": "new-preset", "system_prompt": "Be brief."}
 
 CALLS: list[Call] = [
     Call("org-detail", "get", org, ALL_ROLES),
@@ -166,7 +167,8 @@ CALLS: list[Call] = [
     Call("api-key-detail", "delete", api_key, ALL_ROLES, addresses_object=True),
     Call("org-home", "get", org, ALL_ROLES),
     Call("preset-list", "get", org, ALL_ROLES),
-    Call("preset-list", "post", org, WRITERS, body=lambda w: PRESET_BODY),
+    # A preset must name a model of the catalogue in use (the fake model's, under `fake_llm`).
+    Call("preset-list", "post", org, WRITERS, body=lambda w: {**PRESET_BODY, "model": default_model()}),
     Call("preset-detail", "get", preset, ALL_ROLES, addresses_object=True),
     Call("preset-detail", "patch", preset, WRITERS, body=lambda w: {"description": "x"}, addresses_object=True),
     Call("preset-detail", "delete", preset, WRITERS, addresses_object=True),
