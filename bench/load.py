@@ -21,7 +21,6 @@ latency per kind, and the rate achieved. Organisation `load-bench` is on the ent
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -49,7 +48,7 @@ from bench.database import ensure_database  # noqa: E402
 from conversations.models import Conversation  # noqa: E402
 from tenancy import services as tenancy_services  # noqa: E402
 from tenancy.models import Membership, Organization, Role, User  # noqa: E402
-from tests.server import daphne, free_port  # noqa: E402
+from tests.server import daphne, fake_model_env, free_port  # noqa: E402
 
 RATES = (10, 20, 40, 80)
 PHASE_SECONDS = 15.0
@@ -188,21 +187,14 @@ def main() -> int:
     keys, conversations = seed(sum(int(rate * PHASE_SECONDS) for rate in RATES))
     model_port = free_port()
     fake = start_fake_model(model_port)
-    catalogue = [
-        {
-            "name": "fake",
-            "base_url": f"http://127.0.0.1:{model_port}/v1",
-            "encoding": "o200k_base",
-            "context_window": 8192,
-            "max_output": 64,
-        }
-    ]
     database_url = os.environ["DATABASE_URL"]
     separator = "&" if "?" in database_url else "?"
     env = {
         "DATABASE_URL": f"{database_url}{separator}application_name={APPLICATION_NAME}",
-        "MODEL_CATALOGUE": json.dumps(catalogue),
-        "DEFAULT_MODEL": "fake",
+        # The catalogue's default timeouts: an overloaded server waits for the model as in production.
+        **fake_model_env(
+            f"http://127.0.0.1:{model_port}/v1", context_window=8192, max_output=64, ttft_timeout=30.0, total_timeout=300.0
+        ),
         "DEBUG": "false",
         "API_THROTTLE_USER_RATE": "1000000/min",
         "LOG_LEVEL": "ERROR",
