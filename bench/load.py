@@ -193,7 +193,11 @@ def main() -> int:
         "DATABASE_URL": f"{database_url}{separator}application_name={APPLICATION_NAME}",
         # The catalogue's default timeouts: an overloaded server waits for the model as in production.
         **fake_model_env(
-            f"http://127.0.0.1:{model_port}/v1", context_window=8192, max_output=64, ttft_timeout=30.0, total_timeout=300.0
+            f"http://127.0.0.1:{model_port}/v1",
+            context_window=8192,
+            max_output=64,
+            ttft_timeout=30.0,
+            total_timeout=300.0,
         ),
         "DEBUG": "false",
         "API_THROTTLE_USER_RATE": "1000000/min",
