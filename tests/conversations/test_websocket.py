@@ -114,8 +114,7 @@ async def test_other_organisation_and_other_users_are_refused_at_handshake(chat,
 
 async def test_a_conversation_id_that_is_not_a_uuid_is_refused_like_an_unknown_one(chat) -> None:
     path = chat["path"].replace(str(chat["conversation"].pk), "a6232c7D8D3DdE294-f4DaCf00CFf4ab")
-    connected, code = await communicator(path, chat["key"]).connect()
-    assert (connected, code) == (False, 4404)
+    assert await refusal(communicator(path, chat["key"])) == (True, 4404)
 
 
 async def test_key_without_chat_scope_is_refused(chat, alice, acme) -> None:
