@@ -117,15 +117,26 @@ async def stream_chat(
     as narrowed by the organisation and the preset); raises ModelUnavailable if no model answers."""
     first = get_model(model)
     attempts: list[dict[str, Any]] = []
+    began, first_delta_at = time.monotonic(), None
+
+    async def timed_delta(text: str) -> None:
+        nonlocal first_delta_at
+        first_delta_at = first_delta_at or time.monotonic()
+        await on_delta(text)
+
     for spec in [first, *map(get_model, first.fallbacks if fallbacks is None else fallbacks)]:
         breaker = breaker_for(spec)
         if not breaker.allow():
             attempts.append({"model": spec.name, "error": "circuit_open"})
             continue
         result = await _with_retries(
-            spec, breaker, messages, request_params(spec, params, max_tokens), on_delta, attempts
+            spec, breaker, messages, request_params(spec, params, max_tokens), timed_delta, attempts
         )
         if result is not None:
+            # Times as the caller saw them: failed attempts and backoff before the answer count too.
+            if first_delta_at is not None:
+                result.ttft_ms = int((first_delta_at - began) * 1000)
+            result.total_ms = int((time.monotonic() - began) * 1000)
             result.attempts = attempts
             return result
     raise ModelUnavailable(details={"attempts": attempts})

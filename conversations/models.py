@@ -142,8 +142,9 @@ class UsageRecord(TenantOwned):
     completion_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)  # prompt tokens the provider served from its cache
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
-    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)  # as the caller waited: retries included
     total_ms = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.JSONField(default=list, blank=True)  # the failed tries before this answer, if any
 
     class Meta:
         ordering = ["-created_at"]

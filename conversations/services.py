@@ -393,6 +393,7 @@ def record_outcome(
     api_key_id: Any = None,
     admission: guardrails.Admission | None = None,
     cached_tokens: int = 0,
+    attempts: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Final state of an answer: text, tokens counted locally, cost from the catalogue prices.
 
@@ -417,7 +418,7 @@ def record_outcome(
     message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
     message.holds = {}
     message.save()
-    _record_usage(message, api_key_id=api_key_id, cached_tokens=cached_tokens)
+    _record_usage(message, api_key_id=api_key_id, cached_tokens=cached_tokens, attempts=attempts or [])
     if status == MessageStatus.COMPLETE and message.seq == 2:
         tasks.enqueue(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
     return message
@@ -491,7 +492,9 @@ def context_preview(*, conversation: Conversation, membership: Membership) -> di
     }
 
 
-def _record_usage(message: Message, *, api_key_id: Any, cached_tokens: int = 0) -> None:
+def _record_usage(
+    message: Message, *, api_key_id: Any, cached_tokens: int = 0, attempts: list[dict[str, Any]] | None = None
+) -> None:
     conversation = message.conversation
     UsageRecord.objects.create(
         org_id=message.org_id,
@@ -510,4 +513,5 @@ def _record_usage(message: Message, *, api_key_id: Any, cached_tokens: int = 0) 
         cost=message.cost,
         ttft_ms=message.ttft_ms,
         total_ms=message.total_ms,
+        attempts=attempts or [],
     )

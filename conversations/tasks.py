@@ -240,4 +240,5 @@ def _record_usage(conversation: Conversation, kind: str, prompt: str, result: ga
         cost=spec.cost(prompt_tokens, completion_tokens),
         ttft_ms=result.ttft_ms,
         total_ms=result.total_ms,
+        attempts=result.attempts,
     )

@@ -132,6 +132,7 @@ async def _finish(
             ttft_ms=result.ttft_ms if result else None,
             total_ms=result.total_ms if result else None,
             cached_tokens=result.cached_tokens if result else 0,
+            attempts=result.attempts if result else getattr(error, "details", {}).get("attempts", []),
             model=result.model if result else "",
             api_key_id=prepared.api_key_id,
             admission=prepared.admission,

@@ -394,4 +394,5 @@ def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) ->
         cost=cost,
         ttft_ms=result.ttft_ms,
         total_ms=result.total_ms,
+        attempts=result.attempts,
     )

@@ -72,6 +72,14 @@ async def test_first_token_timeout_counts_as_retryable(fake_llm, settings) -> No
     assert result.attempts[0]["error"].startswith("TimeoutError")
 
 
+async def test_time_to_first_token_is_what_the_caller_waited_retries_included(fake_llm) -> None:
+    fake_llm.inject("slow_first_token")  # the first try waits out the 0.5 s budget, the retry answers
+    result, _ = await run()
+    assert (result.model, len(result.attempts)) == ("fake", 1)
+    assert result.ttft_ms >= 500
+    assert result.total_ms >= result.ttft_ms
+
+
 async def test_failure_after_first_token_keeps_partial_text(fake_llm) -> None:
     fake_llm.inject("disconnect")
     result, _ = await run()

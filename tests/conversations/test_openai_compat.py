@@ -82,3 +82,12 @@ def test_errors_are_clear(client, live, preset, carol, globex) -> None:
     other = openai.OpenAI(base_url=client.base_url, api_key=globex_key, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         other.chat.completions.create(model="preset:pirate", messages=[{"role": "user", "content": "x"}])
+
+
+def test_usage_records_the_wait_the_client_saw_and_the_failed_attempt(client, fake_llm) -> None:
+    fake_llm.inject("slow_first_token")  # the first try waits out the 2 s budget; the retry answers
+    client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "x"}])
+    record = UsageRecord.objects.latest("created_at")
+    assert record.ttft_ms >= 2000
+    assert [attempt["model"] for attempt in record.attempts] == ["fake"]
+    assert record.attempts[0]["error"].startswith("TimeoutError")
