@@ -40,11 +40,11 @@ import django  # noqa: E402
 django.setup()
 
 import aiohttp  # noqa: E402
-import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from bench.database import ensure_database  # noqa: E402
+from bench.fake_model import start_fake_model  # noqa: E402
 from conversations.models import Conversation  # noqa: E402
 from tenancy import services as tenancy_services  # noqa: E402
 from tenancy.models import Membership, Organization, Role, User  # noqa: E402
@@ -67,18 +67,6 @@ class Phase:
     final_connections: int = 0
     sent: int = 0
     elapsed: float = 0.0
-
-
-def start_fake_model(port: int) -> subprocess.Popen:
-    command = [sys.executable, "manage.py", "fake_llm", "--port", str(port), "--ttft", "0.02", "--tokens", "5"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("fake model did not start")
 
 
 def seed(turns: int) -> tuple[list[str], list[tuple[int, str]]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ import httpx  # noqa: E402
 import openai  # noqa: E402
 
 from bench.database import ensure_database  # noqa: E402
+from bench.fake_model import start_fake_model  # noqa: E402
 from conversations.models import Conversation  # noqa: E402
 from tenancy import services as tenancy_services  # noqa: E402
 from tenancy.models import Membership, Organization, Role, User  # noqa: E402
@@ -43,18 +43,6 @@ from tests.server import daphne, free_port  # noqa: E402
 
 REQUESTS = 100
 MODEL_TTFT = 0.02
-
-
-def start_fake_model(port: int) -> subprocess.Popen:
-    command = [sys.executable, "manage.py", "fake_llm", "--port", str(port), "--ttft", str(MODEL_TTFT), "--tokens", "5"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("fake model did not start")
 
 
 def seed() -> tuple[str, str]:
@@ -100,7 +88,7 @@ def main() -> int:
     ensure_database()
     path, key = seed()
     model_port = free_port()
-    fake = start_fake_model(model_port)
+    fake = start_fake_model(model_port, ttft=MODEL_TTFT)
     catalogue = [
         {
             "name": "fake",
