@@ -8,8 +8,6 @@ from django.db import connection
 from django.db.models import BooleanField, FloatField, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 
-from chatpresets.errors import InvalidInput
-
 TSQUERY = "websearch_to_tsquery('english', %s)"
 VECTOR = '"presets_preset"."search_vector"'
 # websearch_to_tsquery reads `fp-bad-d6831a` as "fp" NOT "bad"...: a slug or a name typed whole is
@@ -27,8 +25,6 @@ EXACT_BONUS = 10.0
 
 def search(queryset: QuerySet, text: str) -> QuerySet:
     """Presets matching `text`, annotated with `rank` (higher is better)."""
-    if "\x00" in text:  # PostgreSQL text cannot hold it; every other field refuses it the same way
-        raise InvalidInput("Null characters are not allowed.", details={"field": "q"})
     text = text.strip()[:200]
     if not text:
         return queryset.annotate(rank=Value(0.0, output_field=FloatField()))
