@@ -187,8 +187,6 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if self.closed:
-            return  # revoked and closing: frames still in flight get nothing
         kind = content.get("type") if isinstance(content, dict) else None
         handler = {
             "send": self.on_send,
