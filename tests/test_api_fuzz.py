@@ -2,7 +2,8 @@
 answer, refusal or not, matches the schema.
 
 The fast profile (the default, in `make test`) has a fixed seed and a few examples per operation;
-`SCHEMATHESIS_PROFILE=long` runs many more and adds the stateful phase. The owner's key has every
+`SCHEMATHESIS_PROFILE=long` runs many more and adds the coverage and stateful phases
+(`SCHEMATHESIS_MAX_EXAMPLES=n` changes the number per operation of either). The owner's key has every
 scope and the path ids name real objects of a seeded organisation, so cases get past auth and the
 404 of an unknown id (tests/test_hostile_input.py sends odd ids to every route).
 """
@@ -21,6 +22,7 @@ from schemathesis.engine import Status, events
 from schemathesis.engine.recorder import ScenarioRecorder
 from schemathesis.schemas import BaseSchema
 
+from chatpresets.llm.catalogue import default_model
 from tenancy import services as tenancy_services
 from tenancy.permissions import Scope
 from tests.conversations.conftest import server_env
@@ -47,50 +49,83 @@ CHECKS = [
     "ensure_resource_availability",
 ]
 PROFILES: dict[str, dict[str, Any]] = {
-    "fast": {"max-examples": 6, "coverage": False, "stateful": False},
-    "long": {"max-examples": 100, "coverage": True, "stateful": True},
+    "fast": {"max-examples": 6, "coverage": False, "stateful": False, "timeout": 300},
+    "long": {"max-examples": 100, "coverage": True, "stateful": True, "timeout": 3 * 3600},
 }
 
 
-def object_ids(world: World) -> dict[tuple[str, str], dict[str, Any]]:
-    """Path parameters naming seeded objects, by (method, path). DELETE keeps fuzzed ids, so the
-    objects every other operation needs survive the run."""
+def object_ids(world: World) -> dict[str, dict[str, Any]]:
+    """Path parameters naming seeded objects, by a regex of the operation's label. DELETE keeps
+    fuzzed ids, so the objects every other operation needs survive the run."""
     org = "/api/v1/orgs/{org_slug}"
     presets = world.presets
     preset = {"id": str(presets.own.pk)}
-    child = {"preset_id": str(presets.own.pk)}
     team = {"team_id": str(world.team.pk)}
     return {
-        ("GET|PATCH", f"{org}/api-keys/{{id}}/"): {"id": str(world.own_key.pk)},
-        ("GET|PATCH", f"{org}/conversations/{{id}}/"): {"id": str(world.conversation.pk)},
-        ("GET|POST", f"{org}/conversations/{{id}}/(context|export|preset)/"): {"id": str(world.conversation.pk)},
-        ("GET|PATCH|PUT", f"{org}/libraries/{{id}}/(items/)?"): {"id": str(presets.library.pk)},
-        ("GET|PATCH", f"{org}/members/{{id}}/"): {"id": str(world.target.pk)},
-        ("GET|PATCH", f"{org}/presets/{{id}}/"): preset,
-        ("POST", f"{org}/presets/{{id}}/(clone|revert)/"): preset,
-        ("POST", f"{org}/presets/{{id}}/(approve|reject)/"): {"id": str(presets.pending.pk)},
-        ("POST", f"{org}/presets/{{id}}/restore/"): {"id": str(presets.trashed.pk)},
-        ("POST", f"{org}/presets/{{id}}/submit/"): {"id": str(presets.draft.pk)},
-        ("GET|POST", f"{org}/presets/{{preset_id}}/(links|shares|versions)/.*"): child,
-        ("GET|PATCH", f"{org}/teams/{{id}}/"): {"id": str(world.team.pk)},
-        ("GET|POST", f"{org}/teams/{{team_id}}/members/"): team,
-        ("GET|PATCH", f"{org}/teams/{{team_id}}/members/{{user_id}}/"): {**team, "user_id": str(world.target.user_id)},
+        f"GET {org}/api-keys/{{id}}/": {"id": str(world.own_key.pk)},
+        f"(GET|PATCH) {org}/conversations/{{id}}/": {"id": str(world.conversation.pk)},
+        f"(GET|POST) {org}/conversations/{{id}}/(context|export|preset)/": {"id": str(world.conversation.pk)},
+        f"(GET|PATCH|PUT) {org}/libraries/{{id}}/(items/)?": {"id": str(presets.library.pk)},
+        f"(GET|PATCH) {org}/members/{{id}}/": {"id": str(world.target.pk)},
+        f"(GET|PATCH) {org}/presets/{{id}}/": preset,
+        f"POST {org}/presets/{{id}}/(clone|revert)/": preset,
+        f"POST {org}/presets/{{id}}/(approve|reject)/": {"id": str(presets.pending.pk)},
+        f"POST {org}/presets/{{id}}/restore/": {"id": str(presets.trashed.pk)},
+        f"POST {org}/presets/{{id}}/submit/": {"id": str(presets.draft.pk)},
+        f"(GET|POST) {org}/presets/{{preset_id}}/(links|shares|versions)/.*": {"preset_id": str(presets.own.pk)},
+        f"(GET|PATCH) {org}/teams/{{id}}/": {"id": str(world.team.pk)},
+        f"(GET|POST) {org}/teams/{{team_id}}/members/": team,
+        f"(GET|PATCH) {org}/teams/{{team_id}}/members/{{user_id}}/": {**team, "user_id": str(world.target.user_id)},
+        # Cross-field rules the schema cannot state: someone outside the organisation joins it, a
+        # team preset names its team, a conversation's variables are the preset's, a key expires later.
+        f"POST {org}/members/": {"body.user": {"dictionary": "outsiders"}},
+        f"(POST|PATCH) {org}/presets/({{id}}/)?": {"body.scope": "team", "body.team": str(world.team.pk)},
+        f"POST {org}/conversations/": {"body.variables": {}},
+        f"POST {org}/api-keys/": {"body.expires_at": {"dictionary": "future"}},
     }
+
+
+def named_objects(world: World) -> dict[str, dict[str, list[str]]]:
+    """Values for body fields that name an object (a model, a preset, a team, a member): the schema
+    cannot list them, so a fuzzed name would only ever test the "unknown" refusal."""
+    return {
+        "models": {"values": [default_model()]},
+        "presets": {"values": [str(world.presets.own.pk)]},
+        "teams": {"values": [str(world.team.pk)]},
+        "members": {"values": [world.spare.username]},
+        "outsiders": {"values": [world.outsider.username]},
+        "future": {"values": ["2999-01-01T00:00:00Z"]},
+    }
+
+
+NAMED_FIELDS = {
+    "body.model": "models",
+    "body.model_override": "models",
+    "body.preset": "presets",
+    "body.presets[*]": "presets",
+    "body.team": "teams",
+    "body.user": "members",
+}
 
 
 def fuzz_config(*, base: str, secret: str, world: World) -> SchemathesisConfig:
     profile = PROFILES[PROFILE]
-    generation = {"mode": "all", "max-examples": profile["max-examples"], "deterministic": True}
+    examples = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", profile["max-examples"]))
+    # Reproducible: a fixed seed, and no example database or cache carried from one run to the next.
+    generation = {"mode": "all", "max-examples": examples, "deterministic": True, "database": "none"}
     operations = [
-        {"include-method-regex": f"^({methods})$", "include-path-regex": f"^{path}$", "parameters": ids}
-        for (methods, path), ids in object_ids(world).items()
+        {"include-name-regex": f"^{label}$", "parameters": values} for label, values in object_ids(world).items()
     ]
+    parameters = {"path.org_slug": world.org.slug}
+    parameters |= {field: {"dictionary": name} for field, name in NAMED_FIELDS.items()}
     return SchemathesisConfig.from_dict(
         {
             "seed": 20261202,
+            "cache": {"enabled": False},
             "base-url": base,
             "headers": {"Authorization": f"Bearer {secret}"},
-            "parameters": {"path.org_slug": world.org.slug},
+            "parameters": parameters,
+            "dictionaries": named_objects(world),
             "generation": generation,
             "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
             "phases": {
@@ -139,16 +174,18 @@ def fuzz(schema: BaseSchema) -> FuzzRun:
     return run
 
 
+@pytest.mark.timeout(PROFILES[PROFILE]["timeout"])
 def test_no_input_breaks_the_server_or_the_schema(request, fake_server, acme, alice, tmp_path) -> None:
     world = build_world(acme, alice)
     _, secret = tenancy_services.api_key_create(
         org=acme, actor=alice, name="fuzz", scopes=[scope.value for scope in Scope], expires_at=None
     )
     env = server_env(fake_server, API_THROTTLE_USER_RATE="1000000/min")
-    with daphne(env, log=tmp_path / "daphne.log") as base:
+    log = tmp_path / "daphne.log"
+    with daphne(env, log=log) as base:
         config = fuzz_config(base=base, secret=secret, world=world)
         run = fuzz(schemathesis.openapi.from_url(f"{base}/api/v1/schema/", config=config))
     summary = f"schemathesis: {run.cases} cases over {len(run.operations)} operations ({PROFILE} profile)"
     request.config.stash.setdefault(RUN_SUMMARY, []).append(summary)
     assert run.cases > len(run.operations) > 60
-    assert not run.failures, run.report()
+    assert not run.failures, f"{run.report()}\n\nThe server's log, with tracebacks: {log}"
