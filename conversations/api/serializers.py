@@ -54,7 +54,7 @@ class ConversationCreateSerializer(serializers.Serializer):
 
 
 class ConversationUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, allow_blank=True)
+    title = serializers.CharField(max_length=200, allow_blank=True, required=False)
 
 
 class ApplyPresetSerializer(serializers.Serializer):

@@ -56,10 +56,12 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
 
     @extend_schema(request=s.ConversationUpdateSerializer, responses=s.ConversationSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
-        title = validated(self, s.ConversationUpdateSerializer)["title"]
-        conversation = services.conversation_rename(
-            conversation=self.get_object(), membership=self.membership, title=title
-        )
+        data = validated(self, s.ConversationUpdateSerializer)
+        conversation = self.get_object()
+        if data:  # a PATCH changes only what it names: `{}` is a valid no-op
+            conversation = services.conversation_rename(
+                conversation=conversation, membership=self.membership, title=data["title"]
+            )
         return Response(s.ConversationSerializer(conversation).data)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
