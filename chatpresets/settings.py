@@ -240,6 +240,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Forms and multipart are parsed for the browsable API only; clients are documented one body, JSON.
+    "PARSER_WHITELIST": ["chatpresets.parsers.JSONParser"],
     "ENUM_NAME_OVERRIDES": {
         "GrantLevelEnum": "presets.models.Level.choices",
         "LinkLevelEnum": "presets.models.LINK_LEVEL_CHOICES",
