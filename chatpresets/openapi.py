@@ -43,6 +43,7 @@ SHARED = {
 }
 NOT_FOUND = "No such object in this organisation (another organisation's object is the same 404)."
 TOO_LARGE = "The request body is larger than the server accepts."
+UNSUPPORTED = "The body's `Content-Type` is not one the API parses (JSON, or a form from the browsable API)."
 CONFLICT = "The object's state does not allow this (a duplicate, the last owner, a pending review…)."
 
 
@@ -63,6 +64,7 @@ class AutoSchema(openapi.AutoSchema):
             statuses["404"] = NOT_FOUND
         if self.method in WITH_BODY:
             statuses["413"] = TOO_LARGE
+            statuses["415"] = UNSUPPORTED
         if self.method in UNSAFE:
             statuses["409"] = CONFLICT
         return dict(sorted(statuses.items()))
