@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.urls import get_resolver
 from django.utils.module_loading import autodiscover_modules
 
 from chatpresets.errors import DomainError
@@ -20,7 +21,8 @@ def documented() -> set[tuple[str, int]]:
 
 
 def raised() -> set[tuple[str, int]]:
-    autodiscover_modules(*MODULES)  # every app's modules that define errors are imported
+    _ = get_resolver().url_patterns  # every view module, and what it imports
+    autodiscover_modules(*MODULES)  # and every app's modules that define errors
     found, pending = set(), [DomainError]
     while pending:
         cls = pending.pop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +23,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
-from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound, TooLarge, too_large
+from chatpresets.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    dependency_failure,
+    error_body,
+    too_large,
+)
 from conversations import gateway, guardrails
 from conversations.api.openai_params import check_params
 from conversations.api.send import (
@@ -52,15 +62,38 @@ ROLES = {"system", "user", "assistant"}
 
 PASSTHROUGH = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")
 
+logger = logging.getLogger(__name__)
+
 # OpenAI's `error.type` by status, so its clients and SDKs classify our refusals as theirs.
 OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
-OPENAI_ERROR_TYPES |= {429: "rate_limit_error", 503: "service_unavailable_error"}
+OPENAI_ERROR_TYPES |= {429: "rate_limit_error", 500: "server_error", 502: "api_error", 503: "service_unavailable_error"}
+
+
+def openai_fields(error: DomainError) -> dict[str, Any]:
+    """OpenAI's `type` and `param` (the field at fault, or null), added beside the error's own keys."""
+    kind = OPENAI_ERROR_TYPES.get(error.status_code, "invalid_request_error")
+    return {"type": kind, "param": error.details.get("field")}
 
 
 def error_response(error: DomainError) -> HttpResponse:
-    """The one error shape plus OpenAI's `type` and `param` (the field at fault, or null)."""
-    kind = OPENAI_ERROR_TYPES.get(error.status_code, "invalid_request_error")
-    return shared_error_response(error, extra={"type": kind, "param": error.details.get("field")})
+    return shared_error_response(error, extra=openai_fields(error))
+
+
+class StreamFailed(DomainError):
+    code = "internal_error"
+    status_code = 500
+    message = "The answer failed; it has been logged."
+
+
+def _error_chunk(exc: Exception) -> bytes:
+    """A failure after the 200 went out: one `data:` line in the error shape, and the stream ends."""
+    error = exc if isinstance(exc, DomainError) else dependency_failure(exc)
+    if error is None:
+        logger.error("A streamed completion failed after its first chunk.", exc_info=exc)
+        error = StreamFailed()
+    body = error_body(error.code, error.message, error.details)
+    body["error"].update(openai_fields(error))
+    return f"data: {json.dumps(body)}\n\n".encode()
 
 
 @dataclass
@@ -274,6 +307,8 @@ async def _complete(call: Call) -> JsonResponse:
         raise
     completion_tokens = count_text(result.text, call.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
+    if result.status == "interrupted":  # recorded and charged: the tokens were spent
+        raise gateway.UpstreamInterrupted(details={"model": result.model})
     text = call.screening.restore(result.text) if call.screening else result.text
     return JsonResponse(
         {
@@ -345,14 +380,17 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
                 getter.cancel()
         try:
             result = task.result()
-        except DomainError as error:
-            yield f"data: {json.dumps({'error': {'code': error.code, 'message': error.message}})}\n\n".encode()
+        except Exception as exc:  # the 200 is sent: the client must still learn why the answer stopped
+            yield _error_chunk(exc)
             return
         if restorer is not None and (tail := restorer.flush()):
             yield chunk({"content": tail})
-        yield chunk({}, result.finish_reason or "stop")
         completion_tokens = count_text(result.text, call.spec.encoding)
         await database_sync_to_async(_record)(call, result, completion_tokens)
+        if result.status == "interrupted":  # never a `stop`: the client must know the text is cut short
+            yield _error_chunk(gateway.UpstreamInterrupted(details={"model": result.model}))
+            return
+        yield chunk({}, result.finish_reason or "stop")
         if include_usage:
             body = {
                 "id": chunk_id,
