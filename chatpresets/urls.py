@@ -4,8 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from chatpresets import health, pages
+from chatpresets import csp_report, health
 from conversations.api import openai_compat
+from tenancy import pages
 
 handler400 = "chatpresets.errors.bad_request"
 handler403 = "chatpresets.errors.permission_denied"
@@ -28,6 +29,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("csp-report/", csp_report.receive, name="csp-report"),
     path("o/<slug:org_slug>/", pages.org_home, name="org-home"),
+    path("o/<slug:org_slug>/", include("conversations.pages.urls")),
     path("", pages.home, name="home"),
 ]
