@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chatpresets import csp_report, health
 from conversations.api import openai_compat
-from tenancy import pages
+from tenancy.pages import frame as pages
 
 handler400 = "chatpresets.errors.bad_request"
 handler403 = "chatpresets.errors.permission_denied"

@@ -13,7 +13,7 @@ from chatpresets.errors import NotFound
 from conversations.models import Conversation
 from conversations.selectors import conversation_for_caller, conversations_of
 from tenancy.models import Membership
-from tenancy.pages import page_membership
+from tenancy.pages.frame import page_membership
 from tenancy.permissions import Perm
 
 SIDEBAR_SIZE = 100
