@@ -106,7 +106,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
 
     @extend_schema(
         parameters=[OpenApiParameter("before_seq", int, description="Older than this sequence number")],
-        responses=s.MessageSerializer(many=True),
+        responses=s.MessagePageSerializer,
     )
     def messages(self, request: Request, **kwargs: Any) -> Response:
         conversation = self.get_object()
