@@ -242,6 +242,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # The chat routes are plain async views, which drf-spectacular cannot see on its own.
     "PREPROCESSING_HOOKS": ["conversations.api.schema.add_plain_views"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversations.api.schema.describe_event_streams",
+    ],
     # Fixed, not guessed from the paths: /v1/ (OpenAI-compatible) must not change the /api/v1/ ids and tags.
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {

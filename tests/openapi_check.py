@@ -54,6 +54,13 @@ def assert_documented(path: str, method: str, response: Any) -> Any:
     return body
 
 
+def assert_event_matches(schema: dict[str, Any], name: str | None, data: str) -> None:
+    """One server-sent event as Schemathesis reads it (`{"event", "data"}`), then its JSON payload."""
+    assert_answer_matches(schema, {"event": name or "message", "data": data})
+    if data != "[DONE]":
+        assert_answer_matches(schema["properties"]["data"]["x-contentSchema"], json.loads(data))
+
+
 def server_sent_events(response: Any) -> list[tuple[str | None, str]]:
     """(event name or None, data) for each event of a `text/event-stream` answer."""
     events = []

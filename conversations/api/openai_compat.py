@@ -174,7 +174,9 @@ def _check_sizes(messages: list[dict[str, Any]]) -> None:
 
 
 def _valid_message(message: Any) -> bool:
-    return isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+        return False  # a role that is an object or a list cannot even be looked up in ROLES
+    return message["role"] in ROLES and isinstance(message.get("content"), str)
 
 
 @guardrails.released_on_error()

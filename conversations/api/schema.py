@@ -97,8 +97,12 @@ class EditDoc(DocumentationOnly):
     @extend_schema(
         summary="Replace the last question and answer the edited one",
         request=SendMessageSerializer,
-        parameters=HEADERS,
-        responses={**_answered("The edited question and its answer."), **error_responses(TURN_ERRORS)},
+        parameters=[IDEMPOTENCY_KEY, *HEADERS],
+        responses={
+            **_answered("The edited question and its answer.", STREAM_OR_REPLAY),
+            (200, "application/json"): OpenApiResponse(TurnResultSerializer, description=STREAM_OR_REPLAY),
+            **error_responses([*TURN_ERRORS, 422]),
+        },
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> NoReturn:
         """The last question and its answers are kept, marked `superseded`; the edited one is answered."""
@@ -170,3 +174,40 @@ def add_plain_views(endpoints: list[Endpoint]) -> list[Endpoint]:
     """PREPROCESSING_HOOKS entry: the DRF endpoints plus the plain views, each method with its description."""
     found = PlainViewEndpoints()._get_api_endpoints(None, "")
     return [*endpoints, *((path, regex, method, DOCUMENTED[view][method]) for path, regex, method, view in found)]
+
+
+def describe_event_streams(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """POSTPROCESSING_HOOKS entry: each `text/event-stream` answer is described event by event.
+
+    The views document the JSON payload of an event; on the wire each event is `event:` and `data:`
+    lines, which OpenAPI 3.2 (`itemSchema`) and Schemathesis read as `{"event", "data"}` with `data`
+    a string (`event` is "message" when the line is absent). OpenAPI 3.0 has no `contentSchema`,
+    so the payload's schema stays a component, named by `x-contentSchema` on `data`.
+    """
+    schemas = result.get("components", {}).get("schemas", {})
+    for path_item in result["paths"].values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                stream = response.get("content", {}).get("text/event-stream")
+                if stream is not None:
+                    stream["schema"] = server_sent_event(stream["schema"], schemas)
+    return result
+
+
+def server_sent_event(payload: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    component = schemas.get(payload.get("$ref", "").rpartition("/")[2], {})
+    names = sorted(component.get("discriminator", {}).get("mapping", {})) or ["message"]
+    return {
+        "type": "object",
+        "properties": {
+            "event": {"type": "string", "enum": names, "description": "The payload's `type`, or `message`."},
+            "data": {
+                "type": "string",
+                "description": "The event's payload as JSON (its schema is `x-contentSchema`); "
+                "`[DONE]` ends an OpenAI-compatible stream.",
+                "x-contentMediaType": "application/json",
+                "x-contentSchema": payload,
+            },
+        },
+        "required": ["event", "data"],
+    }

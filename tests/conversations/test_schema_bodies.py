@@ -15,6 +15,7 @@ from conversations.models import Conversation
 from tests.openapi_check import (
     assert_answer_matches,
     assert_documented,
+    assert_event_matches,
     assert_request_matches,
     documented_response,
     generated_schema,
@@ -74,9 +75,8 @@ def test_streamed_events_are_the_documented_events(api, alice, conversation) -> 
     event_schema = documented_response(MESSAGES, "post", 200, "text/event-stream")
     events = server_sent_events(response)
     for name, data in events:
-        payload = json.loads(data)
-        assert name == payload["type"]
-        assert_answer_matches(event_schema, payload)
+        assert name == json.loads(data)["type"]
+        assert_event_matches(event_schema, name, data)
     names = [name for name, _ in events]
     assert (names[0], names[-1], "delta" in names) == ("ack", "done", True)
 
@@ -86,7 +86,7 @@ def test_an_error_event_is_a_documented_event(api, alice, conversation, fake_llm
     response = post(api(alice), url(MESSAGES, conversation), {"content": "Hello", "stream": True})
     name, data = server_sent_events(response)[-1]
     assert name == "error"
-    assert_answer_matches(documented_response(MESSAGES, "post", 200, "text/event-stream"), json.loads(data))
+    assert_event_matches(documented_response(MESSAGES, "post", 200, "text/event-stream"), name, data)
 
 
 def test_regenerate_and_edit_answers_are_the_documented_bodies(api, alice, conversation) -> None:
@@ -146,6 +146,24 @@ def test_regenerate_takes_no_content(api, alice, conversation) -> None:
     assert "content" not in generated_schema()["components"]["schemas"]["RegenerateRequest"]["properties"]
 
 
+def test_a_retried_edit_returns_its_first_result(api, alice, conversation, fake_llm) -> None:
+    post(api(alice), url(MESSAGES, conversation), {"content": "one"})
+    body = {"content": "two", "client_id": "edit-1"}
+    first = post(api(alice), url(EDIT, conversation), body)
+    again = post(api(alice), url(EDIT, conversation), body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert assert_documented(EDIT, "post", again)["message"]["id"] == first.json()["message"]["id"]
+    changed = post(api(alice), url(EDIT, conversation), {**body, "content": "three"})
+    assert (changed.status_code, changed.json()["error"]["code"]) == (422, "idempotency_key_reused")
+    assert len(fake_llm.requests) == 2
+
+
+def test_a_before_seq_that_is_not_a_number_is_400(api, alice, conversation) -> None:
+    response = api(alice).get(url(MESSAGES, conversation), {"before_seq": "null"})
+    assert (response.status_code, response.json()["error"]["details"]) == (400, {"field": "before_seq"})
+    assert api(alice).get(url(MESSAGES, conversation), {"before_seq": "3"}).status_code == 200
+
+
 def test_other_methods_are_405_with_allow(api, alice, conversation) -> None:
     client = api(alice)
     for template, allowed in ((MESSAGES, "GET, HEAD, POST, OPTIONS"), (REGENERATE, "POST, OPTIONS")):
@@ -176,11 +194,12 @@ def test_completion_chunks_are_the_documented_events(api, chat_key) -> None:
     response = post(api(key=chat_key), COMPLETIONS, body)
     assert (response.status_code, response["Content-Type"]) == (200, "text/event-stream")
     chunk_schema = documented_response(COMPLETIONS, "post", 200, "text/event-stream")
-    data = [data for _, data in server_sent_events(response)]
+    events = server_sent_events(response)
+    for name, data in events:
+        assert_event_matches(chunk_schema, name, data)
+    data = [data for _, data in events]
     assert data[-1] == "[DONE]"
     chunks = [json.loads(item) for item in data[:-1]]
-    for chunk in chunks:
-        assert_answer_matches(chunk_schema, chunk)
     assert (chunks[0]["choices"][0]["delta"]["role"], chunks[-1]["choices"]) == ("assistant", [])
 
 
@@ -188,9 +207,9 @@ def test_a_failed_completion_stream_ends_with_the_documented_error(api, chat_key
     fake_llm.inject(*["500"] * 6)
     body = {"model": "fake", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
     response = post(api(key=chat_key), COMPLETIONS, body)
-    failure = json.loads(server_sent_events(response)[-1][1])
-    assert "error" in failure
-    assert_answer_matches(documented_response(COMPLETIONS, "post", 200, "text/event-stream"), failure)
+    name, data = server_sent_events(response)[-1]
+    assert "error" in json.loads(data)
+    assert_event_matches(documented_response(COMPLETIONS, "post", 200, "text/event-stream"), name, data)
 
 
 def test_the_model_list_is_the_documented_body(api, chat_key) -> None:
@@ -210,6 +229,8 @@ def test_openai_refusals_are_documented_in_openai_error_shape(api, chat_key) -> 
     assert refusals[400].json()["error"]["param"] == "messages"
     null_model = post(api(key=chat_key), COMPLETIONS, {"model": "preset:a\x00", "messages": [{"role": "user"}]})
     assert (null_model.status_code, null_model.json()["error"]["param"]) == (400, "model")
+    object_role = post(api(key=chat_key), COMPLETIONS, {"model": "fake", "messages": [{"role": {}, "content": ""}]})
+    assert (object_role.status_code, object_role.json()["error"]["param"]) == (400, "messages")
 
 
 def test_other_methods_on_the_openai_routes_are_405_in_openai_shape(api, chat_key) -> None:
