@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from conversations.api.openai_params import MAX_STOP_SEQUENCES
-from conversations.api.schema_shapes import ErrorDetailSerializer, constant, documented_as
+from conversations.api.schema_shapes import ApiErrorDetailSerializer, constant, documented_as
 
 STOP = {
     "oneOf": [
@@ -80,7 +80,7 @@ class AssistantMessageSerializer(serializers.Serializer):
     content = serializers.CharField(allow_blank=True)
 
 
-class ChoiceSerializer(serializers.Serializer):
+class CompletionChoiceSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     message = AssistantMessageSerializer()
     finish_reason = serializers.CharField()
@@ -97,11 +97,11 @@ class ChatCompletionSerializer(serializers.Serializer):
     object = constant("chat.completion")
     created = serializers.IntegerField(help_text="Unix seconds.")
     model = serializers.CharField(help_text="The name the request used.")
-    choices = ChoiceSerializer(many=True)
+    choices = CompletionChoiceSerializer(many=True)
     usage = CompletionUsageSerializer()
 
 
-class DeltaSerializer(serializers.Serializer):
+class ChunkDeltaSerializer(serializers.Serializer):
     """The first delta names the role, the next ones carry text, the last one is empty."""
 
     role = constant("assistant", required=False)
@@ -110,7 +110,7 @@ class DeltaSerializer(serializers.Serializer):
 
 class ChunkChoiceSerializer(serializers.Serializer):
     index = serializers.IntegerField()
-    delta = DeltaSerializer()
+    delta = ChunkDeltaSerializer()
     finish_reason = serializers.CharField(allow_null=True)
 
 
@@ -166,7 +166,7 @@ OPENAI_ERROR_TYPE = {
 }
 
 
-class OpenAIErrorDetailSerializer(ErrorDetailSerializer):
+class OpenAIErrorDetailSerializer(ApiErrorDetailSerializer):
     type = documented_as(OPENAI_ERROR_TYPE, help_text="OpenAI's error class.")
     param = serializers.CharField(allow_null=True, help_text="The request field at fault, or null.")
 

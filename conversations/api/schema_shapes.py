@@ -98,7 +98,7 @@ STREAM_OR_REPLAY = (
 )
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class ApiErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable; docs/errors.md lists every code.")
     message = serializers.CharField()
     details = serializers.DictField(help_text="Structured context: `fields` for invalid input, limits, retry hints.")
@@ -107,7 +107,7 @@ class ErrorDetailSerializer(serializers.Serializer):
 class ApiErrorSerializer(serializers.Serializer):
     """The one error shape of the API."""
 
-    error = ErrorDetailSerializer()
+    error = ApiErrorDetailSerializer()
 
 
 RETRY_AFTER = OpenApiParameter(

@@ -109,6 +109,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         responses=s.MessagePageSerializer,
     )
     def messages(self, request: Request, **kwargs: Any) -> Response:
+        """Up to 100 messages, oldest first, with `has_more`; `before_seq` pages back (GET; POST sends one)."""
         conversation = self.get_object()
         rows = Message.objects.for_org(self.org).filter(conversation=conversation).order_by("-seq")
         before = request.query_params.get("before_seq")
