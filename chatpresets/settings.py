@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from chatpresets.env import env_bool, env_float, env_int, env_list, env_secret, env_str
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
     "simple_history",
     "channels",
     "axes",
+    "csp",
+    "django_htmx",
     "tenancy",
     "audit",
     "presets",
@@ -69,10 +72,30 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# One strict policy for every HTML page: scripts and styles only from our own static files (no
+# inline script, style or event handler anywhere), websockets and fetches to this origin only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "report-uri": "/csp-report/",
+    }
+}
 
 ROOT_URLCONF = "chatpresets.urls"
 ASGI_APPLICATION = "chatpresets.asgi.application"
@@ -88,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tenancy.context_processors.organisations",
             ],
         },
     },
@@ -222,7 +246,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "chatpresets.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "chatpresets.openapi.AutoSchema",
     "DEFAULT_METADATA_CLASS": "chatpresets.metadata.Metadata",
     "EXCEPTION_HANDLER": "chatpresets.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -239,9 +263,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Forms and multipart are parsed for the browsable API only; clients are documented one body, JSON.
+    "PARSER_WHITELIST": ["chatpresets.parsers.JSONParser"],
+    # The chat routes are plain async views, which drf-spectacular cannot see on its own.
+    "PREPROCESSING_HOOKS": ["conversations.api.schema.add_plain_views"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversations.api.schema.describe_event_streams",
+    ],
+    # Fixed, not guessed from the paths: /v1/ (OpenAI-compatible) must not change the /api/v1/ ids and tags.
+    "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "GrantLevelEnum": "presets.models.Level.choices",
         "LinkLevelEnum": "presets.models.LINK_LEVEL_CHOICES",
+        # A message's role and status share their field names with these: each set keeps its own name.
+        "RoleEnum": "tenancy.models.Role.choices",
+        "StatusEnum": "presets.models.Status.choices",
+        "MessageRoleEnum": "conversations.models.Role.choices",
+        "MessageStatusEnum": "conversations.models.MessageStatus.choices",
+        "AssistantRoleEnum": ["assistant"],
+        "SoftLimitCodeEnum": ["soft_limit_reached"],
     },
 }
 

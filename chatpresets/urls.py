@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from chatpresets import health, pages
+from chatpresets import csp_report, health
 from chatpresets.schema_views import SchemaDocsView, SchemaView
 from conversations.api import openai_compat
+from tenancy.pages import frame as pages
 
 handler400 = "chatpresets.errors.bad_request"
 handler403 = "chatpresets.errors.permission_denied"
@@ -28,6 +29,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("csp-report/", csp_report.receive, name="csp-report"),
     path("o/<slug:org_slug>/", pages.org_home, name="org-home"),
+    path("o/<slug:org_slug>/", include("conversations.pages.urls")),
     path("", pages.home, name="home"),
 ]

@@ -61,14 +61,13 @@ class ContextPlan:
     summarised_through: int
     dropped: dict[str, Any] = field(default_factory=dict)
 
-    def messages(self) -> list[dict[str, str]]:
-        return [part.as_message() for part in self.parts]
-
-    def explain(self) -> dict[str, Any]:
+    def explain(self, *, contents: list[str] | None = None) -> dict[str, Any]:
+        """The plan for a reader; `contents` replaces the parts' texts (with what the model receives)."""
+        texts = contents if contents is not None else [part.content for part in self.parts]
         return {
             "parts": [
-                {"kind": p.kind, "role": p.role, "seq": p.seq, "tokens": p.tokens, "content": p.content}
-                for p in self.parts
+                {"kind": p.kind, "role": p.role, "seq": p.seq, "tokens": p.tokens, "content": text}
+                for p, text in zip(self.parts, texts, strict=True)
             ],
             "budget": {
                 "context_window": self.context_window,

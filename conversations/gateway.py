@@ -40,6 +40,14 @@ class UpstreamRejected(DomainError):
     message = "The model provider refused the request."
 
 
+class UpstreamInterrupted(DomainError):
+    """The model stopped mid-answer (after its first token, so no retry): the text is incomplete."""
+
+    code = "upstream_interrupted"
+    status_code = 502
+    message = "The model stopped answering part-way; the answer is incomplete."
+
+
 class _Retryable(Exception):
     """Failed before the first token: safe to retry or fall back."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,13 +25,13 @@ from conversations.catalogue import ModelSpec, get_model
 from conversations.context import ContextPlan
 from conversations.cost_controls import controls_for
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
-from conversations.pii.policy import Screening, screening_for
+from conversations.pii.policy import Screening
 from conversations.selectors import last_user_message
 from conversations.tokens import count_message, count_text
-from conversations.turn_setup import TurnSettings, plan_and_admit, plan_turn, turn_settings
+from conversations.turn_setup import TurnSettings, model_prompt, plan_and_admit, plan_turn, turn_settings
 from presets.content import validate_params
 from presets.models import Preset
-from presets.resolve import ResolvedPreset, resolve_for_conversation
+from presets.resolve import resolve_for_conversation
 from tenancy.models import Membership
 
 UNFINISHED = [MessageStatus.PENDING, MessageStatus.STREAMING]
@@ -108,7 +108,7 @@ class PreparedTurn:
     api_key_id: Any = None  # for the usage record and the key's limits
     admission: guardrails.Admission | None = None  # settled when the outcome is recorded
     screening: Screening | None = None  # the PII mode of this turn, and its vault
-    model_messages: list[dict[str, str]] | None = None  # the prompt as the model sees it, when redacted
+    model_messages: list[dict[str, str]] | None = None  # what the model receives (turn_setup.model_prompt)
     fallbacks: list[str] | None = None  # the fallback chain this turn may use
 
 
@@ -124,10 +124,8 @@ def prepare_turn(
     """Store the user message and a pending answer, and plan the prompt; a repeated client id replays."""
     _refuse_null_characters(content=content, client_id=client_id)
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    if client_id:
-        existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
-        if existing is not None:
-            return _replay(existing, content)
+    if (replayed := _replay_for(conversation, client_id, content)) is not None:
+        return replayed
     _ensure_idle(conversation)
     return _new_turn(conversation, membership, content, client_id, api_key_id)
 
@@ -140,6 +138,8 @@ def prepare_edit(
     """Replace the last question (and its answers) with an edited one and answer that instead."""
     _refuse_null_characters(content=content, client_id=client_id)
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if (replayed := _replay_for(conversation, client_id, content)) is not None:
+        return replayed  # a retried edit; its question is now the last one, so it is not edited again
     _ensure_idle(conversation)
     question = last_user_message(conversation)
     if question is None:
@@ -159,14 +159,13 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
         raise InvalidState("There is no message to answer again.")
     Message.objects.filter(reply_to=question, superseded=False).update(superseded=True)
     turn = turn_settings(conversation, membership)
-    screened = _screening(conversation, membership, turn.resolved)
     plan, admission = plan_and_admit(
         conversation, membership, turn, api_key_id=api_key_id, new_message=question.content, before_seq=question.seq
     )
     answer = _pending_answer(
         conversation, question, turn, plan, seq=_next_seq(conversation), holds=_holds(admission, api_key_id)
     )
-    return _prepared(conversation, question, answer, plan, turn, api_key_id, admission, screened)
+    return _prepared(conversation, question, answer, plan, turn, api_key_id, admission)
 
 
 def _refuse_null_characters(**fields: str) -> None:
@@ -204,7 +203,7 @@ def _new_turn(
     if not content.strip():
         raise InvalidInput("The message is empty.", details={"field": "content"})
     turn = turn_settings(conversation, membership)
-    screened = _screening(conversation, membership, turn.resolved)
+    screened = turn.screening
     stored = screened.stored_text(content)  # `block` refuses here, before any limit is spent
     plan, admission = plan_and_admit(conversation, membership, turn, api_key_id=api_key_id, new_message=stored)
     spec, resolved = turn.spec, turn.resolved
@@ -224,12 +223,7 @@ def _new_turn(
     )
     answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1, holds=_holds(admission, api_key_id))
     _schedule_summary(conversation, plan)
-    return _prepared(conversation, user_message, answer, plan, turn, api_key_id, admission, screened)
-
-
-def _screening(conversation: Conversation, membership: Membership, resolved: ResolvedPreset | None) -> Screening:
-    policy = resolved.policy if resolved else None
-    return screening_for(org_settings=membership.org.settings, preset_policy=policy, stored=conversation.pii_vault)
+    return _prepared(conversation, user_message, answer, plan, turn, api_key_id, admission)
 
 
 def _prepared(
@@ -240,10 +234,10 @@ def _prepared(
     turn: TurnSettings,
     api_key_id: Any,
     admission: guardrails.Admission,
-    screened: Screening,
 ) -> PreparedTurn:
-    """The turn as the transport runs it; a redacted prompt is built here, off the event loop."""
-    model_messages = screened.for_model(plan.messages()) if screened.active else None
+    """The turn as the transport runs it; the model's messages are built here, off the event loop."""
+    screened = turn.screening
+    model_messages = model_prompt(plan, screened).messages
     vault = screened.stored_vault()
     if vault and vault != conversation.pii_vault:
         Conversation.objects.filter(pk=conversation.pk).update(pii_vault=vault)
@@ -300,6 +294,12 @@ def _schedule_summary(conversation: Conversation, plan: ContextPlan) -> None:
             org_id=str(conversation.org_id),
             through_seq=plan.dropped["through_seq"],
         )
+
+
+def _replay_for(conversation: Conversation, client_id: str, content: str) -> PreparedTurn | None:
+    """The first result of a turn this client id already made in the conversation, or None."""
+    existing = Message.objects.filter(conversation=conversation, client_id=client_id).first() if client_id else None
+    return None if existing is None else _replay(existing, content)
 
 
 def _replay(user_message: Message, content: str) -> PreparedTurn:
@@ -478,17 +478,27 @@ def conversation_apply_preset(
 
 
 def context_preview(*, conversation: Conversation, membership: Membership) -> dict[str, Any]:
-    """Exactly what the next call would send (without a new message), with the budget arithmetic."""
+    """Exactly what the next call would send (without a new message), with the budget arithmetic.
+
+    The contents are the model's (turn_setup.model_prompt, as a turn sends them). Where the PII
+    screening put placeholders is shown to the conversation's owner only, and never the values.
+    """
     turn = turn_settings(conversation, membership)
     resolved, spec = turn.resolved, turn.spec
-    explained = plan_turn(conversation, turn, new_message=None).explain()
+    plan = plan_turn(conversation, turn, new_message=None)
+    prompt = model_prompt(plan, turn.screening)
+    explained = plan.explain(contents=[message["content"] for message in prompt.messages])
     if resolved is not None and not resolved.prompt_visible:
         explained["parts"][0]["content"] = None  # `use` access runs the prompt without seeing it
+    pii: dict[str, Any] = {"mode": turn.screening.mode}
+    if conversation.user_id == membership.user_id:
+        pii["findings"] = [asdict(finding) for finding in prompt.findings]
     return {
         "model": spec.name,
         "encoding": spec.encoding,
         "preset_version": resolved.version if resolved else None,
         **explained,
+        "pii": pii,
     }
 
 

@@ -1,6 +1,8 @@
-"""Setting up one turn: which preset version, model and limits apply, the context plan, and admission.
+"""Setting up one turn: which preset version, model, limits and PII mode apply, the context plan, the
+messages the model receives, and admission.
 
 Everything here runs inside the transport's one thread hop, before anything of the turn is stored.
+The context inspector calls the same functions (without a new message), so it shows what a turn sends.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from conversations.catalogue import ModelSpec, default_model
 from conversations.context import ContextPlan, plan_context
 from conversations.cost_controls import CostControls, controls_for
 from conversations.models import Conversation
+from conversations.pii.policy import Screening, screening_for
 from conversations.selectors import history_loader, history_reader
 from presets.resolve import ResolvedPreset, resolve_for_conversation
 from tenancy.models import Membership
@@ -27,6 +30,25 @@ class TurnSettings:
     params: dict[str, Any]
     max_tokens: int
     controls: CostControls
+    screening: Screening  # the PII mode, continuing the conversation's vault
+
+
+@dataclass(frozen=True)
+class PromptFinding:
+    """A placeholder the PII screening put in the prompt: `messages[part]["content"][start:end]`."""
+
+    part: int
+    seq: int | None
+    type: str
+    placeholder: str
+    start: int
+    end: int
+
+
+@dataclass
+class ModelPrompt:
+    messages: list[dict[str, str]]
+    findings: list[PromptFinding]
 
 
 def resolved_preset(conversation: Conversation, membership: Membership) -> ResolvedPreset | None:
@@ -47,7 +69,35 @@ def turn_settings(conversation: Conversation, membership: Membership) -> TurnSet
     controls = controls_for(membership.org.settings)
     spec = controls.model(conversation.model_override or (resolved.model if resolved else default_model()))
     params = {**(resolved.params if resolved else {}), **conversation.params_override}
-    return TurnSettings(resolved, spec, params, controls.answer_limit(spec, params.get("max_tokens")), controls)
+    screening = screening_for(
+        org_settings=membership.org.settings,
+        preset_policy=resolved.policy if resolved else None,
+        stored=conversation.pii_vault,
+    )
+    return TurnSettings(
+        resolved, spec, params, controls.answer_limit(spec, params.get("max_tokens")), controls, screening
+    )
+
+
+def model_prompt(plan: ContextPlan, screening: Screening) -> ModelPrompt:
+    """The messages a model call sends for `plan`: every transport's turn and the context inspector.
+
+    Everything but the system prompt (the preset's text, not the user's) passes the screening, the
+    running summary included; values are numbered in prompt order through the conversation's vault.
+    """
+    messages: list[dict[str, str]] = []
+    findings: list[PromptFinding] = []
+    for index, part in enumerate(plan.parts):
+        redaction = screening.redact(part.content) if part.kind != "system" else None
+        if redaction is None:
+            messages.append(part.as_message())
+            continue
+        messages.append({"role": part.role, "content": redaction.text})
+        findings += [
+            PromptFinding(index, part.seq, placed.type, placed.placeholder, placed.start, placed.end)
+            for placed in redaction.placements
+        ]
+    return ModelPrompt(messages, findings)
 
 
 def plan_turn(

@@ -89,7 +89,7 @@ async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
     try:
         result = await gateway.stream_chat(
             model=prepared.spec.name,
-            messages=prepared.model_messages or prepared.plan.messages(),
+            messages=prepared.model_messages,
             params=prepared.params,
             max_tokens=prepared.max_tokens,
             on_delta=on_delta,

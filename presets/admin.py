@@ -3,6 +3,10 @@
 Every state change goes through the preset services, so the review rules (nobody approves their
 own version, only org reviewers approve org presets), the history rows and the audit trail are the
 same as through the API. Version content and review state are read-only here.
+
+The review actions are offered only to staff who can use them: moderators (`presets.moderate_preset`,
+or a superuser), who decide any organisation's versions as an audited override, and staff whom the
+review rules let review somewhere (an approver, admin or owner of an organisation, or a team lead).
 """
 
 from __future__ import annotations
@@ -135,12 +139,19 @@ class PresetAdmin(AuditedAdminMixin, ServiceSavedPresetAdmin):
             "<pre>{}</pre>{}", diff["prompt_diff"] or "The prompt is unchanged.", _changed_settings(diff["changed"])
         )
 
-    @admin.action(description="Approve pending version", permissions=["change"])
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        """Offered only to those who may decide something; for anyone else the action would always fail."""
+        user = request.user
+        return self.has_view_permission(request) and (
+            review.may_moderate(user=user) or review.reviews_somewhere(user=user)
+        )
+
+    @admin.action(description="Approve pending version", permissions=["review"])
     def approve_pending(self, request: HttpRequest, queryset: QuerySet[Preset]) -> None:
         comment = _comment(request)
         self._apply(request, queryset, "Approved", lambda preset: _approve(preset, request, comment))
 
-    @admin.action(description="Reject pending version", permissions=["change"])
+    @admin.action(description="Reject pending version", permissions=["review"])
     def reject_pending(self, request: HttpRequest, queryset: QuerySet[Preset]) -> None:
         comment = _comment(request)
         if not comment:
@@ -180,11 +191,23 @@ def _comment(request: HttpRequest) -> str:
 
 
 def _approve(preset: Preset, request: HttpRequest, comment: str) -> None:
-    review.preset_approve(preset=preset, actor=request.user, number=preset.version, comment=comment)
+    review.preset_approve(
+        preset=preset,
+        actor=request.user,
+        number=preset.version,
+        comment=comment,
+        moderator_override=review.may_moderate(user=request.user),
+    )
 
 
 def _reject(preset: Preset, request: HttpRequest, comment: str) -> None:
-    review.preset_reject(preset=preset, actor=request.user, number=preset.version, comment=comment)
+    review.preset_reject(
+        preset=preset,
+        actor=request.user,
+        number=preset.version,
+        comment=comment,
+        moderator_override=review.may_moderate(user=request.user),
+    )
 
 
 def _gallery(preset: Preset, request: HttpRequest, comment: str) -> None:

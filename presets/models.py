@@ -90,7 +90,10 @@ class Preset(TenantOwned):
 
     class Meta:
         ordering = ["-updated_at"]
-        permissions = [("use_preset", "Can run the preset without seeing its prompt")]
+        permissions = [
+            ("use_preset", "Can run the preset without seeing its prompt"),
+            ("moderate_preset", "Can approve or reject any organisation's pending versions, as an audited override"),
+        ]
         constraints = [
             # Trashed presets keep their slug until they are purged.
             models.UniqueConstraint(fields=["org", "slug"], name="preset_unique_slug_per_org"),

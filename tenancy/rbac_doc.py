@@ -28,6 +28,28 @@ Rules beyond the matrix, enforced by the services:
 - Removing a member removes them from the organisation's teams and revokes their keys there.
 """
 
+STAFF = """
+## Platform staff (the Django admin)
+
+The admin is for platform staff (`is_staff`), outside every organisation's roles; what each of
+them may do there comes from Django permissions, not from the matrix above.
+
+- The preset changelist offers "Approve pending version" and "Reject pending version" only to
+  staff who can use them: moderators, and staff whom the review rules let review somewhere (an
+  owner, admin or approver of an organisation, or a team lead). Staff who are neither do not see
+  the actions, and posting one anyway changes nothing ("No action selected.").
+- A moderator is staff holding the `presets.moderate_preset` permission (and `presets.view_preset`
+  to open the changelist; superusers hold every permission). A moderator may approve or reject any
+  organisation's pending version as an override of the review rules, never their own version. The
+  decision is audited like any review (`preset.approved` / `preset.rejected`, with the moderator as
+  the actor) and its payload carries `"moderator_override": true`; the review comment is the
+  moderator's reason. A moderator whom the rules let review the preset anyway decides as a
+  reviewer, without the flag.
+- The override exists in the admin only: through the API everyone, superusers included, reviews
+  by the rules.
+- "Approve for public gallery" and "Restore from trash" need the preset model's change permission.
+"""
+
 
 def _tenant_routes(patterns: list[Any], prefix: str = "") -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
@@ -69,7 +91,8 @@ def render() -> str:
     for perm in Perm:
         marks = " | ".join("✓" if perm in ROLE_PERMISSIONS[role] else "" for role in roles)
         lines.append(f"| `{perm.value}` | `{PERMISSION_SCOPE[perm].value}` | {marks} |")
-    lines += ["", "## Routes\n", "| method | path | permission |", "|---|---|---|"]
+    lines.append(STAFF)
+    lines += ["## Routes\n", "| method | path | permission |", "|---|---|---|"]
     for method, path, perm in sorted(set(_tenant_routes(get_resolver().url_patterns)), key=lambda r: (r[1], r[0])):
         lines.append(f"| {method} | `{path}` | `{perm.value}` |")
     return "\n".join(lines) + "\n"

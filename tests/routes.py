@@ -77,6 +77,7 @@ class Call:
     addresses_object: bool = field(default=False)
     query: str = ""
     invisible_to: frozenset[str] = frozenset()  # roles that may not even see the object: 404, not 403
+    page: bool = False  # a browser page: the anonymous are sent to sign in, not answered 401
 
     def __str__(self) -> str:
         return f"{self.method.upper()} {self.name}"
@@ -165,7 +166,9 @@ CALLS: list[Call] = [
     Call("api-key-list", "post", org, ALL_ROLES, body=lambda w: {"name": "k", "scopes": ["org:read"]}),
     Call("api-key-detail", "get", api_key, ALL_ROLES, addresses_object=True),
     Call("api-key-detail", "delete", api_key, ALL_ROLES, addresses_object=True),
-    Call("org-home", "get", org, ALL_ROLES),
+    Call("org-home", "get", org, ALL_ROLES, page=True),
+    Call("chat-new", "get", org, ALL_ROLES, page=True),
+    Call("chat", "get", conversation, CHATTERS, addresses_object=True, page=True),
     Call("preset-list", "get", org, ALL_ROLES),
     # A preset must name a model of the catalogue in use (the fake model's, under `fake_llm`).
     Call("preset-list", "post", org, WRITERS, body=lambda w: {**PRESET_BODY, "model": default_model()}),

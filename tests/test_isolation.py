@@ -77,7 +77,7 @@ def test_owner_of_another_org_cannot_reach_acme_ids_through_own_org(call: Call, 
 def test_anonymous_caller_is_refused_everywhere(call: Call, acme, alice, api) -> None:
     world = build_world(acme, alice)
     response = request(api(), call, call.kwargs(world), call.body(world) if call.body else None)
-    if call.name == "org-home":
+    if call.page:
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/")
     else:

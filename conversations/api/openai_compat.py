@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,17 +23,21 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
-from chatpresets.errors import DomainError, Forbidden, InvalidInput, NotFound, TooLarge, too_large
+from chatpresets.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    dependency_failure,
+    error_body,
+    too_large,
+)
 from conversations import gateway, guardrails
 from conversations.api.openai_params import check_params
-from conversations.api.send import (
-    BadCredentials,
-    MalformedBody,
-    MethodNotAllowed,
-    Unauthenticated,
-    allow_response,
-)
-from conversations.api.send import error_response as shared_error_response
+from conversations.api.plain import accepts
+from conversations.api.plain import error_response as shared_error_response
+from conversations.api.send import BadCredentials, MalformedBody, Unauthenticated
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
 from conversations.cost_controls import controls_for
@@ -52,15 +57,38 @@ ROLES = {"system", "user", "assistant"}
 
 PASSTHROUGH = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")
 
+logger = logging.getLogger(__name__)
+
 # OpenAI's `error.type` by status, so its clients and SDKs classify our refusals as theirs.
 OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
-OPENAI_ERROR_TYPES |= {429: "rate_limit_error", 503: "service_unavailable_error"}
+OPENAI_ERROR_TYPES |= {429: "rate_limit_error", 500: "server_error", 502: "api_error", 503: "service_unavailable_error"}
+
+
+def openai_fields(error: DomainError) -> dict[str, Any]:
+    """OpenAI's `type` and `param` (the field at fault, or null), added beside the error's own keys."""
+    kind = OPENAI_ERROR_TYPES.get(error.status_code, "invalid_request_error")
+    return {"type": kind, "param": error.details.get("field")}
 
 
 def error_response(error: DomainError) -> HttpResponse:
-    """The one error shape plus OpenAI's `type` and `param` (the field at fault, or null)."""
-    kind = OPENAI_ERROR_TYPES.get(error.status_code, "invalid_request_error")
-    return shared_error_response(error, extra={"type": kind, "param": error.details.get("field")})
+    return shared_error_response(error, extra=openai_fields(error))
+
+
+class StreamFailed(DomainError):
+    code = "internal_error"
+    status_code = 500
+    message = "The answer failed; it has been logged."
+
+
+def _error_chunk(exc: Exception) -> bytes:
+    """A failure after the 200 went out: one `data:` line in the error shape, and the stream ends."""
+    error = exc if isinstance(exc, DomainError) else dependency_failure(exc)
+    if error is None:
+        logger.error("A streamed completion failed after its first chunk.", exc_info=exc)
+        error = StreamFailed()
+    body = error_body(error.code, error.message, error.details)
+    body["error"].update(openai_fields(error))
+    return f"data: {json.dumps(body)}\n\n".encode()
 
 
 @dataclass
@@ -109,9 +137,8 @@ def allowed_models(membership: Membership) -> list[str]:
 
 
 @csrf_exempt
+@accepts("GET", "HEAD", refuse=error_response)
 async def models_endpoint(request: HttpRequest) -> HttpResponse:
-    if request.method == "OPTIONS":
-        return allow_response("GET, OPTIONS")
     try:
         membership, _ = await _membership(request)
         names = await database_sync_to_async(_model_names)(membership)
@@ -127,11 +154,8 @@ def _model_names(membership: Membership) -> list[str]:
 
 
 @csrf_exempt
+@accepts("POST", refuse=error_response)
 async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
-    if request.method == "OPTIONS":
-        return allow_response("POST, OPTIONS")
-    if request.method != "POST":
-        return error_response(MethodNotAllowed())
     try:
         membership, api_key = await _membership(request)
         body = _body(request)
@@ -150,6 +174,8 @@ def _body(request: HttpRequest) -> dict[str, Any]:
         raise MalformedBody(details={"reason": str(error)}) from error
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidInput("`model` is required.", details={"field": "model"})
+    if "\x00" in body["model"]:  # a preset slug reaches a query, and PostgreSQL text cannot hold NUL
+        raise InvalidInput("Null characters are not allowed.", details={"field": "model"})
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(_valid_message(m) for m in messages):
         raise InvalidInput(
@@ -181,7 +207,9 @@ def _check_sizes(messages: list[dict[str, Any]]) -> None:
 
 
 def _valid_message(message: Any) -> bool:
-    return isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+        return False  # a role that is an object or a list cannot even be looked up in ROLES
+    return message["role"] in ROLES and isinstance(message.get("content"), str)
 
 
 @guardrails.released_on_error()
@@ -274,6 +302,8 @@ async def _complete(call: Call) -> JsonResponse:
         raise
     completion_tokens = count_text(result.text, call.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
+    if result.status == "interrupted":  # recorded and charged: the tokens were spent
+        raise gateway.UpstreamInterrupted(details={"model": result.model})
     text = call.screening.restore(result.text) if call.screening else result.text
     return JsonResponse(
         {
@@ -345,14 +375,17 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
                 getter.cancel()
         try:
             result = task.result()
-        except DomainError as error:
-            yield f"data: {json.dumps({'error': {'code': error.code, 'message': error.message}})}\n\n".encode()
+        except Exception as exc:  # the 200 is sent: the client must still learn why the answer stopped
+            yield _error_chunk(exc)
             return
         if restorer is not None and (tail := restorer.flush()):
             yield chunk({"content": tail})
-        yield chunk({}, result.finish_reason or "stop")
         completion_tokens = count_text(result.text, call.spec.encoding)
         await database_sync_to_async(_record)(call, result, completion_tokens)
+        if result.status == "interrupted":  # never a `stop`: the client must know the text is cut short
+            yield _error_chunk(gateway.UpstreamInterrupted(details={"model": result.model}))
+            return
+        yield chunk({}, result.finish_reason or "stop")
         if include_usage:
             body = {
                 "id": chunk_id,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatpresets.errors import InvalidInput
-from conversations.pii.redact import StreamRestorer, Vault, redact, restore
+from conversations.pii.redact import Redaction, StreamRestorer, Vault, redact, restore
 
 MODES = ("off", "redact_for_model", "redact_stored", "block")
 
@@ -56,11 +56,17 @@ class Screening:
         """Screen the user's new message: record what was found and return the text to store."""
         if self.mode == "off":
             return content
-        result = redact(content, vault=self.vault if self.active else None)
+        # Only a stored redaction numbers values here; under `redact_for_model` the prompt does, in
+        # prompt order, so the context inspector (no new message) numbers history as the turn will.
+        result = redact(content, vault=self.vault if self.mode == "redact_stored" else None)
         if self.mode == "block" and result.counts:
             raise PiiBlocked(details={"field": "content", "entity_types": sorted(result.counts)})
         self.findings = {"mode": self.mode, "entities": result.counts} if result.counts else {}
         return result.text if self.mode == "redact_stored" else content
+
+    def redact(self, text: str) -> Redaction | None:
+        """`text` as the model sees it, through the conversation's vault; None when this mode sends it as is."""
+        return redact(text, vault=self.vault) if self.active else None
 
     def for_model(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
         """The prompt with every non-system message redacted through the conversation's vault."""

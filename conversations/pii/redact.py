@@ -80,13 +80,28 @@ class Vault:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where one placeholder stands in a redacted text: `text[start:end] == placeholder`."""
+
+    type: str
+    placeholder: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Redaction:
-    """Redacted text, how many entities of each type it had, and the vault that restores them."""
+    """Redacted text, how many entities of each type it had, and the vault that restores them.
+
+    `entities` are positions in the original text; `placements` the same entities, in order, as
+    placeholders in the redacted text (what a reader of the redacted text can be shown).
+    """
 
     text: str
     counts: dict[str, int]
     vault: Vault
     entities: tuple[Entity, ...]
+    placements: tuple[Placement, ...] = ()
 
 
 def redact(text: str, *, vault: Vault | None = None, types: set[str] | None = None) -> Redaction:
@@ -95,13 +110,19 @@ def redact(text: str, *, vault: Vault | None = None, types: set[str] | None = No
     entities = tuple(_selected(detect(text), types))
     counts: dict[str, int] = {}
     parts: list[str] = []
-    position = 0
+    placements: list[Placement] = []
+    position = written = 0
     for entity in entities:
-        parts += [text[position : entity.start], vault.placeholder_for(entity_type=entity.type, value=entity.value)]
+        before = text[position : entity.start]
+        placeholder = vault.placeholder_for(entity_type=entity.type, value=entity.value)
+        written += len(before)
+        placements.append(Placement(entity.type, placeholder, written, written + len(placeholder)))
+        written += len(placeholder)
+        parts += [before, placeholder]
         counts[entity.type] = counts.get(entity.type, 0) + 1
         position = entity.end
     parts.append(text[position:])
-    return Redaction(text="".join(parts), counts=counts, vault=vault, entities=entities)
+    return Redaction(text="".join(parts), counts=counts, vault=vault, entities=entities, placements=tuple(placements))
 
 
 def restore(text: str, vault: Vault) -> str:

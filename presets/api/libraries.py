@@ -55,7 +55,10 @@ class LibraryViewSet(mixins.ListModelMixin, TenantViewSet):
     @extend_schema(request=s.LibraryUpdateSerializer, responses=s.LibraryDetailSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         data = validated(self, s.LibraryUpdateSerializer)
-        return self.respond(libraries.library_update(library=self.get_object(), membership=self.membership, **data))
+        library = self.get_object()
+        if data:  # a PATCH changes only what it names: `{}` is a valid no-op
+            library = libraries.library_update(library=library, membership=self.membership, **data)
+        return self.respond(library)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
         libraries.library_delete(library=self.get_object(), membership=self.membership)

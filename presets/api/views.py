@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from chatpresets.errors import Forbidden, NotFound, PresetNotApproved, SafetyFindingsBlocked
+from chatpresets.openapi import ERROR
 from presets.api import serializers as s
 from presets.api.base import PresetChildViewSet
 from presets.api.presenters import preset_detail
@@ -85,7 +86,8 @@ class PresetViewSet(mixins.ListModelMixin, PresetChildViewSet):
         data = validated(self, s.PresetWriteSerializer, partial=True)
         if {"scope", "team"} & set(data) and access < Access.MANAGE:
             raise Forbidden("Only the preset's owner or an org admin changes its scope or team.")
-        preset = lifecycle.preset_update(preset=preset, actor=request.user, **data)
+        if data:  # a PATCH changes only what it names: `{}` is a valid no-op
+            preset = lifecycle.preset_update(preset=preset, actor=request.user, **data)
         return Response(preset_detail(preset, access))
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
@@ -136,7 +138,7 @@ class PresetReviewViewSet(PresetChildViewSet):
     preset_url_kwarg = "pk"
     action_permissions = {"submit": WRITE, "approve": WRITE, "reject": WRITE, "revert": WRITE}
 
-    @extend_schema(request=None, responses=s.PresetVersionSerializer)
+    @extend_schema(request=None, responses={200: s.PresetVersionSerializer, 422: ERROR})
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, **kwargs: Any) -> Response:
         preset, _ = self.preset_at(Access.EDIT)

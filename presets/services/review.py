@@ -4,6 +4,10 @@ Who approves: team presets by a lead of the preset's team or an org owner/admin;
 public-scope presets by an org approver, admin or owner; public presets then also by platform
 staff (in the admin) before they enter the gallery. Nobody approves a version they wrote.
 Private presets need no review.
+
+Moderators (platform staff holding `presets.moderate_preset`; superusers hold every permission)
+may decide any organisation's pending version from the admin, which asks for it explicitly
+(`moderator_override=True`); the decision's audit event then carries `moderator_override`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,20 @@ from presets.safety import run_checks
 from tenancy.models import Membership, Role, TeamMembership, User
 
 ORG_REVIEWERS = {Role.OWNER, Role.ADMIN, Role.APPROVER}
+MODERATE_PERMISSION = "presets.moderate_preset"
+
+
+def may_moderate(*, user: User) -> bool:
+    """Platform moderation is a staff capability granted explicitly, never implied by a role in an organisation."""
+    return user.is_active and user.is_staff and user.has_perm(MODERATE_PERMISSION)
+
+
+def reviews_somewhere(*, user: User) -> bool:
+    """Whether the rules let `user` review some organisation's presets: a reviewer role or a team lead."""
+    return (
+        Membership.objects.filter(user=user, role__in=ORG_REVIEWERS).exists()
+        or TeamMembership.objects.filter(user=user, is_lead=True).exists()
+    )
 
 
 def may_review(*, preset: Preset, user: User) -> bool:
@@ -88,39 +106,56 @@ def preset_submit(*, preset: Preset, actor: User) -> tuple[PresetVersion, bool]:
     return version, blocked
 
 
-def _pending(preset: Preset, number: int, actor: User) -> PresetVersion:
+def _pending(preset: Preset, number: int, actor: User, *, moderator_override: bool) -> tuple[PresetVersion, bool]:
+    """The pending version and whether deciding it takes a moderator's override (the rules alone refuse)."""
     if preset.deleted_at is not None:
         raise InvalidState("This preset is in the trash; restore it before reviewing.")
     version = PresetVersion.objects.select_for_update().filter(preset=preset, number=number).first()
     if version is None or version.status != Status.PENDING_REVIEW:
         raise InvalidState(f"Version {number} is not pending review.")
-    if not may_review(preset=preset, user=actor):
+    overridden = not may_review(preset=preset, user=actor)
+    if overridden and not (moderator_override and may_moderate(user=actor)):
         raise Forbidden("You may not review this preset.")
-    if version.author_id == actor.pk:
+    if version.author_id == actor.pk:  # moderators included: an override is about roles, not one's own work
         raise SelfApproval()
-    return version
+    return version, overridden
 
 
-def _decide(preset: Preset, *, actor: User, number: int, status: str, comment: str) -> PresetVersion:
+def _decide(
+    preset: Preset, *, actor: User, number: int, status: str, comment: str, moderator_override: bool
+) -> PresetVersion:
     """Record a reviewer's decision on a pending version and audit it; the caller holds the lock."""
-    version = _pending(preset, number, actor)
+    version, overridden = _pending(preset, number, actor, moderator_override=moderator_override)
     version.status, version.reviewer, version.reviewed_at = status, actor, timezone.now()
     version.review_comment = comment
     version.save(update_fields=["status", "reviewer", "reviewed_at", "review_comment"])
+    payload = {"version": number, "comment": comment}
+    if overridden:
+        payload["moderator_override"] = True  # the comment is the moderator's reason, if they gave one
     audit.record(
         org=preset.org,
         actor=actor,
         action="preset.approved" if status == Status.APPROVED else "preset.rejected",
         target=preset,
-        payload={"version": number, "comment": comment},
+        payload=payload,
     )
     return version
 
 
 @transaction.atomic
-def preset_approve(*, preset: Preset, actor: User, number: int, comment: str = "") -> PresetVersion:
+def preset_approve(
+    *, preset: Preset, actor: User, number: int, comment: str = "", moderator_override: bool = False
+) -> PresetVersion:
+    """`moderator_override` lets a moderator decide where the review rules would refuse them."""
     preset = Preset.objects.select_for_update().get(pk=preset.pk)
-    version = _decide(preset, actor=actor, number=number, status=Status.APPROVED, comment=comment)
+    version = _decide(
+        preset,
+        actor=actor,
+        number=number,
+        status=Status.APPROVED,
+        comment=comment,
+        moderator_override=moderator_override,
+    )
     preset.approved_version = max(preset.approved_version or 0, number)
     if number == preset.version:
         preset.status = Status.APPROVED
@@ -130,9 +165,18 @@ def preset_approve(*, preset: Preset, actor: User, number: int, comment: str = "
 
 
 @transaction.atomic
-def preset_reject(*, preset: Preset, actor: User, number: int, comment: str) -> PresetVersion:
+def preset_reject(
+    *, preset: Preset, actor: User, number: int, comment: str, moderator_override: bool = False
+) -> PresetVersion:
     preset = Preset.objects.select_for_update().get(pk=preset.pk)
-    version = _decide(preset, actor=actor, number=number, status=Status.REJECTED, comment=comment)
+    version = _decide(
+        preset,
+        actor=actor,
+        number=number,
+        status=Status.REJECTED,
+        comment=comment,
+        moderator_override=moderator_override,
+    )
     _set_current_status(preset, version)
     return version
 

@@ -100,7 +100,7 @@ class MemberAddSerializer(serializers.Serializer):
 
 
 class MemberRoleSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -128,7 +128,7 @@ class TeamMemberAddSerializer(serializers.Serializer):
 
 
 class TeamMemberUpdateSerializer(serializers.Serializer):
-    is_lead = serializers.BooleanField()
+    is_lead = serializers.BooleanField(required=False)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -69,7 +69,9 @@ class OrganizationViewSet(mixins.RetrieveModelMixin, TenantViewSet):
     @extend_schema(request=s.OrganizationUpdateSerializer, responses=s.OrganizationSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         data = validated(self, s.OrganizationUpdateSerializer, partial=True)
-        org = services.organization_update(org=self.get_object(), actor=request.user, **data)
+        org = self.get_object()
+        if data:  # a PATCH changes only what it names: `{}` is a valid no-op
+            org = services.organization_update(org=org, actor=request.user, **data)
         return Response(s.OrganizationSerializer(org).data)
 
 
@@ -96,7 +98,9 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     @extend_schema(request=s.MemberRoleSerializer, responses=s.MembershipSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         data = validated(self, s.MemberRoleSerializer)
-        membership = services.member_change_role(membership=self.get_object(), actor=request.user, **data)
+        membership = self.get_object()
+        if data:  # a PATCH changes only what it names: `{}` is a valid no-op
+            membership = services.member_change_role(membership=membership, actor=request.user, **data)
         return Response(s.MembershipSerializer(membership).data)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
@@ -122,7 +126,9 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
 
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         data = validated(self, s.TeamSerializer, partial=True)
-        team = services.team_update(team=self.get_object(), actor=request.user, **data)
+        team = self.get_object()
+        if data:  # a PATCH changes only what it names: `{}` is a valid no-op
+            team = services.team_update(team=team, actor=request.user, **data)
         return Response(s.TeamSerializer(team).data)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
@@ -167,7 +173,9 @@ class TeamMemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     @extend_schema(request=s.TeamMemberUpdateSerializer, responses=s.TeamMemberSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         data = validated(self, s.TeamMemberUpdateSerializer)
-        team_membership = services.team_member_update(team_membership=self.get_object(), actor=request.user, **data)
+        team_membership = self.get_object()
+        if data:  # a PATCH changes only what it names: `{}` is a valid no-op
+            team_membership = services.team_member_update(team_membership=team_membership, actor=request.user, **data)
         return Response(s.TeamMemberSerializer(team_membership).data)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:

@@ -7,6 +7,7 @@ import sys
 
 from django.urls import reverse
 
+from tests.factories import UserFactory
 from tests.server import ROOT
 
 
@@ -33,16 +34,22 @@ def test_schema_and_docs_are_served(api, alice) -> None:
     assert b"//cdn" not in docs.content  # the assets are bundled: the machines have no internet
 
 
-def test_home_lists_my_orgs(client, alice) -> None:
+def test_home_opens_the_chat_of_my_organisation(client, alice) -> None:
     client.force_login(alice)
     response = client.get("/")
+    assert (response.status_code, response["Location"]) == (302, "/o/acme/chat/")
+
+
+def test_home_without_an_organisation_says_what_to_do(client, db) -> None:
+    client.force_login(UserFactory(username="loner"))
+    response = client.get("/")
     assert response.status_code == 200
-    assert b'href="/o/acme/"' in response.content
+    assert b"not a member of any organisation" in response.content
 
 
 def test_org_page_for_member_and_404_for_outsider(client, alice, carol) -> None:
     client.force_login(alice)
-    assert client.get("/o/acme/").status_code == 200
+    assert client.get("/o/acme/")["Location"] == "/o/acme/chat/"
     client.force_login(carol)
     assert client.get("/o/acme/").status_code == 404
 

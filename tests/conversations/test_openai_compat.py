@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import openai
 import pytest
 
@@ -91,3 +94,34 @@ def test_usage_records_the_wait_the_client_saw_and_the_failed_attempt(client, fa
     assert record.ttft_ms >= 2000
     assert [attempt["model"] for attempt in record.attempts] == ["fake"]
     assert record.attempts[0]["error"].startswith("TimeoutError")
+
+
+def test_a_stream_that_fails_after_its_first_chunk_ends_with_an_openai_error(live, fake_llm) -> None:
+    fake_llm.inject("disconnect")  # the model drops the connection after two tokens, with no fallback
+    lines = []
+    with httpx.stream(
+        "POST",
+        f"{live['base']}/v1/chat/completions",
+        json={"model": "fake", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
+        headers={"Authorization": f"Bearer {live['key']}"},
+        timeout=20,
+    ) as response:
+        assert response.status_code == 200
+        lines = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+
+    assert lines[-1] != "[DONE]"
+    error = json.loads(lines[-1])["error"]
+    assert (error["code"], error["type"], error["param"]) == ("upstream_interrupted", "api_error", None)
+    assert set(error) == {"code", "message", "details", "type", "param"}
+
+
+def test_an_answer_cut_short_is_a_502_not_a_complete_completion(client, fake_llm) -> None:
+    fake_llm.inject("disconnect")
+
+    with pytest.raises(openai.APIStatusError) as refused:
+        client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "Hi"}])
+
+    assert refused.value.status_code == 502
+    assert refused.value.body["code"] == "upstream_interrupted"
+    usage = UsageRecord.objects.get(kind="completion_api")
+    assert usage.completion_tokens > 0  # the tokens the model did send are recorded and charged

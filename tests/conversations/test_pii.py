@@ -153,6 +153,17 @@ def test_redact_numbers_placeholders_per_type() -> None:
     assert result.vault.original("<EMAIL_2>") == "b@example.com"
 
 
+def test_placements_say_where_each_placeholder_stands_in_the_redacted_text() -> None:
+    result = redact("Grüße, a@example.com! Card 4111 1111 1111 1111; again a@example.com")
+    assert [(p.type, p.placeholder) for p in result.placements] == [
+        ("EMAIL", "<EMAIL_1>"),
+        ("CARD_NUMBER", "<CARD_NUMBER_1>"),
+        ("EMAIL", "<EMAIL_1>"),
+    ]
+    assert all(result.text[p.start : p.end] == p.placeholder for p in result.placements)
+    assert redact("nothing here").placements == ()
+
+
 def test_a_shared_vault_keeps_placeholders_consistent_across_messages() -> None:
     vault = Vault()
     first = redact("I am a@example.com", vault=vault)

@@ -6,14 +6,17 @@ from typing import Any
 
 import pytest
 from django.contrib import messages
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from presets.models import Library, LibraryItem, Preset, PresetLink, PresetVersion, Scope, Status
 from presets.services import lifecycle, review
-from tenancy.models import Organization, User
+from tenancy.models import Organization, Role, User
+from tests.factories import MembershipFactory
 from tests.presets_world import build_preset_world, make_preset
+from tests.server import ROOT
 
 CHANGELIST = "admin:presets_preset_changelist"
 
@@ -134,13 +137,104 @@ def test_approving_ones_own_version_warns_and_changes_nothing(staff_client, acme
     assert not AuditEvent.objects.filter(action="preset.approved", target_id=str(mine.pk)).exists()
 
 
-def test_staff_who_are_not_reviewers_of_the_org_are_refused_by_the_service(client, acme, bob) -> None:
-    outsider = User.objects.create_user("root", is_staff=True, is_superuser=True)
-    client.force_login(outsider)
+def staff_user(username: str, *permissions: str, superuser: bool = False) -> User:
+    user = User.objects.create_user(username, is_staff=True, is_superuser=superuser)
+    codenames = [permission.split(".")[1] for permission in permissions]
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="presets", codename__in=codenames))
+    return user
+
+
+def offered_actions(client: Client) -> set[str]:
+    choices = client.get(reverse(CHANGELIST)).context["action_form"].fields["action"].choices
+    return {name for name, _ in choices if name} - {"delete_selected"}
+
+
+REVIEW_ACTIONS = {"approve_pending", "reject_pending"}
+STAFF_ACTIONS = {"approve_public", "restore_from_trash"}  # the model's change permission is enough
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("superuser", REVIEW_ACTIONS | STAFF_ACTIONS),
+        ("moderator", REVIEW_ACTIONS),
+        ("acme approver", REVIEW_ACTIONS | STAFF_ACTIONS),
+        ("plain staff", STAFF_ACTIONS),
+        ("plain staff, acme member", STAFF_ACTIONS),
+    ],
+)
+def test_review_actions_are_offered_only_to_staff_who_may_use_them(client, acme, kind, expected) -> None:
+    editor = ("presets.view_preset", "presets.change_preset")
+    user = {
+        "superuser": lambda: staff_user("root", superuser=True),
+        "moderator": lambda: staff_user("mod", "presets.view_preset", "presets.moderate_preset"),
+        "acme approver": lambda: staff_user("reviewer", *editor),
+        "plain staff": lambda: staff_user("plain", *editor),
+        "plain staff, acme member": lambda: staff_user("member", *editor),
+    }[kind]()
+    if kind.startswith("acme approver") or kind.endswith("acme member"):
+        MembershipFactory(org=acme, user=user, role=Role.APPROVER if "approver" in kind else Role.MEMBER)
+    client.force_login(user)
+    assert offered_actions(client) == expected
+
+
+@pytest.mark.parametrize("kind", ["superuser", "moderator"])
+def test_a_moderator_approves_another_organisations_version_as_an_audited_override(client, acme, bob, kind) -> None:
+    moderator = staff_user("mod", "presets.view_preset", "presets.moderate_preset", superuser=kind == "superuser")
+    client.force_login(moderator)
     preset = pending_preset(acme, bob, "writer")
-    response = run_action(client, "approve_pending", [preset])
-    assert reported(response, messages.WARNING) == ["writer: You may not review this preset."]
+    response = run_action(client, "approve_pending", [preset], comment="Checked against the policy.")
+    assert reported(response, messages.SUCCESS) == ["Approved: 1 preset(s)."]
+    preset.refresh_from_db()
+    assert (preset.approved_version, preset.status) == (1, Status.APPROVED)
+    assert PresetVersion.objects.get(preset=preset).reviewer == moderator
+    event = AuditEvent.objects.get(action="preset.approved", target_id=str(preset.pk))
+    assert event.actor_user == moderator
+    assert event.payload == {"version": 1, "comment": "Checked against the policy.", "moderator_override": True}
+
+
+def test_a_moderator_rejects_with_a_reason_as_an_audited_override(client, acme, bob) -> None:
+    client.force_login(staff_user("mod", "presets.view_preset", "presets.moderate_preset"))
+    preset = pending_preset(acme, bob, "writer")
+    run_action(client, "reject_pending", [preset], comment="Breaks the platform's content policy.")
+    assert PresetVersion.objects.get(preset=preset).status == Status.REJECTED
+    event = AuditEvent.objects.get(action="preset.rejected", target_id=str(preset.pk))
+    assert event.payload["moderator_override"] is True
+    assert event.payload["comment"] == "Breaks the platform's content policy."
+
+
+def test_a_moderator_still_may_not_approve_their_own_version(client, acme) -> None:
+    moderator = staff_user("mod", "presets.view_preset", "presets.moderate_preset")
+    MembershipFactory(org=acme, user=moderator, role=Role.MEMBER)
+    client.force_login(moderator)
+    mine = pending_preset(acme, moderator, "mine")
+    response = run_action(client, "approve_pending", [mine])
+    assert reported(response, messages.WARNING) == ["mine: A reviewer may not approve their own version."]
+    assert Preset.objects.get(pk=mine.pk).status == Status.PENDING_REVIEW
+
+
+def test_a_reviewer_without_moderation_decides_by_the_rules_and_is_not_an_override(
+    client, acme, globex, bob, carol
+) -> None:
+    reviewer = staff_user("reviewer", "presets.view_preset", "presets.change_preset")
+    MembershipFactory(org=acme, user=reviewer, role=Role.APPROVER)
+    client.force_login(reviewer)
+    ours, theirs = pending_preset(acme, bob, "ours"), pending_preset(globex, carol, "theirs")
+    response = run_action(client, "approve_pending", [ours, theirs])
+    assert reported(response, messages.WARNING) == ["theirs: You may not review this preset."]
+    assert Preset.objects.get(pk=theirs.pk).status == Status.PENDING_REVIEW
+    assert AuditEvent.objects.get(action="preset.approved").payload == {"version": 1, "comment": ""}
+
+
+def test_staff_without_the_permission_posting_a_review_action_anyway_is_refused_cleanly(client, acme, bob) -> None:
+    client.force_login(staff_user("plain", "presets.view_preset", "presets.change_preset"))
+    preset = pending_preset(acme, bob, "writer")
+    body = {"action": "approve_pending", "_selected_action": [str(preset.pk)], "comment": ""}
+    response = client.post(reverse(CHANGELIST), body)
+    assert response.status_code == 302
+    assert reported(client.get(response["Location"]), messages.WARNING) == ["No action selected."]
     assert Preset.objects.get(pk=preset.pk).status == Status.PENDING_REVIEW
+    assert not AuditEvent.objects.filter(action="preset.approved").exists()
 
 
 def test_reject_without_a_comment_changes_nothing_and_says_why(staff_client, acme, bob) -> None:
@@ -292,3 +386,10 @@ def test_bulk_deleting_libraries_is_audited(staff_client, acme, alice) -> None:
     staff_client.post(reverse("admin:presets_library_changelist"), body)
     assert not Library.objects.filter(pk=library.pk).exists()
     assert AuditEvent.objects.filter(action="admin.library.deleted", target_id=str(library.pk)).exists()
+
+
+def test_the_moderator_permission_documented_in_rbac_md_exists(db) -> None:
+    documented = (ROOT / "docs" / "rbac.md").read_text()
+    assert f"`{review.MODERATE_PERMISSION}`" in documented
+    app_label, codename = review.MODERATE_PERMISSION.split(".")
+    assert Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists()

@@ -173,3 +173,36 @@ def test_moving_a_team_preset_to_another_team_needs_that_teams_review(api, alice
     review.preset_approve(preset=Preset.objects.get(pk=preset["id"]), actor=alice, number=1)
     moved = lifecycle.preset_update(preset=Preset.objects.get(pk=preset["id"]), actor=bob, team=other)
     assert (moved.status, moved.approved_version) == ("draft", None)
+
+
+def test_a_moderator_override_is_the_admins_alone_never_the_apis(api, bob, create) -> None:
+    """A superuser who is a plain member of the organisation reviews by the rules through the API."""
+    from tenancy.models import Organization, Role
+    from tests.factories import MembershipFactory
+
+    acme = Organization.objects.get(slug="acme")
+    member, superuser = (MembershipFactory(org=acme, role=Role.MEMBER).user for _ in range(2))
+    superuser.is_staff = superuser.is_superuser = True
+    superuser.save()
+    preset = create(bob, slug="org-one", scope="org")
+    submit(api, bob, preset["id"])
+    answers = [
+        api(user).post(url("preset-review-approve", pk=preset["id"]), {"version": 1}) for user in (member, superuser)
+    ]
+    assert [a.status_code for a in answers] == [404, 404]  # a member does not see another's pending version
+    assert answers[0].json() == answers[1].json()
+    assert PresetVersion.objects.get(preset_id=preset["id"]).status == "pending_review"
+
+
+def test_an_override_asked_for_by_staff_without_the_permission_is_refused(bob, create) -> None:
+    from chatpresets.errors import Forbidden
+    from presets.models import Preset
+    from presets.services import review
+    from tenancy.models import User
+
+    staff = User.objects.create_user("plain-staff", is_staff=True)
+    preset = Preset.objects.get(pk=create(bob, slug="org-one", scope="org")["id"])
+    review.preset_submit(preset=preset, actor=bob)
+    with pytest.raises(Forbidden, match="may not review"):
+        review.preset_approve(preset=preset, actor=staff, number=1, moderator_override=True)
+    assert not AuditEvent.objects.filter(action="preset.approved").exists()

@@ -44,8 +44,8 @@ def new_id() -> str:
 def store(request: pytest.FixtureRequest, prefix: str) -> Iterator[QuotaStore]:
     if request.param == "redis":
         store: QuotaStore = RedisQuotaStore(
-        redis_url=django_settings.REDIS_URL, prefix=prefix, timeout_seconds=LOADED_MACHINE_TIMEOUT_SECONDS
-    )
+            redis_url=django_settings.REDIS_URL, prefix=prefix, timeout_seconds=LOADED_MACHINE_TIMEOUT_SECONDS
+        )
     else:
         store = MemoryQuotaStore()
     yield store
@@ -389,8 +389,8 @@ def test_processes_hold_exactly_the_budget(limit: Callable, prefix: str) -> None
 
     def make_attempt() -> Callable[[], bool]:
         store = RedisQuotaStore(
-        redis_url=django_settings.REDIS_URL, prefix=prefix, timeout_seconds=LOADED_MACHINE_TIMEOUT_SECONDS
-    )
+            redis_url=django_settings.REDIS_URL, prefix=prefix, timeout_seconds=LOADED_MACHINE_TIMEOUT_SECONDS
+        )
         return lambda: reserve_one(store, limits)
 
     assert in_processes(make_attempt) == BUDGET

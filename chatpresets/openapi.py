@@ -1,0 +1,70 @@
+"""The OpenAPI schema's error responses: every operation lists the statuses it can really answer.
+
+drf-spectacular documents only the success bodies a view declares. The errors come from layers every
+DRF view shares (authentication, roles and scopes, throttles, the body limit, path lookups, the
+database and Redis), so they are derived here from the operation's shape instead of repeated per view.
+A view adds a status only it can answer (422, say) with `extend_schema(responses={422: ERROR})`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable; docs/errors.md lists every code.")
+    message = serializers.CharField()
+    details = serializers.DictField(
+        required=False, help_text="Structured context: `fields` for validation errors, limits, retry hints."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+ERROR = OpenApiResponse(ErrorSerializer, description="An error in the one error shape.")
+
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
+
+SHARED = {
+    "400": "Invalid input: a body, path or query value the API refuses (`details.fields` names each field).",
+    "401": "No credentials, or an invalid, expired or revoked API key.",
+    "403": "The caller's role or the key's scopes do not allow this.",
+    "429": "A rate limit, quota or budget is exhausted.",
+    "503": "A dependency (database, cache) is unavailable or saturated; retry after `Retry-After`.",
+}
+NOT_FOUND = "No such object in this organisation (another organisation's object is the same 404)."
+TOO_LARGE = "The request body is larger than the server accepts."
+UNSUPPORTED = "The body's `Content-Type` is not one the API parses (JSON, or a form from the browsable API)."
+CONFLICT = "The object's state does not allow this (a duplicate, the last owner, a pending review…)."
+
+
+class AutoSchema(openapi.AutoSchema):
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        error = {"application/json": {"schema": self.resolve_serializer(ErrorSerializer, "response").ref}}
+        for status, description in self._error_statuses().items():
+            if status not in responses:
+                responses[status] = {"content": error, "description": description}
+                if status in ("429", "503"):
+                    responses[status]["headers"] = RETRY_AFTER
+        return responses
+
+    def _error_statuses(self) -> dict[str, str]:
+        statuses = dict(SHARED)
+        if "{" in self.path:
+            statuses["404"] = NOT_FOUND
+        if self.method in WITH_BODY:
+            statuses["413"] = TOO_LARGE
+            statuses["415"] = UNSUPPORTED
+        if self.method in UNSAFE:
+            statuses["409"] = CONFLICT
+        return dict(sorted(statuses.items()))

@@ -1,0 +1,12 @@
+"""Chat pages under /o/<org_slug>/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from conversations.pages import chat
+
+urlpatterns = [
+    path("chat/", chat.new_chat, name="chat-new"),
+    path("chat/<uuid:pk>/", chat.conversation_page, name="chat"),
+]
