@@ -118,3 +118,10 @@ def test_the_shares_of_a_preset_are_one_list_as_the_schema_says(api, alice, bob,
     assert [share["name"] for share in shares] == ["bob"]
     answer = openapi["paths"]["/api/v1/orgs/{org_slug}/presets/{preset_id}/shares/"]["get"]["responses"]["200"]
     assert answer["content"]["application/json"]["schema"]["type"] == "array"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/orgs/{org_slug}/conversations/{id}/messages/", "/v1/chat/completions"])
+def test_the_chat_routes_document_their_json_body(path: str, openapi) -> None:
+    body = openapi["paths"][path]["post"]["requestBody"]
+    assert body["required"] is True
+    assert list(body["content"]) == ["application/json"]
