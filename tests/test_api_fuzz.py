@@ -61,10 +61,11 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
     presets = world.presets
     preset = {"id": str(presets.own.pk)}
     team = {"team_id": str(world.team.pk)}
+    conversation = {"id": str(world.conversation.pk)}
     return {
         f"GET {org}/api-keys/{{id}}/": {"id": str(world.own_key.pk)},
-        f"(GET|PATCH) {org}/conversations/{{id}}/": {"id": str(world.conversation.pk)},
-        f"(GET|POST) {org}/conversations/{{id}}/(context|export|preset)/": {"id": str(world.conversation.pk)},
+        f"(GET|PATCH) {org}/conversations/{{id}}/": conversation,
+        f"(GET|POST) {org}/conversations/{{id}}/(context|export|preset|messages|regenerate|edit)/": conversation,
         f"(GET|PATCH|PUT) {org}/libraries/{{id}}/(items/)?": {"id": str(presets.library.pk)},
         f"(GET|PATCH) {org}/members/{{id}}/": {"id": str(world.target.pk)},
         f"(GET|PATCH) {org}/presets/{{id}}/": preset,
