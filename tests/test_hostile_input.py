@@ -74,7 +74,9 @@ def test_no_route_answers_odd_input_with_a_server_error(call: Call, acme, alice,
         seen[f"updated_after={value}"] = send(client, call.method, path + query, data=body, format="json")
     seen["long Idempotency-Key"] = send(client, call.method, path + call.query, data=body, **LONG_IDEMPOTENCY_KEY)
 
-    expected = {"OPTIONS": 200, "non-UUID id": 404, "deep JSON": 400, "NUL in body": 400, "NUL in query": 400}
+    expected = {"non-UUID id": 404, "deep JSON": 400, "NUL in body": 400, "NUL in query": 400}
+    if path.startswith("/api/"):  # DRF's metadata; a page may redirect OPTIONS like any request
+        expected["OPTIONS"] = 200
     wrong = {label: code for label, code in seen.items() if code >= 500 or expected.get(label, code) != code}
     assert wrong == {}
 
@@ -120,17 +122,20 @@ HOSTILE_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def every_url_pattern(patterns: list[Any], namespace: str = "") -> list[tuple[str, list[str], int]]:
-    """(name for `reverse`, its named parameters, how many positional ones) of every named URL
-    pattern, admin's included."""
+def every_url_pattern(
+    patterns: list[Any], namespace: str = "", outer: tuple[str, ...] = ()
+) -> list[tuple[str, list[str], int]]:
+    """(name for `reverse`, its named parameters with those of enclosing includes, how many
+    positional ones) of every named URL pattern, admin's included."""
     found: list[tuple[str, list[str], int]] = []
     for pattern in patterns:
+        regex = pattern.pattern.regex
         if isinstance(pattern, URLResolver):
             inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
-            found += every_url_pattern(pattern.url_patterns, inner)
+            found += every_url_pattern(pattern.url_patterns, inner, (*outer, *regex.groupindex))
         elif isinstance(pattern, URLPattern) and pattern.name:
-            regex = pattern.pattern.regex
-            found.append((namespace + pattern.name, list(regex.groupindex), regex.groups - len(regex.groupindex)))
+            named = [*outer, *regex.groupindex]
+            found.append((namespace + pattern.name, named, regex.groups - len(regex.groupindex)))
     return found
 
 
