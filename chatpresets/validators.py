@@ -8,3 +8,6 @@ from django.core.validators import RegexValidator
 # A character outside Python's whitespace is what makes a value non-blank; saying so as a pattern
 # tells clients (and schema fuzzers) that whitespace alone is not a name.
 NOT_BLANK = RegexValidator(r"[^\s\x1c-\x1f\x85]", message="This field may not be blank.", code="blank")
+
+# The same rule as a JSON Schema pattern, for fields whose schema is written by hand.
+NOT_BLANK_PATTERN = r"[^\s\u001c-\u001f\u0085]"

@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from chatpresets.validators import NOT_BLANK
 from presets.models import (
@@ -111,6 +112,12 @@ class TeamField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self) -> Any:
         org = self.context.get("org")
         return Team.objects.for_org(org) if org is not None else Team.objects.none()
+
+    def run_validation(self, data: Any = empty) -> Any:
+        # DRF reads "" as null for HTML forms; in JSON it is a string that is not a team's id.
+        if data == "":
+            self.fail("incorrect_type", data_type="empty string")
+        return super().run_validation(data)
 
 
 class PresetWriteSerializer(serializers.Serializer):

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from chatpresets.validators import NOT_BLANK
+from chatpresets.validators import NOT_BLANK, NOT_BLANK_PATTERN
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, TeamMembership, User
 from tenancy.permissions import Scope
 from tenancy.selectors import user_by_identifier
@@ -61,7 +60,7 @@ class OrganizationUpdateSerializer(serializers.ModelSerializer):
         return value
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 254, "pattern": NOT_BLANK_PATTERN})
 class UserIdentifierField(serializers.Field):
     """A username or e-mail address that must name an existing, active user."""
 

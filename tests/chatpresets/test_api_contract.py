@@ -125,3 +125,17 @@ def test_the_chat_routes_document_their_json_body(path: str, openapi) -> None:
     body = openapi["paths"][path]["post"]["requestBody"]
     assert body["required"] is True
     assert list(body["content"]) == ["application/json"]
+
+
+def test_a_member_is_named_by_a_visible_identifier_and_the_schema_says_so(api, alice, acme, openapi) -> None:
+    user = component(openapi, "MemberAddRequest")["properties"]["user"]
+    assert (user["minLength"], user["pattern"]) == (1, r"[^\s\u001c-\u001f\u0085]")
+    response = api(alice).post(reverse("member-list", kwargs={"org_slug": "acme"}), {"user": " ", "role": "viewer"})
+    assert response.status_code == 400
+
+
+def test_an_empty_string_is_not_a_team(api, alice, acme) -> None:
+    body = {"name": "Mine", "kind": "personal", "team": ""}
+    response = api(alice).post(reverse("library-list", kwargs={"org_slug": "acme"}), body)
+    assert response.status_code == 400
+    assert "team" in response.json()["error"]["details"]["fields"]
