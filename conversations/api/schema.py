@@ -14,10 +14,10 @@ from typing import Any, NoReturn
 from drf_spectacular.generators import EndpointEnumerator
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from chatpresets.parsers import JSONParser
 from conversations.api import openai_compat, send
 from conversations.api import openai_shapes as oa
 from conversations.api.schema_shapes import (
@@ -58,6 +58,7 @@ def _answered(description: str, streamed: str = STREAM) -> dict[Any, Any]:
 class DocumentationOnly(GenericAPIView):
     queryset = Conversation.objects.none()  # names the model, so `{id}` is typed as on the DRF routes
     parser_classes = [JSONParser]  # the plain views read JSON bodies only
+    explicit_errors = True  # each operation below lists the errors its view answers
 
     def refuse(self) -> NoReturn:
         raise NotImplementedError("documentation only; the route is served by a plain async view")
