@@ -176,8 +176,10 @@ class CloneSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
 
 
-class LinkCloneSerializer(CloneSerializer):
-    org = serializers.SlugField(required=False, help_text="Organisation to clone into (needed if you have several).")
+class CloneIntoOrgSerializer(CloneSerializer):
+    org = serializers.SlugField(
+        required=False, help_text="Slug of your organisation to clone into (needed if you have several)."
+    )
 
 
 class ShareSerializer(serializers.Serializer):
