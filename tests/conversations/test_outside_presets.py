@@ -10,12 +10,12 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from conversations.models import Conversation, UsageRecord
 from presets.models import Preset, PresetLink
-from presets.services import lifecycle, sharing
+from presets.services import lifecycle, review, sharing
 from tenancy.limits.quota import get_quota_store
 from tenancy.limits.rules import quota_limits, subjects
 from tenancy.models import Role
 from tests.conversations.test_cost_controls import configure
-from tests.factories import MembershipFactory, OrganizationFactory
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.presets_world import gallery_tutor, make_preset
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
@@ -228,3 +228,41 @@ def test_a_model_the_callers_org_does_not_allow_is_refused_before_anything_is_st
     assert from_link(api, carol, token).status_code == 403
     link.refresh_from_db()
     assert (link.uses, Conversation.objects.count()) == (0, 0)  # the refused start counted no use
+
+
+def test_an_expired_link_stops_the_conversation_it_started(api, alice, carol, tutor) -> None:
+    link, token = link_to(tutor, alice, expires_at=timezone.now() + timedelta(hours=1))
+    chat = from_link(api, carol, token).json()
+    assert send_in(api, carol, "globex", chat["id"]).status_code == 201
+    PresetLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert send_in(api, carol, "globex", chat["id"]).status_code == 404
+
+
+def test_a_purged_preset_is_not_silently_replaced_by_no_preset(api, alice, carol, tutor, fake_llm) -> None:
+    chat = from_gallery(api, carol, tutor.pk).json()
+    lifecycle.preset_delete(preset=tutor, actor=alice)
+    lifecycle.preset_purge_expired(now=timezone.now() + lifecycle.retention() + timedelta(days=1))
+    assert Conversation.objects.get(pk=chat["id"]).preset_id is None
+    calls = len(fake_llm.requests)
+    assert send_in(api, carol, "globex", chat["id"]).status_code == 404
+    assert len(fake_llm.requests) == calls
+    body = {"preset": None}
+    cleared = api(carol).post(f"/api/v1/orgs/globex/conversations/{chat['id']}/preset/", body, format="json")
+    assert cleared.json()["preset_via"] == ""
+    assert send_in(api, carol, "globex", chat["id"]).status_code == 201
+
+
+def test_newer_version_available_follows_what_the_route_shows(api, acme, alice, carol, tutor) -> None:
+    gallery = from_gallery(api, carol, tutor.pk).json()
+    _, token = link_to(tutor, alice)
+    linked = from_link(api, carol, token).json()
+    approver = MembershipFactory(org=acme, role="approver").user
+    review.preset_approve(preset=tutor, actor=approver, number=3)  # the organisation's, not yet the gallery's
+
+    def newer(chat) -> bool:
+        return api(carol).get(f"/api/v1/orgs/globex/conversations/{chat['id']}/").json()["newer_version_available"]
+
+    assert (newer(gallery), newer(linked)) == (False, True)
+    review.preset_staff_approve_public(preset=tutor, staff=UserFactory(is_staff=True), number=3)
+    assert newer(gallery) is True
+    assert send_in(api, carol, "globex", gallery["id"]).json()["message"]["preset_version"] == 2  # still pinned
