@@ -34,7 +34,7 @@ from tenancy.permissions import Perm
 class GalleryViewSet(mixins.ListModelMixin, GenericViewSet):
     """Approved public presets of every organisation, shown at their gallery-approved version."""
 
-    serializer_class = s.PresetSummarySerializer
+    serializer_class = s.GallerySummarySerializer
     lookup_value_regex = UUID_REGEX
 
     def get_queryset(self) -> QuerySet[Preset]:

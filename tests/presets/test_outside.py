@@ -109,3 +109,10 @@ def test_a_link_clone_keeps_lineage_needs_a_writer_and_counts_no_use_when_refuse
     assert AuditEvent.objects.get(org=globex, action="preset.cloned").payload["via"] == "link"
     link.refresh_from_db()
     assert link.uses == 1
+
+
+def test_the_gallery_lists_the_model_of_its_version_not_of_the_owners_draft(api, alice, carol, tutor) -> None:
+    lifecycle.preset_update(preset=tutor, actor=alice, model="fake-backup")
+    (listed,) = api(carol).get("/api/v1/gallery/").json()["results"]
+    assert (listed["id"], listed["model"]) == (str(tutor.pk), "fake")
+    assert api(carol).get(f"/api/v1/gallery/{tutor.pk}/").json()["model"] == "fake"
