@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from channels.db import database_sync_to_async as sync_to_async
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from conversations.models import Conversation, UsageRecord
+from conversations.outside_presets import conversation_from_link
 from presets.models import Preset, PresetLink
 from presets.services import lifecycle, review, sharing
+from tenancy import services as tenancy_services
 from tenancy.limits.quota import get_quota_store
 from tenancy.limits.rules import quota_limits, subjects
 from tenancy.models import Role
 from tests.conversations.test_cost_controls import configure
+from tests.conversations.test_websocket import communicator, frames_until_done, reply
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.presets_world import gallery_tutor, make_preset
 
@@ -266,3 +270,30 @@ def test_newer_version_available_follows_what_the_route_shows(api, acme, alice, 
     review.preset_staff_approve_public(preset=tutor, staff=UserFactory(is_staff=True), number=3)
     assert newer(gallery) is True
     assert send_in(api, carol, "globex", gallery["id"]).json()["message"]["preset_version"] == 2  # still pinned
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_use_link_conversation_streams_over_the_websocket_until_the_link_is_revoked(
+    carol, globex, acme, alice, fake_llm
+) -> None:
+    tutor = await sync_to_async(gallery_tutor)(acme, alice)
+    link, token = await sync_to_async(link_to)(tutor, alice, level="use")
+    membership = await sync_to_async(carol.memberships.get)(org=globex)
+    chat = await sync_to_async(conversation_from_link)(
+        membership=membership, token=token, variables={"subject": "tides"}
+    )
+    _, key = await sync_to_async(tenancy_services.api_key_create)(
+        org=globex, actor=carol, name="ws", scopes=["chat"], expires_at=None
+    )
+    socket = communicator(f"/ws/orgs/globex/conversations/{chat.pk}/", key)
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"type": "send", "content": "Why two a day?"})
+    frames = await frames_until_done(socket)
+    assert frames[-1]["type"] == "done"
+    (turn,) = [r for r in fake_llm.requests if r["messages"][-1]["content"] == "Why two a day?"]
+    assert turn["messages"][0] == {"role": "system", "content": "Teach tides simply."}  # run, though never shown
+    await sync_to_async(sharing.link_revoke)(link=link, actor=alice)
+    await socket.send_json_to({"type": "send", "content": "And the moon?"})
+    refused = await reply(socket)
+    assert (refused["type"], refused["code"]) == ("error", "not_found")
+    await socket.disconnect()
