@@ -65,6 +65,8 @@ def test_no_route_answers_odd_input_with_a_server_error(call: Call, acme, alice,
     seen["NUL in query"] = send(client, call.method, path + query, data=body, format="json")
 
     expected = {"OPTIONS": 200, "non-UUID id": 404, "deep JSON": 400, "NUL in body": 400, "NUL in query": 400}
+    if call.page:  # a browser page is no API: OPTIONS may answer as its GET does (a redirect, say)
+        expected.pop("OPTIONS")
     wrong = {label: code for label, code in seen.items() if code >= 500 or expected.get(label, code) != code}
     assert wrong == {}
 
