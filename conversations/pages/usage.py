@@ -24,6 +24,7 @@ from tenancy.permissions import Perm, role_has
 
 SUBJECTS = {"org": "Organisation", "user": "You", "team": "Team", "key": "API key", "preset": "Preset"}
 PERIODS = {"day": "today", "month": "this month"}
+RATE_UNITS = {"rpm": "requests", "tpm": "tokens"}
 
 
 @login_required
@@ -50,7 +51,16 @@ def limits_context(membership: Membership) -> dict[str, Any]:
     mine = next((row for row in per_org if row["org"]["slug"] == membership.org.slug), None)
     if mine is None:
         return {"bars": [], "rate_limits": []}
-    return {"bars": [quota_bar(row) for row in mine["quotas"]], "rate_limits": mine["rate_limits"]}
+    rates = [rate_line(row) for row in mine["rate_limits"]]
+    return {"bars": [quota_bar(row) for row in mine["quotas"]], "rate_limits": rates}
+
+
+def rate_line(row: dict[str, Any]) -> dict[str, Any]:
+    name, _, label = row["name"].partition(":")
+    subject, _, unit = name.partition("_")
+    what = RATE_UNITS.get(unit, unit)
+    title = " ".join(filter(None, [SUBJECTS.get(subject, subject), label]))
+    return {**row, "title": title, "what": what, "per_minute": f"{row['limit_per_minute']:,}"}
 
 
 def quota_bar(row: dict[str, Any]) -> dict[str, Any]:

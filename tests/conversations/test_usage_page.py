@@ -50,6 +50,7 @@ def test_bars_show_used_and_reserved_of_each_quota(acme, alice) -> None:
     assert b'data-quota="user_tokens_day"' in response.content
     assert b"250 used" in response.content
     assert b"100 reserved" in response.content
+    assert b"You: 30 requests per minute" in response.content  # the free plan's user_rpm
 
 
 def test_an_admin_gets_tokens_and_cost_by_day_and_by_model(acme, globex, alice, carol) -> None:

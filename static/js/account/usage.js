@@ -21,7 +21,15 @@ function axes(xValues) {
   return [
     x,
     { stroke, grid, label: "tokens", scale: "tokens" },
-    { stroke, grid: { show: false }, label: "cost", scale: "cost", side: 1, values: (u, ticks) => ticks.map((t) => t.toFixed(4)) },
+    {
+      stroke,
+      grid: { show: false },
+      label: "cost",
+      scale: "cost",
+      side: 1,
+      size: 80,
+      values: (u, ticks) => ticks.map((t) => t.toFixed(4)),
+    },
   ];
 }
 
@@ -40,8 +48,11 @@ function options(width, xValues, bars) {
     series: [
       {},
       { label: "Tokens", scale: "tokens", stroke: colour("--accent"), fill: bars ? colour("--accent") : undefined, width: 2, paths },
-      { label: "Cost", scale: "cost", stroke: colour("--warn"), width: 2, points: { show: true } },
+      // Per model, cost is a dot over each bar: a line between two models would mean nothing.
+      { label: "Cost", scale: "cost", stroke: colour("--warn"), width: 2, points: { show: true, size: 9 }, ...(bars ? { paths: () => null } : {}) },
     ],
+    // Days are UTC days, as the ledger counts them, wherever the reader is.
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
   };
 }
 
