@@ -20,7 +20,8 @@ from tenancy.pages.forms import allow, answer, attempt, validated
 from tenancy.pages.frame import page_membership
 from tenancy.permissions import Perm
 
-PAGE, MEMBERS_PARTIAL, TEAMS_PARTIAL = "account/members.html", "account/_members.html", "account/_teams.html"
+PAGE, TEAMS_PARTIAL = "account/members.html", "account/_teams.html"
+MEMBERS_PARTIAL = "account/_members_and_teams.html"
 
 
 def members_context(membership: Membership, **extra: Any) -> dict[str, Any]:

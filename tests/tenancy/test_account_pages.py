@@ -128,10 +128,14 @@ def test_an_admin_cannot_grant_the_owner_role(acme, bob) -> None:
     assert target.role == Role.MEMBER
 
 
-def test_removing_a_member_revokes_their_keys(acme, alice, bob, make_key) -> None:
+def test_removing_a_member_revokes_their_keys_and_updates_the_teams_too(acme, alice, bob, make_key) -> None:
     key, _ = make_key(bob, acme, ["chat"])
+    TeamMembershipFactory(team=TeamFactory(org=acme), user=bob)
     target = Membership.objects.get(org=acme, user=bob)
-    assert signed_in(alice).post(url("account-member-remove", pk=target.pk), **HTMX).status_code == 200
+    response = signed_in(alice).post(url("account-member-remove", pk=target.pk), **HTMX)
+    assert response.status_code == 200
+    assert b'hx-swap-oob="true"' in response.content  # the teams section is swapped as well
+    assert b'data-team-member="bob"' not in response.content
     assert not Membership.objects.filter(pk=target.pk).exists()
     key.refresh_from_db()
     assert key.revoked_at is not None
