@@ -37,6 +37,12 @@ def test_key_secret_is_shown_once_and_revoking_stops_it(page, context, live_ui, 
     assert page.locator(f'tr[data-key="{prefix}"]').is_visible()
     assert secret not in page.content()
 
+    messages: list[str] = []
+    page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Revoke key laptop").click()  # revoking asks first: "no" keeps it
+    assert messages == ["Revoke the key “laptop”? Programs using it stop working at once."]
+    assert api_status(live_ui, secret) == 200
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke key laptop").click()
     page.locator(f'tr[data-key="{prefix}"]').get_by_text("revoked").wait_for()
     assert api_status(live_ui, secret) == 401
