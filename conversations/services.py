@@ -463,10 +463,13 @@ def conversation_apply_preset(
     before = {
         "preset": str(conversation.preset_id) if conversation.preset_id else None,
         "preset_version": conversation.preset_version,
+        "preset_via": conversation.preset_via,
     }
     conversation.preset, conversation.preset_version, conversation.variables = preset, version, variables
-    conversation.save(update_fields=["preset", "preset_version", "variables", "updated_at"])
-    after = {"preset": str(preset.pk) if preset else None, "preset_version": version}
+    conversation.preset_via, conversation.preset_link = "", None  # a preset of the organisation's own
+    fields = ["preset", "preset_version", "variables", "preset_via", "preset_link", "updated_at"]
+    conversation.save(update_fields=fields)
+    after = {"preset": str(preset.pk) if preset else None, "preset_version": version, "preset_via": ""}
     audit.record(
         org=conversation.org,
         actor=membership.user,

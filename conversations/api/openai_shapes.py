@@ -10,8 +10,9 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
+from chatpresets.openapi import ErrorDetailSerializer
 from conversations.api.openai_params import MAX_STOP_SEQUENCES
-from conversations.api.schema_shapes import ApiErrorDetailSerializer, constant, documented_as
+from conversations.api.schema_shapes import constant, documented_as
 
 STOP = {
     "oneOf": [
@@ -123,24 +124,6 @@ class ChatCompletionChunkSerializer(serializers.Serializer):
     usage = CompletionUsageSerializer(required=False, help_text="Only in the closing chunk, with `include_usage`.")
 
 
-class StreamFailureDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class StreamFailureSerializer(serializers.Serializer):
-    """The model failed after the stream began: this event ends it (no `[DONE]` follows)."""
-
-    error = StreamFailureDetailSerializer()
-
-
-COMPLETION_STREAM_EVENT = PolymorphicProxySerializer(
-    component_name="CompletionStreamEvent",
-    serializers=[ChatCompletionChunkSerializer, StreamFailureSerializer],
-    resource_type_field_name=None,
-)
-
-
 class ModelEntrySerializer(serializers.Serializer):
     id = serializers.CharField(help_text="A catalogue model, or `preset:<slug>` for an approved preset.")
     object = constant("model")
@@ -166,7 +149,7 @@ OPENAI_ERROR_TYPE = {
 }
 
 
-class OpenAIErrorDetailSerializer(ApiErrorDetailSerializer):
+class OpenAIErrorDetailSerializer(ErrorDetailSerializer):
     type = documented_as(OPENAI_ERROR_TYPE, help_text="OpenAI's error class.")
     param = serializers.CharField(allow_null=True, help_text="The request field at fault, or null.")
 
@@ -177,13 +160,26 @@ class OpenAIErrorSerializer(serializers.Serializer):
     error = OpenAIErrorDetailSerializer()
 
 
+class StreamFailureSerializer(serializers.Serializer):
+    """The answer failed after the stream began: this event ends it (no final chunk, no `[DONE]`)."""
+
+    error = OpenAIErrorDetailSerializer()
+
+
+COMPLETION_STREAM_EVENT = PolymorphicProxySerializer(
+    component_name="CompletionStreamEvent",
+    serializers=[ChatCompletionChunkSerializer, StreamFailureSerializer],
+    resource_type_field_name=None,
+)
+
+
 COMPLETION_STREAM = OpenApiResponse(
     COMPLETION_STREAM_EVENT,
     description=(
         'With `"stream": true`: server-sent events whose `data:` lines are `chat.completion.chunk` objects '
         "(the first delta carries the role, the last one `finish_reason`), then, with "
         "`stream_options.include_usage`, a chunk with empty `choices` and `usage`, and finally the line "
-        '`data: [DONE]`. A model failure after the stream began sends `data: {"error": {"code", "message"}}` '
-        "instead and ends the stream."
+        '`data: [DONE]`. A model failure after the stream began sends `data: {"error": {"code", "message", "details", '
+        '"type", "param"}}` instead (an answer the model cut short is `upstream_interrupted`) and ends the stream.'
     ),
 )

@@ -58,6 +58,7 @@ def _answered(description: str, streamed: str = STREAM) -> dict[Any, Any]:
 class DocumentationOnly(GenericAPIView):
     queryset = Conversation.objects.none()  # names the model, so `{id}` is typed as on the DRF routes
     parser_classes = [JSONParser]  # the plain views read JSON bodies only
+    explicit_errors = True  # each operation below lists the errors its view answers
 
     def refuse(self) -> NoReturn:
         raise NotImplementedError("documentation only; the route is served by a plain async view")

@@ -12,6 +12,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from chatpresets.openapi import ErrorSerializer
 from conversations.api.serializers import MessageSerializer
 
 
@@ -98,18 +99,6 @@ STREAM_OR_REPLAY = (
 )
 
 
-class ApiErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable; docs/errors.md lists every code.")
-    message = serializers.CharField()
-    details = serializers.DictField(help_text="Structured context: `fields` for invalid input, limits, retry hints.")
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """The one error shape of the API."""
-
-    error = ApiErrorDetailSerializer()
-
-
 RETRY_AFTER = OpenApiParameter(
     "Retry-After", int, OpenApiParameter.HEADER, response=[429, 503], description="Seconds to wait before retrying."
 )
@@ -139,5 +128,5 @@ STATUS_MEANINGS = {
 }
 
 
-def error_responses(statuses: list[int], shape: Any = ApiErrorSerializer) -> dict[int, OpenApiResponse]:
+def error_responses(statuses: list[int], shape: Any = ErrorSerializer) -> dict[int, OpenApiResponse]:
     return {status: OpenApiResponse(shape, description=STATUS_MEANINGS[status]) for status in statuses}

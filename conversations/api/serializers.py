@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations.models import Conversation, MessageStatus, Role
+from presets.outside import published_version
 
 
 @extend_schema_field(OpenApiTypes.UUID)
@@ -19,6 +20,10 @@ class PresetField(serializers.UUIDField):
 
 class ConversationSerializer(serializers.ModelSerializer):
     preset = serializers.UUIDField(source="preset_id", read_only=True, allow_null=True)
+    preset_via = serializers.CharField(
+        read_only=True,
+        help_text="`gallery` or `link` for another organisation's preset used that way; empty for your own.",
+    )
     newer_version_available = serializers.SerializerMethodField()
 
     class Meta:
@@ -28,6 +33,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "title",
             "preset",
             "preset_version",
+            "preset_via",
             "variables",
             "model_override",
             "params_override",
@@ -39,10 +45,12 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_newer_version_available(self, obj: Conversation) -> bool:
+        """Newer than the pinned version, by what the conversation's route shows (never an unpublished one)."""
         preset = obj.preset
-        if preset is None or obj.preset_version is None or preset.approved_version is None:
+        if preset is None or obj.preset_version is None:
             return False
-        return preset.approved_version > obj.preset_version
+        newest = published_version(preset, obj.preset_via) if obj.preset_via else preset.approved_version
+        return newest is not None and newest > obj.preset_version
 
 
 class ConversationCreateSerializer(serializers.Serializer):
@@ -158,3 +166,13 @@ class RegenerateSerializer(serializers.Serializer):
     """Regenerate answers the last question again: it takes no content, and no client id."""
 
     stream = StrictBooleanField(default=False, help_text="Answer as server-sent events instead of one JSON body.")
+
+
+class OutsideConversationSerializer(serializers.Serializer):
+    """A conversation in one of your organisations with a preset shown by the gallery or a link."""
+
+    org = serializers.SlugField(
+        required=False, help_text="Slug of your organisation to chat in (needed if you have several)."
+    )
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    variables = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)

@@ -34,7 +34,7 @@ MODELS = "/v1/models"
 
 
 def error_shape() -> dict:
-    return {"$ref": "#/components/schemas/ApiError"}
+    return {"$ref": "#/components/schemas/Error"}
 
 
 @pytest.fixture
