@@ -33,10 +33,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 PROFILE = os.environ.get("SCHEMATHESIS_PROFILE", "fast")
 
-# status_code_conformance is pending: the schema documents 404 only where the path has an id, and
-# the paginated lists outside an organisation (/orgs/, /gallery/) answer 404 for a page past the end.
 CHECKS = [
     "not_a_server_error",
+    "status_code_conformance",
     "response_schema_conformance",
     "content_type_conformance",
     "response_headers_conformance",
