@@ -55,6 +55,12 @@ def daphne(env: dict[str, str], *, timeout: float = 20.0, log: Path | None = Non
         stop(process)
 
 
+def server_environment() -> dict[str, str]:
+    """This process's environment, less what only the browser tests' own thread may set: a server under
+    test keeps Django's async-safety checks."""
+    return {name: value for name, value in os.environ.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def spawn_daphne(
     env: dict[str, str], *, timeout: float = 20.0, log: Path | None = None
 ) -> tuple[subprocess.Popen, str]:
@@ -68,7 +74,7 @@ def spawn_daphne(
         process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatpresets.asgi:application"],
             cwd=ROOT,
-            env={**os.environ, **env},
+            env={**server_environment(), **env},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )

@@ -154,7 +154,10 @@ class ApiKeySerializer(serializers.ModelSerializer):
 class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(validators=[NOT_BLANK], max_length=100)
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=[scope.value for scope in Scope]), min_length=1, max_length=20
+        child=serializers.ChoiceField(choices=[scope.value for scope in Scope]),
+        min_length=1,
+        max_length=20,
+        error_messages={"min_length": "Choose at least one scope."},
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 

@@ -69,7 +69,7 @@ def test_a_member_sees_and_revokes_only_their_own_keys_an_admin_all(acme, alice,
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"name": "k"}, b"Scopes: This list may not be empty."),
+        ({"name": "k"}, b"Scopes: Choose at least one scope."),
         ({"name": "k", "scopes": ["root"]}, b"is not a valid choice"),
         ({"name": "", "scopes": ["chat"]}, b"Name: This field may not be blank."),
         ({"name": "k", "scopes": ["chat"], "expires_at": "2001-01-01T00:00"}, b"The expiry must be in the future."),

@@ -13,14 +13,19 @@ from tests.server import daphne
 from tests.ui.browser import CHROMIUM, LAUNCH_ARGS, WATCH_CSP, csp_violations
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One chromium per module, so Playwright's event loop never outlives the module's browser tests.
+
+    That loop sits on this thread, where Django's ORM takes it for an async context; the tests' own
+    ORM calls (fixtures, flushes) never run concurrently with it, so the check is off while the module
+    runs. The servers it starts keep the check: tests/server.py leaves the variable out of their
+    environment.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: bin/test installs Debian's chromium (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps an event loop on this thread, which Django's ORM would take for an
-    # async context; the ORM calls here are the test's own, never concurrent with the loop.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:

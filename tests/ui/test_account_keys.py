@@ -53,6 +53,6 @@ def test_a_key_without_scopes_is_refused_inline(page, context, live_ui, acme, bo
     page.goto(f"{live_ui}/o/acme/keys/")
     page.get_by_label("Name").fill("nothing")
     page.get_by_role("button", name="Create key").click()
-    assert "Scopes: This list may not be empty." in page.get_by_role("alert").inner_text()
+    assert "Scopes: Choose at least one scope." in page.get_by_role("alert").inner_text()
     assert page.get_by_label("Name").input_value() == "nothing"  # what was typed stays
     assert not ApiKey.objects.filter(user=bob).exists()
