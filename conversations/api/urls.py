@@ -6,6 +6,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from conversations.api import send, usage
+from conversations.api.feedback import feedback_view
 from conversations.api.views import ConversationViewSet
 from tenancy.api.base import UUID_REGEX
 from tenancy.api.urls import ORG
@@ -19,6 +20,9 @@ router.register(rf"{ORG}/usage", usage.UsageViewSet, basename="usage")
 urlpatterns = [
     path("me/quota/", usage.MeQuotaView.as_view(), name="me-quota"),
     re_path(rf"{CONVERSATION}/messages/$", send.messages_endpoint, name="conversation-messages"),
+    re_path(
+        rf"{CONVERSATION}/messages/(?P<message_id>{UUID_REGEX})/feedback/$", feedback_view, name="message-feedback"
+    ),
     re_path(rf"{CONVERSATION}/regenerate/$", send.regenerate_endpoint, name="conversation-regenerate"),
     re_path(rf"{CONVERSATION}/edit/$", send.edit_endpoint, name="conversation-edit"),
     *router.urls,

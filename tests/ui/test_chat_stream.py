@@ -1,0 +1,72 @@
+"""The conversation page streams an answer in a real chromium: increments, stop, and a dropped socket."""
+
+from __future__ import annotations
+
+import pytest
+
+from conversations.models import Conversation, Message
+from tests.ui.chat import open_conversation, send, wait_for_answer, wait_until, words
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def conversation(acme, alice) -> Conversation:
+    return Conversation.objects.create(org=acme, user=alice, title="Streaming")
+
+
+def test_the_answer_arrives_in_several_increments_before_it_completes(
+    page, context, live_ui, fake_llm, alice, conversation
+) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 20, 0.05
+    open_conversation(context, page, live_ui, alice, conversation)
+
+    send(page, "Count for me")
+
+    answer = wait_for_answer(page)
+    assert answer.get_attribute("data-status") == "complete"
+    assert answer.locator("[data-md]").inner_text().strip() == words(20).strip()
+    increments = page.evaluate("window.__answerTexts.filter((text) => text.length > 0)")
+    assert len(increments) >= 3, increments  # painted as it arrived, not once at the end
+    assert all(words(20).startswith(text.strip()) for text in increments)
+    stored = Message.objects.get(conversation=conversation, role="assistant")
+    assert stored.content == words(20)
+
+
+def test_stop_mid_stream_keeps_the_partial_answer(page, context, live_ui, fake_llm, alice, conversation) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 200, 0.05
+    open_conversation(context, page, live_ui, alice, conversation)
+    send(page, "Count slowly")
+    wait_until(page, "(window.__answerTexts.at(-1) || '').split(' ').length > 3")
+
+    page.get_by_role("button", name="Stop").click()
+
+    answer = wait_for_answer(page)
+    assert answer.get_attribute("data-status") == "cancelled"
+    assert answer.get_by_text("Stopped.").is_visible()
+    stored = Message.objects.get(conversation=conversation, role="assistant")
+    assert stored.status == "cancelled"
+    shown = answer.locator("[data-md]").inner_text().strip()
+    assert shown == stored.content.strip()
+    assert 0 < len(stored.content) < len(words(200))  # stopped part-way, and what arrived stays
+    assert page.get_by_label("Message", exact=True).is_enabled()  # the composer is back
+
+
+def test_a_dropped_socket_reconnects_and_resumes_the_answer_exactly_once(
+    page, context, live_ui, fake_llm, alice, conversation
+) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 60, 0.05
+    open_conversation(context, page, live_ui, alice, conversation)
+    send(page, "Count past a dropped line")
+    wait_until(page, "(window.__answerTexts.at(-1) || '').split(' ').length > 3")
+
+    partial = page.evaluate("window.__sockets.at(-1).close(); window.__answerTexts.at(-1)")
+
+    answer = wait_for_answer(page)
+    assert len(partial.split()) < 60  # the line dropped mid-answer
+    assert page.evaluate("window.__sockets.length") >= 2  # a new socket was opened on its own
+    assert answer.get_attribute("data-status") == "complete"
+    assert answer.locator("[data-md]").inner_text().strip() == words(60).strip()  # nothing lost or doubled
+    texts = page.evaluate("window.__answerTexts")
+    assert all(words(60).startswith(text.strip()) for text in texts if text)  # never doubled on the way either
+    assert Message.objects.filter(conversation=conversation, role="assistant").count() == 1
