@@ -39,6 +39,9 @@ def feedback_body(message: Message, row: Feedback | None) -> dict[str, Any]:
 
 
 class FeedbackViewSet(TenantViewSet):
+    """The caller's thumbs up or down on an answer in their own conversation: one vote per person per
+    message, replaced when they vote again. Questions and other people's answers are 404."""
+
     model = Feedback
     serializer_class = FeedbackSerializer
     action_permissions = dict.fromkeys(["retrieve", "update", "destroy"], Perm.CHAT)
