@@ -49,7 +49,8 @@ function fill(el, payload) {
 
 function setSource(el, source, options) {
   sources.set(el, source);
-  paint(el.querySelector("[data-md]"), source, options);
+  // What people type is shown as they typed it; only answers are Markdown.
+  paint(el.querySelector("[data-md]"), source, { ...options, plain: el.dataset.role === "user" });
 }
 
 function messages() {

@@ -4,6 +4,22 @@ import { marked } from "../../vendor/marked/marked.esm.js";
 import DOMPurify from "../../vendor/dompurify/purify.es.mjs";
 import hljs from "../../vendor/highlight/highlight.min.js";
 
+// Raw HTML in model output is shown as text, and images as links: nothing the model writes becomes
+// markup with handlers or a request to another site (which the page's policy would refuse and report).
+const escapeHtml = (text) =>
+  text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
+
+marked.use({
+  renderer: {
+    html({ text }) {
+      return escapeHtml(text);
+    },
+    image({ href, text }) {
+      return `<a href="${escapeHtml(href)}">${escapeHtml(text || href)}</a>`;
+    },
+  },
+});
+
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   if (node.tagName === "A" && node.hasAttribute("href")) {
     node.setAttribute("target", "_blank");
@@ -41,7 +57,8 @@ function decorateCode(code) {
   pre.prepend(button);
 }
 
-/** Replace `element`'s children with `source` rendered. */
-export function paint(element, source, options) {
-  element.replaceChildren(renderMarkdown(source, options));
+/** Replace `element`'s children with `source` rendered (as plain text when `options.plain`). */
+export function paint(element, source, options = {}) {
+  if (options.plain) element.textContent = source;
+  else element.replaceChildren(renderMarkdown(source, options));
 }
