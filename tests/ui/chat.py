@@ -10,13 +10,17 @@ from tests.ui.browser import sign_in
 
 # Before the page's scripts: every text the streamed answer showed, and every socket the page opened
 # (so a test can cut one, as a dropped line would).
-WATCH_STREAM = """
-window.__answerTexts = [];
+WATCH_SOCKETS = """
 window.__sockets = [];
 const NativeSocket = window.WebSocket;
 window.WebSocket = class extends NativeSocket {
   constructor(...args) { super(...args); window.__sockets.push(this); }
 };
+"""
+WATCH_STREAM = (
+    WATCH_SOCKETS
+    + """
+window.__answerTexts = [];
 new MutationObserver(() => {
   const md = document.querySelector('[data-message][data-status="streaming"] [data-md]');
   if (md) {
@@ -25,10 +29,15 @@ new MutationObserver(() => {
   }
 }).observe(document, { subtree: true, childList: true, characterData: true });
 """
+)
 
 
-def open_conversation(context: Any, page: Any, base: str, user: Any, conversation: Conversation) -> None:
-    context.add_init_script(WATCH_STREAM)
+def open_conversation(
+    context: Any, page: Any, base: str, user: Any, conversation: Conversation, *, watch_text: bool = True
+) -> None:
+    """Sign in and open the conversation; `watch_text` records the streamed answer's every text (costly
+    on a long answer, so a timing test leaves it out)."""
+    context.add_init_script(WATCH_STREAM if watch_text else WATCH_SOCKETS)
     sign_in(context, base, user)
     page.goto(f"{base}/o/{conversation.org.slug}/chat/{conversation.pk}/")
     wait_until(page, "window.__sockets.length > 0 && window.__sockets.at(-1).readyState === 1")
@@ -56,10 +65,11 @@ def answers(page: Any) -> Any:
     return page.locator('[data-message][data-role="assistant"]')
 
 
-def wait_for_answer(page: Any, index: int = -1) -> Any:
+def wait_for_answer(page: Any, index: int = -1, timeout: float = 30) -> Any:
     """The answer at `index` once it has finished (no longer pending or streaming)."""
     answer = answers(page).nth(index)
-    answer.locator("xpath=self::*[not(@data-status='streaming') and not(@data-status='pending')]").wait_for()
+    finished = "xpath=self::*[not(@data-status='streaming') and not(@data-status='pending')]"
+    answer.locator(finished).wait_for(timeout=timeout * 1000)
     return answer
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Conversation, Message
+from tests.conversations.conftest import server_env
+from tests.server import daphne
 from tests.ui.chat import open_conversation, send, wait_for_answer, wait_until, words
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,3 +72,37 @@ def test_a_dropped_socket_reconnects_and_resumes_the_answer_exactly_once(
     texts = page.evaluate("window.__answerTexts")
     assert all(words(60).startswith(text.strip()) for text in texts if text)  # never doubled on the way either
     assert Message.objects.filter(conversation=conversation, role="assistant").count() == 1
+
+
+@pytest.fixture
+def roomy_ui(transactional_db, fake_server, fake_llm, tmp_path):
+    """A live server whose model may stream for a minute: 2,000 tokens at 100 a second take 20 s and more."""
+    with daphne(server_env(fake_server, model={"total_timeout": 60.0}), log=tmp_path / "daphne.log") as base:
+        yield base
+
+
+def test_a_long_answer_streams_for_little_main_thread_scripting(
+    page, context, roomy_ui, fake_llm, alice, conversation
+) -> None:
+    """2,000 tokens at 100 a second cost under 500 ms of script time in the page (Chrome's own
+    ScriptDuration, through the DevTools Performance domain), parsing and painting included."""
+    tokens = [f"**word{i}**" if i % 17 == 0 else f"word{i}" for i in range(2000)]
+    fake_llm.config.reply = " ".join(t + ("\n\n" if i % 40 == 39 else "") for i, t in enumerate(tokens))
+    fake_llm.config.token_delay = 0.01
+    open_conversation(context, page, roomy_ui, alice, conversation, watch_text=False)
+    devtools = context.new_cdp_session(page)
+    devtools.send("Performance.enable")
+    before = script_seconds(devtools)
+
+    send(page, "Write at length")
+    answer = wait_for_answer(page, timeout=60)
+
+    spent = script_seconds(devtools) - before
+    assert answer.get_attribute("data-status") == "complete"
+    assert answer.locator("[data-md] p").count() == 50
+    assert spent < 0.5, f"{spent * 1000:.0f} ms of scripting"
+
+
+def script_seconds(devtools) -> float:
+    metrics = devtools.send("Performance.getMetrics")["metrics"]
+    return next(m["value"] for m in metrics if m["name"] == "ScriptDuration")

@@ -1,7 +1,7 @@
 // The conversation page: messages, the streamed answer, the composer and per-message actions.
 // The answer streams over the conversation's websocket; only the answer being written is
 // re-rendered (at most once per animation frame), never the history.
-import { paint } from "./markdown.js";
+import { paint, renderMarkdown } from "./markdown.js";
 import { ChatSocket } from "./socket.js";
 import { describe } from "./errors.js";
 import { fillInfo, estimateTokens, resetVotes, setStatus, toggleVote } from "./message.js";
@@ -99,25 +99,60 @@ function onDelta(frame) {
   queuePaint();
 }
 
+// Text arriving faster than ~10 paints a second is batched: smooth to read, and cheap for the
+// main thread however fast the model is. A slow paint (a long open block) spaces paints further.
+const MIN_PAINT_MS = 100;
+
 function queuePaint() {
   if (paintQueued) return;
   paintQueued = true;
-  requestAnimationFrame(paintStreaming);
+  const interval = Math.min(250, Math.max(MIN_PAINT_MS, lastPaint.cost * 12));
+  const wait = Math.max(0, lastPaint.at + interval - performance.now());
+  setTimeout(() => requestAnimationFrame(paintStreaming), wait);
 }
 
-function paintStreaming(now) {
+function paintStreaming() {
   paintQueued = false;
   if (!streaming) return;
-  // A long answer costs more to parse: wait longer between paints rather than drop frames.
-  if (now - lastPaint.at < Math.min(200, lastPaint.cost * 6)) {
-    queuePaint();
-    return;
-  }
   const stick = nearBottom();
   const started = performance.now();
-  setSource(streaming.el, streaming.text, { final: false });
-  lastPaint = { at: now, cost: performance.now() - started };
+  paintTail(streaming);
+  lastPaint = { at: started, cost: performance.now() - started };
   if (stick) scrollToBottom();
+}
+
+// Finished blocks of the answer are parsed once and frozen; each paint re-parses only the open
+// tail after the last blank line outside a code fence. The whole answer is parsed once more at the
+// end (onDone), so a construct split across blocks still renders right.
+function paintTail(turn) {
+  if (!turn.frozen) {
+    const md = turn.el.querySelector("[data-md]");
+    turn.frozen = document.createElement("div");
+    turn.tail = document.createElement("div");
+    turn.frozen.className = turn.tail.className = "md-part";
+    md.replaceChildren(turn.frozen, turn.tail);
+    turn.frozenUpTo = 0;
+  }
+  const cut = stableBoundary(turn.text, turn.frozenUpTo);
+  if (cut > turn.frozenUpTo) {
+    turn.frozen.append(renderMarkdown(turn.text.slice(turn.frozenUpTo, cut), { final: false }));
+    turn.frozenUpTo = cut;
+  }
+  turn.tail.replaceChildren(renderMarkdown(turn.text.slice(turn.frozenUpTo), { final: false }));
+  sources.set(turn.el, turn.text);
+}
+
+function stableBoundary(text, from) {
+  let cut = from;
+  let inFence = false;
+  let start = from;
+  for (let end = text.indexOf("\n", start); end !== -1; end = text.indexOf("\n", start)) {
+    const line = text.slice(start, end);
+    if (/^ {0,3}(```|~~~)/.test(line)) inFence = !inFence;
+    else if (!inFence && line.trim() === "" && start > from) cut = end + 1;
+    start = end + 1;
+  }
+  return cut;
 }
 
 function onDone(frame) {
@@ -411,7 +446,7 @@ async function vote(button) {
     body: undo ? undefined : JSON.stringify({ vote: chosen }),
   });
   if (!response.ok) {
-    flash(button, "!");
+    showError({ text: "Your vote could not be saved. Try again." });
     return;
   }
   if (undo) {
