@@ -12,6 +12,11 @@ from tests.ui.chat import open_conversation, wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FENCE = "```"
+SERIOUS_VIOLATIONS = """
+axe.run(document, {resultTypes: ['violations']}).then((result) => result.violations
+  .filter((v) => ['serious', 'critical'].includes(v.impact))
+  .map((v) => [v.id, v.nodes.map((node) => `${node.target.join(' ')}: ${node.failureSummary}`)]))
+"""
 
 
 @pytest.fixture
@@ -58,3 +63,23 @@ def test_scrolling_up_loads_older_messages_and_keeps_the_reader_in_place(
     assert oldest.is_visible()  # still in view: the older page went in above it without a jump
     assert page.locator("[data-message]").first.get_attribute("data-seq") == "421"
     assert page.locator("[data-message][data-seq='430'] pre code [class^='hljs-']").count() > 0  # rendered too
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_conversation_page_has_no_serious_accessibility_violations(
+    browser, live_ui, alice, long_chat, theme, tmp_path
+) -> None:
+    context = browser.new_context(color_scheme=theme, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    open_conversation(context, page, live_ui, alice, long_chat)
+    page.get_by_role("button", name="Context", exact=True).click()
+    page.locator("#context-body .context-part").first.wait_for()
+    page.get_by_role("button", name="Close the context panel").click()
+    page.locator("[data-message]").last.get_by_text("Info").click()
+    screenshot(page, "conversation-375", tmp_path)
+    page.add_script_tag(url=f"{live_ui}/static/vendor/axe-core/axe.min.js")
+
+    found = page.evaluate(SERIOUS_VIOLATIONS)
+
+    context.close()
+    assert found == []

@@ -22,8 +22,14 @@ def test_the_answer_arrives_in_several_increments_before_it_completes(
 ) -> None:
     fake_llm.config.output_tokens, fake_llm.config.token_delay = 20, 0.05
     open_conversation(context, page, live_ui, alice, conversation)
+    composer = page.get_by_label("Message", exact=True)
+    composer.fill("Count")
+    composer.press("Shift+Enter")  # a new line, not a send
+    composer.type("for me")
+    assert composer.input_value() == "Count\nfor me"
+    assert page.locator("[data-token-estimate]").inner_text() == "≈ 3 tokens"  # the browser's rough count
 
-    send(page, "Count for me")
+    composer.press("Enter")
 
     answer = wait_for_answer(page)
     assert answer.get_attribute("data-status") == "complete"
@@ -33,6 +39,11 @@ def test_the_answer_arrives_in_several_increments_before_it_completes(
     assert all(words(20).startswith(text.strip()) for text in increments)
     stored = Message.objects.get(conversation=conversation, role="assistant")
     assert stored.content == words(20)
+    answer.get_by_text("Info").click()  # the popover shows the stored usage
+    info = answer.locator(".msg-info dl")
+    assert info.locator("[data-field=model]").inner_text() == stored.model
+    assert info.locator("[data-field=completion_tokens]").inner_text() == str(stored.completion_tokens)
+    assert info.locator("[data-field=ttft_ms]").inner_text() == f"{stored.ttft_ms} ms"
 
 
 def test_stop_mid_stream_keeps_the_partial_answer(page, context, live_ui, fake_llm, alice, conversation) -> None:

@@ -503,6 +503,17 @@ root.addEventListener("submit", (event) => {
   }
 });
 
+// An info popover opened near the bottom would hide below the fold: bring it into view.
+root.addEventListener(
+  "toggle",
+  (event) => {
+    if (event.target.matches?.(".msg-info") && event.target.open) {
+      event.target.querySelector("dl").scrollIntoView({ block: "nearest" });
+    }
+  },
+  true,
+);
+
 // ---- the composer --------------------------------------------------------------------------
 
 function autogrow() {
