@@ -109,3 +109,7 @@ def test_the_context_panel_shows_what_the_next_call_sends(page, answered) -> Non
     assert panel.locator(".context-part[data-kind=history]").count() == 2
     assert "of" in panel.locator("[data-context-used]").inner_text()
     assert page.get_by_role("button", name="Context", exact=True).get_attribute("aria-expanded") == "true"
+
+    send(page, "Second question")  # the open panel follows the conversation
+    expect(panel.get_by_text("Second question")).to_be_visible()
+    assert panel.locator(".context-part[data-kind=history]").count() == 4

@@ -117,3 +117,17 @@ def test_a_long_answer_streams_for_little_main_thread_scripting(
 def script_seconds(devtools) -> float:
     metrics = devtools.send("Performance.getMetrics")["metrics"]
     return next(m["value"] for m in metrics if m["name"] == "ScriptDuration")
+
+
+def test_reopening_the_page_mid_answer_follows_it_to_the_end(page, context, live_ui, fake_llm, alice, conversation):
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 60, 0.05
+    open_conversation(context, page, live_ui, alice, conversation)
+    send(page, "Keep counting")
+    wait_until(page, "(window.__answerTexts.at(-1) || '').split(' ').length > 3")
+
+    page.reload()
+
+    answer = wait_for_answer(page)
+    assert answer.get_attribute("data-status") == "complete"
+    assert answer.locator("[data-md]").inner_text().strip() == words(60).strip()
+    assert page.get_by_label("Message", exact=True).is_enabled()
