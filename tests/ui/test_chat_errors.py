@@ -67,3 +67,21 @@ def test_a_model_failure_offers_retry_which_answers_again(page, context, live_ui
     assert answer.locator("[data-md]").inner_text().strip() == words(4).strip()
     assert answers(page).count() == 1
     expect(error).to_be_hidden()
+
+
+def test_an_answer_cut_short_keeps_its_text_and_offers_retry(page, context, live_ui, fake_llm, alice, conversation):
+    fake_llm.config.output_tokens = 6
+    fake_llm.inject("disconnect")  # the model's connection drops after two tokens
+    open_conversation(context, page, live_ui, alice, conversation)
+    send(page, "Please answer")
+
+    error = page.locator("[data-chat-error]")
+    expect(error).to_contain_text("The model stopped part-way through this answer.")
+    cut = answers(page).first
+    assert cut.get_attribute("data-status") == "interrupted"
+    assert cut.locator("[data-md]").inner_text().strip() == words(2).strip()  # what arrived stays
+
+    error.get_by_role("button", name="Retry").click()
+
+    expect(answers(page).first).to_have_attribute("data-status", "complete")
+    assert answers(page).locator("[data-md]").all_inner_texts() == [words(6).strip()]

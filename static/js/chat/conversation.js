@@ -174,7 +174,9 @@ function onDone(frame) {
   fill(el, message);
   finishTurn();
   announcer.textContent = `Answer: ${message.content.slice(0, 500)}`;
-  if (message.status === "failed" || message.status === "interrupted") {
+  if (message.status === "interrupted") {
+    showError({ text: "The model stopped part-way through this answer. Retry for a new one.", retry: "regenerate" });
+  } else if (message.status === "failed") {
     showError(describe({ code: message.error_code || "model_unavailable" }, { answered: true }));
   }
   refreshContext();
