@@ -45,7 +45,10 @@ def test_answers_render_safe_markdown_with_highlighted_code_and_outward_links(
     assert link.get_attribute("target") == "_blank"
     assert link.get_attribute("rel") == "noopener noreferrer"
     assert answer.locator("pre code .hljs-built_in, pre code [class^='hljs-']").count() > 0
-    assert answer.get_by_role("button", name="Copy code").is_visible()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_ui)
+    answer.get_by_role("button", name="Copy code").click()
+    expect(answer.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == "print('hi')\n"
     assert answer.locator("img[onerror], script").count() == 0
     assert page.evaluate("window.__pwned") is None
 
