@@ -199,3 +199,25 @@ class UsageDaily(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.org_id} {self.day} {self.model} {self.kind}"
+
+
+class Vote(models.TextChoices):
+    UP = "up", "Thumbs up"
+    DOWN = "down", "Thumbs down"
+
+
+class Feedback(TenantOwned):
+    """A person's vote on an answer: one per user and message, changed in place when they vote again."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    vote = models.CharField(max_length=4, choices=Vote.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="feedback_one_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.vote}"

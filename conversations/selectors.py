@@ -77,3 +77,12 @@ def answer_in(conversation: Conversation, message_id: str) -> Message:
     if message is None:
         raise NotFound()
     return message
+
+
+def shown_messages(conversation: Conversation, *, before_seq: int | None, limit: int) -> list[Message]:
+    """The newest `limit` messages a reader sees (superseded ones left out), oldest first; older
+    pages by `before_seq`, so a long conversation is read one page at a time."""
+    rows = Message.objects.filter(conversation=conversation, superseded=False)
+    if before_seq is not None:
+        rows = rows.filter(seq__lt=before_seq)
+    return list(reversed(rows.order_by("-seq")[:limit]))

@@ -140,6 +140,11 @@ def conversation(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.conversation.pk}
 
 
+def answer(w: World) -> dict[str, Any]:
+    message = w.conversation.messages.get(role="assistant")
+    return {"org_slug": w.org.slug, "pk": w.conversation.pk, "message_id": message.pk}
+
+
 PRESET_BODY = {"name": "New", "slug": "new-preset", "system_prompt": "Be brief."}
 
 CALLS: list[Call] = [
@@ -219,6 +224,8 @@ CALLS: list[Call] = [
         page=True,
     ),
     Call("account-team-member-remove", "post", team_member, ADMINS, addresses_object=True, page=True),
+    Call("chat-messages", "get", conversation, CHATTERS, addresses_object=True, page=True, query="?before_seq=3"),
+    Call("chat-context", "get", conversation, CHATTERS, addresses_object=True, page=True),
     Call("preset-list", "get", org, ALL_ROLES),
     # A preset must name a model of the catalogue in use (the fake model's, under `fake_llm`).
     Call("preset-list", "post", org, WRITERS, body=lambda w: {**PRESET_BODY, "model": default_model()}),
@@ -299,6 +306,9 @@ CALLS: list[Call] = [
     Call("conversation-regenerate", "post", conversation, CHATTERS, body=lambda w: {}, addresses_object=True),
     Call("conversation-edit", "post", conversation, CHATTERS, body=lambda w: {"content": "Hey"}, addresses_object=True),
     Call("conversation-export", "get", conversation, CHATTERS, addresses_object=True),
+    Call("message-feedback", "get", answer, CHATTERS, addresses_object=True),
+    Call("message-feedback", "put", answer, CHATTERS, body=lambda w: {"vote": "up"}, addresses_object=True),
+    Call("message-feedback", "delete", answer, CHATTERS, addresses_object=True),
     Call("usage-list", "get", org, ADMINS),
 ]
 

@@ -318,6 +318,12 @@ def document_conversations(s: Scenario) -> None:
     s.docs.name(edited["user_message"]["id"], "message")
     s.docs.name(edited["message"]["id"], "message")
     s.call("alice", "get", f"{path}messages/", title="Messages, oldest first (`?before_seq=` pages back).", expect=200)
+    feedback = f"{path}messages/{edited['message']['id']}/feedback/"
+    body = {"vote": "down", "reason": "Too formal for this customer."}
+    title = "Vote on an answer (`up` or `down`, optional reason); voting again changes the vote."
+    s.call("alice", "put", feedback, body, title=title, expect=200)
+    s.call("alice", "get", feedback, title="The caller's vote on an answer (`vote` is null before any).", expect=200)
+    s.call("alice", "delete", feedback, title="Take the vote back.", expect=204)
     s.call("alice", "get", f"{path}export/", title="Export the transcript as JSON.", expect=200)
     s.call("alice", "get", f"{path}export/?as=markdown", title="Export the transcript as Markdown.", expect=200)
     s.call("alice", "delete", path, title="Delete a conversation.", expect=204)

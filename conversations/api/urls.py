@@ -7,6 +7,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from conversations.api import outside, send, usage
+from conversations.api.feedback import feedback_view
 from conversations.api.views import ConversationViewSet
 from tenancy.api.base import UUID_REGEX
 from tenancy.api.urls import ORG
@@ -26,6 +27,9 @@ urlpatterns = [
     ),
     path("links/<str:token>/conversations/", outside.LinkConversationView.as_view(), name="link-conversations"),
     re_path(rf"{CONVERSATION}/messages/$", send.messages_endpoint, name="conversation-messages"),
+    re_path(
+        rf"{CONVERSATION}/messages/(?P<message_id>{UUID_REGEX})/feedback/$", feedback_view, name="message-feedback"
+    ),
     re_path(rf"{CONVERSATION}/regenerate/$", send.regenerate_endpoint, name="conversation-regenerate"),
     re_path(rf"{CONVERSATION}/edit/$", send.edit_endpoint, name="conversation-edit"),
     *router.urls,

@@ -6,15 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from chatpresets.errors import NotFound
 from conversations.models import Conversation
-from conversations.selectors import conversation_for_caller, conversations_of
+from conversations.pages.conversation import caller_conversation, message_window
+from conversations.selectors import conversations_of
 from tenancy.models import Membership
 from tenancy.pages.frame import page_membership
-from tenancy.permissions import Perm
 
 SIDEBAR_SIZE = 100
 
@@ -33,12 +32,9 @@ def new_chat(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @login_required
 def conversation_page(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
-    membership = page_membership(request, org_slug, needs=Perm.CHAT)
-    try:
-        conversation = conversation_for_caller(membership=membership, conversation_id=pk)
-    except NotFound:
-        raise Http404("No such conversation") from None
-    return render(request, "chat/conversation.html", {**_context(membership), "conversation": conversation})
+    membership, conversation = caller_conversation(request, org_slug, pk)
+    window = message_window(membership, conversation, before_seq=None)
+    return render(request, "chat/conversation.html", {**_context(membership), "conversation": conversation, **window})
 
 
 def _context(membership: Membership) -> dict[str, Any]:
