@@ -64,6 +64,10 @@ def test_starting_a_chat_from_the_picker_with_a_variable(page, context, live_ui,
     page.get_by_role("link", name="Tax helper").wait_for(state="detached")
     page.get_by_role("link", name=re.compile("Release notes writer")).click()
     page.get_by_label("product").fill("ChatPresets 2.0")
+    page.get_by_label("Search presets").fill("")  # the list redraws and still marks the pick
+    page.get_by_role("link", name=re.compile("Tax helper")).wait_for()
+    page.locator("[data-preset-option][aria-current=true]", has_text="Release notes writer").wait_for()
+    assert page.locator("[data-preset-option][aria-current]").count() == 1
     assert page.get_by_label("tone").input_value() == "friendly"
     page.get_by_label("Pin version 1").check()
     screenshot(page, "new-chat-picker", tmp_path)

@@ -23,10 +23,20 @@ document.addEventListener("keydown", (event) => {
   if (cancel) cancel.click();
 });
 
-// The picked preset is marked in the list while htmx swaps in its form.
+// The picked preset is marked in the list: on a click, and again when a search redraws the list.
+function markPicked(presetId) {
+  document.querySelectorAll("[data-preset-option]").forEach((option) => {
+    if (option.dataset.presetOption === presetId) option.setAttribute("aria-current", "true");
+    else option.removeAttribute("aria-current");
+  });
+}
+
 document.addEventListener("click", (event) => {
   const option = event.target.closest("[data-preset-option]");
-  if (!option) return;
-  document.querySelectorAll("[data-preset-option][aria-current]").forEach((el) => el.removeAttribute("aria-current"));
-  option.setAttribute("aria-current", "true");
+  if (option) markPicked(option.dataset.presetOption);
+});
+
+document.body.addEventListener("htmx:afterSettle", () => {
+  const picked = document.querySelector("#start-panel input[name=preset]");
+  if (picked) markPicked(picked.value);
 });
