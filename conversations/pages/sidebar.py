@@ -117,7 +117,9 @@ def rename(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
     """GET: the inline form (or, with `cancel`, the row again); POST: the new title, through the service."""
     membership = page_membership(request, org_slug, needs=Perm.CHAT)
     conversation = own_conversation(membership, pk)
+    # `refocus`: the row that replaces the form takes the keyboard back (htmx focuses `autofocus`).
     context = {"org": membership.org, "c": conversation, "current_id": _uuid(request.GET.get("current", ""))}
+    context["refocus"] = True
     if request.method == "GET":
         template = "chat/_sidebar_item.html" if "cancel" in request.GET else "chat/_rename_form.html"
         return render(request, template, {**context, "form": RenameForm(initial={"title": conversation.title})})

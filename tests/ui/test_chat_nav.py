@@ -43,6 +43,11 @@ def org_preset_approved(org, *, author, approver) -> Preset:
     return preset
 
 
+def wait_for_focus(page, selector: str) -> None:
+    """Until the keyboard is on `selector`; htmx moves it there once a swapped-in part is live."""
+    page.wait_for_function("(selector) => document.activeElement?.matches(selector)", arg=selector)
+
+
 def test_starting_a_chat_from_the_picker_with_a_variable(page, context, live_ui, acme, alice, tmp_path) -> None:
     preset = lifecycle.preset_create(
         org=acme,
@@ -107,6 +112,11 @@ def test_rename_and_delete_in_place(page, context, live_ui, acme, alice) -> None
     sidebar = page.get_by_role("navigation", name="Conversations")
 
     sidebar.get_by_role("button", name="Rename Draft title").click()
+    wait_for_focus(page, "[data-nav-rename]")  # the keyboard moves into the field
+    page.keyboard.press("Escape")  # Esc leaves it as it was, and gives the keyboard back to the row
+    wait_for_focus(page, ".conversation-link")
+    sidebar.get_by_role("button", name="Rename Draft title").click()
+    wait_for_focus(page, "[data-nav-rename]")
     field = sidebar.get_by_label("New title")
     field.fill("Launch plan")
     field.press("Enter")
@@ -114,6 +124,7 @@ def test_rename_and_delete_in_place(page, context, live_ui, acme, alice) -> None
     renamed = sidebar.get_by_role("link", name="Launch plan")
     renamed.wait_for()
     assert renamed.get_attribute("aria-current") == "page"
+    wait_for_focus(page, ".conversation-link")
     current.refresh_from_db()
     assert current.title == "Launch plan"
 

@@ -16,11 +16,12 @@ document.addEventListener("submit", (event) => {
   if (event.target.matches("[data-nav-search]")) event.preventDefault();
 });
 
-// Esc leaves a rename as it was.
+// Esc leaves a rename as it was (asked of htmx directly: the form may be newer than its processing).
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || !event.target.matches("[data-nav-rename]")) return;
   const cancel = event.target.form.querySelector("[data-nav-cancel]");
-  if (cancel) cancel.click();
+  const row = event.target.closest("li");
+  if (cancel && row) window.htmx.ajax("GET", cancel.getAttribute("hx-get"), { target: row, swap: "outerHTML" });
 });
 
 // The picked preset is marked in the list: on a click, and again when a search redraws the list.
