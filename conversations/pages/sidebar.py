@@ -80,7 +80,7 @@ def build_sidebar(
 
 
 def _shown(value: str) -> int:
-    return min(max(int(value), 1), SIDEBAR_MAX) if value.isdigit() else SIDEBAR_PAGE
+    return min(max(int(value), 1), SIDEBAR_MAX) if value.isascii() and value.isdigit() else SIDEBAR_PAGE
 
 
 def _uuid(value: str) -> uuid.UUID | None:

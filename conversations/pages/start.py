@@ -7,12 +7,11 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from chatpresets.errors import DomainError, NotFound
+from chatpresets.errors import DomainError, InvalidInput, NotFound
 from conversations import services
 from conversations.pages.chat import sidebar
 from conversations.pages.picker import Choice, build_picker, choose
@@ -23,6 +22,8 @@ from tenancy.pages.frame import page_membership
 from tenancy.permissions import Perm, role_has
 
 VARIABLE_PREFIX = "var_"
+QUERY_MAX = 200
+MAX_VERSION = 2**31 - 1
 
 
 def _choice(membership: Membership, preset_id: str) -> Choice | None:
@@ -35,8 +36,7 @@ def _choice(membership: Membership, preset_id: str) -> Choice | None:
         raise Http404("No such preset") from None
 
 
-def _page(
-    request: HttpRequest,
+def _form(
     membership: Membership,
     choice: Choice | None,
     *,
@@ -44,20 +44,22 @@ def _page(
     follow: str = "pin",
     error: str = "",
 ) -> dict[str, Any]:
+    """What the start form shows (alone for htmx, or inside the page)."""
+    fields = _fields(choice, values)
+    return {"org": membership.org, "choice": choice, "follow": follow, "fields": fields, "error": error}
+
+
+def _page(request: HttpRequest, membership: Membership, form: dict[str, Any]) -> dict[str, Any]:
     can_chat = role_has(membership.role, Perm.CHAT)
-    query = request.GET.get("q", "")[:200]
+    query = request.GET.get("q", "")[:QUERY_MAX]
     return {
-        "org": membership.org,
+        **form,
         "membership": membership,
         "section": "chat",
         "can_chat": can_chat,
         "conversations": sidebar(membership) if can_chat else None,
         "picker": build_picker(membership, query=query) if can_chat else None,
         "q": query,
-        "choice": choice,
-        "follow": follow,
-        "fields": _fields(choice, values),
-        "error": error,
     }
 
 
@@ -75,18 +77,18 @@ def new_chat(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The picker and the start form; `?preset=` picks one (an htmx click swaps in the form only)."""
     membership = page_membership(request, org_slug)
     if not role_has(membership.role, Perm.CHAT):
-        return render(request, "chat/new.html", _page(request, membership, None))
-    choice = _choice(membership, request.GET.get("preset", ""))
+        return render(request, "chat/new.html", _page(request, membership, _form(membership, None)))
+    form = _form(membership, _choice(membership, request.GET.get("preset", "")))
     if request.htmx and request.htmx.target == "start-panel":
-        return render(request, "chat/_start_form.html", _page(request, membership, choice))
-    return render(request, "chat/new.html", _page(request, membership, choice))
+        return render(request, "chat/_start_form.html", form)
+    return render(request, "chat/new.html", _page(request, membership, form))
 
 
 @login_required
 @require_GET
 def picker(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = page_membership(request, org_slug, needs=Perm.CHAT)
-    query = request.GET.get("q", "")[:200]
+    query = request.GET.get("q", "")[:QUERY_MAX]
     context = {"org": membership.org, "picker": build_picker(membership, query=query), "q": query}
     return render(request, "chat/_picker.html", context)
 
@@ -99,9 +101,16 @@ def _variables(request: HttpRequest) -> dict[str, str]:
 def _version(request: HttpRequest, choice: Choice | None) -> int | None:
     if choice is None or request.POST.get("follow") == "latest":
         return None
-    raw = request.POST.get("version", "")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationError("Choose the version to pin.")
+    number = version_number(request.POST.get("version", ""))
+    if number is None:
+        raise InvalidInput("Choose the version to pin.", details={"field": "version"})
+    return number
+
+
+def version_number(raw: str) -> int | None:
+    """A version as typed, or None: digits only, and within the column's range (else a database error)."""
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_VERSION:
+        return None
     return int(raw)
 
 
@@ -119,13 +128,10 @@ def start(request: HttpRequest, org_slug: str) -> HttpResponse:
             preset_version=_version(request, choice),
             variables=variables,
         )
-    except (DomainError, ValidationError) as error:
-        status = getattr(error, "status_code", 400)
-        message = getattr(error, "message", None) or "; ".join(getattr(error, "messages", [str(error)]))
-        context = _page(
-            request, membership, choice, values=variables, follow=request.POST.get("follow", "pin"), error=message
-        )
-        return render(request, "chat/new.html", context, status=status)
+    except DomainError as error:
+        follow = request.POST.get("follow", "pin")
+        form = _form(membership, choice, values=variables, follow=follow, error=error.message)
+        return render(request, "chat/new.html", _page(request, membership, form), status=error.status_code)
     return redirect("chat", org_slug=org_slug, pk=conversation.pk)
 
 
@@ -139,8 +145,8 @@ def upgrade(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
     context: dict[str, Any] = {"org": membership.org, "conversation": conversation}
     if preset is None or preset.approved_version is None:
         return render(request, "chat/_upgrade_banner.html", context)
-    raw = request.POST.get("version", str(preset.approved_version))
-    if not raw.isdigit() or int(raw) < 1:
+    number = version_number(request.POST.get("version", str(preset.approved_version)))
+    if number is None:
         context["error"] = "Choose a version number to upgrade to."
         return render(request, "chat/_upgrade_banner.html", context, status=400)
     try:
@@ -148,7 +154,7 @@ def upgrade(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
             conversation=conversation,
             membership=membership,
             preset=preset,
-            version=int(raw),
+            version=number,
             variables=conversation.variables,
         )
     except DomainError as error:
@@ -156,4 +162,4 @@ def upgrade(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
         return render(request, "chat/_upgrade_banner.html", context, status=error.status_code)
     if not request.htmx:
         return redirect("chat", org_slug=org_slug, pk=conversation.pk)
-    return render(request, "chat/_upgrade_banner.html", {**context, "upgraded": int(raw)})
+    return render(request, "chat/_upgrade_banner.html", {**context, "upgraded": number})

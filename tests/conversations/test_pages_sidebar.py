@@ -92,6 +92,14 @@ def test_the_sidebar_is_bounded_and_more_shows_the_next_page(signed_in, acme, al
     assert "More chats" not in more
 
 
+@pytest.mark.parametrize("shown", ["²", "-1", "9" * 40, "lots"])
+def test_a_strange_page_size_falls_back_to_a_bounded_list(signed_in, acme, alice, shown) -> None:
+    chat(acme, alice, "Only one")
+    response = signed_in.get(reverse("chat-sidebar", kwargs={"org_slug": "acme"}), {"shown": shown})
+    assert response.status_code == 200
+    assert "Only one" in response.content.decode()
+
+
 def test_the_conversation_on_screen_is_marked_current(signed_in, acme, alice) -> None:
     on_screen = chat(acme, alice, "On screen")
     chat(acme, alice, "Elsewhere")
