@@ -17,7 +17,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatpresets.errors import NotFound
 from conversations import services
@@ -25,6 +24,7 @@ from conversations.models import Conversation
 from conversations.selectors import TITLE_QUERY_MAX, conversation_for_caller, conversations_titled
 from tenancy.models import Membership
 from tenancy.pages.frame import page_membership
+from tenancy.pages.methods import page_methods
 from tenancy.permissions import Perm
 
 SIDEBAR_PAGE = 50
@@ -91,7 +91,7 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 
 @login_required
-@require_GET
+@page_methods("GET")
 def sidebar_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = page_membership(request, org_slug, needs=Perm.CHAT)
     query = request.GET.get("q", "")[:TITLE_QUERY_MAX]
@@ -112,7 +112,7 @@ def own_conversation(membership: Membership, pk: Any) -> Conversation:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@page_methods("GET", "POST")
 def rename(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
     """GET: the inline form (or, with `cancel`, the row again); POST: the new title, through the service."""
     membership = page_membership(request, org_slug, needs=Perm.CHAT)
@@ -133,7 +133,7 @@ def rename(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@page_methods("POST")
 def delete(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
     """Removes the row; deleting the conversation on screen leaves for a new chat."""
     membership = page_membership(request, org_slug, needs=Perm.CHAT)

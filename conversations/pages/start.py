@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
 
 from chatpresets.errors import DomainError, InvalidInput, NotFound
 from conversations import services
@@ -19,6 +18,7 @@ from conversations.pages.sidebar import own_conversation
 from presets.models import Preset
 from tenancy.models import Membership
 from tenancy.pages.frame import page_membership
+from tenancy.pages.methods import page_methods
 from tenancy.permissions import Perm, role_has
 
 VARIABLE_PREFIX = "var_"
@@ -72,7 +72,7 @@ def _fields(choice: Choice | None, values: dict[str, str] | None) -> list[dict[s
 
 
 @login_required
-@require_GET
+@page_methods("GET")
 def new_chat(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The picker and the start form; `?preset=` picks one (an htmx click swaps in the form only)."""
     membership = page_membership(request, org_slug)
@@ -85,7 +85,7 @@ def new_chat(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@page_methods("GET")
 def picker(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = page_membership(request, org_slug, needs=Perm.CHAT)
     query = request.GET.get("q", "")[:QUERY_MAX]
@@ -115,7 +115,7 @@ def version_number(raw: str) -> int | None:
 
 
 @login_required
-@require_POST
+@page_methods("POST")
 def start(request: HttpRequest, org_slug: str) -> HttpResponse:
     """Creates the conversation as POST …/conversations/ does; on a refusal, the form again with why."""
     membership = page_membership(request, org_slug, needs=Perm.CHAT)
@@ -136,7 +136,7 @@ def start(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@page_methods("POST")
 def upgrade(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
     """Pins the conversation's preset at the newest approved version (the API's apply-preset action)."""
     membership = page_membership(request, org_slug, needs=Perm.CHAT)

@@ -191,6 +191,20 @@ def test_a_viewer_may_not_list_rename_or_delete(client, acme, member_with_role) 
     assert (conversation.title, conversation.deleted_at) == ("Before the demotion", None)
 
 
+def test_pages_take_forms_and_say_which_methods_they_answer(signed_in, acme, alice) -> None:
+    conversation = chat(acme, alice, "Formal")
+    url = reverse("chat-rename", kwargs={"org_slug": "acme", "pk": conversation.pk})
+
+    options = signed_in.options(url)
+    as_json = signed_in.post(url, {"title": "Sneaky"}, content_type="application/json")
+    put = signed_in.put(url, "title=Put", content_type="application/x-www-form-urlencoded")
+
+    assert (options.status_code, options["Allow"]) == (200, "GET, POST, HEAD, OPTIONS")
+    assert (as_json.status_code, put.status_code) == (400, 405)
+    conversation.refresh_from_db()
+    assert conversation.title == "Formal"
+
+
 def test_rename_and_delete_need_the_csrf_token(acme, alice) -> None:
     conversation = chat(acme, alice, "Guarded")
     client = Client(enforce_csrf_checks=True)
