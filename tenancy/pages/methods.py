@@ -18,6 +18,12 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 View = Callable[..., HttpResponse]
 
 
+def _has_body(request: HttpRequest) -> bool:
+    """An empty POST (a bare button, curl -X POST) carries no form to misread."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    return not length.isdigit() or int(length) > 0
+
+
 def page_methods(*methods: str) -> Callable[[View], View]:
     """GET pages answer HEAD too, as Django's own views do."""
     methods = (*methods, "HEAD") if "GET" in methods else methods
@@ -32,7 +38,7 @@ def page_methods(*methods: str) -> Callable[[View], View]:
                 return response
             if request.method not in methods:
                 return HttpResponseNotAllowed(allowed)
-            if request.method == "POST" and request.content_type not in FORM_TYPES:
+            if request.method == "POST" and _has_body(request) and request.content_type not in FORM_TYPES:
                 return HttpResponseBadRequest("This page takes a form.", content_type="text/plain")
             return view(request, *args, **kwargs)
 
