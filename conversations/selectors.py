@@ -19,6 +19,16 @@ def conversations_of(*, membership: Membership) -> Any:
     return Conversation.objects.for_org(membership.org).alive().filter(user_id=membership.user_id)
 
 
+TITLE_QUERY_MAX = 200
+
+
+def conversations_titled(*, membership: Membership, text: str) -> Any:
+    """The caller's live conversations whose title contains `text` (any case); all of them for blank text."""
+    text = text.strip()[:TITLE_QUERY_MAX]
+    conversations = conversations_of(membership=membership)
+    return conversations.filter(title__icontains=text) if text else conversations
+
+
 def conversation_for_caller(*, membership: Membership, conversation_id: Any) -> Conversation:
     """The caller's own live conversation in this organisation, or 404 (an id that is not a UUID too:
     the websocket route passes it on as written)."""

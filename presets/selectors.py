@@ -227,3 +227,9 @@ def version_diff(*, older: dict[str, Any], newer: dict[str, Any], older_label: s
         if field != "system_prompt" and older[field] != newer[field]
     }
     return {"prompt_diff": prompt_diff, "changed": changed}
+
+
+def preset_ids_shared_with(*, membership: Membership, among: list[Any]) -> set[Any]:
+    """Which of `among` reach the caller through a grant (to them or to one of their teams)."""
+    granted = Preset.objects.filter(pk__in=among).filter(_granted_ids(membership, indexable=False))
+    return set(granted.values_list("pk", flat=True))

@@ -226,6 +226,15 @@ CALLS: list[Call] = [
     Call("account-team-member-remove", "post", team_member, ADMINS, addresses_object=True, page=True),
     Call("chat-messages", "get", conversation, CHATTERS, addresses_object=True, page=True, query="?before_seq=3"),
     Call("chat-context", "get", conversation, CHATTERS, addresses_object=True, page=True),
+    Call("chat-picker", "get", org, CHATTERS, page=True, query="?q=own"),
+    Call("chat-start", "post", org, CHATTERS, body=lambda w: {"preset": ""}, page=True),
+    Call("chat-sidebar", "get", org, CHATTERS, page=True, query="?q=Hel"),
+    Call("chat-rename", "get", conversation, CHATTERS, addresses_object=True, page=True),
+    Call(
+        "chat-rename", "post", conversation, CHATTERS, body=lambda w: {"title": "T"}, addresses_object=True, page=True
+    ),
+    Call("chat-delete", "post", conversation, CHATTERS, addresses_object=True, page=True),
+    Call("chat-upgrade", "post", conversation, CHATTERS, body=lambda w: {}, addresses_object=True, page=True),
     Call("preset-list", "get", org, ALL_ROLES),
     # A preset must name a model of the catalogue in use (the fake model's, under `fake_llm`).
     Call("preset-list", "post", org, WRITERS, body=lambda w: {**PRESET_BODY, "model": default_model()}),

@@ -1,4 +1,4 @@
-"""The chat pages: starting a conversation, and one conversation. They read through the same
+"""The chat pages: one conversation (starting one is pages/start.py). They read through the same
 selectors as the API; the answer streams over the conversation's websocket."""
 
 from __future__ import annotations
@@ -9,25 +9,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from conversations.models import Conversation
 from conversations.pages.conversation import caller_conversation, message_window
-from conversations.selectors import conversations_of
+from conversations.pages.sidebar import Sidebar, build_sidebar
 from tenancy.models import Membership
-from tenancy.pages.frame import page_membership
-
-SIDEBAR_SIZE = 100
 
 
-def sidebar(membership: Membership) -> list[Conversation]:
-    return list(
-        conversations_of(membership=membership).order_by("-updated_at").only("id", "title", "updated_at")[:SIDEBAR_SIZE]
-    )
-
-
-@login_required
-def new_chat(request: HttpRequest, org_slug: str) -> HttpResponse:
-    membership = page_membership(request, org_slug)
-    return render(request, "chat/new.html", _context(membership))
+def sidebar(membership: Membership) -> Sidebar:
+    """The sidebar of a full page (its search and "More" come back through pages/sidebar.py)."""
+    return build_sidebar(membership)
 
 
 @login_required

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 
 from chatpresets.errors import NotFound
 from tenancy.models import Membership
+from tenancy.pages.methods import page_methods
 from tenancy.permissions import Perm, role_has
 from tenancy.selectors import membership_for_caller
 
@@ -42,6 +43,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@page_methods("GET")
 def org_home(request: HttpRequest, org_slug: str) -> HttpResponse:
     page_membership(request, org_slug)
     return redirect("chat-new", org_slug=org_slug)
