@@ -19,7 +19,7 @@ def test_role_may_make_call_only_when_matrix_allows_it(call: Call, role: str, ac
     client = api(caller)
     body = call.body(world) if call.body else None
     response = getattr(client, call.method)(
-        reverse(call.name, kwargs=call.kwargs(world)) + call.query, body, format="json"
+        reverse(call.name, kwargs=call.kwargs(world)) + call.query, body, format=call.format
     )
     if role in call.allowed:
         assert response.status_code < 400, (response.status_code, getattr(response, "data", None))
