@@ -5,23 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import Client
-from django.urls import reverse
 
 from chatpresets.llm.catalogue import catalogue, default_model
 from chatpresets.llm.tokens import count_text
 from presets.models import Preset, PresetVersion
+from tests.presets.pages import page, signed_in
 from tests.presets_world import make_preset
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def page(name: str, **kwargs: Any) -> str:
-    return reverse(name, kwargs={"org_slug": "acme", **kwargs})
 
 
 def form(**fields: Any) -> dict[str, Any]:
