@@ -38,8 +38,9 @@ def preset_detail_page(request: HttpRequest, org_slug: str, pk: Any) -> HttpResp
         membership,
         preset=preset,
         detail=preset_detail(preset, access),
-        access=access,
-        Access=Access,
+        may_view=access >= Access.VIEW,
+        may_edit=access >= Access.EDIT,
+        may_manage=access >= Access.MANAGE,
         versions=versions,
         may_submit=access >= Access.EDIT and preset.scope != Scope.PRIVATE and preset.status in SUBMITTABLE,
     )

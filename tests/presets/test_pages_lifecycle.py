@@ -132,3 +132,15 @@ def test_an_editor_who_does_not_manage_the_preset_cannot_trash_it(acme, alice, b
     preset.refresh_from_db()
     assert response.status_code == 403
     assert preset.deleted_at is None
+
+
+def test_the_owner_is_offered_every_action_and_a_use_grantee_none(acme, alice, bob) -> None:
+    preset = make_preset(acme, alice, "writer")
+    sharing.share_grant(preset=preset, actor=alice, level="use", user=bob)
+    actions = ("Edit", "Share", "Clone", "Move to trash")
+
+    owner = signed_in(alice).get(page("preset-page", pk=preset.pk)).content.decode()
+    user = signed_in(bob).get(page("preset-page", pk=preset.pk)).content.decode()
+
+    assert all(f">{action}</" in owner for action in actions)
+    assert not any(f">{action}</" in user for action in actions)
