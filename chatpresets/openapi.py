@@ -22,7 +22,7 @@ class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable; docs/errors.md lists every code.")
     message = serializers.CharField()
     details = serializers.DictField(
-        required=False, help_text="Structured context: `fields` for validation errors, limits, retry hints."
+        help_text="Structured context: `fields` for validation errors, limits, retry hints."
     )
 
 
@@ -50,6 +50,8 @@ CONFLICT = "The object's state does not allow this (a duplicate, the last owner,
 class AutoSchema(openapi.AutoSchema):
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
+        if getattr(self.view, "explicit_errors", False):  # it lists its own, in its own shape (OpenAI's on /v1)
+            return responses
         error = {"application/json": {"schema": self.resolve_serializer(ErrorSerializer, "response").ref}}
         for status, description in self._error_statuses().items():
             if status not in responses:

@@ -266,9 +266,24 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Forms and multipart are parsed for the browsable API only; clients are documented one body, JSON.
     "PARSER_WHITELIST": ["chatpresets.parsers.JSONParser"],
+    # The chat routes are plain async views, which drf-spectacular cannot see on its own.
+    "PREPROCESSING_HOOKS": ["conversations.api.schema.add_plain_views"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversations.api.schema.describe_event_streams",
+    ],
+    # Fixed, not guessed from the paths: /v1/ (OpenAI-compatible) must not change the /api/v1/ ids and tags.
+    "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "GrantLevelEnum": "presets.models.Level.choices",
         "LinkLevelEnum": "presets.models.LINK_LEVEL_CHOICES",
+        # A message's role and status share their field names with these: each set keeps its own name.
+        "RoleEnum": "tenancy.models.Role.choices",
+        "StatusEnum": "presets.models.Status.choices",
+        "MessageRoleEnum": "conversations.models.Role.choices",
+        "MessageStatusEnum": "conversations.models.MessageStatus.choices",
+        "AssistantRoleEnum": ["assistant"],
+        "SoftLimitCodeEnum": ["soft_limit_reached"],
     },
 }
 

@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from presets.models import Via
 from tenancy.scoping import TenantOwned, TenantQuerySet
 
 
@@ -28,6 +29,12 @@ class Conversation(TenantOwned):
         "presets.Preset", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
     preset_version = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: follow latest approved.")
+    # A preset of another organisation is used through the gallery or a share link (presets.Via),
+    # and only while that route still grants it; empty for a preset of the conversation's own org.
+    preset_via = models.CharField(max_length=10, blank=True, choices=[("", "Own organisation"), *Via.choices])
+    preset_link = models.ForeignKey(
+        "presets.PresetLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     variables = models.JSONField(default=dict, blank=True)
     model_override = models.CharField(max_length=100, blank=True)
     params_override = models.JSONField(default=dict, blank=True)

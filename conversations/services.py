@@ -124,10 +124,8 @@ def prepare_turn(
     """Store the user message and a pending answer, and plan the prompt; a repeated client id replays."""
     _refuse_null_characters(content=content, client_id=client_id)
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    if client_id:
-        existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
-        if existing is not None:
-            return _replay(existing, content)
+    if (replayed := _replay_for(conversation, client_id, content)) is not None:
+        return replayed
     _ensure_idle(conversation)
     return _new_turn(conversation, membership, content, client_id, api_key_id)
 
@@ -140,6 +138,8 @@ def prepare_edit(
     """Replace the last question (and its answers) with an edited one and answer that instead."""
     _refuse_null_characters(content=content, client_id=client_id)
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if (replayed := _replay_for(conversation, client_id, content)) is not None:
+        return replayed  # a retried edit; its question is now the last one, so it is not edited again
     _ensure_idle(conversation)
     question = last_user_message(conversation)
     if question is None:
@@ -294,6 +294,12 @@ def _schedule_summary(conversation: Conversation, plan: ContextPlan) -> None:
             org_id=str(conversation.org_id),
             through_seq=plan.dropped["through_seq"],
         )
+
+
+def _replay_for(conversation: Conversation, client_id: str, content: str) -> PreparedTurn | None:
+    """The first result of a turn this client id already made in the conversation, or None."""
+    existing = Message.objects.filter(conversation=conversation, client_id=client_id).first() if client_id else None
+    return None if existing is None else _replay(existing, content)
 
 
 def _replay(user_message: Message, content: str) -> PreparedTurn:
@@ -457,10 +463,13 @@ def conversation_apply_preset(
     before = {
         "preset": str(conversation.preset_id) if conversation.preset_id else None,
         "preset_version": conversation.preset_version,
+        "preset_via": conversation.preset_via,
     }
     conversation.preset, conversation.preset_version, conversation.variables = preset, version, variables
-    conversation.save(update_fields=["preset", "preset_version", "variables", "updated_at"])
-    after = {"preset": str(preset.pk) if preset else None, "preset_version": version}
+    conversation.preset_via, conversation.preset_link = "", None  # a preset of the organisation's own
+    fields = ["preset", "preset_version", "variables", "preset_via", "preset_link", "updated_at"]
+    conversation.save(update_fields=fields)
+    after = {"preset": str(preset.pk) if preset else None, "preset_version": version, "preset_via": ""}
     audit.record(
         org=conversation.org,
         actor=membership.user,

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chatpresets.errors import NotFound
 from conversations import guardrails
 from conversations.catalogue import ModelSpec, default_model
 from conversations.context import ContextPlan, plan_context
@@ -53,6 +54,8 @@ class ModelPrompt:
 
 def resolved_preset(conversation: Conversation, membership: Membership) -> ResolvedPreset | None:
     if conversation.preset_id is None:
+        if conversation.preset_via:  # another organisation purged it: not a silent switch to no preset
+            raise NotFound("The preset of this conversation no longer exists; apply another one.")
         return None
     return resolve_for_conversation(
         membership=membership,
@@ -60,6 +63,8 @@ def resolved_preset(conversation: Conversation, membership: Membership) -> Resol
         version=conversation.preset_version,
         values=conversation.variables,
         existing=True,
+        via=conversation.preset_via,
+        link_id=conversation.preset_link_id,
     )
 
 

@@ -163,6 +163,13 @@ class Audience(models.TextChoices):
     ANY_SIGNED_IN_USER = "any_signed_in_user", "Any signed-in user"
 
 
+class Via(models.TextChoices):
+    """How a preset of another organisation is used: each route keeps its own rule of what it shows."""
+
+    GALLERY = "gallery", "The public gallery"
+    LINK = "link", "A share link"
+
+
 class PresetLink(TenantOwned):
     """A share link. Only the token's SHA-256 is stored; the token is shown once."""
 

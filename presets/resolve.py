@@ -1,6 +1,7 @@
 """Turning "preset X at version N (or the newest approved)" into the prompt a conversation sends.
 
-Conversations call only this module. A conversation created while a preset was alive keeps
+Conversations call only this module for a preset's content (and presets.outside to start from the
+gallery or a link). A conversation created while a preset of its own organisation was alive keeps
 working on its pinned version after the preset is trashed; a new conversation needs a live one.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 from chatpresets.errors import NotFound, PresetNotApproved
 from presets.content import render_prompt
 from presets.models import Preset, PresetVersion, Status
+from presets.outside import is_published, outside_grant, published_version
 from presets.selectors import Access, preset_access, version_content
 from tenancy.models import Membership
 
@@ -28,25 +30,26 @@ class ResolvedPreset:
 
 
 def resolve_for_conversation(
-    *, membership: Membership, preset_id: Any, version: int | None, values: dict[str, Any], existing: bool = False
+    *,
+    membership: Membership,
+    preset_id: Any,
+    version: int | None,
+    values: dict[str, Any],
+    existing: bool = False,
+    via: str = "",
+    link_id: Any = None,
 ) -> ResolvedPreset:
     """The rendered prompt and settings of the pinned version, or of the newest approved one.
 
     Callers with `use` access get the prompt for the model but `prompt_visible` is False, so
     nothing shows it to them. Unapproved versions are only for those who may edit the preset.
+    `via` names the route to a preset of another organisation (presets.outside): it grants only
+    what that route shows, while it stands, and never a trashed preset.
     """
-    queryset = Preset.objects.for_org(membership.org)
-    preset = (queryset if existing else queryset.alive()).filter(pk=preset_id).first()
-    access = preset_access(preset=preset, membership=membership) if preset else Access.NONE
-    if access < Access.USE:
-        raise NotFound()
-    number = version if version is not None else preset.approved_version
-    if number is None:
-        if access < Access.EDIT:
-            raise PresetNotApproved()
-        number = preset.version
-    if not _usable(preset, number, access):
-        raise PresetNotApproved(f"Version {number} of this preset is not approved.", details={"version": number})
+    if via:
+        preset, access, number = _reached_from_outside(membership, preset_id, version, via, link_id)
+    else:
+        preset, access, number = _of_own_org(membership, preset_id, version, existing)
     content = version_content(preset_id=preset.pk, number=number)
     if content is None:
         raise NotFound(f"Version {number} does not exist.")
@@ -60,6 +63,40 @@ def resolve_for_conversation(
         policy=content["policy"],
         prompt_visible=access >= Access.VIEW,
     )
+
+
+def _of_own_org(
+    membership: Membership, preset_id: Any, version: int | None, existing: bool
+) -> tuple[Preset, Access, int]:
+    queryset = Preset.objects.for_org(membership.org)
+    preset = (queryset if existing else queryset.alive()).filter(pk=preset_id).first()
+    access = preset_access(preset=preset, membership=membership) if preset else Access.NONE
+    if access < Access.USE:
+        raise NotFound()
+    number = version if version is not None else preset.approved_version
+    if number is None:
+        if access < Access.EDIT:
+            raise PresetNotApproved()
+        number = preset.version
+    if not _usable(preset, number, access):
+        raise _not_approved(number)
+    return preset, access, number
+
+
+def _reached_from_outside(
+    membership: Membership, preset_id: Any, version: int | None, via: str, link_id: Any
+) -> tuple[Preset, Access, int]:
+    preset, access = outside_grant(preset_id=preset_id, via=via, link_id=link_id, user=membership.user)
+    number = version if version is not None else published_version(preset, via)
+    if number is None:
+        raise PresetNotApproved()
+    if not is_published(preset, via, number):
+        raise _not_approved(number)
+    return preset, access, number
+
+
+def _not_approved(number: int) -> PresetNotApproved:
+    return PresetNotApproved(f"Version {number} of this preset is not approved.", details={"version": number})
 
 
 def _usable(preset: Preset, number: int, access: Access) -> bool:

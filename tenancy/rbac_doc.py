@@ -26,6 +26,13 @@ Rules beyond the matrix, enforced by the services:
 - Members see and revoke their own API keys; holders of `api_keys.manage` see and revoke all.
 - A key can only create keys whose scopes are a subset of its own (403 `scope_escalation`).
 - Removing a member removes them from the organisation's teams and revokes their keys there.
+
+Routes outside an organisation that act in one of the caller's (named by `org` in the body, the
+same 404 for one the caller does not belong to) check the role there as tenant routes do:
+- `POST /api/v1/gallery/{id}/clone/` and `POST /api/v1/links/{token}/clone/` need `presets.write`;
+- `POST /api/v1/gallery/{id}/conversations/` and `POST /api/v1/links/{token}/conversations/` need
+  `chat`; every turn is then admitted and charged in that organisation.
+Share links take no API keys; a key on the gallery routes acts in its own organisation only.
 """
 
 STAFF = """

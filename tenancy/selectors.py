@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from chatpresets.errors import NotFound
+from chatpresets.errors import InvalidInput, NotFound
 from tenancy.models import ApiKey, Membership, Organization, User
 
 
@@ -18,6 +18,25 @@ def membership_for_caller(*, user: User, org_slug: str, api_key: ApiKey | None) 
     if membership is None:
         raise NotFound()
     return membership
+
+
+def membership_to_act_in(*, user: User, org_slug: str | None, api_key: ApiKey | None) -> Membership:
+    """The organisation a route outside any organisation acts in (clone into, chat in), named by `org`.
+
+    `org` may be left out when there is only one candidate: a key's own organisation, or a person's
+    only one. A slug the caller does not belong to is the same 404 as an unknown one.
+    """
+    if org_slug is None:
+        memberships = Membership.objects.select_related("org").filter(user=user)
+        if api_key is not None:
+            memberships = memberships.filter(org_id=api_key.org_id)
+        chosen = list(memberships[:2])
+        if len(chosen) != 1:
+            raise InvalidInput(
+                "Name the organisation to act in with `org` (one you belong to).", details={"field": "org"}
+            )
+        return chosen[0]
+    return membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
 
 
 def organizations_for_caller(*, user: User, api_key: ApiKey | None) -> QuerySet[Organization]:

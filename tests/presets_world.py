@@ -8,7 +8,7 @@ from chatpresets.llm.catalogue import default_model
 from presets.models import Library, Preset, PresetLink, Scope
 from presets.services import lifecycle, review, sharing
 from tenancy.models import Organization, User
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, UserFactory
 
 
 @dataclass
@@ -48,3 +48,22 @@ def build_preset_world(org: Organization, caller: User, spare: User) -> PresetWo
     trashed = lifecycle.preset_delete(preset=make_preset(org, caller, f"trashed-{suffix}"), actor=caller)
     library = Library.objects.create(org=org, name=f"Lib {suffix}", owner=caller)
     return PresetWorld(own=own, draft=draft, pending=pending, trashed=trashed, link=link, library=library)
+
+
+def gallery_tutor(org: Organization, owner: User) -> Preset:
+    """A public preset whose version 2 is in the gallery and whose version 3 is a draft nobody outside sees."""
+    approver = MembershipFactory(org=org, role="approver").user
+    staff = UserFactory(is_staff=True)
+    preset = make_preset(org, owner, "tutor", scope=Scope.PUBLIC, description="Explains one subject.")
+    preset = lifecycle.preset_update(
+        preset=preset,
+        actor=owner,
+        system_prompt="Teach {{subject}} simply.",
+        variables=[{"name": "subject", "required": True}],
+        params={"max_tokens": 40},
+        policy={"daily_token_budget": 100_000},
+    )
+    review.preset_submit(preset=preset, actor=owner)
+    review.preset_approve(preset=preset, actor=approver, number=2)
+    review.preset_staff_approve_public(preset=preset, staff=staff, number=2)
+    return lifecycle.preset_update(preset=preset, actor=owner, system_prompt="Owner's unpublished draft.")

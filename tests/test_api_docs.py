@@ -49,6 +49,17 @@ Swagger UI at `/api/v1/docs/`.
 - **Base path.** Everything lives under `/api/v1/`. Every tenant route is under
   `/api/v1/orgs/{{org_slug}}/`; only `/me/`, `/me/quota/`, `/orgs/` (list and create),
   `/gallery/` and `/links/{{token}}/` are outside an organisation.
+- **Using another organisation's preset.** The gallery and share links can be used, not only read:
+  `clone/` copies what the route shows into one of the caller's organisations (`presets.write`
+  there; private, with `forked_from` and `forked_from_version`), and `conversations/` starts a
+  conversation there (`chat`). The body names that organisation with `org` (optional when the
+  caller has one, or with an API key: the key's own; share links take no API keys). The
+  organisation's model policy applies, and every turn is admitted, charged and audited in it,
+  never in the owner's. The conversation pins the version the route shows (the gallery's, or the
+  organisation-approved one for a link) and works only while the route still grants it: a link
+  revoked or expired, or a preset out of the gallery or in the trash, is then `404`. It shows no
+  more than the route: the context inspector shows the prompt for the gallery and `view` links,
+  and hides it (`null`) for `use` links; the owner's drafts, grants and other links never show.
 - **Authentication.** Either a session (the web app; unsafe methods need the `X-CSRFToken`
   header) or an API key: `Authorization: Bearer cpk_…`. A key belongs to one member of one
   organisation and only allows its scopes (`org:read`, `org:write`, `presets:read`,
@@ -339,6 +350,31 @@ def seed_ledger(s: Scenario, org: Organization) -> None:
         rollup_usage(day)
 
 
+def document_outside(s: Scenario) -> None:
+    s.docs.section(
+        "Another organisation's preset",
+        "Clone what the gallery or a link shows into one of your organisations, or chat with it there.",
+    )
+    gallery = f"/api/v1/gallery/{s.ids['public']}/"
+    body = {"org": "globex", "name": "Plain English (ours)"}
+    title = "Clone the gallery's version into one of your organisations (writers there)."
+    s.docs.name(s.call("carol", "post", f"{gallery}clone/", body, title=title, expect=201)["id"], "preset")
+    body = {"org": "globex", "title": "Simpler release notes"}
+    title = "Chat with it in a new conversation of one of your organisations, which pays for the turns."
+    chat = s.call("carol", "post", f"{gallery}conversations/", body, title=title, expect=201)
+    s.docs.name(chat["id"], "conversation")
+    links = f"{ACME}/presets/{s.ids['p3']}/links/"
+    link = s.setup("alice", "post", links, {"level": "use", "audience": "any_signed_in_user"}, 201)
+    s.docs.name(link["id"], "link")
+    s.docs.secret(link["token"], "<token>")
+    title = "Chat with what a link shows in a new conversation (counts a use of the link)."
+    body = {"title": "This week's notes"}
+    chat = s.call("carol", "post", f"/api/v1/links/{link['token']}/conversations/", body, title=title, expect=201)
+    s.docs.name(chat["id"], "conversation")
+    path = f"/api/v1/orgs/globex/conversations/{chat['id']}/context/"
+    s.call("carol", "get", path, title="A `use` link runs the prompt without showing it.", expect=200)
+
+
 def document_usage(s: Scenario) -> None:
     s.docs.section(
         "Usage and quotas",
@@ -423,6 +459,7 @@ def run(s: Scenario) -> None:
     document_libraries(s)
     document_gallery(s)
     document_conversations(s)
+    document_outside(s)
     document_usage(s)
     document_errors(s)
 

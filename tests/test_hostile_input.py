@@ -70,7 +70,15 @@ def test_no_route_answers_odd_input_with_a_server_error(call: Call, acme, alice,
 
 
 OTHER_ROUTES = ["/api/v1/me/", "/api/v1/me/quota/", "/api/v1/orgs/", "/api/v1/gallery/", "/v1/models"]
-ANSWER_OPTIONS = [*OTHER_ROUTES, "/api/v1/links/abc/", "/api/v1/links/abc/clone/", "/v1/chat/completions"]
+SOME_UUID = "0d5ca859-8aee-4fdc-b176-dd8d575c603a"
+# Routes outside an organisation that act in one of the caller's (`org` in the body).
+ACTING_IN_AN_ORG = [
+    "/api/v1/links/abc/clone/",
+    "/api/v1/links/abc/conversations/",
+    f"/api/v1/gallery/{SOME_UUID}/clone/",
+    f"/api/v1/gallery/{SOME_UUID}/conversations/",
+]
+ANSWER_OPTIONS = [*OTHER_ROUTES, "/api/v1/links/abc/", *ACTING_IN_AN_ORG, "/v1/chat/completions"]
 
 
 @pytest.mark.parametrize("path", ANSWER_OPTIONS)
@@ -88,9 +96,19 @@ def test_routes_outside_an_organisation_refuse_a_nul_in_the_query(path: str, ali
 
 
 @pytest.mark.parametrize("pk", ["null,null", NOT_A_UUID])
-def test_gallery_id_that_is_not_a_uuid_is_404(pk: str, alice, api) -> None:
+@pytest.mark.parametrize(("method", "tail"), [("get", ""), ("post", "clone/"), ("post", "conversations/")])
+def test_gallery_id_that_is_not_a_uuid_is_404(pk: str, method: str, tail: str, alice, api) -> None:
     client = api(alice)
     client.raise_request_exception = False
-    response = client.get(f"/api/v1/gallery/{pk}/")
+    response = getattr(client, method)(f"/api/v1/gallery/{pk}/{tail}", {}, format="json")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ACTING_IN_AN_ORG)
+def test_routes_acting_in_an_org_refuse_odd_bodies(path: str, alice, api) -> None:
+    client = api(alice)
+    client.raise_request_exception = False
+    assert client.post(path, data=DEEP_JSON, content_type="application/json").status_code == 400
+    body = {"org": "acme", "name": "copy", "title": "chat", "variables": {"subject": "tides"}}
+    assert client.post(path, with_nul(body), format="json").status_code == 400

@@ -8,6 +8,7 @@ import pytest
 from tests.openapi_schema import schema
 
 ALWAYS = {"400", "401", "403", "429", "503"}
+PLAIN_VIEWS = ("/messages/", "/regenerate/", "/edit/")
 METHODS = ("get", "post", "put", "patch", "delete")
 OPERATIONS = [(path, method) for path, item in schema()["paths"].items() for method in METHODS if method in item]
 
@@ -31,12 +32,16 @@ def test_each_operation_documents_its_error_statuses(path: str, method: str) -> 
     if "{" in path:
         expected.add("404")
     if method in ("post", "put", "patch"):
-        expected |= {"413", "415"}
+        expected.add("413")
+        if path.startswith("/api/v1/") and not path.endswith(PLAIN_VIEWS):
+            expected.add("415")  # DRF's parsers refuse other content types; the plain views read JSON as 400
 
     assert expected <= set(responses), sorted(expected - set(responses))
+    # OpenAI's clients read `type` and `param`; a refusal before the view (a NUL in the query) has neither.
+    shapes = {"OpenAIError", "Error"} if path.startswith("/v1/") else {"Error"}
     for status in expected:
         content = responses[status]["content"]["application/json"]["schema"]
-        assert content == {"$ref": "#/components/schemas/Error"}, (status, content)
+        assert content["$ref"].removeprefix("#/components/schemas/") in shapes, (status, content)
     assert "Retry-After" in responses["429"]["headers"]
     assert "Retry-After" in responses["503"]["headers"]
 

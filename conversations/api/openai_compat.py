@@ -35,14 +35,9 @@ from chatpresets.errors import (
 )
 from conversations import gateway, guardrails
 from conversations.api.openai_params import check_params
-from conversations.api.send import (
-    BadCredentials,
-    MalformedBody,
-    MethodNotAllowed,
-    Unauthenticated,
-    allow_response,
-)
-from conversations.api.send import error_response as shared_error_response
+from conversations.api.plain import accepts
+from conversations.api.plain import error_response as shared_error_response
+from conversations.api.send import BadCredentials, MalformedBody, Unauthenticated
 from conversations.catalogue import ModelSpec, catalogue, get_model
 from conversations.context import ContextTooLong
 from conversations.cost_controls import controls_for
@@ -142,9 +137,8 @@ def allowed_models(membership: Membership) -> list[str]:
 
 
 @csrf_exempt
+@accepts("GET", "HEAD", refuse=error_response)
 async def models_endpoint(request: HttpRequest) -> HttpResponse:
-    if request.method == "OPTIONS":
-        return allow_response("GET, OPTIONS")
     try:
         membership, _ = await _membership(request)
         names = await database_sync_to_async(_model_names)(membership)
@@ -160,11 +154,8 @@ def _model_names(membership: Membership) -> list[str]:
 
 
 @csrf_exempt
+@accepts("POST", refuse=error_response)
 async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
-    if request.method == "OPTIONS":
-        return allow_response("POST, OPTIONS")
-    if request.method != "POST":
-        return error_response(MethodNotAllowed())
     try:
         membership, api_key = await _membership(request)
         body = _body(request)
@@ -183,6 +174,8 @@ def _body(request: HttpRequest) -> dict[str, Any]:
         raise MalformedBody(details={"reason": str(error)}) from error
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidInput("`model` is required.", details={"field": "model"})
+    if "\x00" in body["model"]:  # a preset slug reaches a query, and PostgreSQL text cannot hold NUL
+        raise InvalidInput("Null characters are not allowed.", details={"field": "model"})
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(_valid_message(m) for m in messages):
         raise InvalidInput(
@@ -214,7 +207,9 @@ def _check_sizes(messages: list[dict[str, Any]]) -> None:
 
 
 def _valid_message(message: Any) -> bool:
-    return isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+        return False  # a role that is an object or a list cannot even be looked up in ROLES
+    return message["role"] in ROLES and isinstance(message.get("content"), str)
 
 
 @guardrails.released_on_error()

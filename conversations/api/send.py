@@ -19,11 +19,13 @@ from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 
-from chatpresets.errors import DomainError, Forbidden, dependency_failure, error_body
+from chatpresets.errors import DomainError, Forbidden, dependency_failure
 from conversations import services
-from conversations.api.serializers import SendMessageSerializer
+from conversations.api.plain import accepts, error_response
+from conversations.api.serializers import RegenerateSerializer, SendMessageSerializer
 from conversations.api.views import ConversationViewSet
 from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
@@ -50,37 +52,13 @@ class BadCredentials(Unauthenticated):
     message = "Invalid, expired or revoked API key."
 
 
-class MethodNotAllowed(DomainError):
-    code = "method_not_allowed"
-    status_code = 405
-    message = "Use POST."
-
-
 class MalformedBody(DomainError):
     code = "parse_error"
     message = "The body is not valid JSON."
 
 
-def error_response(error: DomainError, *, extra: dict[str, Any] | None = None) -> JsonResponse:
-    """The one error shape; `extra` adds keys beside `code` (OpenAI's `type` and `param` on /v1)."""
-    body = error_body(error.code, error.message, error.details)
-    body["error"].update(extra or {})
-    response = JsonResponse(body, status=error.status_code)
-    for name, value in error.headers().items():
-        response[name] = value
-    if error.status_code == 401:
-        response["WWW-Authenticate"] = "Bearer"
-    return response
-
-
-def allow_response(methods: str) -> HttpResponse:
-    """The answer to OPTIONS on a plain async view: which methods it takes (no body, no auth)."""
-    response = HttpResponse(status=200)
-    response["Allow"] = methods
-    return response
-
-
 @csrf_exempt  # session callers are checked below, as DRF does; key callers send no cookies
+@accepts("GET", "HEAD", "POST")
 async def messages_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
     if request.method != "POST":
         return await database_sync_to_async(list_messages)(request, org_slug=org_slug, pk=pk)
@@ -88,25 +66,22 @@ async def messages_endpoint(request: HttpRequest, org_slug: str, pk: str) -> Htt
 
 
 @csrf_exempt
+@accepts("POST")
 async def regenerate_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
     """POST: answer the last question again; the old answer stays stored but leaves the prompt."""
     return await _turn_endpoint(request, org_slug, pk, operation="regenerate")
 
 
 @csrf_exempt
+@accepts("POST")
 async def edit_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
     """POST {content}: replace the last question and answer the edited one."""
     return await _turn_endpoint(request, org_slug, pk, operation="edit")
 
 
 async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operation: str) -> HttpResponse:
-    if request.method == "OPTIONS":
-        return allow_response("POST, OPTIONS")
-    if request.method != "POST":
-        return error_response(MethodNotAllowed())
     try:
-        body = _validated(request, content_required=operation != "regenerate")
-        client_id = body["client_id"]
+        body = _validated(request, operation=operation)
         secret, user = await _credentials(request)
         prepared = await prepare_off_loop(
             functools.partial(
@@ -116,7 +91,7 @@ async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operat
                 org_slug=org_slug,
                 pk=pk,
                 content=body.get("content", ""),
-                client_id=client_id,
+                client_id=body.get("client_id", ""),
                 operation=operation,
             )
         )
@@ -168,16 +143,17 @@ def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tup
     return membership, conversation_for_caller(membership=membership, conversation_id=pk)
 
 
-def _validated(request: HttpRequest, *, content_required: bool = True) -> dict[str, Any]:
+def _validated(request: HttpRequest, *, operation: str) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise MalformedBody(details={"reason": str(error)}) from error
-    if not content_required and isinstance(data, dict):
-        data = {"content": "-", **data}  # regenerate takes no content; the field keeps its checks
-    if (header := request.headers.get("Idempotency-Key")) and isinstance(data, dict):
-        data = {**data, "client_id": header}  # the header wins, and gets the field's checks (length)
-    serializer = SendMessageSerializer(data=data)
+    if operation == "regenerate":
+        serializer: serializers.Serializer = RegenerateSerializer(data=data)
+    else:
+        if (header := request.headers.get("Idempotency-Key")) and isinstance(data, dict):
+            data = {**data, "client_id": header}  # the header wins, and gets the field's checks (length)
+        serializer = SendMessageSerializer(data=data)
     if not serializer.is_valid():
         raise services.InvalidInput("The request is not valid.", details={"fields": serializer.errors})
     return serializer.validated_data

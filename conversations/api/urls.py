@@ -1,11 +1,12 @@
-"""Conversation and usage routes under orgs/<org_slug>/, and me/quota/; turns are async views (api/send.py)."""
+"""Conversation and usage routes under orgs/<org_slug>/, me/quota/, and conversations started from the
+gallery or a link; turns are async views (api/send.py)."""
 
 from __future__ import annotations
 
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from conversations.api import send, usage
+from conversations.api import outside, send, usage
 from conversations.api.views import ConversationViewSet
 from tenancy.api.base import UUID_REGEX
 from tenancy.api.urls import ORG
@@ -18,6 +19,12 @@ router.register(rf"{ORG}/usage", usage.UsageViewSet, basename="usage")
 
 urlpatterns = [
     path("me/quota/", usage.MeQuotaView.as_view(), name="me-quota"),
+    re_path(
+        rf"^gallery/(?P<pk>{UUID_REGEX})/conversations/$",
+        outside.GalleryConversationView.as_view(),
+        name="gallery-conversations",
+    ),
+    path("links/<str:token>/conversations/", outside.LinkConversationView.as_view(), name="link-conversations"),
     re_path(rf"{CONVERSATION}/messages/$", send.messages_endpoint, name="conversation-messages"),
     re_path(rf"{CONVERSATION}/regenerate/$", send.regenerate_endpoint, name="conversation-regenerate"),
     re_path(rf"{CONVERSATION}/edit/$", send.edit_endpoint, name="conversation-edit"),

@@ -107,14 +107,17 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         return response
 
     @extend_schema(
-        parameters=[OpenApiParameter("before_seq", int, description="Older than this sequence number")],
-        responses=s.MessageSerializer(many=True),
+        parameters=[OpenApiParameter("before_seq", {"type": "integer", "minimum": 0}, description="Older than this")],
+        responses=s.MessagePageSerializer,
     )
     def messages(self, request: Request, **kwargs: Any) -> Response:
+        """Up to 100 messages, oldest first, with `has_more`; `before_seq` pages back (GET; POST sends one)."""
         conversation = self.get_object()
         rows = Message.objects.for_org(self.org).filter(conversation=conversation).order_by("-seq")
-        before = request.query_params.get("before_seq", "")
-        if before.isdigit():
+        before = request.query_params.get("before_seq")
+        if before is not None:
+            if not before.isdigit():
+                raise InvalidInput("`before_seq` must be a sequence number.", details={"field": "before_seq"})
             rows = rows.filter(seq__lt=int(before))
         page = list(rows[:MESSAGE_PAGE])
         return Response(

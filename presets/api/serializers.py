@@ -20,6 +20,7 @@ from presets.models import (
     PresetVersion,
     Scope,
 )
+from presets.selectors import version_content
 from tenancy.models import Team
 
 TAG = serializers.CharField(max_length=50)
@@ -51,6 +52,16 @@ class PresetSummarySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class GallerySummarySerializer(PresetSummarySerializer):
+    """A gallery entry: its model is the gallery version's, never that of a draft the owner has not published."""
+
+    model = serializers.SerializerMethodField()
+
+    def get_model(self, obj: Preset) -> str | None:
+        content = version_content(preset_id=obj.pk, number=obj.public_approved_version)
+        return content["model"] if content else None
 
 
 class PresetDetailSerializer(PresetSummarySerializer):
@@ -176,8 +187,10 @@ class CloneSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
 
 
-class LinkCloneSerializer(CloneSerializer):
-    org = serializers.SlugField(required=False, help_text="Organisation to clone into (needed if you have several).")
+class CloneIntoOrgSerializer(CloneSerializer):
+    org = serializers.SlugField(
+        required=False, help_text="Slug of your organisation to clone into (needed if you have several)."
+    )
 
 
 class ShareSerializer(serializers.Serializer):

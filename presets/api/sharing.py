@@ -79,7 +79,7 @@ class PresetLinkViewSet(mixins.ListModelMixin, PresetChildViewSet):
         link.token = token
         return Response(s.LinkCreatedSerializer(link).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=s.LinkSerializer)
+    @extend_schema(request=None, responses={200: s.LinkSerializer})  # revoked, not gone: the link is shown
     def destroy(self, request: Request, **kwargs: Any) -> Response:
         link = sharing.link_revoke(link=self.get_object(), actor=request.user)
         return Response(s.LinkSerializer(link).data)

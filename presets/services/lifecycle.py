@@ -249,11 +249,23 @@ def preset_revert(*, preset: Preset, actor: User, content: dict[str, Any], numbe
 
 @transaction.atomic
 def preset_clone(
-    *, source: Preset, content: dict[str, Any], version: int, org: Organization, actor: User, name: str | None = None
+    *,
+    source: Preset,
+    content: dict[str, Any],
+    version: int,
+    org: Organization,
+    actor: User,
+    name: str | None = None,
+    via: str = "org",
 ) -> Preset:
-    """A private copy owned by the caller, remembering where (and from which version) it came from."""
+    """A private copy owned by the caller, remembering where (and from which version) it came from.
+
+    `via` is how the source was reached (its own organisation, the gallery or a link). Lineage is
+    kept across organisations too: the source's id is no secret to whoever could read it, and no
+    route lists a preset's forks, so its owner learns nothing of the copies made elsewhere.
+    """
     slug = _free_slug(org, f"{source.slug}-copy")
-    return preset_create(
+    clone = preset_create(
         org=org,
         actor=actor,
         name=name or f"{source.name} (copy)",
@@ -261,11 +273,19 @@ def preset_clone(
         description=source.description,
         tags=list(source.tags),
         scope=Scope.PRIVATE,
-        forked_from=source if source.org_id == org.pk else None,
+        forked_from=source,
         forked_from_version=version,
         change_reason=f"cloned from {source.slug} v{version}",
         **content,
     )
+    audit.record(
+        org=org,
+        actor=actor,
+        action="preset.cloned",
+        target=clone,
+        payload={"source": str(source.pk), "source_version": version, "via": via},
+    )
+    return clone
 
 
 def _free_slug(org: Organization, base: str) -> str:

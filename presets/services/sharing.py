@@ -22,13 +22,13 @@ from audit import services as audit
 from chatpresets.errors import InvalidInput, NotFound
 from presets.models import (
     LEVEL_PERMISSION,
-    Audience,
     Level,
     Preset,
     PresetGroupObjectPermission,
     PresetLink,
     PresetUserObjectPermission,
 )
+from presets.outside import in_audience
 from tenancy.models import Membership, Team, User
 
 
@@ -174,7 +174,7 @@ def link_open(*, token: str, user: User) -> PresetLink:
     link = PresetLink.objects.select_related("preset", "org").filter(token_hash=hash_token(token)).first()
     if link is None or link.preset.deleted_at is not None:
         raise NotFound()
-    if link.audience == Audience.ORG and not Membership.objects.for_org(link.org).filter(user=user).exists():
+    if not in_audience(link, user):
         raise NotFound()
     counted = (
         PresetLink.objects.filter(pk=link.pk, revoked_at__isnull=True)

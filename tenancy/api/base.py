@@ -15,7 +15,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from tenancy.models import ApiKey, Membership, Organization
 from tenancy.permissions import Perm, TenantRolePermission, caller_has
-from tenancy.selectors import membership_for_caller
+from tenancy.selectors import membership_for_caller, membership_to_act_in
 
 # A UUID as uuid.UUID reads it (hyphens optional). A looser pattern let ids like `a6232c7d-…` with
 # 31 digits reach the database lookup, where they raised ValidationError (a 500) instead of a 404.
@@ -70,3 +70,13 @@ class TenantViewSet(GenericViewSet):
 
     def caller_can(self, perm: Perm) -> bool:
         return caller_has(self.request, self.membership.role, perm)
+
+
+def membership_acting_in(request: Request, org_slug: str | None, perm: Perm) -> Membership:
+    """For routes outside an organisation that act in one of the caller's: 404 for a foreign or
+    unknown `org`, then 403 when the role (or the key's scope) there lacks `perm`, as tenant routes."""
+    api_key = request.auth if isinstance(request.auth, ApiKey) else None
+    membership = membership_to_act_in(user=request.user, org_slug=org_slug, api_key=api_key)
+    if not caller_has(request, membership.role, perm):
+        raise exceptions.PermissionDenied(TenantRolePermission.message)
+    return membership

@@ -210,7 +210,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         api_key.key = secret
         return Response(s.ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=s.ApiKeySerializer)
+    @extend_schema(responses={200: s.ApiKeySerializer})  # revoked, not gone: the key is shown
     def destroy(self, request: Request, **kwargs: Any) -> Response:
         api_key = services.api_key_revoke(api_key=self.get_object(), actor=request.user)
         return Response(s.ApiKeySerializer(api_key).data)

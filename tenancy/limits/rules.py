@@ -104,9 +104,13 @@ def quota_limits(
                 quotas.append(QuotaLimit(subject.name(f"{kind}_{period}"), key, amount, end, scope))
     budget = (policy or {}).get("daily_token_budget")
     if kind == "tokens" and preset_id is not None and budget is not None:
+        # Counted per organisation using the preset: strangers chatting with a gallery preset or
+        # through a link spend their own organisation's share of it, never its owner's.
+        org = next(subject for subject in parties if subject.kind == "org")
         label, end = periods["day"]
-        scope = LedgerScope(kind, period_start("day", end), preset_id=preset_id)
-        quotas.append(QuotaLimit("preset_tokens_day", f"quota:preset:{preset_id}:tokens:{label}", budget, end, scope))
+        scope = LedgerScope(kind, period_start("day", end), preset_id=preset_id, **org.ledger)
+        key = f"quota:{org.key}:preset:{preset_id}:tokens:{label}"
+        quotas.append(QuotaLimit("preset_tokens_day", key, budget, end, scope))
     return quotas
 
 

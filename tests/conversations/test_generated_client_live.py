@@ -72,11 +72,16 @@ def generated(tmp_path: Path, fake_server, fake_llm, acme, alice):
         del sys.modules[name]
 
 
-def test_a_generated_client_creates_a_preset_starts_a_conversation_and_sends_a_message(generated, acme) -> None:
+def test_a_generated_client_creates_a_preset_starts_a_conversation_and_sends_a_message(
+    generated, acme, fake_llm
+) -> None:
+    fake_llm.config.reply = "Your parcel ships today."
     into, client = generated
     models = load(into, "models")
     create_preset = load(into, "api.orgs.orgs_presets_create")
     create_conversation = load(into, "api.orgs.orgs_conversations_create")
+    send_message = load(into, "api.orgs.orgs_conversations_messages_create")
+    list_messages = load(into, "api.orgs.orgs_conversations_messages_retrieve")
 
     preset = create_preset.sync(
         org_slug=acme.slug,
@@ -89,5 +94,18 @@ def test_a_generated_client_creates_a_preset_starts_a_conversation_and_sends_a_m
         org_slug=acme.slug, client=client, body=models.ConversationCreateRequest(preset=preset.id, title="Parcel")
     )
 
+    turn = send_message.sync(
+        org_slug=acme.slug,
+        id=conversation.id,
+        client=client,
+        body=models.SendMessageRequest(content="Where is my parcel?"),
+        idempotency_key="first-send",
+    )
+    history = list_messages.sync(org_slug=acme.slug, id=conversation.id, client=client)
+
     assert preset.slug == "support"
     assert conversation.preset == preset.id
+    assert isinstance(turn, models.TurnResult)
+    assert (turn.user_message.content, turn.message.content) == ("Where is my parcel?", "Your parcel ships today.")
+    assert [message.content for message in history.results] == ["Where is my parcel?", "Your parcel ships today."]
+    assert fake_llm.requests[-1]["messages"][0] == {"role": "system", "content": "Answer kindly."}
