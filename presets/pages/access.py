@@ -18,7 +18,8 @@ from presets.models import Preset
 from presets.selectors import Access, preset_for_caller
 from tenancy.models import Membership
 from tenancy.pages.frame import page_membership
-from tenancy.permissions import Perm
+from tenancy.permissions import Perm, role_has
+from tenancy.selectors import membership_to_act_in
 
 
 def preset_in_page(membership: Membership, pk: Any, minimum: Access) -> tuple[Preset, Access]:
@@ -58,3 +59,21 @@ def form_data(serializer_class: type, request: HttpRequest, **context: Any) -> d
         fields = {name: [str(e) for e in errors] for name, errors in serializer.errors.items()}
         raise InvalidInput("Check the highlighted fields.", details={"fields": fields})
     return dict(serializer.validated_data)
+
+
+def membership_acting_in(request: HttpRequest, org_slug: str | None, perm: Perm) -> Membership:
+    """For pages outside an organisation that act in one of the caller's (clone into, chat in): the
+    API's rule (404 for a foreign or unknown `org`, then 403 when the role there lacks `perm`)."""
+    try:
+        membership = membership_to_act_in(user=request.user, org_slug=org_slug, api_key=None)
+    except NotFound:
+        raise Http404("No such organisation") from None
+    if not role_has(membership.role, perm):
+        raise PermissionDenied("Your role in that organisation does not allow this.")
+    return membership
+
+
+def memberships_allowing(user: Any, perm: Perm) -> list[Membership]:
+    """The caller's organisations where their role allows `perm`, for a page's organisation choice."""
+    memberships = Membership.objects.filter(user=user).select_related("org").order_by("org__name")
+    return [m for m in memberships if role_has(m.role, perm)]

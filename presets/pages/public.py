@@ -3,6 +3,8 @@
 A link's landing page opens the link (counting a use, as `GET /links/{token}/`) and shows the
 preset read-only, its prompt hidden for a `use` link. A link that is revoked, expired or used up
 gets a page saying so to whoever it was meant for (presets.link_status); any other token is a 404.
+Cloning goes through presets.services.outside, as the API's gallery and link clones do; starting a
+chat from either is conversations' page (conversations/pages/outside.py).
 """
 
 from __future__ import annotations
@@ -16,58 +18,74 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from chatpresets.errors import DomainError, NotFound, PresetNotApproved, PromptHidden
+from chatpresets.errors import DomainError, NotFound
 from presets.api import serializers as s
 from presets.api.presenters import preset_detail
 from presets.link_status import closed_link, link_state
-from presets.models import Level, Preset, Scope
-from presets.pages.access import form_data, refused
+from presets.models import Preset
+from presets.outside import gallery_preset as gallery_entry
+from presets.outside import gallery_presets, link_access
+from presets.pages.access import form_data, membership_acting_in, memberships_allowing, refused
 from presets.search import search
-from presets.selectors import Access, readable_version, version_content
-from presets.services import lifecycle, sharing
-from tenancy.models import Membership
-from tenancy.permissions import Perm, role_has
+from presets.selectors import Access
+from presets.services import outside, sharing
+from tenancy.permissions import Perm
 
 GALLERY_PAGE = 30
 
 
-def _gallery() -> Any:
-    # The API's gallery (presets.api.public.GalleryViewSet): public presets staff let in.
-    return Preset.objects.alive().filter(scope=Scope.PUBLIC, public_approved_version__isnull=False)
+def _choices(request: HttpRequest) -> dict[str, Any]:
+    """Where the caller may clone into and chat in."""
+    return {
+        "clone_into": memberships_allowing(request.user, Perm.PRESETS_WRITE),
+        "chat_in": memberships_allowing(request.user, Perm.CHAT),
+    }
 
 
 @login_required
 def gallery(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")
-    presets = search(_gallery().select_related("owner", "org"), text).order_by("-rank", "-updated_at")
+    presets = search(gallery_presets().select_related("owner", "org"), text).order_by("-rank", "-updated_at")
     page = Paginator(presets, GALLERY_PAGE).get_page(request.GET.get("page"))
     return render(request, "presets/gallery.html", {"page": page, "query": text, "section": "gallery"})
 
 
 @login_required
 def gallery_preset(request: HttpRequest, pk: Any) -> HttpResponse:
-    preset = _gallery().filter(pk=pk).select_related("org").first()
-    if preset is None:
-        raise Http404("No such preset in the gallery")
+    try:
+        preset = gallery_entry(preset_id=pk)
+    except NotFound:
+        raise Http404("No such preset in the gallery") from None
     detail = preset_detail(preset, Access.VIEW, number=preset.public_approved_version)
-    return render(request, "presets/gallery_preset.html", {"preset": preset, "detail": detail, "section": "gallery"})
+    context = {"preset": preset, "detail": detail, "section": "gallery", **_choices(request)}
+    return render(request, "presets/gallery_preset.html", context)
 
 
-def _link_access(level: str) -> Access:
-    return Access.VIEW if level == Level.VIEW else Access.USE
+def _opened(request: HttpRequest, copy: Preset) -> HttpResponse:
+    messages.success(request, f"Cloned into your presets in {copy.org.name}.")
+    return redirect("preset-page", org_slug=copy.org.slug, pk=copy.pk)
 
 
-def _writable_memberships(user: Any) -> list[Membership]:
-    memberships = Membership.objects.filter(user=user).select_related("org").order_by("org__name")
-    return [m for m in memberships if role_has(m.role, Perm.PRESETS_WRITE)]
+@require_POST
+@login_required
+def gallery_clone(request: HttpRequest, pk: Any) -> HttpResponse:
+    try:
+        data = form_data(s.CloneIntoOrgSerializer, request)
+        membership = membership_acting_in(request, data.pop("org", None), Perm.PRESETS_WRITE)
+        copy = outside.gallery_clone(preset_id=pk, membership=membership, **data)
+    except NotFound:
+        raise Http404("No such preset in the gallery") from None
+    except DomainError as error:
+        return refused(request, error)
+    return _opened(request, copy)
 
 
-def _closed(request: HttpRequest, token: str) -> HttpResponse:
+def closed(request: HttpRequest, token: str) -> HttpResponse:
+    """The page of a link that no longer opens: why, to whoever it was for; a 404 to anyone else."""
     link = closed_link(token=token, user=request.user)
     if link is None:
         raise Http404("This link does not exist or is not for you")
-    context = {"state": link_state(link), "link": link}
-    return render(request, "presets/link_closed.html", context, status=410)
+    return render(request, "presets/link_closed.html", {"state": link_state(link), "link": link}, status=410)
 
 
 @login_required
@@ -75,47 +93,27 @@ def link_page(request: HttpRequest, token: str) -> HttpResponse:
     try:
         link = sharing.link_open(token=token, user=request.user)
     except NotFound:
-        return _closed(request, token)
-    access = _link_access(link.level)
-    member = Membership.objects.for_org(link.org).filter(user=request.user).exists()
+        return closed(request, token)
+    access = link_access(link.level)
     context = {
         "link": link,
         "token": token,
         "detail": preset_detail(link.preset, access),
         "prompt_hidden": access < Access.VIEW,
-        "clone_into": _writable_memberships(request.user),
-        "chat_org": link.org if member else None,
+        **_choices(request),
     }
     return render(request, "presets/link.html", context)
-
-
-def _link_clone(*, token: str, membership: Membership, name: str | None) -> Preset:
-    """The API's link clone (presets.api.public.LinkCloneView): counts a use; never a `use` link's prompt."""
-    link = sharing.link_open(token=token, user=membership.user)
-    access = _link_access(link.level)
-    if access < Access.VIEW:
-        raise PromptHidden()
-    number = readable_version(link.preset, access)
-    if number is None:
-        raise PresetNotApproved()
-    content = version_content(preset_id=link.preset_id, number=number)
-    return lifecycle.preset_clone(
-        source=link.preset, content=content, version=number, org=membership.org, actor=membership.user, name=name
-    )
 
 
 @require_POST
 @login_required
 def link_clone(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        data = form_data(s.LinkCloneSerializer, request)
-        membership = next((m for m in _writable_memberships(request.user) if m.org.slug == data.get("org")), None)
-        if membership is None:
-            raise NotFound("Choose one of your organisations where you may write presets.")
-        copy = _link_clone(token=token, membership=membership, name=data.get("name"))
+        data = form_data(s.CloneIntoOrgSerializer, request)
+        membership = membership_acting_in(request, data.pop("org", None), Perm.PRESETS_WRITE)
+        copy = outside.link_clone(token=token, membership=membership, **data)
     except NotFound:
-        return _closed(request, token)
+        return closed(request, token)
     except DomainError as error:
         return refused(request, error)
-    messages.success(request, f"Cloned into your presets in {membership.org.name}.")
-    return redirect("preset-page", org_slug=membership.org.slug, pk=copy.pk)
+    return _opened(request, copy)

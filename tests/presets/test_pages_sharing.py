@@ -151,3 +151,33 @@ def test_the_gallery_lists_only_presets_staff_let_in(acme, alice) -> None:
 
     assert [p.slug for p in response.context["page"]] == ["listed"]
     assert signed_in(alice).get(f"/gallery/{listed.pk}/").status_code == 200
+
+
+def test_starting_a_chat_from_a_link_opens_a_conversation_in_the_callers_organisation(acme, alice, carol) -> None:
+    from conversations.models import Conversation
+
+    preset = make_preset(acme, alice, "writer")
+    _, token = _link(preset, alice, level="use", audience="any_signed_in_user")
+
+    response = signed_in(carol).post(f"/l/{token}/chat/", {"org": "globex"})
+
+    conversation = Conversation.objects.get(user=carol)
+    assert response["Location"] == f"/o/globex/chat/{conversation.pk}/"
+    assert (conversation.org.slug, conversation.preset_id, conversation.preset_via) == ("globex", preset.pk, "link")
+
+
+def test_starting_a_chat_from_a_link_in_someone_elses_organisation_is_404(acme, alice, carol) -> None:
+    _, token = _link(make_preset(acme, alice, "writer"), alice, audience="any_signed_in_user")
+
+    assert signed_in(carol).post(f"/l/{token}/chat/", {"org": "acme"}).status_code == 404
+
+
+def test_cloning_from_the_gallery(acme, alice, carol) -> None:
+    listed = make_preset(acme, alice, "listed", scope="public")
+    Preset.objects.filter(pk=listed.pk).update(approved_version=1, public_approved_version=1)
+
+    response = signed_in(carol).post(f"/gallery/{listed.pk}/clone/", {"org": "globex"})
+
+    copy = Preset.objects.get(owner=carol)
+    assert response.status_code == 302
+    assert (copy.org.slug, copy.forked_from_id) == ("globex", listed.pk)
