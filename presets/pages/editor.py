@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -147,6 +147,8 @@ def token_count(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = page_membership(request, org_slug, needs=WRITE)
     limit = settings.PRESET_PROMPT_MAX_CHARS
     prompt = request.POST.get("system_prompt", "")
+    if "\x00" in prompt:  # no prompt may hold one (PostgreSQL text cannot), so none is counted
+        return HttpResponseBadRequest("Null characters are not allowed.")
     spec = catalogue().get(request.POST.get("model", "")) or catalogue()[default_model()]
     context = {
         "tokens": count_text(prompt[:limit], spec.encoding),
