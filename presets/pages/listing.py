@@ -26,6 +26,7 @@ def frame(membership: Membership, **context: Any) -> dict[str, Any]:
         "org": membership.org,
         "membership": membership,
         "may_write": role_has(membership.role, Perm.PRESETS_WRITE),
+        "may_chat": role_has(membership.role, Perm.CHAT),
         "section": "presets",
         **context,
     }

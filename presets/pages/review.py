@@ -50,7 +50,9 @@ def _item(version: PresetVersion) -> QueueItem:
     diff = version_diff(
         older=older or NOTHING, newer=newer, older_label=f"v{against or 0}", newer_label=f"v{version.number}"
     )
-    return QueueItem(version, against, side_by_side(diff["prompt_diff"]), diff["changed"])
+    # A first version is compared with nothing: list only the settings it sets.
+    changed = {field: change for field, change in diff["changed"].items() if against or change["after"]}
+    return QueueItem(version, against, side_by_side(diff["prompt_diff"]), changed)
 
 
 @login_required
