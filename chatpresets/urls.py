@@ -32,6 +32,8 @@ urlpatterns = [
     path("csp-report/", csp_report.receive, name="csp-report"),
     path("o/<slug:org_slug>/", pages.org_home, name="org-home"),
     path("o/<slug:org_slug>/", include("conversations.pages.urls")),
+    path("o/<slug:org_slug>/", include("conversations.pages.usage_urls")),
+    path("o/<slug:org_slug>/", include("tenancy.pages.urls")),
     path("o/<slug:org_slug>/", include("presets.pages.urls")),
     path("", include("presets.pages.public_urls")),
     path("", include("conversations.pages.outside_urls")),

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from tenancy.models import Membership
+from tenancy.permissions import Perm, role_has
 
 
 def organisations(request: HttpRequest) -> dict[str, Any]:
@@ -23,5 +24,13 @@ def organisations(request: HttpRequest) -> dict[str, Any]:
     def current() -> Membership | None:
         return next((m for m in switcher if m.org.slug == slug), None)
 
+    def may_manage_members() -> bool:  # templates call it only where the nav needs it
+        membership = current()
+        return membership is not None and role_has(membership.role, Perm.MEMBERS_MANAGE)
+
     switcher = SimpleLazyObject(memberships)
-    return {"org_memberships": switcher, "current_membership": SimpleLazyObject(current)}
+    return {
+        "org_memberships": switcher,
+        "current_membership": SimpleLazyObject(current),
+        "may_manage_members": may_manage_members,
+    }

@@ -47,6 +47,12 @@ def organizations_for_caller(*, user: User, api_key: ApiKey | None) -> QuerySet[
     return queryset.order_by("name")
 
 
+def api_keys_visible(*, org: Organization, user: User, sees_all: bool) -> QuerySet[ApiKey]:
+    """Key managers see every key of the organisation; everyone else only their own."""
+    queryset = ApiKey.objects.for_org(org).select_related("user", "org")
+    return queryset if sees_all else queryset.filter(user=user)
+
+
 def user_by_identifier(identifier: str) -> User | None:
     """Find a user by username or e-mail address (case-insensitive for e-mail)."""
     identifier = identifier.strip()

@@ -79,13 +79,13 @@ class Call:
     invisible_to: frozenset[str] = frozenset()  # roles that may not even see the object: 404, not 403
     page: bool = False  # a browser page: the anonymous are sent to sign in, not answered 401
 
+    @property
+    def body_format(self) -> str:
+        """Pages read HTML forms; the API reads JSON."""
+        return "multipart" if self.page else "json"
+
     def __str__(self) -> str:
         return f"{self.method.upper()} {self.name}"
-
-    @property
-    def format(self) -> str:
-        """Pages take forms, as a browser posts them; the API takes JSON."""
-        return "multipart" if self.page else "json"
 
 
 def org(w: World) -> dict[str, Any]:
@@ -261,6 +261,51 @@ CALLS: list[Call] = [
     Call("org-home", "get", org, ALL_ROLES, page=True),
     Call("chat-new", "get", org, ALL_ROLES, page=True),
     Call("chat", "get", conversation, CHATTERS, addresses_object=True, page=True),
+    Call("account-usage", "get", org, ALL_ROLES, page=True),
+    Call("account-keys", "get", org, ALL_ROLES, page=True),
+    Call("account-keys", "post", org, ALL_ROLES, body=lambda w: {"name": "k", "scopes": ["org:read"]}, page=True),
+    Call("account-key-revoke", "post", api_key, ALL_ROLES, addresses_object=True, page=True),
+    Call("account-members", "get", org, ADMINS, page=True),
+    Call("account-members", "post", org, ADMINS, body=lambda w: {"user": w.outsider.username}, page=True),
+    Call(
+        "account-member-role",
+        "post",
+        member,
+        ADMINS,
+        body=lambda w: {"role": "viewer"},
+        addresses_object=True,
+        page=True,
+    ),
+    Call("account-member-remove", "post", member, ADMINS, addresses_object=True, page=True),
+    Call("account-team-create", "post", org, ADMINS, body=lambda w: {"name": "New team"}, page=True),
+    Call(
+        "account-team-rename",
+        "post",
+        team_members,
+        ADMINS,
+        body=lambda w: {"name": "Renamed"},
+        addresses_object=True,
+        page=True,
+    ),
+    Call(
+        "account-team-member-add",
+        "post",
+        team_members,
+        ADMINS,
+        body=lambda w: {"user": w.spare.username},
+        addresses_object=True,
+        page=True,
+    ),
+    Call(
+        "account-team-member-lead",
+        "post",
+        team_member,
+        ADMINS,
+        body=lambda w: {"is_lead": "true"},
+        addresses_object=True,
+        page=True,
+    ),
+    Call("account-team-member-remove", "post", team_member, ADMINS, addresses_object=True, page=True),
     Call("preset-list", "get", org, ALL_ROLES),
     # A preset must name a model of the catalogue in use (the fake model's, under `fake_llm`).
     Call("preset-list", "post", org, WRITERS, body=lambda w: {**PRESET_BODY, "model": default_model()}),

@@ -42,7 +42,11 @@ INTRO = f"""
 
 Every example below was made by the test suite against a real database, and the test fails when
 an answer changes or an endpoint has no example. The OpenAPI schema is at `/api/v1/schema/` and
-Swagger UI at `/api/v1/docs/`.
+Swagger UI at `/api/v1/docs/`. The schema lists every route (the chat routes and `/v1/` included,
+with their server-sent events), and every status each operation can answer with its error body;
+tests fail when a route is missing from it or answers a status it does not list, Schemathesis
+fuzzes it against a live server, and a client generated from it with `openapi-python-client`
+creates a preset, starts a conversation and sends a message.
 
 ## Conventions
 

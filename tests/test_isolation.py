@@ -41,7 +41,7 @@ def snapshot() -> dict[str, Any]:
 
 
 def request(client: Any, call: Call, kwargs: dict[str, Any], body: dict[str, Any] | None) -> Any:
-    return getattr(client, call.method)(reverse(call.name, kwargs=kwargs) + call.query, body, format=call.format)
+    return getattr(client, call.method)(reverse(call.name, kwargs=kwargs) + call.query, body, format=call.body_format)
 
 
 def test_every_tenant_route_is_in_the_catalogue() -> None:

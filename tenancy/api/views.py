@@ -19,7 +19,7 @@ from tenancy.api import serializers as s
 from tenancy.api.base import TenantViewSet
 from tenancy.models import ApiKey, Membership, Organization, Team, TeamMembership
 from tenancy.permissions import Perm
-from tenancy.selectors import organizations_for_caller
+from tenancy.selectors import api_keys_visible, organizations_for_caller
 
 
 def validated(view: GenericAPIView, serializer_class: type, **kwargs: Any) -> dict[str, Any]:
@@ -196,10 +196,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     }
 
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = queryset.select_related("user", "org")
-        if self.caller_can(Perm.API_KEYS_MANAGE):
-            return queryset
-        return queryset.filter(user=self.request.user)
+        return api_keys_visible(org=self.org, user=self.request.user, sees_all=self.caller_can(Perm.API_KEYS_MANAGE))
 
     @extend_schema(request=s.ApiKeyCreateSerializer, responses={201: s.ApiKeyCreatedSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
