@@ -33,7 +33,8 @@ def _to_page(preset: Preset) -> HttpResponse:
 @login_required
 def preset_detail_page(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
     membership, preset, access = preset_page(request, org_slug, pk, minimum=Access.USE)
-    versions = list(versions_readable(preset=preset, access=access)[:100])
+    # Versions are `view` reading, as the API's versions routes: a `use` grantee runs the preset only.
+    versions = list(versions_readable(preset=preset, access=access)[:100]) if access >= Access.VIEW else []
     context = frame(
         membership,
         preset=preset,

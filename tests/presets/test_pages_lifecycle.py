@@ -42,10 +42,12 @@ def test_a_use_grantee_sees_the_preset_without_its_prompt(acme, alice, bob) -> N
     preset = make_preset(acme, alice, "secret-sauce")
     sharing.share_grant(preset=preset, actor=alice, level="use", user=bob)
 
-    body = signed_in(bob).get(page("preset-page", pk=preset.pk)).content.decode()
+    response = signed_in(bob).get(page("preset-page", pk=preset.pk))
 
+    body = response.content.decode()
     assert "data-prompt-hidden" in body
     assert "You are secret-sauce." not in body
+    assert response.context["versions"] == []  # as the API's versions routes, which need `view`
 
 
 def test_the_diff_page_lays_two_versions_side_by_side(acme, alice) -> None:
