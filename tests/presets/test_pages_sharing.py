@@ -181,3 +181,15 @@ def test_cloning_from_the_gallery(acme, alice, carol) -> None:
     copy = Preset.objects.get(owner=carol)
     assert response.status_code == 302
     assert (copy.org.slug, copy.forked_from_id) == ("globex", listed.pk)
+
+
+def test_odd_form_input_on_the_link_pages_is_a_400(acme, alice, carol) -> None:
+    preset = make_preset(acme, alice, "writer", variables=[{"name": "v", "default": "there"}])
+    _, token = _link(preset, alice, audience="any_signed_in_user")
+    client = signed_in(carol)
+
+    assert client.post(f"/l/{token}/chat/", {"org": "globex", "var-v": "a\x00"}).status_code == 400
+    assert client.post(f"/l/{token}/chat/", {"org": "glo bex"}).status_code == 400
+    assert client.post(f"/l/{token}/clone/", {"org": "globex\x00"}).status_code == 400
+    assert client.post(f"/l/{token}/chat/", {"org": "globex", "var-nope": "x"}).status_code == 400
+    assert not Preset.objects.filter(owner=carol).exists()
