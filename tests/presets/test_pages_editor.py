@@ -110,3 +110,12 @@ def test_the_editor_offers_only_the_models_the_organisation_allows(alice, acme) 
     response = signed_in(alice).get(page("preset-new-page"))
 
     assert response.context["models"] == [default_model()]
+
+
+def test_a_nul_in_a_variable_is_refused_on_the_form(alice) -> None:
+    body = form(system_prompt="Hi {{ v }}", **{"var-0-name": "v", "var-0-description": "a\x00b"})
+
+    response = signed_in(alice).post(page("preset-new-page"), body)
+
+    assert response.status_code == 400
+    assert response.context["errors"] == {"variables": ["Null characters are not allowed."]}
