@@ -35,19 +35,7 @@ WRITE = Perm.PRESETS_WRITE
 METADATA = ("name", "slug", "description", "tags", "scope")
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_has_nul(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return isinstance(value, str) and "\x00" in value
-
-
 def _validated(body: dict[str, Any], org: Organization) -> dict[str, Any]:
-    # PostgreSQL text and JSON cannot hold NUL; the serializer checks only its plain text fields.
-    nul = next((field for field, value in body.items() if _has_nul(value)), None)
-    if nul is not None:
-        raise InvalidInput("Null characters are not allowed.", details={"field": nul})
     serializer = PresetWriteSerializer(data=body, context={"org": org})
     if not serializer.is_valid():
         fields = {name: [str(e) for e in errors] for name, errors in serializer.errors.items()}

@@ -118,4 +118,4 @@ def test_a_nul_in_a_variable_is_refused_on_the_form(alice) -> None:
     response = signed_in(alice).post(page("preset-new-page"), body)
 
     assert response.status_code == 400
-    assert response.context["errors"] == {"variables": ["Null characters are not allowed."]}
+    assert response.context["errors"] == {"variables": ["Variable v contains a null character."]}
