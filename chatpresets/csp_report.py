@@ -20,7 +20,7 @@ def receive(request: HttpRequest) -> HttpResponse:
     body = request.body[:REPORT_MAX_BYTES]
     try:
         report = json.loads(body).get("csp-report", {})
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested deeper than Python parses
         return HttpResponse(status=400)
     if not isinstance(report, dict):
         return HttpResponse(status=400)

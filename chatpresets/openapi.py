@@ -43,7 +43,8 @@ SHARED = {
 }
 NOT_FOUND = "No such object in this organisation (another organisation's object is the same 404)."
 TOO_LARGE = "The request body is larger than the server accepts."
-UNSUPPORTED = "The body's `Content-Type` is not one the API parses (JSON, or a form from the browsable API)."
+UNSUPPORTED = "The body is not JSON (`Content-Type` other than `application/json`)."
+PAST_THE_END = "A `page` past the last one, or not a page number."
 CONFLICT = "The object's state does not allow this (a duplicate, the last owner, a pending review…)."
 
 
@@ -64,6 +65,8 @@ class AutoSchema(openapi.AutoSchema):
         statuses = dict(SHARED)
         if "{" in self.path:
             statuses["404"] = NOT_FOUND
+        elif self.method == "GET" and self._is_list_view() and self._get_paginator():
+            statuses["404"] = PAST_THE_END
         if self.method in WITH_BODY:
             statuses["413"] = TOO_LARGE
             statuses["415"] = UNSUPPORTED

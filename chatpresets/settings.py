@@ -239,11 +239,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["chatpresets.throttling.UserRateThrottle", "chatpresets.throttling.AnonRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": [
-        "chatpresets.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only: bodies nest (variables, params_override) and carry null, which forms cannot say,
+    # and the schema lists exactly what is parsed, so a client never picks an encoding that half works.
+    "DEFAULT_PARSER_CLASSES": ["chatpresets.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "chatpresets.pagination.Pagination",
     "PAGE_SIZE": 50,

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chatpresets import csp_report, health
+from chatpresets.schema_views import SchemaDocsView, SchemaView
 from conversations.api import openai_compat
 from tenancy.pages import frame as pages
 
@@ -17,8 +17,8 @@ api_v1 = [
     path("", include("tenancy.api.urls")),
     path("", include("presets.api.urls")),
     path("", include("conversations.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", SchemaDocsView.as_view(url_name="schema"), name="docs"),
 ]
 
 urlpatterns = [

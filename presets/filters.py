@@ -23,6 +23,8 @@ class UtcIsoDateTimeField(IsoDateTimeField):
     """
 
     def to_python(self, value: Any) -> datetime | None:
+        if value == "":  # forms read a blank as "no filter"; an API query naming the filter names an instant
+            raise ValidationError("Enter a date and time.", code="invalid")
         instant = super().to_python(value)
         if instant is None:
             return None

@@ -15,6 +15,7 @@ from conversations.fake_llm import FakeConfig, FakeLLMServer
 from tenancy import services
 from tenancy.models import ApiKey, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, TeamFactory, TeamMembershipFactory, UserFactory
+from tests.server import RUN_SUMMARY
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,6 +24,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("Tests need DATABASE_URL=postgres://…; run them with `make test`.")
     if not os.environ.get("REDIS_URL"):
         raise pytest.UsageError("Tests need REDIS_URL=redis://…; run them with `make test`.")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    # The schema fuzzer's case count belongs in the CI log: a run that sent nothing must show it.
+    for line in config.stash.get(RUN_SUMMARY, []):
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+# Lines a live test adds to the end of the run's output (tests/conftest.py prints them).
+RUN_SUMMARY = pytest.StashKey[list[str]]()
 
 
 def fake_model_env(base_url: str, **model: float) -> dict[str, str]:

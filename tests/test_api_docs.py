@@ -71,8 +71,10 @@ creates a preset, starts a conversation and sends a message.
 - **Errors** always have one shape, `{{"error": {{"code": "…", "message": "…", "details": {{…}}}}}}`.
   Validation errors are `400` with the fields in `details.fields`; an object of another
   organisation is the same `404` as a missing one; a role that may not act gets `403`.
+- **Bodies** are JSON (`Content-Type: application/json`); any other content type is `415`.
 - **Lists** are paginated: `{{"count", "next", "previous", "results"}}` with `?page=` and
-  `?page_size=` (at most 200).
+  `?page_size=`, whole numbers from 1 (a page size over 200 gives 200; an ill-formed page is `404`
+  like one past the end, an ill-formed page size `400`).
 - Every response carries an `X-Request-ID` header (send your own to correlate logs).
 
 ## Reading the examples

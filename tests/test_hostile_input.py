@@ -1,17 +1,20 @@
 """Odd input never becomes a 500: every route gets each class a schema fuzzer found breaking one.
 
 The classes: an id that matches the old loose URL pattern but is not a UUID (404), a NUL byte in
-the query string (400) and in every string of the body (400), JSON nested 100,000 deep (400), and
-OPTIONS (DRF's metadata, 200). Tenant routes come from tests/routes.py, so a new route is covered.
+the query string (400) and in every string of the body (400), JSON nested 100,000 deep (400),
+OPTIONS (DRF's metadata, 200), an `updated_after` PostgreSQL cannot store, and an `Idempotency-Key`
+over 100 characters. Tenant routes come from tests/routes.py with real objects; every other URL
+pattern, walked from the resolver, gets the same classes, so a new route is covered either way.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
 import pytest
-from django.urls import reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
 from tests.routes import CALLS, Call, build_world
 
@@ -22,6 +25,9 @@ NOT_A_UUID = "a6232c7D8D3DdE294-f4DaCf00CFf4ab"
 UUID_IN_PATH = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DEEP_JSON = "[" * 100_000
 NUL_QUERY = "q=%00&updated_after=%00&cursor=%00&against=%00&page_size=%00&ordering=%00&tag=%00"
+# An offset Python reads and PostgreSQL refuses (±15:59 at most), and a year no calendar holds.
+BAD_UPDATED_AFTER = ["0016-04-02T10:40:33-19:42", "99999-01-01T00:00:00Z", "yesterday"]
+LONG_IDEMPOTENCY_KEY = {"HTTP_IDEMPOTENCY_KEY": "k" * 101}
 
 
 def with_nul(value: Any) -> Any:
@@ -63,6 +69,10 @@ def test_no_route_answers_odd_input_with_a_server_error(call: Call, acme, alice,
         seen["NUL in body"] = send(client, call.method, path + call.query, data=with_nul(body), format=call.body_format)
     query = f"{call.query}&{NUL_QUERY}" if call.query else f"?{NUL_QUERY}"
     seen["NUL in query"] = send(client, call.method, path + query, data=body, format="json")
+    for value in BAD_UPDATED_AFTER:
+        query = f"{call.query}&updated_after={value}" if call.query else f"?updated_after={value}"
+        seen[f"updated_after={value}"] = send(client, call.method, path + query, data=body, format="json")
+    seen["long Idempotency-Key"] = send(client, call.method, path + call.query, data=body, **LONG_IDEMPOTENCY_KEY)
 
     expected = {"OPTIONS": 200, "non-UUID id": 404, "deep JSON": 400, "NUL in body": 400, "NUL in query": 400}
     if call.page:  # a browser page is no API: OPTIONS may answer as its GET does (a redirect, say)
@@ -114,3 +124,78 @@ def test_routes_acting_in_an_org_refuse_odd_bodies(path: str, alice, api) -> Non
     assert client.post(path, data=DEEP_JSON, content_type="application/json").status_code == 400
     body = {"org": "acme", "name": "copy", "title": "chat", "variables": {"subject": "tides"}}
     assert client.post(path, with_nul(body), format="json").status_code == 400
+
+
+# Values for URL parameters, tried in turn until `reverse` accepts one: a slug of a real
+# organisation, an unknown UUID, a number, a word, an admin app label, a share principal.
+PARAMETER_VALUES = ["acme", "6f1c2a5e-0d4b-4c3e-9a7f-2b8d1e4c5a60", "1", "abc", "tenancy", "user-1"]
+HOSTILE_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("options", "", {}),
+    ("get", f"?{NUL_QUERY}", {}),
+    *[("get", f"?updated_after={value}", {}) for value in BAD_UPDATED_AFTER],
+    ("post", "", {"data": DEEP_JSON, "content_type": "application/json"}),
+    ("post", "", {"data": {"name": "x\x00", "content": "x\x00", "user": "x\x00"}, "format": "json"}),
+    ("post", "", {"data": {"content": "Hi"}, "format": "json", **LONG_IDEMPOTENCY_KEY}),
+    ("patch", "", {"data": DEEP_JSON, "content_type": "application/json"}),
+]
+
+
+def every_url_pattern(
+    patterns: list[Any], namespace: str = "", outer: tuple[str, ...] = ()
+) -> list[tuple[str, list[str], int]]:
+    """(name for `reverse`, its named parameters with those of enclosing includes, how many
+    positional ones) of every named URL pattern, admin's included."""
+    found: list[tuple[str, list[str], int]] = []
+    for pattern in patterns:
+        regex = pattern.pattern.regex
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            found += every_url_pattern(pattern.url_patterns, inner, (*outer, *regex.groupindex))
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            named = [*outer, *regex.groupindex]
+            found.append((namespace + pattern.name, named, regex.groups - len(regex.groupindex)))
+    return found
+
+
+def concrete_path(name: str, parameters: list[str], positional: int) -> str | None:
+    for values in itertools.product(PARAMETER_VALUES, repeat=len(parameters) + positional):
+        try:
+            if positional and not parameters:
+                return reverse(name, args=values)
+            return reverse(name, kwargs=dict(zip(parameters, values, strict=True)))
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def error_shape_problem(path: str, response: Any) -> str | None:
+    """What is wrong with a refusal from the API: it must be the one JSON error shape."""
+    if response.status_code < 400 or not path.startswith(("/api/", "/v1/")):
+        return None
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return "not the JSON error shape"
+    return None if {"code", "message", "details"} <= set(error) else f"error without code/message/details: {error}"
+
+
+ROUTES = sorted(every_url_pattern(get_resolver().url_patterns))
+
+
+@pytest.mark.parametrize(("name", "parameters", "positional"), ROUTES, ids=[name for name, *_ in ROUTES])
+def test_every_url_pattern_refuses_hostile_input_with_a_4xx_in_the_error_shape(
+    name: str, parameters: list[str], positional: int, acme, alice, api
+) -> None:
+    path = concrete_path(name, parameters, positional)
+    assert path is not None, f"add a value for {parameters} to PARAMETER_VALUES"
+    client = api(alice)
+    client.raise_request_exception = False
+    wrong: dict[str, str] = {}
+    for method, query, kwargs in HOSTILE_REQUESTS:
+        response = getattr(client, method)(path + query, **kwargs)
+        label = f"{method.upper()} {query or next(iter(kwargs), '')}"
+        if response.status_code >= 500:
+            wrong[label] = str(response.status_code)
+        elif problem := error_shape_problem(path, response):
+            wrong[label] = problem
+    assert wrong == {}

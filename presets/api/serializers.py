@@ -8,7 +8,9 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
+from chatpresets.validators import NOT_BLANK
 from presets.models import (
     LINK_LEVEL_CHOICES,
     Audience,
@@ -23,12 +25,12 @@ from presets.models import (
 from presets.selectors import version_content
 from tenancy.models import Team
 
-TAG = serializers.CharField(max_length=50)
+TAG = serializers.CharField(validators=[NOT_BLANK], max_length=50)
 
 
 class PresetSummarySerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    team = serializers.CharField(source="team.slug", read_only=True, default=None)
+    team = serializers.CharField(source="team.slug", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Preset
@@ -122,9 +124,15 @@ class TeamField(serializers.PrimaryKeyRelatedField):
         org = self.context.get("org")
         return Team.objects.for_org(org) if org is not None else Team.objects.none()
 
+    def run_validation(self, data: Any = empty) -> Any:
+        # DRF reads "" as null for HTML forms; in JSON it is a string that is not a team's id.
+        if data == "":
+            self.fail("incorrect_type", data_type="empty string")
+        return super().run_validation(data)
+
 
 class PresetWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(validators=[NOT_BLANK], max_length=200)
     slug = serializers.SlugField(max_length=100)
     description = serializers.CharField(allow_blank=True, required=False, max_length=5000)
     tags = serializers.ListField(child=TAG, required=False, max_length=20)
@@ -141,7 +149,7 @@ class PresetWriteSerializer(serializers.Serializer):
 
 class PresetVersionSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.username", read_only=True)
-    reviewer = serializers.CharField(source="reviewer.username", read_only=True, default=None)
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = PresetVersion
@@ -176,7 +184,7 @@ class ApproveSerializer(serializers.Serializer):
 
 class RejectSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
-    comment = serializers.CharField(max_length=5000)
+    comment = serializers.CharField(validators=[NOT_BLANK], max_length=5000)
 
 
 class RevertSerializer(serializers.Serializer):
@@ -184,7 +192,7 @@ class RevertSerializer(serializers.Serializer):
 
 
 class CloneSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = serializers.CharField(validators=[NOT_BLANK], max_length=200, required=False)
 
 
 class CloneIntoOrgSerializer(CloneSerializer):
@@ -286,5 +294,5 @@ class LibraryItemsSerializer(serializers.Serializer):
 
 
 class LibraryUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = serializers.CharField(validators=[NOT_BLANK], max_length=200, required=False)
     description = serializers.CharField(allow_blank=True, required=False, max_length=5000)

@@ -31,6 +31,7 @@ class PresetShareViewSet(PresetChildViewSet):
     minimum_access = Access.MANAGE
     lookup_field = "principal"
     lookup_value_regex = f"(?:user-[0-9]+|team-{UUID_REGEX})"
+    pagination_class = None  # a preset's grants are few and answered whole; the schema must not offer pages
     action_permissions = {"list": Perm.PRESETS_WRITE, "create": Perm.PRESETS_WRITE, "destroy": Perm.PRESETS_WRITE}
 
     @extend_schema(responses=s.ShareSerializer(many=True))

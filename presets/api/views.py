@@ -50,7 +50,8 @@ class PresetViewSet(mixins.ListModelMixin, PresetChildViewSet):
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = queryset.select_related("owner", "team")
         if self.action == "trash":
-            return queryset.trashed().filter(trash_q(self.membership)).order_by("-deleted_at")
+            # Ranked like any list (0 here), so the filters' `?ordering=rank` sorts instead of failing.
+            return search(queryset.trashed().filter(trash_q(self.membership)), "").order_by("-deleted_at")
         text = self.request.query_params.get("q", "")
         visible = queryset.alive().filter(visibility_q(self.membership, indexable=bool(text.strip())))
         queryset = search(visible, text)
@@ -94,6 +95,7 @@ class PresetViewSet(mixins.ListModelMixin, PresetChildViewSet):
         lifecycle.preset_delete(preset=preset, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(responses=s.PresetSummarySerializer(many=True))
     @action(detail=False)
     def trash(self, request: Request, **kwargs: Any) -> Response:
         return super().list(request, **kwargs)
@@ -122,7 +124,8 @@ class PresetViewSet(mixins.ListModelMixin, PresetChildViewSet):
         return Response(preset_detail(clone, Access.MANAGE), status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=s.ReviewQueueItemSerializer(many=True))
-    @action(detail=False, url_path="review-queue")
+    # The queue takes no list filters: without this the schema offered PresetFilter's, then ignored them.
+    @action(detail=False, url_path="review-queue", filter_backends=[])
     def review_queue(self, request: Request, **kwargs: Any) -> Response:
         page = self.paginate_queryset(review.review_queue(membership=self.membership))
         return self.get_paginated_response(s.ReviewQueueItemSerializer(page, many=True).data)

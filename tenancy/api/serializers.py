@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chatpresets.validators import NOT_BLANK, NOT_BLANK_PATTERN
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, TeamMembership, User
 from tenancy.permissions import Scope
 from tenancy.selectors import user_by_identifier
@@ -60,7 +60,7 @@ class OrganizationUpdateSerializer(serializers.ModelSerializer):
         return value
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 254, "pattern": NOT_BLANK_PATTERN})
 class UserIdentifierField(serializers.Field):
     """A username or e-mail address that must name an existing, active user."""
 
@@ -152,9 +152,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(validators=[NOT_BLANK], max_length=100)
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=[scope.value for scope in Scope]), allow_empty=False, max_length=20
+        child=serializers.ChoiceField(choices=[scope.value for scope in Scope]), min_length=1, max_length=20
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
