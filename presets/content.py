@@ -63,7 +63,7 @@ def validate_params(params: Any) -> dict[str, Any]:
     if stop is not None and (
         not isinstance(stop, list)
         or len(stop) > MAX_STOP_SEQUENCES
-        or not all(isinstance(s, str) and 0 < len(s) <= 64 for s in stop)
+        or not all(isinstance(s, str) and 0 < len(s) <= 64 and "\x00" not in s for s in stop)
     ):
         raise invalid("params", f"stop must be a list of at most {MAX_STOP_SEQUENCES} strings of 1-64 characters.")
     return params
@@ -83,6 +83,9 @@ def validate_variables(variables: Any) -> list[dict[str, Any]]:
             raise invalid("variables", f"Variable {item['name']} is declared twice.")
         seen.add(item["name"])
         default, description = item.get("default"), item.get("description", "")
+        if any(isinstance(text, str) and "\x00" in text for text in (default, description)):
+            # PostgreSQL's JSON cannot hold NUL: refused here rather than failing in the database.
+            raise invalid("variables", f"Variable {item['name']} contains a null character.")
         if default is not None and not isinstance(default, str):
             raise invalid("variables", f"The default of {item['name']} must be a string.")
         if default is not None:

@@ -29,7 +29,9 @@ from presets.models import (
     Preset,
     PresetGroupObjectPermission,
     PresetUserObjectPermission,
+    PresetVersion,
     Scope,
+    Status,
 )
 from tenancy.models import Membership, Role, TeamMembership
 
@@ -169,6 +171,12 @@ def readable_version(preset: Preset, access: Access) -> int | None:
     if access >= Access.EDIT:
         return preset.version
     return preset.approved_version
+
+
+def versions_readable(*, preset: Preset, access: Access) -> QuerySet[PresetVersion]:
+    """Editors see every version of the preset, newest first; other readers only the approved ones."""
+    versions = PresetVersion.objects.filter(preset=preset).select_related("author", "reviewer").order_by("-number")
+    return versions if access >= Access.EDIT else versions.filter(status=Status.APPROVED)
 
 
 def level_for_grant(access: Access) -> Level | None:

@@ -136,6 +136,14 @@ def library(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.presets.library.pk}
 
 
+def preset_link(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": w.presets.own.pk, "link_id": w.presets.link.pk}
+
+
+def preset_grant(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": w.presets.own.pk, "principal": f"user-{w.spare.pk}"}
+
+
 def conversation(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.conversation.pk}
 
@@ -146,6 +154,85 @@ def answer(w: World) -> dict[str, Any]:
 
 
 PRESET_BODY = {"name": "New", "slug": "new-preset", "system_prompt": "Be brief."}
+
+
+PRESET_FORM = {"name": "Paged", "slug": "paged", "system_prompt": "Be brief.", "scope": "private"}
+PRESET_PAGES = [
+    Call("presets-page", "get", org, ALL_ROLES, page=True),
+    Call("presets-trash-page", "get", org, WRITERS, page=True),
+    Call("preset-new-page", "get", org, WRITERS, page=True),
+    Call("preset-new-page", "post", org, WRITERS, body=lambda w: {**PRESET_FORM, "model": default_model()}, page=True),
+    Call(
+        "preset-token-count-page",
+        "post",
+        org,
+        WRITERS,
+        body=lambda w: {"system_prompt": "Be brief.", "model": default_model()},
+        page=True,
+    ),
+    Call("presets-review-page", "get", org, WRITERS, page=True),
+    Call("preset-page", "get", preset, ALL_ROLES, addresses_object=True, page=True),
+    Call("preset-edit-page", "get", preset, WRITERS, addresses_object=True, page=True),
+    Call(
+        "preset-edit-page",
+        "post",
+        preset,
+        WRITERS,
+        body=lambda w: {**PRESET_FORM, "slug": w.presets.own.slug, "model": default_model()},
+        addresses_object=True,
+        page=True,
+    ),
+    Call("preset-diff-page", "get", preset, ALL_ROLES, addresses_object=True, query="?a=1&b=2", page=True),
+    Call(
+        "preset-revert-page", "post", preset, WRITERS, body=lambda w: {"version": 1}, addresses_object=True, page=True
+    ),
+    Call("preset-clone-page", "post", preset, WRITERS, body=lambda w: {}, addresses_object=True, page=True),
+    Call("preset-delete-page", "post", preset, WRITERS, addresses_object=True, page=True),
+    Call("preset-restore-page", "post", lambda w: preset(w, "trashed"), WRITERS, addresses_object=True, page=True),
+    Call("preset-submit-page", "post", lambda w: preset(w, "draft"), WRITERS, addresses_object=True, page=True),
+    Call(
+        "preset-approve-page",
+        "post",
+        lambda w: preset(w, "pending"),
+        REVIEWERS,
+        body=lambda w: {"version": 1},
+        addresses_object=True,
+        invisible_to=frozenset({Role.MEMBER}),
+        page=True,
+    ),
+    Call(
+        "preset-reject-page",
+        "post",
+        lambda w: preset(w, "pending"),
+        REVIEWERS,
+        body=lambda w: {"version": 1, "comment": "no"},
+        addresses_object=True,
+        invisible_to=frozenset({Role.MEMBER}),
+        page=True,
+    ),
+    Call("preset-share-page", "get", preset, WRITERS, addresses_object=True, page=True),
+    Call(
+        "preset-grant-page",
+        "post",
+        preset,
+        WRITERS,
+        body=lambda w: {"user": w.spare.username, "level": "edit"},
+        addresses_object=True,
+        page=True,
+    ),
+    Call("preset-ungrant-page", "post", preset_grant, WRITERS, addresses_object=True, page=True),
+    Call("preset-link-create-page", "post", preset, WRITERS, body=lambda w: {}, addresses_object=True, page=True),
+    Call("preset-link-revoke-page", "post", preset_link, WRITERS, addresses_object=True, page=True),
+    Call(
+        "preset-library-page",
+        "post",
+        preset,
+        WRITERS,
+        body=lambda w: {"library": str(w.presets.library.pk)},
+        addresses_object=True,
+        page=True,
+    ),
+]
 
 CALLS: list[Call] = [
     Call("org-detail", "get", org, ALL_ROLES),
@@ -319,6 +406,7 @@ CALLS: list[Call] = [
     Call("message-feedback", "put", answer, CHATTERS, body=lambda w: {"vote": "up"}, addresses_object=True),
     Call("message-feedback", "delete", answer, CHATTERS, addresses_object=True),
     Call("usage-list", "get", org, ADMINS),
+    *PRESET_PAGES,
 ]
 
 ROUTE_NAMES = {call.name for call in CALLS}

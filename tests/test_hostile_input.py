@@ -63,10 +63,10 @@ def test_no_route_answers_odd_input_with_a_server_error(call: Call, acme, alice,
     seen: dict[str, int] = {"OPTIONS": send(client, "options", path)}
     if UUID_IN_PATH.search(path):
         seen["non-UUID id"] = send(client, call.method, UUID_IN_PATH.sub(NOT_A_UUID, path) + call.query)
-    if call.body is not None:  # routes that read no body never parse it
+    if call.body is not None and not call.page:  # routes that read no JSON body never parse it
         seen["deep JSON"] = send(client, call.method, path, data=DEEP_JSON, content_type="application/json")
     if has_string(body):
-        seen["NUL in body"] = send(client, call.method, path + call.query, data=with_nul(body), format="json")
+        seen["NUL in body"] = send(client, call.method, path + call.query, data=with_nul(body), format=call.body_format)
     query = f"{call.query}&{NUL_QUERY}" if call.query else f"?{NUL_QUERY}"
     seen["NUL in query"] = send(client, call.method, path + query, data=body, format="json")
     for value in BAD_UPDATED_AFTER:

@@ -18,8 +18,8 @@ from chatpresets.errors import InvalidInput, NotFound
 from presets.api import serializers as s
 from presets.api.base import PresetChildViewSet
 from presets.api.presenters import preset_detail
-from presets.models import PresetVersion, Status
-from presets.selectors import Access, version_content, version_diff
+from presets.models import PresetVersion
+from presets.selectors import version_content, version_diff, versions_readable
 from tenancy.permissions import Perm
 
 
@@ -32,8 +32,8 @@ class PresetVersionViewSet(mixins.ListModelMixin, PresetChildViewSet):
 
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         preset, access = self.preset_at()
-        queryset = queryset.filter(preset=preset).select_related("author", "reviewer").order_by("-number")
-        return queryset if access >= Access.EDIT else queryset.filter(status=Status.APPROVED)
+        readable = versions_readable(preset=preset, access=access).values("pk")
+        return queryset.filter(pk__in=readable).select_related("author", "reviewer").order_by("-number")
 
     def version(self, number: Any) -> PresetVersion:
         version = self.get_queryset().filter(number=number).first()

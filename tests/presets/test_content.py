@@ -35,6 +35,7 @@ def content(**overrides):
         {"temperature": True},
         {"stop": ["a", "b", "c", "d", "e"]},
         {"stop": "x"},
+        {"stop": ["a\x00"]},  # PostgreSQL's JSON cannot hold NUL
         {"seed_of_chaos": 1},
     ],
 )
@@ -56,6 +57,8 @@ def test_valid_params_pass() -> None:
         [{"name": "a"}, {"name": "a"}],
         [{"name": "a", "default": 3}],
         [{"name": "a", "colour": "red"}],
+        [{"name": "a", "default": "x\x00"}],  # PostgreSQL's JSON cannot hold NUL
+        [{"name": "a", "description": "x\x00"}],
         "nope",
     ],
 )

@@ -132,3 +132,18 @@ def test_diff_of_adversarial_prompts_is_fast_and_still_correct() -> None:
 )
 def test_diff_rebuilds_the_newer_prompt(older, newer) -> None:
     assert _apply(older, unified_diff(older, newer, older_label="v1", newer_label="v2")) == newer
+
+
+def test_a_nul_in_a_variables_description_is_a_400_not_a_database_error(api, alice) -> None:
+    body = {
+        "name": "X",
+        "slug": "x",
+        "system_prompt": "Hi {{ v }}",
+        "model": "smollm2",
+        "variables": [{"name": "v", "description": "a\x00b"}],
+    }
+
+    response = api(alice).post("/api/v1/orgs/acme/presets/", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"field": "variables"}
