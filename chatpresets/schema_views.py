@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,5 +25,5 @@ class SchemaView(JsonRefusalsMixin, SpectacularAPIView):
     pass
 
 
-class SchemaDocsView(JsonRefusalsMixin, SpectacularSwaggerView):
-    pass
+class SchemaDocsView(JsonRefusalsMixin, SpectacularSwaggerSplitView):
+    """Its script is a second request (`?script`), so the page needs no inline script."""
