@@ -80,6 +80,7 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         # team preset names its team, a conversation's variables are the preset's, a key expires later.
         f"POST {org}/members/": {"body.user": {"dictionary": "outsiders"}},
         f"(POST|PATCH) {org}/presets/({{id}}/)?": {"body.scope": "team", "body.team": str(world.team.pk)},
+        f"(POST|PATCH) {org}/libraries/({{id}}/)?": {"body.kind": "team", "body.team": str(world.team.pk)},
         f"POST {org}/conversations/": {"body.variables": {}},
         f"POST {org}/api-keys/": {"body.expires_at": {"dictionary": "future"}},
     }
@@ -113,11 +114,13 @@ def fuzz_config(*, base: str, secret: str, world: World) -> SchemathesisConfig:
     examples = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", profile["max-examples"]))
     # Reproducible: a fixed seed, and no example database or cache carried from one run to the next.
     generation = {"mode": "all", "max-examples": examples, "deterministic": True, "database": "none"}
-    operations = [
-        {"include-name-regex": f"^{label}$", "parameters": values} for label, values in object_ids(world).items()
-    ]
     parameters = {"path.org_slug": world.org.slug}
     parameters |= {field: {"dictionary": name} for field, name in NAMED_FIELDS.items()}
+    # An operation's own parameters replace the global ones, so each carries them too.
+    operations = [
+        {"include-name-regex": f"^{label}$", "parameters": {**parameters, **values}}
+        for label, values in object_ids(world).items()
+    ]
     return SchemathesisConfig.from_dict(
         {
             "seed": 20261202,

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -27,12 +28,17 @@ MAX_VERSION = 2**31 - 1
 
 
 def _choice(membership: Membership, preset_id: str) -> Choice | None:
-    """None for "no preset"; a page 404 for a preset the caller may not use, as the API's."""
+    """None for "no preset"; a page 404 for a preset the caller may not use, as the API's, and a 400 for
+    what is not a preset id at all (the API's serializer refuses it the same way)."""
     if not preset_id:
         return None
     try:
-        return choose(membership, uuid.UUID(preset_id))
-    except (ValueError, NotFound):
+        wanted = uuid.UUID(preset_id)
+    except ValueError:
+        raise BadRequest("Not a preset id.") from None
+    try:
+        return choose(membership, wanted)
+    except NotFound:
         raise Http404("No such preset") from None
 
 

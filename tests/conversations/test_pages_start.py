@@ -165,7 +165,7 @@ def test_another_organisations_preset_is_404(client, acme, alice, globex, carol)
     assert client.get(globex_new, {"preset": str(foreign.pk)}).status_code == 404
     response = client.post(reverse("chat-start", kwargs={"org_slug": "globex"}), {"preset": str(foreign.pk)})
     assert response.status_code == 404
-    assert client.get(globex_new, {"preset": "not-a-uuid"}).status_code == 404
+    assert client.get(globex_new, {"preset": "not-a-uuid"}).status_code == 400  # not an id at all: bad input
     assert not Conversation.objects.exists()
 
 

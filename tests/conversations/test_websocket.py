@@ -77,7 +77,7 @@ async def test_send_streams_ack_deltas_done_and_stores_both_messages(chat, fake_
 
 async def test_stop_mid_stream_keeps_the_partial_answer_as_cancelled(chat, fake_llm) -> None:
     fake_llm.config.output_tokens = 200
-    fake_llm.config.token_delay = 0.02
+    fake_llm.config.token_delay = 0.1  # 20 s of answer: a stop on a loaded machine still lands mid-stream
     socket = communicator(chat["path"], chat["key"])
     await socket.connect()
     await socket.send_json_to({"type": "send", "content": "Tell me everything"})
