@@ -36,12 +36,13 @@ def csp_violations(page: Any) -> list[str]:
     return page.evaluate("window.__cspViolations || []")
 
 
-def screenshot(page: Any, name: str, into: Path) -> Path:
-    """Saved under the test's tmp dir; also into docs/ui/ when UPDATE_UI_SCREENSHOTS=1 (docs/ui.md shows them)."""
+def screenshot(page: Any, name: str, into: Path, *, document: bool = False) -> Path:
+    """Saved under the test's tmp dir; a `document` shot also goes into docs/ui/ when
+    UPDATE_UI_SCREENSHOTS=1 (tests/ui/test_screenshots.py takes the set docs/ui.md shows)."""
     theme = page.evaluate("document.documentElement.dataset.theme")
     path = into / f"{name}-{theme}.png"
     page.screenshot(path=str(path), full_page=False)
-    if os.environ.get("UPDATE_UI_SCREENSHOTS") == "1":
+    if document and os.environ.get("UPDATE_UI_SCREENSHOTS") == "1":
         SCREENS.mkdir(parents=True, exist_ok=True)
         (SCREENS / path.name).write_bytes(path.read_bytes())
     return path
