@@ -189,6 +189,21 @@ class PresetLink(TenantOwned):
         ordering = ["-created_at"]
 
 
+class PresetLinkUse(models.Model):
+    """One person's use of a share link: `max_uses` counts people, so opening a link and then cloning
+    it, or coming back to it, is one use."""
+
+    link = models.ForeignKey(PresetLink, on_delete=models.CASCADE, related_name="people")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["link", "user"], name="preset_link_use_once_per_person")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} used {self.link_id}"
+
+
 class LibraryKind(models.TextChoices):
     PERSONAL = "personal", "Personal"
     TEAM = "team", "Team"

@@ -6,7 +6,7 @@ What each route grants, and for as long as it stands:
 - a share link: its level (`use` runs the prompt without showing it) of the organisation-approved
   version, while the link is neither revoked nor expired, its preset is alive and, for an `org`
   link, the caller belongs to the preset's organisation.
-Opening a link counts a use (presets.services.sharing.link_open); a conversation started from a link
+Opening a link counts one use per person (presets.services.sharing.link_open); a conversation started from a link
 re-checks it on every turn without counting. Whatever no longer stands is the same 404 as an unknown id.
 """
 

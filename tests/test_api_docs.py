@@ -260,7 +260,8 @@ def document_links(s: Scenario) -> None:
     s.docs.secret(link["token"], "<token>")
     s.call("alice", "get", links, title="Links of a preset.", expect=200)
     token = f"/api/v1/links/{link['token']}/"
-    s.call("bob", "get", token, title="Open a link (signed in; counts a use).", expect=200)
+    opened = "Open a link (signed in; counts one use per person: `max_uses` is how many people may use it)."
+    s.call("bob", "get", token, title=opened, expect=200)
     clone = s.call("bob", "post", f"{token}clone/", {"name": "Release notes (mine)"}, title=CLONE_TITLE, expect=201)
     s.docs.name(clone["id"], "preset")
     s.call("alice", "delete", f"{links}{link['id']}/", title="Revoke a link.", expect=200)
@@ -379,7 +380,7 @@ def document_outside(s: Scenario) -> None:
     link = s.setup("alice", "post", links, {"level": "use", "audience": "any_signed_in_user"}, 201)
     s.docs.name(link["id"], "link")
     s.docs.secret(link["token"], "<token>")
-    title = "Chat with what a link shows in a new conversation (counts a use of the link)."
+    title = "Chat with what a link shows in a new conversation (the caller's use of the link, if not yet counted)."
     body = {"title": "This week's notes"}
     chat = s.call("carol", "post", f"/api/v1/links/{link['token']}/conversations/", body, title=title, expect=201)
     s.docs.name(chat["id"], "conversation")

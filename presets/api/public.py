@@ -64,7 +64,7 @@ class GalleryViewSet(mixins.ListModelMixin, GenericViewSet):
 
 
 class LinkView(GenericAPIView):
-    """Open a share link: counts a use and shows the preset read-only (prompt hidden for `use` links)."""
+    """Open a share link: counts one use per person and shows the preset read-only (prompt hidden for `use` links)."""
 
     @extend_schema(responses=s.PresetDetailSerializer)
     def get(self, request: Request, token: str) -> Response:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
@@ -26,6 +26,7 @@ from presets.models import (
     Preset,
     PresetGroupObjectPermission,
     PresetLink,
+    PresetLinkUse,
     PresetUserObjectPermission,
 )
 from presets.outside import in_audience
@@ -170,21 +171,24 @@ def link_revoke(*, link: PresetLink, actor: User) -> PresetLink:
 
 @transaction.atomic
 def link_open(*, token: str, user: User) -> PresetLink:
-    """Count one use of a valid link; expired, revoked, exhausted or out-of-audience links are 404."""
+    """Open a valid link, counting one use per person (the first time they open it); expired, revoked,
+    exhausted or out-of-audience links are 404. A person who already used it keeps it until it expires
+    or is revoked, so opening then cloning a one-use link works."""
     link = PresetLink.objects.select_related("preset", "org").filter(token_hash=hash_token(token)).first()
     if link is None or link.preset.deleted_at is not None:
         raise NotFound()
     if not in_audience(link, user):
         raise NotFound()
-    counted = (
-        PresetLink.objects.filter(pk=link.pk, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
-        .update(uses=F("uses") + 1)
+    live = PresetLink.objects.filter(pk=link.pk, revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
     )
-    if not counted:
+    if _first_use(link, user):
+        counted = live.filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses"))).update(uses=F("uses") + 1)
+        if not counted:
+            raise NotFound()  # and the whole transaction, the person's use included, rolls back
+        link.refresh_from_db(fields=["uses"])
+    elif not live.exists():
         raise NotFound()
-    link.refresh_from_db(fields=["uses"])
     audit.record(
         org=link.org,
         actor=user,
@@ -193,3 +197,13 @@ def link_open(*, token: str, user: User) -> PresetLink:
         payload={"preset": str(link.preset_id), "uses": link.uses},
     )
     return link
+
+
+def _first_use(link: PresetLink, user: User) -> bool:
+    # The unique constraint decides, so two tabs opening at once still count one use.
+    try:
+        with transaction.atomic():
+            PresetLinkUse.objects.create(link=link, user=user)
+    except IntegrityError:
+        return False
+    return True

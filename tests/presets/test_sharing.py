@@ -118,13 +118,28 @@ def test_dead_links_are_404(api, alice, bob, create, state) -> None:
         api(alice).delete(url("preset-link-detail", preset_id=preset["id"], pk=link["id"]))
     elif state == "expired":
         PresetLink.objects.filter(pk=link["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
-    elif state == "exhausted":
-        assert api(bob).get(f"/api/v1/links/{link['token']}/").status_code == 200
+    elif state == "exhausted":  # its one use went to another person
+        other = MembershipFactory(org=PresetLink.objects.get(pk=link["id"]).org).user
+        assert api(other).get(f"/api/v1/links/{link['token']}/").status_code == 200
     else:
         api(alice).delete(url("preset-detail", pk=preset["id"]))
     response = api(bob).get(f"/api/v1/links/{link['token']}/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_one_use_link_is_one_person_s_who_may_open_it_again_and_clone_it(api, alice, bob, create) -> None:
+    preset = create(alice)
+    link = make_link(api, alice, preset["id"], max_uses=1)
+    opened = [api(bob).get(f"/api/v1/links/{link['token']}/").status_code for _ in range(2)]
+
+    clone = api(bob).post(f"/api/v1/links/{link['token']}/clone/", {}, format="json")
+
+    assert opened == [200, 200]
+    assert clone.status_code == 201, clone.json()
+    assert PresetLink.objects.get(pk=link["id"]).uses == 1
+    newcomer = MembershipFactory(org=PresetLink.objects.get(pk=link["id"]).org).user
+    assert api(newcomer).get(f"/api/v1/links/{link['token']}/").status_code == 404  # the one use is taken
 
 
 def test_org_audience_link_is_404_outside_the_org_and_any_user_link_clones_across(api, alice, carol, create) -> None:

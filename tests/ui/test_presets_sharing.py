@@ -37,4 +37,4 @@ def test_a_link_opened_in_another_browser_is_cloned(
     copy = Preset.objects.get(owner=carol)
     assert (copy.org.slug, copy.system_prompt) == ("globex", "You are haiku.")
     page.goto(f"{live_ui}/o/acme/presets/{preset.pk}/share/")
-    assert page.locator("table.links tbody td").nth(2).inner_text() == "2"  # opened, then cloned
+    assert page.locator("table.links tbody td").nth(2).inner_text() == "1"  # opened, then cloned: one person
