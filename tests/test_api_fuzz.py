@@ -81,7 +81,7 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         f"POST {org}/members/": {"body.user": {"dictionary": "outsiders"}},
         f"(POST|PATCH) {org}/presets/({{id}}/)?": {"body.scope": "team", "body.team": str(world.team.pk)},
         f"(POST|PATCH) {org}/libraries/({{id}}/)?": {"body.kind": "team", "body.team": str(world.team.pk)},
-        f"POST {org}/conversations/": {"body.variables": {}},
+        f"POST {org}/conversations/": {"body.variables": {}, "body.model_override": default_model()},
         f"POST {org}/api-keys/": {"body.expires_at": {"dictionary": "future"}},
     }
 
