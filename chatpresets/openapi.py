@@ -14,6 +14,8 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from chatpresets.validators import NOT_BLANK_PATTERN
+
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -73,3 +75,42 @@ class AutoSchema(openapi.AutoSchema):
         if self.method in UNSAFE:
             statuses["409"] = CONFLICT
         return dict(sorted(statuses.items()))
+
+
+NO_NUL = r"^[^\x00]*$"
+# NOT_BLANK's search pattern, anchored so that it also says what every string says: no NUL.
+NOT_BLANK_NO_NUL = r"^[^\x00]*[^\s\x00\u001c-\u001f\u0085][^\x00]*$"
+
+
+def strings_without_nul(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """A postprocessing hook: every free-text string in the schema says it holds no NUL, as the API
+    (and PostgreSQL) refuse one; without it a fuzzer's valid request is one the server must refuse."""
+    for schema in result.get("components", {}).get("schemas", {}).values():
+        _forbid_nul(schema)
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                _forbid_nul(parameter.get("schema", {}))
+    return result
+
+
+def _forbid_nul(schema: Any) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _forbid_nul(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and "format" not in schema and "enum" not in schema:
+        pattern = schema.get("pattern")
+        if pattern is None:
+            schema["pattern"] = NO_NUL
+        elif pattern == NOT_BLANK_PATTERN:
+            schema["pattern"] = NOT_BLANK_NO_NUL
+    for key in ("properties", "additionalProperties", "items", "allOf", "oneOf", "anyOf"):
+        value = schema.get(key)
+        if isinstance(value, dict) and key == "properties":
+            for child in value.values():
+                _forbid_nul(child)
+        elif value is not None:
+            _forbid_nul(value)

@@ -270,6 +270,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "conversations.api.schema.describe_event_streams",
+        "chatpresets.openapi.strings_without_nul",
     ],
     # Fixed, not guessed from the paths: /v1/ (OpenAI-compatible) must not change the /api/v1/ ids and tags.
     "SCHEMA_PATH_PREFIX": "/api/v1",

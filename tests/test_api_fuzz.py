@@ -79,7 +79,11 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         # Cross-field rules the schema cannot state: someone outside the organisation joins it, a
         # team preset names its team, a conversation's variables are the preset's, a key expires later.
         f"POST {org}/members/": {"body.user": {"dictionary": "outsiders"}},
-        f"(POST|PATCH) {org}/presets/({{id}}/)?": {"body.scope": "team", "body.team": str(world.team.pk)},
+        f"(POST|PATCH) {org}/presets/({{id}}/)?": {
+            "body.scope": "team",
+            "body.team": str(world.team.pk),
+            "body.model": default_model(),  # a dictionary is only a hint; a model it lacks is refused
+        },
         f"(POST|PATCH) {org}/libraries/({{id}}/)?": {"body.kind": "team", "body.team": str(world.team.pk)},
         f"POST {org}/conversations/": {"body.variables": {}, "body.model_override": default_model()},
         f"POST {org}/api-keys/": {"body.expires_at": {"dictionary": "future"}},

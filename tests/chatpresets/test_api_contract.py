@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 
+from chatpresets.openapi import NOT_BLANK_NO_NUL
 from presets.models import Preset
 from tests.presets_world import make_preset
 
@@ -81,7 +83,7 @@ def test_an_api_key_needs_a_scope_and_the_schema_says_so(api, alice, acme, opena
 
 
 def test_a_whitespace_name_is_blank_and_the_schema_says_names_need_a_visible_character(api, alice, acme, openapi):
-    assert component(openapi, "PresetWriteRequest")["properties"]["name"]["pattern"] == r"[^\s\u001c-\u001f\u0085]"
+    assert component(openapi, "PresetWriteRequest")["properties"]["name"]["pattern"] == NOT_BLANK_NO_NUL
     body = {"name": "\x1c\t", "slug": "blank", "system_prompt": "Hi.", "model": "fake"}
     response = api(alice).post(reverse("preset-list", kwargs={"org_slug": "acme"}), body)
     assert response.status_code == 400
@@ -129,7 +131,7 @@ def test_the_chat_routes_document_their_json_body(path: str, openapi) -> None:
 
 def test_a_member_is_named_by_a_visible_identifier_and_the_schema_says_so(api, alice, acme, openapi) -> None:
     user = component(openapi, "MemberAddRequest")["properties"]["user"]
-    assert (user["minLength"], user["pattern"]) == (1, r"[^\s\u001c-\u001f\u0085]")
+    assert (user["minLength"], user["pattern"]) == (1, NOT_BLANK_NO_NUL)
     response = api(alice).post(reverse("member-list", kwargs={"org_slug": "acme"}), {"user": " ", "role": "viewer"})
     assert response.status_code == 400
 
@@ -139,3 +141,17 @@ def test_an_empty_string_is_not_a_team(api, alice, acme) -> None:
     response = api(alice).post(reverse("library-list", kwargs={"org_slug": "acme"}), body)
     assert response.status_code == 400
     assert "team" in response.json()["error"]["details"]["fields"]
+
+
+def test_a_number_where_the_schema_says_string_is_refused(api, alice, acme) -> None:
+    url = reverse("team-list", kwargs={"org_slug": "acme"})
+    response = api(alice).post(url, {"name": 0, "slug": "zero"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["fields"]["name"] == ["Not a valid string."]
+
+
+def test_every_free_text_string_in_the_schema_says_it_holds_no_nul(openapi) -> None:
+    name = component(openapi, "TeamRequest")["properties"]["name"]
+    assert name["pattern"] == r"^[^\x00]*$"
+    assert re.fullmatch(name["pattern"], "Support")
+    assert not re.fullmatch(name["pattern"], "Sup\x00port")

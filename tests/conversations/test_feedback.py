@@ -96,16 +96,13 @@ def test_a_role_that_may_not_chat_is_refused(api, acme, exchange) -> None:
         ({"vote": None}, "vote"),
         ({"vote": "up", "reason": "x" * 501}, "reason"),
         ({"vote": "up", "reason": "nul\x00here"}, "reason"),
-        ({"vote": "up", "reason": 12}, None),
+        ({"vote": "up", "reason": 12}, "reason"),
     ],
     ids=["unknown-vote", "missing-vote", "null-vote", "long-reason", "nul-reason", "number-reason"],
 )
 def test_bad_input_is_a_400_in_the_error_shape(api, alice, exchange, body, field) -> None:
     _, _, answer = exchange
     response = api(alice).put(url(answer), body, format="json")
-    if field is None:  # a number is read as its text, as DRF's CharField does everywhere else in the API
-        assert response.status_code == 200
-        return
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid"
