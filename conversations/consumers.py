@@ -5,8 +5,9 @@ every action, from the key, user and membership as stored now. Each socket also 
 access groups of its key, membership and user (tenancy/access.py): when one of them changes it
 re-authorises at once and, if its caller may no longer chat, stops its answer, sends an
 `access_revoked` error frame and closes with 4403. The answer streams as a task of the consumer
-so `stop` and pings are handled meanwhile; tokens go straight to this socket. Other tabs hear of
-finished messages by group event.
+so `stop` and pings are handled meanwhile; tokens go straight to this socket. A `stop` reaches
+the answer even when another socket started it (a reconnect: turns.stop_answer). Other tabs hear
+of finished messages, stopped ones included, by group event.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from chatpresets.ws_auth import CLOSE_UNAUTHENTICATED
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
-from conversations.selectors import answer_in, conversation_for_caller
-from conversations.turns import attach, run_turn
+from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
+from conversations.turns import attach, run_turn, stop_answer
 from tenancy import access
 from tenancy.models import ApiKey, Membership
 from tenancy.permissions import Perm, key_allows, role_has
@@ -217,8 +218,16 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "pong"})
 
     async def on_stop(self, content: dict[str, Any]) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
+        """Stop the named answer, or every answer being written here, whichever socket started it."""
+        message_id = content.get("message_id")
+        if message_id is None:
+            answers = await database_sync_to_async(unfinished_answers)(self.conversation)
+        elif isinstance(message_id, str):
+            answers = [str((await database_sync_to_async(answer_in)(self.conversation, message_id)).pk)]
+        else:
+            raise services.InvalidInput("`message_id` must be the id of an answer in this conversation.")
+        for answer_id in answers:
+            await stop_answer(answer_id)
 
     async def on_send(self, content: dict[str, Any]) -> None:
         text, client_id = content.get("content"), content.get("client_id") or ""

@@ -179,7 +179,8 @@ async def _stream_once(
     started = time.monotonic()
     result = StreamResult(model=spec.name)
     try:
-        stream = await asyncio.wait_for(_open_stream(spec, messages, params), spec.ttft_timeout)
+        async with asyncio.timeout(spec.ttft_timeout):  # never wait_for: it can swallow a stop (below)
+            stream = await _open_stream(spec, messages, params)
     except (TimeoutError, openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as error:
         raise _Retryable(_describe(error)) from error
     except openai.APIStatusError as error:
@@ -217,7 +218,9 @@ async def _consume(stream: Any, spec: ModelSpec, started: float, result: StreamR
     while True:
         limit = (started + spec.ttft_timeout if result.ttft_ms is None else deadline) - time.monotonic()
         try:
-            chunk = await asyncio.wait_for(chunks.__anext__(), max(limit, 0.001))
+            # Python 3.11's wait_for loses a cancel (a stop) that lands as the chunk arrives; timeout() keeps it.
+            async with asyncio.timeout(max(limit, 0.001)):
+                chunk = await chunks.__anext__()
         except StopAsyncIteration:
             break
         except (TimeoutError, openai.APIError, ConnectionError) as error:

@@ -89,6 +89,14 @@ def answer_in(conversation: Conversation, message_id: str) -> Message:
     return message
 
 
+def unfinished_answers(conversation: Conversation) -> list[str]:
+    """Ids of this conversation's answers still being written (pending or streaming)."""
+    rows = Message.objects.filter(
+        conversation=conversation, role="assistant", status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]
+    )
+    return [str(pk) for pk in rows.values_list("pk", flat=True)]
+
+
 def shown_messages(conversation: Conversation, *, before_seq: int | None, limit: int) -> list[Message]:
     """The newest `limit` messages a reader sees (superseded ones left out), oldest first; older
     pages by `before_seq`, so a long conversation is read one page at a time."""

@@ -2,18 +2,23 @@
 
 The database is touched only through sync_to_async, never on the event loop: the answer's text
 is flushed every STREAM_FLUSH_SECONDS in the background, and its final state is written once.
-Cancelling the task (a `stop`) closes the upstream request and keeps the partial answer.
+A `stop` (`stop_answer`) reaches the answer wherever it streams: in this process it cancels the
+model call at once, whichever socket or request started it; in another process that process's
+flusher sees the stop flag within STREAM_FLUSH_SECONDS. Either way the partial answer is stored
+as `cancelled` and every listener gets its `done`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 
 from chatpresets.errors import DomainError
 from conversations import gateway, services
@@ -31,10 +36,36 @@ class _Buffer:
         self.flushed = ""
         self.deltas: list[str] = []
         self.listeners: list[Send] = []
+        self.model: asyncio.Future | None = None  # the model call, which a stop cancels
 
 
 # Answers streaming in this process, so a reconnecting socket can catch up and follow along.
 LIVE: dict[str, _Buffer] = {}
+# Stops for answers not (yet) live here: one whose task has not started, or one in another process.
+STOPPED: dict[str, float] = {}
+STOP_FLAG = "answer-stop:{}"
+
+
+async def stop_answer(message_id: str) -> None:
+    """Stop the answer `message_id` wherever it streams; a no-op once it has ended."""
+    buffer = LIVE.get(message_id)
+    if buffer is not None and buffer.model is not None:
+        buffer.model.cancel()
+        return
+    now = time.monotonic()
+    for stale in [key for key, at in STOPPED.items() if now - at > settings.STREAM_ABANDONED_SECONDS]:
+        del STOPPED[stale]
+    STOPPED[message_id] = now
+    await cache.aset(STOP_FLAG.format(message_id), True, timeout=settings.STREAM_ABANDONED_SECONDS)
+
+
+async def _stop_requested(message_id: str) -> bool:
+    if message_id in STOPPED:
+        return True
+    try:
+        return bool(await cache.aget(STOP_FLAG.format(message_id)))
+    except Exception:  # the cache is down: a stop from another process waits, the answer goes on
+        return False
 
 
 async def attach(*, message_id: str, after_seq: int, send: Send) -> bool:
@@ -84,10 +115,8 @@ async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
         if text:
             await emit(text)
 
-    flusher = asyncio.create_task(_flush_periodically(answer_id, buffer))
-    send = broadcast
-    try:
-        result = await gateway.stream_chat(
+    buffer.model = asyncio.ensure_future(
+        gateway.stream_chat(
             model=prepared.spec.name,
             messages=prepared.model_messages,
             params=prepared.params,
@@ -95,18 +124,33 @@ async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
             on_delta=on_delta,
             fallbacks=prepared.fallbacks,
         )
+    )
+    if STOPPED.pop(answer_id, None) is not None:  # stopped before it started
+        buffer.model.cancel()
+    flusher = asyncio.create_task(_flush_periodically(answer_id, buffer))
+    send = broadcast
+    try:
+        result = await buffer.model
         if restorer is not None and (tail := restorer.flush()):
             await emit(tail)
     except asyncio.CancelledError:
-        await _finish(prepared, buffer, status=MessageStatus.CANCELLED, send=send)
-        raise
+        message = await _finish(prepared, buffer, status=MessageStatus.CANCELLED, send=send)
+        if _cancelled_from_outside():
+            raise  # the caller itself was cancelled (its client left): it must see that
+        return message  # a stop: the answer ended, cancelled
     except Exception as error:  # a DomainError, or a bug or unmapped error in the model stream
         await _finish(prepared, buffer, status=MessageStatus.FAILED, send=send, error=error)
         raise
     finally:
         flusher.cancel()
         LIVE.pop(answer_id, None)
+        STOPPED.pop(answer_id, None)
     return await _finish(prepared, buffer, status=result.status, send=send, result=result)
+
+
+def _cancelled_from_outside() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _finish(
@@ -160,6 +204,8 @@ async def _flush_periodically(message_id: Any, buffer: _Buffer) -> None:
     a live answer waiting on a slow model is never taken for abandoned (STREAM_ABANDONED_SECONDS)."""
     while True:
         await asyncio.sleep(settings.STREAM_FLUSH_SECONDS)
+        if await _stop_requested(str(message_id)) and buffer.model is not None:
+            buffer.model.cancel()  # stopped from a socket in another process
         if buffer.text != buffer.flushed:
             text = buffer.text
             await database_sync_to_async(services.record_progress)(message_id=message_id, text=text)

@@ -65,6 +65,26 @@ def test_stop_mid_stream_keeps_the_partial_answer(page, context, live_ui, fake_l
     assert page.get_by_label("Message", exact=True).is_enabled()  # the composer is back
 
 
+def test_stop_while_the_line_is_down_stops_the_answer_once_it_reconnects(
+    page, context, live_ui, fake_llm, alice, conversation
+) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 200, 0.05
+    open_conversation(context, page, live_ui, alice, conversation)
+    send(page, "Count slowly")
+    wait_until(page, "(window.__answerTexts.at(-1) || '').split(' ').length > 3")
+
+    page.evaluate("window.__sockets.at(-1).close()")
+    page.get_by_role("button", name="Stop").click()  # the socket is down: the stop waits for the next one
+
+    answer = wait_for_answer(page)
+    assert answer.get_attribute("data-status") == "cancelled"
+    stored = Message.objects.get(conversation=conversation, role="assistant")
+    assert stored.status == "cancelled"
+    assert answer.locator("[data-md]").inner_text().strip() == stored.content.strip()
+    assert 0 < len(stored.content) < len(words(200))
+    assert page.evaluate("window.__sockets.length") >= 2
+
+
 def test_a_dropped_socket_reconnects_and_resumes_the_answer_exactly_once(
     page, context, live_ui, fake_llm, alice, conversation
 ) -> None:

@@ -293,7 +293,9 @@ function retry(kind) {
 }
 
 function stop() {
-  if (streaming) socket.send({ type: "stop" });
+  if (!streaming) return;
+  // While the line is down, the stop waits for the new socket (onOpen): it must not be lost.
+  streaming.stopWanted = !socket.send(streaming.id ? { type: "stop", message_id: streaming.id } : { type: "stop" });
 }
 
 // ---- reconnecting and resuming ---------------------------------------------------------------
@@ -324,6 +326,7 @@ function onOpen() {
     return;
   }
   resume();
+  if (streaming?.stopWanted) stop();
 }
 
 function onDown(wait) {
