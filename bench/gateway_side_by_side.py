@@ -22,17 +22,18 @@ number). The arms, interleaved round-robin:
   F   bench/passthrough_proxy.py, a minimal aiohttp pass-through: the floor for any Python proxy;
   L   the LiteLLM proxy;
   O   ChatPresets POST /v1/chat/completions, model "preset:gateway-bench", every limit of the
-      enterprise plan on (set where the run never reaches it), PII mode redact_for_model, usage and
-      audit stored, DEBUG off;
+      enterprise plan on (set where the run never reaches it), PII mode redact_for_model, a usage
+      record stored per call (and an audit event if a soft limit is crossed: never here), DEBUG off;
   O'  the same on a second ChatPresets process with GUARDRAILS_ENABLED=false and no PII mode;
   W   a ChatPresets turn over the conversation websocket (user message and answer stored), timed from
       the `send` frame to the first `delta` frame.
 First it measures the fake model's ceiling (answers/s to 32 waiting clients, with D). Phase 1,
 concurrency 1: time to first token and the gaps between chunks per arm; the added time (arm minus D)
 at p50 and p99, the p99 added gap, and (O-D)/(L-D), (W-D)/(L-D) and O/O'. Phase 2, for F, L and O,
-each alone: open-loop arrivals at each offered rate until the p99 time to first token passes D's
-phase-1 p50 by more than the threshold (50 ms) or any request fails; the sustainable rate of each and
-O/L. An arm that answered within 10% of the fake model's ceiling is flagged: it measured the fake.
+each alone: open-loop arrivals at each offered rate until the p99 time to first token passes the p50
+of D (through the same client, one request at a time) by more than the threshold (50 ms), or any
+request fails; the sustainable rate of each and O/L. An arm that answered within 10% of the fake
+model's ceiling is flagged: it measured the fake.
 
 It writes bench/results/gateway_side_by_side.json, docs/perf/gateway_side_by_side.png, and the section
 of docs/performance.md between <!-- gateway-side-by-side:start --> and <!-- gateway-side-by-side:end -->.
@@ -67,7 +68,7 @@ from bench.database import ensure_database  # noqa: E402
 from bench.side_by_side import report  # noqa: E402
 from bench.side_by_side.arms import build_arms, interleaved  # noqa: E402
 from bench.side_by_side.litellm_env import PINNED_VERSION, ensure_litellm, ensure_matplotlib  # noqa: E402
-from bench.side_by_side.openloop import Target, ceiling, stepped  # noqa: E402
+from bench.side_by_side.openloop import Target, at_rest, ceiling, stepped  # noqa: E402
 from bench.side_by_side.options import Options, parse  # noqa: E402
 from bench.side_by_side.processes import LITELLM_MASTER_KEY, Endpoints, all_servers  # noqa: E402
 from bench.side_by_side.seed import CONTENT, PRESET_SLUG, SYSTEM_PROMPT, Tenant, seed  # noqa: E402
@@ -75,6 +76,7 @@ from bench.side_by_side.stats import percentile  # noqa: E402
 from bench.side_by_side.summary import phase_one, phase_two  # noqa: E402
 
 CEILING_SECONDS = 5.0
+BASELINE_REQUESTS = 50
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -109,7 +111,8 @@ async def measure(endpoints: Endpoints, tenants: dict[str, Tenant], options: Opt
     finally:
         for arm in arms:
             await arm.close()
-    baseline = percentile(samples["D"].ttft_ms, 0.5)
+    # Phase 2's client is lighter than the `openai` one: its baseline is D through the same client.
+    baseline = percentile(await at_rest(direct, BASELINE_REQUESTS), 0.5)
     print(f"phase 2: {options.rates} requests/s, {options.step_seconds:.0f} s each …", file=sys.stderr)
     steps = await stepped(targets, options.rates, options.step_seconds, baseline, options.threshold_ms)
     return {

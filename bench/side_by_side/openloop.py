@@ -99,6 +99,12 @@ async def ceiling(target: Target, seconds: float) -> float:
         return done / (time.perf_counter() - started)
 
 
+async def at_rest(target: Target, requests: int) -> list[float]:
+    """Times to first token one request at a time: the baseline phase 2 subtracts, taken with its client."""
+    async with aiohttp.ClientSession() as session:
+        return [await stream_ttft(session, target) for _ in range(requests)]
+
+
 def passes(step: Step, baseline_ms: float, threshold_ms: float) -> bool:
     return not step.errors and step.p(0.99) - baseline_ms <= threshold_ms
 

@@ -35,6 +35,10 @@ def cell(value: Any, suffix: str = "") -> str:
     return "-" if value is None else f"{value:.1f}{suffix}" if isinstance(value, float) else f"{value}{suffix}"
 
 
+def ratio_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def phase_one_table(results: dict[str, Any]) -> list[str]:
     lines = [
         "| arm | what | TTFT p50 | TTFT p99 | added p50 | added p99 | gap p99 | added gap p99 | chunks |",
@@ -70,7 +74,7 @@ def section(results: dict[str, Any]) -> str:
         f"{results['options']['step_seconds']:.0f} s steps) on a machine shared with other work: it shows the "
         "bench runs end to end; its numbers are not a measurement."
         if results["quick"]
-        else f"Full run: {results['options']['rounds']} rounds, {results['options']['step_seconds']:.0f} s steps."
+        else f"{results['options']['rounds']} rounds, {results['options']['step_seconds']:.0f} s steps."
     )
     near = ", ".join(two["near_fake_model_ceiling"]) or "none"
     lines = [
@@ -87,18 +91,19 @@ def section(results: dict[str, Any]) -> str:
         "",
         *phase_one_table(results),
         "",
-        f"(O-D)/(L-D): {cell(ratios['O_minus_D_over_L_minus_D_p50'])} at p50, "
-        f"{cell(ratios['O_minus_D_over_L_minus_D_p99'])} at p99. "
-        f"(W-D)/(L-D): {cell(ratios['W_minus_D_over_L_minus_D_p50'])} at p50, "
-        f"{cell(ratios['W_minus_D_over_L_minus_D_p99'])} at p99. "
-        f"O/O' TTFT at p50: {cell(ratios['O_over_O_plain_ttft_p50'])}.",
+        f"(O-D)/(L-D): {ratio_cell(ratios['O_minus_D_over_L_minus_D_p50'])} at p50, "
+        f"{ratio_cell(ratios['O_minus_D_over_L_minus_D_p99'])} at p99. "
+        f"(W-D)/(L-D): {ratio_cell(ratios['W_minus_D_over_L_minus_D_p50'])} at p50, "
+        f"{ratio_cell(ratios['W_minus_D_over_L_minus_D_p99'])} at p99. "
+        f"O/O' TTFT at p50: {ratio_cell(ratios['O_over_O_plain_ttft_p50'])}.",
         "",
         *phase_two_table(results),
         "",
+        f"Phase 2 adds to D's {cell(two['baseline_ms'], ' ms')} (p50, one request at a time, same client). "
         "Sustainable rate (every step up to it within "
         f"{two['threshold_ms']:.0f} ms p99 added and without errors): "
         + ", ".join(f"{arm} {rate}/s" for arm, rate in two["sustainable_rps"].items())
-        + f"; O/L {cell(two['O_over_L'])}. Within 10% of the fake model's ceiling: {near}.",
+        + f"; O/L {ratio_cell(two['O_over_L'])}. Within 10% of the fake model's ceiling: {near}.",
         "",
         "![p99 added time to first token against offered rate](perf/gateway_side_by_side.png)",
         END,

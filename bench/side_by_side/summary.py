@@ -36,7 +36,7 @@ def phase_one(samples: dict[str, Samples]) -> dict[str, Any]:
             "added_ttft_p50_ms": ms(p50 - d50),
             "added_ttft_p99_ms": ms(p99 - d99),
             "added_gap_p99_ms": ms(percentile(arm.gaps_ms, 0.99) - gap99),
-            "chunks_median": statistics.median(arm.chunks),
+            "chunks_median": round(statistics.median(arm.chunks)),
             "requests": len(arm.ttft_ms),
         }
     added = {name: (arms[name]["added_ttft_p50_ms"], arms[name]["added_ttft_p99_ms"]) for name in arms}
