@@ -46,9 +46,11 @@ import datetime
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,8 +129,13 @@ def commit() -> str:
     return described.stdout.strip() or "unknown"
 
 
+def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(143)  # unwinds through the context managers, which stop the servers
+
+
 def main() -> int:
     options = parse()
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     ensure_database()
     litellm = ensure_litellm()
     chart_python = ensure_matplotlib(litellm) if options.write_docs else None
