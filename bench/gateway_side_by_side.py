@@ -7,7 +7,7 @@ Run from the project root (the first run also installs LiteLLM, see below):
 
 `--quick` is a smoke run (30 rounds, phase 2 at 5, 10 and 20 requests/s for 3 s each); `--rounds`,
 `--rates 5,10,15`, `--step-seconds`, `--threshold-ms`, `--tokens`, `--token-delay` and `--no-docs`
-change the rest (`--help`). The full run takes about ten minutes on two cores.
+change the rest (`--help`). The full run takes five to ten minutes on two cores.
 
 LiteLLM: `litellm[proxy]` at the release pinned in bench/side_by_side/litellm_env.py is installed by
 the bench into its own virtualenv, ~/.cache/chatpresets-bench/litellm-<version>, reused on later runs;
