@@ -6,7 +6,7 @@ Run from the project root (the first run also installs LiteLLM, see below):
         REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/gateway_side_by_side.py
 
 `--quick` is a smoke run (30 rounds, phase 2 at 5, 10 and 20 requests/s for 3 s each); `--rounds`,
-`--rates 5,10,15`, `--step-seconds`, `--threshold-ms`, `--tokens`, `--token-delay` and `--no-docs`
+`--rates 5,10,15`, `--step-seconds`, `--threshold-ms`, `--tokens`, `--token-delay` and `--print-only`
 change the rest (`--help`). The full run takes five to ten minutes on two cores.
 
 LiteLLM: `litellm[proxy]` at the release pinned in bench/side_by_side/litellm_env.py is installed by
@@ -133,17 +133,9 @@ def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(143)  # unwinds through the context managers, which stop the servers
 
 
-def main() -> int:
-    options = parse()
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
-    ensure_database()
-    litellm = ensure_litellm()
-    chart_python = ensure_matplotlib(litellm) if options.write_docs else None
-    tenants = seed(options.rounds + options.warmup)
-    load_before = os.getloadavg()
-    with all_servers(litellm, tokens=options.tokens, token_delay=options.token_delay) as endpoints:
-        measured = asyncio.run(measure(endpoints, tenants, options))
-    results = {
+def run_facts(options: Options, litellm_version: str, load_before: tuple[float, ...]) -> dict[str, Any]:
+    """What a reader needs to weigh the numbers: when, what code, which LiteLLM, how busy the machine was."""
+    return {
         "quick": options.quick,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit(),
@@ -151,7 +143,7 @@ def main() -> int:
         "cores": os.cpu_count(),
         "load_before": [round(v, 2) for v in load_before],
         "load_after": [round(v, 2) for v in os.getloadavg()],
-        "litellm": {"version": litellm.version, "pinned": PINNED_VERSION},
+        "litellm": {"version": litellm_version, "pinned": PINNED_VERSION},
         "fake_model": {"ttft_s": 0.0, "tokens": options.tokens, "token_delay_s": options.token_delay},
         "options": {
             "rounds": options.rounds,
@@ -160,10 +152,22 @@ def main() -> int:
             "step_seconds": options.step_seconds,
             "threshold_ms": options.threshold_ms,
         },
-        **measured,
     }
-    report.write_json(results)
+
+
+def main() -> int:
+    options = parse()
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    ensure_database()
+    litellm = ensure_litellm()
+    chart_python = ensure_matplotlib(litellm) if options.write_files else None
+    tenants = seed(options.rounds + options.warmup)
+    load_before = os.getloadavg()
+    with all_servers(litellm, tokens=options.tokens, token_delay=options.token_delay) as endpoints:
+        measured = asyncio.run(measure(endpoints, tenants, options))
+    results = {**run_facts(options, litellm.version, load_before), **measured}
     if chart_python is not None:
+        report.write_json(results)
         report.draw_chart(chart_python)
         report.rewrite_doc(results)
     print(report.section(results))

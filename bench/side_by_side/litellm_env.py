@@ -19,6 +19,7 @@ PINNED_VERSION = "1.108.7"
 # Tried in order when the pin does not install on this interpreter (newest first).
 FALLBACK_TRIES = 3
 INSTALL_TIMEOUT_SECONDS = 1800
+MARKER = "chatpresets-bench.json"  # written when an install finished
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,27 @@ def cache_dir() -> Path:
 
 def ensure_litellm(pinned: str = PINNED_VERSION) -> LiteLLMEnv:
     """The pinned release if it installs, otherwise the newest release that does."""
-    for version in [pinned, *_newer_releases(pinned)]:
+    installed = _installed(pinned)
+    if installed:
+        return installed
+    for version in [pinned, *_newer_releases(pinned)]:  # the package index is asked only if the pin fails
         env = LiteLLMEnv(version, cache_dir() / f"litellm-{version}")
         if _marker(env).exists() or _install(env):
             return env
     raise SystemExit(f"litellm[proxy]=={pinned} does not install here, nor any of the newest releases")
+
+
+def _installed(pinned: str) -> LiteLLMEnv | None:
+    """The pinned release if its install finished, else a newer one installed when the pin did not."""
+    folders = [marker.parent for marker in cache_dir().glob(f"litellm-*/{MARKER}")]
+    found = {folder.name.removeprefix("litellm-"): folder for folder in folders}
+    newer = [version for version in found if _release(version) > _release(pinned)]
+    version = pinned if pinned in found else max(newer, key=_release, default=None)
+    return LiteLLMEnv(version, found[version]) if version else None
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def ensure_matplotlib(env: LiteLLMEnv) -> Path:
@@ -57,7 +74,7 @@ def ensure_matplotlib(env: LiteLLMEnv) -> Path:
 
 
 def _marker(env: LiteLLMEnv) -> Path:
-    return env.root / "chatpresets-bench.json"
+    return env.root / MARKER
 
 
 def _install(env: LiteLLMEnv) -> bool:

@@ -114,18 +114,18 @@ async def stepped(
 ) -> list[Step]:
     """Each rate in turn, each arm alone (the arm that goes first rotates); an arm that fails a rate
     (p99 added past the threshold, or any error) is not offered the higher ones."""
-    steps, live = [], list(targets)
+    steps: list[Step] = []
+    live = list(targets)
     for index, rate in enumerate(rates):
-        shift = index % len(live) if live else 0
+        shift = index % len(live)
+        passed = []
         for target in live[shift:] + live[:shift]:
             step = await run_step(target, rate, seconds)
             steps.append(step)
-            await asyncio.sleep(1.0)  # let the previous arm's last answers settle
-        live = [
-            t
-            for t in live
-            if passes(next(s for s in steps if s.arm == t.name and s.rate == rate), baseline_ms, threshold_ms)
-        ]
+            if passes(step, baseline_ms, threshold_ms):
+                passed.append(target)
+            await asyncio.sleep(1.0)  # the previous arm's last answers settle before the next arm starts
+        live = [target for target in live if target in passed]  # keeps the arms' order
         if not live:
             break
     return steps

@@ -21,7 +21,7 @@ class Options:
     tokens: int
     token_delay: float
     quick: bool
-    write_docs: bool
+    write_files: bool
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -33,7 +33,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--threshold-ms", type=float, default=50.0, help="phase 2 stops an arm past this p99")
     parser.add_argument("--tokens", type=int, default=16, help="chunks per answer from the fake model")
     parser.add_argument("--token-delay", type=float, default=0.002, help="seconds between the fake's chunks")
-    parser.add_argument("--no-docs", action="store_true", help="leave docs/performance.md and the chart alone")
+    parser.add_argument("--print-only", action="store_true", help="print the results; write no JSON, chart or doc")
     args = parser.parse_args(argv)
     rates = tuple(int(rate) for rate in args.rates.split(",")) if args.rates else None
     return Options(
@@ -45,5 +45,5 @@ def parse(argv: list[str] | None = None) -> Options:
         tokens=args.tokens,
         token_delay=args.token_delay,
         quick=args.quick,
-        write_docs=not args.no_docs,
+        write_files=not args.print_only,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.side_by_side import report
+from bench.side_by_side import litellm_env, report
 from bench.side_by_side.arms import Samples
 from bench.side_by_side.openloop import Step, sustainable
 from bench.side_by_side.processes import litellm_config, passthrough
@@ -84,3 +84,16 @@ def test_the_doc_rewrite_replaces_only_the_marked_section(tmp_path: Path, monkey
     monkeypatch.setattr(report, "section", lambda results: f"{report.START}\nnew\n{report.END}")
     report.rewrite_doc({})
     assert doc.read_text() == f"before\n{report.START}\nnew\n{report.END}\nafter\n"
+
+
+def test_an_installed_pin_is_reused_and_an_older_release_never_stands_in_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHATPRESETS_BENCH_CACHE", str(tmp_path))
+    for version in ("1.100.0", "1.108.7", "1.109.2"):
+        (tmp_path / f"litellm-{version}").mkdir()
+        (tmp_path / f"litellm-{version}" / litellm_env.MARKER).write_text("{}")
+    (tmp_path / "litellm-1.110.0").mkdir()  # an install that never finished
+    assert litellm_env.ensure_litellm("1.108.7").version == "1.108.7"
+    assert litellm_env._installed("1.109.0").version == "1.109.2"  # the pin failed here; a newer one did not
+    assert litellm_env._installed("1.110.0") is None  # unfinished, and nothing newer: install it
