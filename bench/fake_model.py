@@ -12,7 +12,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_fake_model(port: int, *, ttft: float = 0.02, tokens: int = 5) -> subprocess.Popen:
+def start_fake_model(port: int, *, ttft: float = 0.02, tokens: int = 5, token_delay: float = 0.0) -> subprocess.Popen:
     command = [
         sys.executable,
         "manage.py",
@@ -23,6 +23,8 @@ def start_fake_model(port: int, *, ttft: float = 0.02, tokens: int = 5) -> subpr
         str(ttft),
         "--tokens",
         str(tokens),
+        "--token-delay",
+        str(token_delay),
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):

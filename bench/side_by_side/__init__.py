@@ -1,0 +1,1 @@
+"""ChatPresets' added latency against LiteLLM's, side by side (bench/gateway_side_by_side.py)."""
