@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable, too_large
-from conversations import guardrails, tasks
-from conversations.catalogue import ModelSpec, get_model
+from conversations import gateway, guardrails, metered, tasks
+from conversations.catalogue import get_model
 from conversations.context import ContextPlan
 from conversations.cost_controls import controls_for
-from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
+from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind
 from conversations.pii.policy import Screening
 from conversations.selectors import last_user_message
 from conversations.tokens import count_message, count_text
@@ -101,15 +101,9 @@ class PreparedTurn:
     user_message: Message
     assistant_message: Message
     plan: ContextPlan
-    spec: ModelSpec
-    params: dict[str, Any]
-    max_tokens: int
-    replayed: bool = False
-    api_key_id: Any = None  # for the usage record and the key's limits
-    admission: guardrails.Admission | None = None  # settled when the outcome is recorded
+    call: metered.MeteredCall | None = None  # the admitted model call; finished when the outcome is recorded
+    replayed: bool = False  # a replay runs no call
     screening: Screening | None = None  # the PII mode of this turn, and its vault
-    model_messages: list[dict[str, str]] | None = None  # what the model receives (turn_setup.model_prompt)
-    fallbacks: list[str] | None = None  # the fallback chain this turn may use
 
 
 def request_hash(content: str) -> str:
@@ -159,13 +153,11 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
         raise InvalidState("There is no message to answer again.")
     Message.objects.filter(reply_to=question, superseded=False).update(superseded=True)
     turn = turn_settings(conversation, membership)
-    plan, admission = plan_and_admit(
+    plan, call = plan_and_admit(
         conversation, membership, turn, api_key_id=api_key_id, new_message=question.content, before_seq=question.seq
     )
-    answer = _pending_answer(
-        conversation, question, turn, plan, seq=_next_seq(conversation), holds=_holds(admission, api_key_id)
-    )
-    return _prepared(conversation, question, answer, plan, turn, api_key_id, admission)
+    answer = _pending_answer(conversation, question, turn, plan, seq=_next_seq(conversation), holds=metered.holds(call))
+    return _prepared(conversation, question, answer, plan, turn, call)
 
 
 def _refuse_null_characters(**fields: str) -> None:
@@ -205,7 +197,7 @@ def _new_turn(
     turn = turn_settings(conversation, membership)
     screened = turn.screening
     stored = screened.stored_text(content)  # `block` refuses here, before any limit is spent
-    plan, admission = plan_and_admit(conversation, membership, turn, api_key_id=api_key_id, new_message=stored)
+    plan, call = plan_and_admit(conversation, membership, turn, api_key_id=api_key_id, new_message=stored)
     spec, resolved = turn.spec, turn.resolved
     seq = _next_seq(conversation)
     user_message = Message.objects.create(
@@ -221,9 +213,9 @@ def _new_turn(
         preset_version=resolved.version if resolved else None,
         pii=screened.findings,
     )
-    answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1, holds=_holds(admission, api_key_id))
+    answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1, holds=metered.holds(call))
     _schedule_summary(conversation, plan)
-    return _prepared(conversation, user_message, answer, plan, turn, api_key_id, admission)
+    return _prepared(conversation, user_message, answer, plan, turn, call)
 
 
 def _prepared(
@@ -232,12 +224,11 @@ def _prepared(
     answer: Message,
     plan: ContextPlan,
     turn: TurnSettings,
-    api_key_id: Any,
-    admission: guardrails.Admission,
+    call: metered.MeteredCall,
 ) -> PreparedTurn:
     """The turn as the transport runs it; the model's messages are built here, off the event loop."""
     screened = turn.screening
-    model_messages = model_prompt(plan, screened).messages
+    call.messages, call.message_id = model_prompt(plan, screened).messages, answer.pk
     vault = screened.stored_vault()
     if vault and vault != conversation.pii_vault:
         Conversation.objects.filter(pk=conversation.pk).update(pii_vault=vault)
@@ -246,20 +237,9 @@ def _prepared(
         user_message=question,
         assistant_message=answer,
         plan=plan,
-        spec=turn.spec,
-        params=turn.params,
-        max_tokens=turn.max_tokens,
-        api_key_id=api_key_id,
-        admission=admission,
+        call=call,
         screening=screened,
-        model_messages=model_messages,
-        fallbacks=turn.controls.fallbacks(turn.spec, turn.resolved.policy if turn.resolved else None),
     )
-
-
-def _holds(admission: guardrails.Admission, api_key_id: Any) -> dict[str, str]:
-    held = {"tokens": admission.reservation_id, "cost": admission.cost_reservation_id, "api_key": api_key_id}
-    return {name: str(value) for name, value in held.items() if value is not None}
 
 
 def _pending_answer(
@@ -308,21 +288,13 @@ def _replay(user_message: Message, content: str) -> PreparedTurn:
     answer = Message.objects.filter(reply_to=user_message).first()
     spec = get_model(user_message.model)
     plan = ContextPlan([], spec.context_window, 0, 0, answer.prompt_tokens if answer else 0, 0)
-    return PreparedTurn(user_message.conversation_id, user_message, answer, plan, spec, {}, 0, replayed=True)
+    return PreparedTurn(user_message.conversation_id, user_message, answer, plan, replayed=True)
 
 
 def abandon_turn(*, prepared: PreparedTurn) -> None:
     """End a prepared turn that will never run (its caller left first): cancelled, nothing charged."""
-    if not prepared.replayed:
-        record_outcome(
-            message_id=prepared.assistant_message.pk,
-            text="",
-            status=MessageStatus.CANCELLED,
-            spec=prepared.spec,
-            prompt_tokens=prepared.plan.used,
-            api_key_id=prepared.api_key_id,
-            admission=prepared.admission,
-        )
+    if prepared.call is not None:
+        record_outcome(call=prepared.call, text="", status=MessageStatus.CANCELLED)
 
 
 ABANDONED_BATCH = 500
@@ -347,23 +319,29 @@ def interrupt_abandoned_answers(*, conversation_id: Any = None) -> int:
 
 def _finish_abandoned(message: Message) -> None:
     holds = message.holds or {}
-    admission = guardrails.Admission(holds.get("tokens"), 0, cost_reservation_id=holds.get("cost"))
+    admission = metered.admission_from(holds)
     try:
         spec = get_model(message.model)
     except InvalidInput:  # the model left the catalogue since: nothing to price it with
         guardrails.release(admission)
         Message.objects.filter(pk=message.pk).update(error_code="worker_lost", holds={})
         return
-    record_outcome(
-        message_id=message.pk,
-        text=message.content,
-        status=MessageStatus.INTERRUPTED,
+    conversation = message.conversation
+    call = metered.MeteredCall(
+        kind=UsageKind.CHAT,
+        org_id=message.org_id,
+        user_id=conversation.user_id,
         spec=spec,
         prompt_tokens=message.prompt_tokens,
-        error_code="worker_lost",
+        max_tokens=0,
         api_key_id=holds.get("api_key"),
+        preset_id=conversation.preset_id,
+        preset_version=message.preset_version,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
         admission=admission,
     )
+    record_outcome(call=call, text=message.content, status=MessageStatus.INTERRUPTED, error_code="worker_lost")
 
 
 def record_progress(*, message_id: Any, text: str) -> None:
@@ -380,45 +358,44 @@ def record_alive(*, message_id: Any) -> None:
 
 def record_outcome(
     *,
-    message_id: Any,
+    call: metered.MeteredCall,
     text: str,
     status: str,
-    spec: ModelSpec,
-    prompt_tokens: int,
-    finish_reason: str = "",
+    result: gateway.StreamResult | None = None,
     error_code: str = "",
-    ttft_ms: int | None = None,
-    total_ms: int | None = None,
-    model: str = "",
-    api_key_id: Any = None,
-    admission: guardrails.Admission | None = None,
-    cached_tokens: int = 0,
     attempts: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Final state of an answer: text, tokens counted locally, cost from the catalogue prices.
 
-    The admission is settled here; if anything fails before that, its hold is released instead.
+    The turn's call is finished here (settled, and its one usage row written with the answer);
+    if anything fails before that, its hold is released instead.
     """
     try:
+        spec = call.spec
         completion_tokens = count_text(text, spec.encoding) if text else 0
-        message = Message.objects.get(pk=message_id)
-        message.content, message.status, message.finish_reason = text, status, finish_reason
-        message.error_code = error_code
+        message = Message.objects.get(pk=call.message_id)
+        message.content, message.status, message.error_code = text, status, error_code
+        message.finish_reason = result.finish_reason if result else ""
         message.token_count = count_message(Role.ASSISTANT, text, spec.encoding) if text else 0
-        message.prompt_tokens, message.completion_tokens = prompt_tokens, completion_tokens
-        message.cost = spec.cost(prompt_tokens, completion_tokens, cached_tokens)
-        # A call that produced nothing is taken as unbilled; anything else pays its prompt and output.
-        used_tokens = prompt_tokens + completion_tokens if text else 0
-        # Not stored: the transports add these to the answer they send (`warnings`).
-        message.quota_warnings = guardrails.settle(
-            admission, used_tokens=used_tokens, used_cost=message.cost if text else 0
-        )
+        message.prompt_tokens, message.completion_tokens = call.prompt_tokens, completion_tokens
+        message.ttft_ms, message.total_ms = (result.ttft_ms, result.total_ms) if result else (None, None)
+        message.model, message.holds = result.model if result else message.model, {}
+        with transaction.atomic():  # the usage row and the answer it bills are stored together
+            finished = metered.finish(
+                call,
+                status=status,
+                completion_tokens=completion_tokens,
+                result=result,
+                model=message.model,
+                attempts=attempts or [],
+                priced_as=spec,  # the turn's own model prices it, as its stored cost has always meant
+                charged=bool(text),  # a call that produced nothing is unbilled; anything else pays it all
+            )
+            # Not stored: the transports add these to the answer they send (`warnings`).
+            message.cost, message.quota_warnings = finished.record.cost, finished.warnings
+            message.save()
     finally:
-        guardrails.release(admission)  # a no-op once settled
-    message.ttft_ms, message.total_ms, message.model = ttft_ms, total_ms, model or message.model
-    message.holds = {}
-    message.save()
-    _record_usage(message, api_key_id=api_key_id, cached_tokens=cached_tokens, attempts=attempts or [])
+        metered.release(call)  # a no-op once finished
     if status == MessageStatus.COMPLETE and message.seq == 2:
         tasks.enqueue(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
     return message
@@ -503,28 +480,3 @@ def context_preview(*, conversation: Conversation, membership: Membership) -> di
         **explained,
         "pii": pii,
     }
-
-
-def _record_usage(
-    message: Message, *, api_key_id: Any, cached_tokens: int = 0, attempts: list[dict[str, Any]] | None = None
-) -> None:
-    conversation = message.conversation
-    UsageRecord.objects.create(
-        org_id=message.org_id,
-        kind=UsageKind.CHAT,
-        user_id=conversation.user_id,
-        api_key_id=api_key_id,
-        preset_id=conversation.preset_id,
-        preset_version=message.preset_version,
-        conversation=conversation,
-        message=message,
-        model=message.model,
-        status=message.status,
-        prompt_tokens=message.prompt_tokens,
-        completion_tokens=message.completion_tokens,
-        cached_tokens=cached_tokens,
-        cost=message.cost,
-        ttft_ms=message.ttft_ms,
-        total_ms=message.total_ms,
-        attempts=attempts or [],
-    )

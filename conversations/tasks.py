@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import DomainError
-from conversations import gateway, guardrails, services
+from conversations import gateway, metered, services
 from conversations.catalogue import get_model
 from conversations.cost_controls import controls_for
-from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
+from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind
 from conversations.pii.policy import Screening, mode_for, screening
 from conversations.selectors import IN_CONTEXT
 from conversations.tokens import count_message, count_text, truncate_text
@@ -203,42 +203,38 @@ def _background_call(
         return None
     membership.org = conversation.org
     try:
-        admission = guardrails.admit(
+        call = metered.admit(
             membership=membership,
-            api_key_id=None,
+            kind=kind,
+            spec=spec,
             prompt_tokens=prompt_tokens,
             max_tokens=max_tokens,
-            estimated_cost=spec.cost(prompt_tokens, max_tokens),
-            counts_request=False,
+            messages=messages,
+            conversation_id=conversation.pk,
+            background=True,
         )
     except DomainError as error:
         logger.warning("%s of conversation %s refused: %s", kind, conversation.pk, error.code)
         return None
     try:
-        result = async_to_sync(gateway.complete)(model=spec.name, messages=messages, max_tokens=max_tokens)
-        record = _record_usage(conversation, kind, prompt, result)
-        guardrails.settle(admission, used_tokens=record.prompt_tokens + record.completion_tokens, used_cost=record.cost)
+        result = async_to_sync(metered.complete)(call)
+        _finish(call, prompt, result)
     except DomainError as error:
         logger.warning("%s of conversation %s failed: %s", kind, conversation.pk, error.code)
         return None
     finally:
-        guardrails.release(admission)  # a no-op once settled: any other ending gives the hold back
+        metered.release(call)  # a no-op once finished: any other ending gives the hold back
     return result
 
 
-def _record_usage(conversation: Conversation, kind: str, prompt: str, result: gateway.StreamResult) -> UsageRecord:
-    spec = get_model(result.model)
-    prompt_tokens, completion_tokens = count_text(prompt, spec.encoding), count_text(result.text, spec.encoding)
-    return UsageRecord.objects.create(
-        org_id=conversation.org_id,
-        kind=kind,
-        conversation=conversation,
-        model=result.model,
+def _finish(call: metered.MeteredCall, prompt: str, result: gateway.StreamResult) -> None:
+    """Background rows count the prompt text alone, in the answering model's encoding, and no cache."""
+    encoding = get_model(result.model).encoding
+    metered.finish(
+        call,
         status=result.status,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost=spec.cost(prompt_tokens, completion_tokens),
-        ttft_ms=result.ttft_ms,
-        total_ms=result.total_ms,
-        attempts=result.attempts,
+        completion_tokens=count_text(result.text, encoding),
+        result=result,
+        prompt_tokens=count_text(prompt, encoding),
+        cached_tokens=0,
     )

@@ -1,5 +1,5 @@
 """Setting up one turn: which preset version, model, limits and PII mode apply, the context plan, the
-messages the model receives, and admission.
+messages the model receives, and admission (the turn's metered call).
 
 Everything here runs inside the transport's one thread hop, before anything of the turn is stored.
 The context inspector calls the same functions (without a new message), so it shows what a turn sends.
@@ -13,11 +13,11 @@ from typing import Any
 from django.conf import settings
 
 from chatpresets.errors import NotFound
-from conversations import guardrails
+from conversations import guardrails, metered
 from conversations.catalogue import ModelSpec, default_model
 from conversations.context import ContextPlan, plan_context
 from conversations.cost_controls import CostControls, controls_for
-from conversations.models import Conversation
+from conversations.models import Conversation, UsageKind
 from conversations.pii.policy import Screening, screening_for
 from conversations.selectors import history_loader, history_reader
 from presets.resolve import ResolvedPreset, resolve_for_conversation
@@ -130,11 +130,11 @@ def plan_and_admit(
     api_key_id: Any,
     new_message: str | None,
     before_seq: int | None = None,
-) -> tuple[ContextPlan, guardrails.Admission]:
-    """Plan the prompt and pass the guardrails; over a cost budget, the organisation may downgrade.
+) -> tuple[ContextPlan, metered.MeteredCall]:
+    """Plan the prompt and admit the turn's model call; over a cost budget, the organisation may downgrade.
 
     A downgrade changes `turn` in place (model, answer limit), so the stored answer names the model
-    that really ran.
+    that really ran. The call's messages and answer id are filled in once the turn is stored.
     """
     plan = plan_turn(conversation, turn, new_message=new_message, before_seq=before_seq)
     try:
@@ -150,13 +150,19 @@ def plan_and_admit(
 
 def _admit(
     conversation: Conversation, membership: Membership, turn: TurnSettings, plan: ContextPlan, api_key_id: Any
-) -> guardrails.Admission:
-    return guardrails.admit(
+) -> metered.MeteredCall:
+    policy = turn.resolved.policy if turn.resolved else None
+    return metered.admit(
         membership=membership,
-        api_key_id=api_key_id,
+        kind=UsageKind.CHAT,
+        spec=turn.spec,
         prompt_tokens=plan.used,
         max_tokens=turn.max_tokens,
+        params=turn.params,
+        fallbacks=turn.controls.fallbacks(turn.spec, policy),
+        api_key_id=api_key_id,
         preset_id=conversation.preset_id,
-        preset_policy=turn.resolved.policy if turn.resolved else None,
-        estimated_cost=turn.spec.cost(plan.used, turn.max_tokens),
+        preset_version=turn.resolved.version if turn.resolved else None,
+        preset_policy=policy,
+        conversation_id=conversation.pk,
     )

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from chatpresets.errors import DomainError
-from conversations import gateway, services
+from conversations import gateway, metered, services
 from conversations.models import Message, MessageStatus
 from conversations.payloads import message_payload, money
 
@@ -115,16 +115,7 @@ async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
         if text:
             await emit(text)
 
-    buffer.model = asyncio.ensure_future(
-        gateway.stream_chat(
-            model=prepared.spec.name,
-            messages=prepared.model_messages,
-            params=prepared.params,
-            max_tokens=prepared.max_tokens,
-            on_delta=on_delta,
-            fallbacks=prepared.fallbacks,
-        )
-    )
+    buffer.model = asyncio.ensure_future(metered.stream(prepared.call, on_delta))
     if STOPPED.pop(answer_id, None) is not None:  # stopped before it started
         buffer.model.cancel()
     flusher = asyncio.create_task(_flush_periodically(answer_id, buffer))
@@ -166,20 +157,12 @@ async def _finish(
     error_code = error.code if isinstance(error, DomainError) else "internal_error" if error else ""
     message = await asyncio.shield(
         database_sync_to_async(services.record_outcome)(
-            message_id=prepared.assistant_message.pk,
+            call=prepared.call,
             text=buffer.text,
             status=status,
-            spec=prepared.spec,
-            prompt_tokens=prepared.plan.used,
-            finish_reason=result.finish_reason if result else "",
+            result=result,
             error_code=(result.error_code if result else "") or error_code,
-            ttft_ms=result.ttft_ms if result else None,
-            total_ms=result.total_ms if result else None,
-            cached_tokens=result.cached_tokens if result else 0,
             attempts=result.attempts if result else getattr(error, "details", {}).get("attempts", []),
-            model=result.model if result else "",
-            api_key_id=prepared.api_key_id,
-            admission=prepared.admission,
         )
     )
     if error is None:

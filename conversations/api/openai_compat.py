@@ -33,15 +33,15 @@ from chatpresets.errors import (
     error_body,
     too_large,
 )
-from conversations import gateway, guardrails
+from conversations import gateway, guardrails, metered
 from conversations.api.openai_params import check_params
 from conversations.api.plain import accepts
 from conversations.api.plain import error_response as shared_error_response
 from conversations.api.send import BadCredentials, MalformedBody, Unauthenticated
-from conversations.catalogue import ModelSpec, catalogue, get_model
+from conversations.catalogue import catalogue
 from conversations.context import ContextTooLong
 from conversations.cost_controls import controls_for
-from conversations.models import UsageKind, UsageRecord
+from conversations.models import UsageKind
 from conversations.pii.policy import Screening, screening_for
 from conversations.tokens import REPLY_PRIMING, count_message, count_text
 from presets.models import Preset
@@ -93,25 +93,9 @@ def _error_chunk(exc: Exception) -> bytes:
 
 @dataclass
 class Call:
-    spec: ModelSpec
-    messages: list[dict[str, str]]
-    params: dict[str, Any]
-    max_tokens: int
-    prompt_tokens: int
-    name: str
-    membership: Membership
-    api_key_id: Any
-    preset_id: Any = None
-    preset_version: int | None = None
-    admission: guardrails.Admission | None = None
-    policy: dict[str, Any] | None = None
+    name: str  # the `model` the client asked for, echoed in every answer
+    metered: metered.MeteredCall
     screening: Screening | None = None  # the PII mode; its vault restores the answer
-    fallbacks: list[str] | None = None
-
-    def release(self) -> None:
-        """Free the quota hold of a call that ended without an answer (error, or the client left)."""
-        guardrails.release(self.admission)
-        self.admission = None
 
 
 async def _membership(request: HttpRequest) -> tuple[Membership, ApiKey]:
@@ -238,31 +222,21 @@ def _plan_call(membership: Membership, api_key: ApiKey, body: dict[str, Any]) ->
     window = controls.context_window(spec, (policy or {}).get("max_context_tokens"))
     if prompt_tokens + max_tokens > window:
         raise ContextTooLong(details={"required_tokens": prompt_tokens + max_tokens, "context_window": window})
-    admission = guardrails.admit(
+    call = metered.admit(
         membership=membership,
-        api_key_id=api_key.pk,
+        kind=UsageKind.COMPLETION_API,
+        spec=spec,
         prompt_tokens=prompt_tokens,
         max_tokens=max_tokens,
+        messages=messages,
+        params=params,
+        fallbacks=controls.fallbacks(spec, policy),
+        api_key_id=api_key.pk,
         preset_id=preset_id,
+        preset_version=preset_version,
         preset_policy=policy,
-        estimated_cost=spec.cost(prompt_tokens, max_tokens),
     )
-    return Call(
-        spec,
-        messages,
-        params,
-        max_tokens,
-        prompt_tokens,
-        name,
-        membership,
-        api_key.pk,
-        preset_id,
-        preset_version,
-        admission,
-        policy,
-        screened,
-        controls.fallbacks(spec, policy),
-    )
+    return Call(name, call, screened)
 
 
 def _screen(membership: Membership, messages: list[dict[str, str]], policy: dict[str, Any] | None) -> Screening:
@@ -290,17 +264,11 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
 
 async def _complete(call: Call) -> JsonResponse:
     try:
-        result = await gateway.complete(
-            model=call.spec.name,
-            messages=call.messages,
-            params=call.params,
-            max_tokens=call.max_tokens,
-            fallbacks=call.fallbacks,
-        )
+        result = await metered.complete(call.metered)
     except BaseException:
-        await database_sync_to_async(call.release)()
+        await database_sync_to_async(metered.release)(call.metered)
         raise
-    completion_tokens = count_text(result.text, call.spec.encoding)
+    completion_tokens = count_text(result.text, call.metered.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
     if result.status == "interrupted":  # recorded and charged: the tokens were spent
         raise gateway.UpstreamInterrupted(details={"model": result.model})
@@ -318,7 +286,7 @@ async def _complete(call: Call) -> JsonResponse:
                     "finish_reason": result.finish_reason or "stop",
                 }
             ],
-            "usage": _usage(call.prompt_tokens, completion_tokens),
+            "usage": _usage(call.metered.prompt_tokens, completion_tokens),
         }
     )
 
@@ -354,16 +322,7 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
         if text:
             await queue.put(text)
 
-    task = asyncio.create_task(
-        gateway.stream_chat(
-            model=call.spec.name,
-            messages=call.messages,
-            params=call.params,
-            max_tokens=call.max_tokens,
-            on_delta=on_delta,
-            fallbacks=call.fallbacks,
-        )
-    )
+    task = asyncio.create_task(metered.stream(call.metered, on_delta))
     try:
         yield chunk({"role": "assistant", "content": ""})
         while not (task.done() and queue.empty()):
@@ -380,7 +339,7 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
             return
         if restorer is not None and (tail := restorer.flush()):
             yield chunk({"content": tail})
-        completion_tokens = count_text(result.text, call.spec.encoding)
+        completion_tokens = count_text(result.text, call.metered.spec.encoding)
         await database_sync_to_async(_record)(call, result, completion_tokens)
         if result.status == "interrupted":  # never a `stop`: the client must know the text is cut short
             yield _error_chunk(gateway.UpstreamInterrupted(details={"model": result.model}))
@@ -393,7 +352,7 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
                 "created": created,
                 "model": call.name,
                 "choices": [],
-                "usage": _usage(call.prompt_tokens, completion_tokens),
+                "usage": _usage(call.metered.prompt_tokens, completion_tokens),
             }
             yield f"data: {json.dumps(body)}\n\n".encode()
         yield b"data: [DONE]\n\n"
@@ -402,30 +361,9 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
         # call's hold is given back: one place for every exit.
         if not task.done():
             task.cancel()
-        if call.admission is not None:
-            await asyncio.shield(database_sync_to_async(call.release)())
+        if call.metered.admission is not None:
+            await asyncio.shield(database_sync_to_async(metered.release)(call.metered))
 
 
 def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:
-    try:
-        cost = get_model(result.model).cost(call.prompt_tokens, completion_tokens, result.cached_tokens)
-        guardrails.settle(call.admission, used_tokens=call.prompt_tokens + completion_tokens, used_cost=cost)
-    finally:
-        call.release()  # a no-op once settled; frees the hold if pricing the answer failed
-    UsageRecord.objects.create(
-        org_id=call.membership.org_id,
-        kind=UsageKind.COMPLETION_API,
-        user_id=call.membership.user_id,
-        api_key_id=call.api_key_id,
-        preset_id=call.preset_id,
-        preset_version=call.preset_version,
-        model=result.model,
-        status=result.status,
-        prompt_tokens=call.prompt_tokens,
-        completion_tokens=completion_tokens,
-        cached_tokens=result.cached_tokens,
-        cost=cost,
-        ttft_ms=result.ttft_ms,
-        total_ms=result.total_ms,
-        attempts=result.attempts,
-    )
+    metered.finish(call.metered, status=result.status, completion_tokens=completion_tokens, result=result)

@@ -1,0 +1,194 @@
+"""One metered model call: admit → call → finish, for every caller.
+
+A chat turn (services.prepare_turn → turns.run_turn → services.record_outcome), /v1/chat/completions
+and the background summaries and titles all pass here. `admit` is the one place a model call meets
+the guardrails (rate limits, token quotas, cost budgets); `stream` and `complete` run it through the
+gateway's retries and fallbacks; `finish` settles the holds to the real tokens and cost and writes
+the call's one UsageRecord. Every other ending (an error, a client that left, a crash between admit
+and finish) must `release` the holds, a no-op once finished; holds a dead process kept are freed
+from the answer's stored `holds` (`admission_from`) or, failing that, expire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from conversations import gateway, guardrails
+from conversations.catalogue import ModelSpec, get_model
+from conversations.models import UsageRecord
+from tenancy.models import Membership
+
+
+@dataclass
+class MeteredCall:
+    """What one model call is metered as: who pays, for what, with which prompt, and the hold it took."""
+
+    kind: str  # a UsageKind
+    org_id: Any
+    user_id: Any  # None for a background call: it counts against its conversation's owner
+    spec: ModelSpec
+    prompt_tokens: int
+    max_tokens: int
+    messages: list[dict[str, str]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    fallbacks: list[str] | None = None  # None: the model's own chain
+    api_key_id: Any = None
+    preset_id: Any = None
+    preset_version: int | None = None
+    conversation_id: Any = None
+    message_id: Any = None
+    admission: guardrails.Admission | None = None
+
+
+@dataclass
+class Finished:
+    record: UsageRecord
+    warnings: list[dict[str, Any]]  # soft-limit warnings the transport adds to its answer
+
+
+def admit(
+    *,
+    membership: Membership,
+    kind: str,
+    spec: ModelSpec,
+    prompt_tokens: int,
+    max_tokens: int,
+    messages: list[dict[str, str]] | None = None,
+    params: dict[str, Any] | None = None,
+    fallbacks: list[str] | None = None,
+    api_key_id: Any = None,
+    preset_id: Any = None,
+    preset_version: int | None = None,
+    preset_policy: dict[str, Any] | None = None,
+    conversation_id: Any = None,
+    background: bool = False,
+) -> MeteredCall:
+    """Refuse (429/413/503) or hold the call's estimate: prompt plus `max_tokens`, priced by `spec`.
+
+    An admitted call must end in `finish` or `release`. A background call (nobody asked for it)
+    spends tokens and cost but not the requests per minute its owner has for their own sends.
+    """
+    admission = guardrails.admit(
+        membership=membership,
+        api_key_id=api_key_id,
+        prompt_tokens=prompt_tokens,
+        max_tokens=max_tokens,
+        preset_id=preset_id,
+        preset_policy=preset_policy,
+        estimated_cost=spec.cost(prompt_tokens, max_tokens),
+        counts_request=not background,
+    )
+    return MeteredCall(
+        kind=kind,
+        org_id=membership.org_id,
+        user_id=None if background else membership.user_id,
+        spec=spec,
+        prompt_tokens=prompt_tokens,
+        max_tokens=max_tokens,
+        messages=messages or [],
+        params=params or {},
+        fallbacks=fallbacks,
+        api_key_id=api_key_id,
+        preset_id=preset_id,
+        preset_version=preset_version,
+        conversation_id=conversation_id,
+        admission=admission,
+    )
+
+
+async def stream(call: MeteredCall, on_delta: gateway.Delta) -> gateway.StreamResult:
+    """The answer, streamed to `on_delta`, from the call's model or the first fallback that answers."""
+    return await gateway.stream_chat(
+        model=call.spec.name,
+        messages=call.messages,
+        params=call.params,
+        max_tokens=call.max_tokens,
+        on_delta=on_delta,
+        fallbacks=call.fallbacks,
+    )
+
+
+async def complete(call: MeteredCall) -> gateway.StreamResult:
+    """The whole answer at once, through the same retries and fallbacks as `stream`."""
+    return await gateway.complete(
+        model=call.spec.name,
+        messages=call.messages,
+        params=call.params,
+        max_tokens=call.max_tokens,
+        fallbacks=call.fallbacks,
+    )
+
+
+def finish(
+    call: MeteredCall,
+    *,
+    status: str,
+    completion_tokens: int,
+    result: gateway.StreamResult | None = None,
+    model: str = "",
+    attempts: list[dict[str, Any]] | None = None,
+    prompt_tokens: int | None = None,
+    cached_tokens: int | None = None,
+    priced_as: ModelSpec | None = None,
+    charged: bool = True,
+) -> Finished:
+    """Settle the holds to what the call used and write its one UsageRecord; returns soft-limit warnings.
+
+    Defaults come from `result`: the model that answered (which also prices the call, unless
+    `priced_as` says otherwise), its cached tokens, times and attempts. An uncharged call (one that
+    produced nothing) is recorded but gives its holds back. If pricing fails, the holds are released.
+    """
+    model = model or (result.model if result else call.spec.name)
+    prompt = call.prompt_tokens if prompt_tokens is None else prompt_tokens
+    cached = cached_tokens if cached_tokens is not None else result.cached_tokens if result else 0
+    try:
+        cost = (priced_as or get_model(model)).cost(prompt, completion_tokens, cached)
+        used_tokens, used_cost = (prompt + completion_tokens, cost) if charged else (0, Decimal(0))
+        warnings = guardrails.settle(call.admission, used_tokens=used_tokens, used_cost=used_cost)
+    finally:
+        release(call)  # a no-op once settled
+    record = UsageRecord.objects.create(
+        org_id=call.org_id,
+        kind=call.kind,
+        user_id=call.user_id,
+        api_key_id=call.api_key_id,
+        preset_id=call.preset_id,
+        preset_version=call.preset_version,
+        conversation_id=call.conversation_id,
+        message_id=call.message_id,
+        model=model,
+        status=status,
+        prompt_tokens=prompt,
+        completion_tokens=completion_tokens,
+        cached_tokens=cached,
+        cost=cost,
+        ttft_ms=result.ttft_ms if result else None,
+        total_ms=result.total_ms if result else None,
+        attempts=(result.attempts if result else []) if attempts is None else attempts,
+    )
+    return Finished(record, warnings)
+
+
+def release(call: MeteredCall | None) -> None:
+    """Give back everything the call held, as if it had never been admitted; a no-op once finished."""
+    if call is not None:
+        guardrails.release(call.admission)
+        call.admission = None
+
+
+def holds(call: MeteredCall) -> dict[str, str]:
+    """The call's holds as the answer stores them, so whoever finds it abandoned can settle them."""
+    admission = call.admission
+    held = {
+        "tokens": admission.reservation_id if admission else None,
+        "cost": admission.cost_reservation_id if admission else None,
+        "api_key": call.api_key_id,
+    }
+    return {name: str(value) for name, value in held.items() if value is not None}
+
+
+def admission_from(held: dict[str, str]) -> guardrails.Admission:
+    """The admission an abandoned answer's stored `holds` stand for (its reservations only)."""
+    return guardrails.Admission(held.get("tokens"), 0, cost_reservation_id=held.get("cost"))
