@@ -1,7 +1,8 @@
 """The conversation websocket: /ws/orgs/<org_slug>/conversations/<id>/ (frames in docs/websocket.md).
 
-Authorised on connect (an outsider's handshake is refused, as with the API's 404) and again on
-every action, from the key, user and membership as stored now. Each socket also joins the
+Authorised on connect and again on every action, from the key, user and membership as stored
+now, by tenancy/chat_caller.py: a refused handshake closes with the API's status for the same
+refusal plus 4000 (an outsider's 404 is 4404). Each socket also joins the
 access groups of its key, membership and user (tenancy/access.py): when one of them changes it
 re-authorises at once and, if its caller may no longer chat, stops its answer, sends an
 `access_revoked` error frame and closes with 4403. The answer streams as a task of the consumer
