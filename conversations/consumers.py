@@ -41,11 +41,16 @@ from tenancy.chat_caller import ChatCaller, chat_caller_as_stored
 logger = logging.getLogger(__name__)
 
 CLOSE_NOT_FOUND = 4404
-CLOSE_ACCESS_REVOKED = 4403
+CLOSE_FORBIDDEN = 4403  # a handshake whose caller may not chat, or an open socket that lost access
+CLOSE_ACCESS_REVOKED = CLOSE_FORBIDDEN
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the database or Redis cannot serve now
-CLOSE_BY_STATUS = {401: CLOSE_UNAUTHENTICATED, 403: CLOSE_ACCESS_REVOKED, 404: CLOSE_NOT_FOUND}
-CLOSE_BY_STATUS[429] = CLOSE_TOO_MANY_FAILED_ATTEMPTS
+CLOSE_BY_STATUS = {
+    401: CLOSE_UNAUTHENTICATED,
+    403: CLOSE_FORBIDDEN,
+    404: CLOSE_NOT_FOUND,
+    429: CLOSE_TOO_MANY_FAILED_ATTEMPTS,
+}
 
 
 def authorize(

@@ -15,9 +15,8 @@ from typing import Any
 from rest_framework import exceptions
 
 from chatpresets import request_context
-from chatpresets.errors import DomainError, Forbidden, NotFound
+from chatpresets.errors import DomainError, Forbidden
 from tenancy.authentication import authenticate_key
-from tenancy.key_guard import TooManyFailedAttempts
 from tenancy.models import ApiKey, Membership, User
 from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import active_api_key, active_user, membership_for_caller
@@ -41,16 +40,6 @@ class BadApiKey(DomainError):
 
 class ChatNotAllowed(Forbidden):
     message = "Your role or API key scope does not allow chatting."
-
-
-# Every refusal the resolver raises: the caller, not the conversation, is at fault.
-CALLER_REFUSALS: tuple[type[DomainError], ...] = (
-    NotAuthenticated,
-    BadApiKey,
-    TooManyFailedAttempts,
-    NotFound,
-    ChatNotAllowed,
-)
 
 
 @dataclass(frozen=True)
@@ -80,8 +69,6 @@ def api_key_for_secret(secret: str, *, client_ip: str | None = None) -> ApiKey:
     """The active key for a presented secret; BadApiKey, or TooManyFailedAttempts from a locked-out address."""
     try:
         return authenticate_key(secret, client_ip=client_ip)
-    except TooManyFailedAttempts:
-        raise
     except exceptions.AuthenticationFailed as error:
         raise BadApiKey() from error
 
