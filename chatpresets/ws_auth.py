@@ -2,7 +2,9 @@
 
 Browsers send cookies and an Origin, so session sockets must come from an allowed origin
 (the websocket form of CSRF protection). Programs with a key send no cookies; the key is
-the credential and the Origin does not matter.
+the credential and the Origin does not matter. Each socket gets a request context (an id and the
+client's address) for its whole life, as each HTTP request does, so logs and the audit trail of
+what it does carry them (and the key: tenancy/chat_caller.py).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
-from rest_framework.exceptions import AuthenticationFailed
 
-from tenancy.authentication import authenticate_key
+from chatpresets import request_context
+from tenancy.chat_caller import BadApiKey, api_key_for_secret, bearer_secret
 from tenancy.key_guard import TooManyFailedAttempts
 
 # Like the consumer's 4401 and 4404: the HTTP status in the 4000 range of websocket close codes.
@@ -41,19 +43,20 @@ class ApiKeyOrSessionAuth:
         self.session_stack = AllowedHostsOriginValidator(AuthMiddlewareStack(inner))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
-        scheme, _, secret = header.partition(" ")
-        if scheme != "Bearer":
-            if b"cookie" not in dict(scope.get("headers", [])):
+        headers = dict(scope.get("headers", []))
+        client_ip = (scope.get("client") or [None])[0]
+        request_context.begin(request_context.RequestContext(request_context.new_request_id(), client_ip=client_ip))
+        secret = bearer_secret(headers.get(b"authorization", b"").decode("latin-1"))
+        if secret is None:
+            if b"cookie" not in headers:
                 # No key and no session: 4401 whatever the Origin, which only guards cookies.
                 return await refuse_handshake(receive, send, CLOSE_UNAUTHENTICATED)
             return await self.session_stack(scope, receive, send)
-        client = scope.get("client") or [None]
         try:
-            api_key = await database_sync_to_async(authenticate_key)(secret.strip(), client_ip=client[0])
+            api_key = await database_sync_to_async(api_key_for_secret)(secret, client_ip=client_ip)
             scope = {**scope, "user": api_key.user, "api_key": api_key}
         except TooManyFailedAttempts:
             return await refuse_handshake(receive, send, CLOSE_TOO_MANY_FAILED_ATTEMPTS)
-        except AuthenticationFailed:
-            scope = {**scope, "user": AnonymousUser(), "api_key": None}
+        except BadApiKey:
+            scope = {**scope, "user": AnonymousUser(), "api_key": None}  # the consumer refuses it: 4401
         return await self.inner(scope, receive, send)

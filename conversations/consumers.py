@@ -1,7 +1,8 @@
 """The conversation websocket: /ws/orgs/<org_slug>/conversations/<id>/ (frames in docs/websocket.md).
 
-Authorised on connect (an outsider's handshake is refused, as with the API's 404) and again on
-every action, from the key, user and membership as stored now. Each socket also joins the
+Authorised on connect and again on every action, from the key, user and membership as stored
+now, by tenancy/chat_caller.py: a refused handshake closes with the API's status for the same
+refusal plus 4000 (an outsider's 404 is 4404). Each socket also joins the
 access groups of its key, membership and user (tenancy/access.py): when one of them changes it
 re-authorises at once and, if its caller may no longer chat, stops its answer, sends an
 `access_revoked` error frame and closes with 4403. The answer streams as a task of the consumer
@@ -25,54 +26,54 @@ from chatpresets.errors import (
     UNAVAILABLE_EXCEPTIONS,
     AccessRevoked,
     DomainError,
-    NotFound,
     dependency_failure,
     retry_after,
 )
-from chatpresets.ws_auth import CLOSE_UNAUTHENTICATED
+from chatpresets.ws_auth import CLOSE_TOO_MANY_FAILED_ATTEMPTS, CLOSE_UNAUTHENTICATED
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
 from conversations.turns import attach, run_turn, stop_answer
 from tenancy import access
-from tenancy.models import ApiKey, Membership
-from tenancy.permissions import Perm, key_allows, role_has
-from tenancy.selectors import active_api_key, active_user, membership_for_caller
+from tenancy.chat_caller import ChatCaller, chat_caller_as_stored
 
 logger = logging.getLogger(__name__)
 
 CLOSE_NOT_FOUND = 4404
-CLOSE_ACCESS_REVOKED = 4403
+CLOSE_FORBIDDEN = 4403  # a handshake whose caller may not chat, or an open socket that lost access
+CLOSE_ACCESS_REVOKED = CLOSE_FORBIDDEN
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the database or Redis cannot serve now
-
-
-def caller_access(user_id: Any, key_id: Any, org_slug: str) -> tuple[Membership, ApiKey | None]:
-    """The caller's membership and key as stored now, or AccessRevoked when they no longer allow chat.
-
-    Read afresh each time: the key and user loaded at the handshake would still look valid after
-    the key was revoked or the user deactivated.
-    """
-    api_key = active_api_key(key_id=key_id) if key_id is not None else None
-    user = api_key.user if api_key is not None else active_user(user_id=user_id)
-    if user is None or (key_id is not None and api_key is None):
-        raise AccessRevoked()
-    try:
-        membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
-    except NotFound:
-        raise AccessRevoked() from None
-    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
-        raise AccessRevoked()
-    return membership, api_key
+CLOSE_BY_STATUS = {
+    401: CLOSE_UNAUTHENTICATED,
+    403: CLOSE_FORBIDDEN,
+    404: CLOSE_NOT_FOUND,
+    429: CLOSE_TOO_MANY_FAILED_ATTEMPTS,
+}
 
 
 def authorize(
-    user_id: Any, key_id: Any, org_slug: str, conversation_id: str
-) -> tuple[Membership, ApiKey | None, Conversation]:
-    """The caller's membership, key and conversation; AccessRevoked or NotFound otherwise."""
-    membership, api_key = caller_access(user_id, key_id, org_slug)
-    return membership, api_key, conversation_for_caller(membership=membership, conversation_id=conversation_id)
+    user_id: Any, key_id: Any, org_slug: str, conversation_id: str, *, socket_open: bool
+) -> tuple[ChatCaller, Conversation]:
+    """The caller as stored now and their conversation; the caller's refusal, or NotFound for the conversation.
+
+    Read afresh each time: the key and user loaded at the handshake would still look valid after
+    the key was revoked or the user deactivated. On an open socket a refusal of the caller is
+    AccessRevoked (its frame names the refusal), since the socket closes over it.
+    """
+    try:
+        caller = chat_caller_as_stored(user_id=user_id, key_id=key_id, org_slug=org_slug)
+    except DomainError as error:
+        if not socket_open:
+            raise
+        raise AccessRevoked(details={"reason": error.code}) from error
+    return caller, conversation_for_caller(membership=caller.membership, conversation_id=conversation_id)
+
+
+def handshake_close_code(error: DomainError) -> int:
+    """A refused handshake's close code: the HTTP status the same refusal gets, in the 4000 range."""
+    return CLOSE_BY_STATUS.get(error.status_code, CLOSE_NOT_FOUND)
 
 
 def error_frame(error: DomainError) -> dict[str, Any]:
@@ -89,13 +90,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: tuple[str, ...] = ()
 
     async def connect(self) -> None:
-        if not self.scope["user"].is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
-            return
         try:
             await self.authorize()
-        except DomainError:
-            await self.refuse(CLOSE_NOT_FOUND)
+        except DomainError as error:
+            await self.refuse(handshake_close_code(error))
             return
         except UNAVAILABLE_EXCEPTIONS as exc:
             dependency_failure(exc)  # logs it, without a traceback
@@ -110,6 +108,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.opened = True
 
     async def refuse(self, code: int) -> None:
         """Refuse the handshake with a close code the client can read.
@@ -122,17 +121,20 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def authorize(self) -> None:
-        """Re-read the caller's access and conversation; AccessRevoked or NotFound when they are gone."""
+        """Re-read the caller's access and conversation (module `authorize`)."""
         kwargs, handshake_key = self.scope["url_route"]["kwargs"], self.scope.get("api_key")
-        self.membership, self.api_key, self.conversation = await database_sync_to_async(authorize)(
+        caller, self.conversation = await database_sync_to_async(authorize)(
             self.scope["user"].pk,
             handshake_key.pk if handshake_key else None,
             kwargs["org_slug"],
             kwargs["conversation_id"],
+            socket_open=self.opened,
         )
+        self.membership, self.api_key = caller.membership, caller.api_key
         self.watch_expiry()
 
     closed = False
+    opened = False  # accepted: from then on a refusal of the caller revokes the socket
 
     async def disconnect(self, code: int) -> None:
         self.closed = True  # a streaming answer goes on; a reconnecting socket can `resume` it

@@ -21,11 +21,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import AuthenticationFailed
 
 from chatpresets.errors import (
     DomainError,
-    Forbidden,
     InvalidInput,
     NotFound,
     TooLarge,
@@ -37,7 +35,7 @@ from conversations import gateway, guardrails, metered
 from conversations.api.openai_params import check_params
 from conversations.api.plain import accepts
 from conversations.api.plain import error_response as shared_error_response
-from conversations.api.send import BadCredentials, MalformedBody, Unauthenticated
+from conversations.api.send import MalformedBody
 from conversations.catalogue import catalogue
 from conversations.context import ContextTooLong
 from conversations.cost_controls import controls_for
@@ -47,10 +45,8 @@ from conversations.tokens import REPLY_PRIMING, count_message, count_text
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
 from presets.selectors import preset_list_visible
-from tenancy.authentication import authenticate_key
+from tenancy.chat_caller import NotAuthenticated, bearer_secret, chat_caller_for_secret
 from tenancy.models import ApiKey, Membership
-from tenancy.permissions import Perm, key_allows, role_has
-from tenancy.selectors import membership_for_caller
 
 ROLES = {"system", "user", "assistant"}
 
@@ -99,21 +95,16 @@ class Call:
 
 
 async def _membership(request: HttpRequest) -> tuple[Membership, ApiKey]:
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme != "Bearer":
-        raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
-    try:
-        api_key = await database_sync_to_async(authenticate_key)(secret.strip())
-    except AuthenticationFailed as error:
-        raise BadCredentials() from error
-    return await database_sync_to_async(_chat_membership)(api_key), api_key
+    """/v1 takes only API keys, and acts in the key's own organisation."""
+    secret = bearer_secret(request.headers.get("Authorization", ""))
+    if secret is None:
+        raise NotAuthenticated()
+    return await database_sync_to_async(_key_caller)(secret)
 
 
-def _chat_membership(api_key: ApiKey) -> Membership:
-    membership = membership_for_caller(user=api_key.user, org_slug=api_key.org.slug, api_key=api_key)
-    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
-        raise Forbidden("This key (or its user's role) may not chat; it needs the `chat` scope.")
-    return membership
+def _key_caller(secret: str) -> tuple[Membership, ApiKey]:
+    caller = chat_caller_for_secret(secret, org_slug=None)
+    return caller.membership, caller.required_api_key
 
 
 def allowed_models(membership: Membership) -> list[str]:

@@ -20,36 +20,20 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
 
 from chatpresets.errors import DomainError, Forbidden, dependency_failure
 from conversations import services
 from conversations.api.plain import accepts, error_response
 from conversations.api.serializers import RegenerateSerializer, SendMessageSerializer
 from conversations.api.views import ConversationViewSet
-from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import conversation_for_caller
 from conversations.turns import prepare_off_loop, run_turn
-from tenancy.authentication import authenticate_key
-from tenancy.models import ApiKey, Membership
-from tenancy.permissions import Perm, key_allows, role_has
-from tenancy.selectors import membership_for_caller
+from tenancy.chat_caller import NotAuthenticated, bearer_secret, chat_caller, chat_caller_for_secret
 
 logger = logging.getLogger(__name__)
 
 list_messages = ConversationViewSet.as_view({"get": "messages"})
-
-
-class Unauthenticated(DomainError):
-    code = "not_authenticated"
-    status_code = 401
-    message = "Authentication credentials were not provided."
-
-
-class BadCredentials(Unauthenticated):
-    code = "authentication_failed"
-    message = "Invalid, expired or revoked API key."
 
 
 class MalformedBody(DomainError):
@@ -104,12 +88,12 @@ async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operat
 
 async def _credentials(request: HttpRequest) -> tuple[str | None, Any]:
     """An API key secret (checked with the rest, in one database round), or the session's user."""
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme == "Bearer":
-        return secret.strip(), None
+    secret = bearer_secret(request.headers.get("Authorization", ""))
+    if secret is not None:
+        return secret, None
     user = await request.auser()
     if not user.is_authenticated:
-        raise Unauthenticated()
+        raise NotAuthenticated()
     if CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {}) is not None:
         raise Forbidden("CSRF check failed: send the X-CSRFToken header with session requests.")
     return None, user
@@ -118,29 +102,19 @@ async def _credentials(request: HttpRequest) -> tuple[str | None, Any]:
 def _authorized_turn(
     *, secret: str | None, user: Any, org_slug: str, pk: str, content: str, client_id: str, operation: str
 ) -> services.PreparedTurn:
-    """Key check, membership, role and scope, conversation, and the turn itself: one thread hop."""
-    api_key = None
+    """The chat caller, the conversation, and the turn itself: one thread hop."""
     if secret is not None:
-        try:
-            api_key = authenticate_key(secret)
-        except AuthenticationFailed as error:
-            raise BadCredentials() from error
-        user = api_key.user
-    membership, conversation = _authorize(user, api_key, org_slug, pk)
-    key_id = api_key.pk if api_key else None
+        caller = chat_caller_for_secret(secret, org_slug=org_slug)
+    else:
+        caller = chat_caller(user=user, api_key=None, org_slug=org_slug)
+    membership, key_id = caller.membership, caller.api_key_id
+    conversation = conversation_for_caller(membership=membership, conversation_id=pk)
     if operation == "regenerate":
         return services.prepare_regenerate(membership=membership, conversation=conversation, api_key_id=key_id)
     prepare = services.prepare_edit if operation == "edit" else services.prepare_turn
     return prepare(
         membership=membership, conversation=conversation, content=content, client_id=client_id, api_key_id=key_id
     )
-
-
-def _authorize(user: Any, api_key: ApiKey | None, org_slug: str, pk: str) -> tuple[Membership, Conversation]:
-    membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
-    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
-        raise Forbidden("Your role or API key scope does not allow chatting.")
-    return membership, conversation_for_caller(membership=membership, conversation_id=pk)
 
 
 def _validated(request: HttpRequest, *, operation: str) -> dict[str, Any]:

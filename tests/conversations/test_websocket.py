@@ -117,11 +117,11 @@ async def test_a_conversation_id_that_is_not_a_uuid_is_refused_like_an_unknown_o
     assert await refusal(communicator(path, chat["key"])) == (True, 4404)
 
 
-async def test_key_without_chat_scope_is_refused(chat, alice, acme) -> None:
+async def test_key_without_chat_scope_is_refused_with_4403_like_the_api_403(chat, alice, acme) -> None:
     _, read_key = await sync_to_async(tenancy_services.api_key_create)(
         org=acme, actor=alice, name="r", scopes=["presets:read"], expires_at=None
     )
-    assert await refusal(communicator(chat["path"], read_key)) == (True, 4404)
+    assert await refusal(communicator(chat["path"], read_key)) == (True, 4403)
 
 
 async def test_session_socket_needs_an_allowed_origin(chat, alice, client) -> None:
