@@ -123,7 +123,7 @@ def prepare_turn(
 ) -> PreparedTurn:
     """Store the user message and a pending answer, and plan the prompt; a repeated client id replays."""
     _refuse_null_characters(content=content, client_id=client_id)
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = _locked(conversation)
     if (replayed := _replay_for(conversation, client_id, content)) is not None:
         return replayed
     _ensure_idle(conversation)
@@ -137,7 +137,7 @@ def prepare_edit(
 ) -> PreparedTurn:
     """Replace the last question (and its answers) with an edited one and answer that instead."""
     _refuse_null_characters(content=content, client_id=client_id)
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = _locked(conversation)
     if (replayed := _replay_for(conversation, client_id, content)) is not None:
         return replayed  # a retried edit; its question is now the last one, so it is not edited again
     _ensure_idle(conversation)
@@ -152,7 +152,7 @@ def prepare_edit(
 @transaction.atomic
 def prepare_regenerate(*, membership: Membership, conversation: Conversation, api_key_id: Any = None) -> PreparedTurn:
     """A fresh answer to the last question; the previous answer is kept but leaves the prompt."""
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = _locked(conversation)
     _ensure_idle(conversation)
     question = last_user_message(conversation)
     if question is None:
@@ -166,6 +166,12 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
         conversation, question, turn, plan, seq=_next_seq(conversation), holds=_holds(admission, api_key_id)
     )
     return _prepared(conversation, question, answer, plan, turn, api_key_id, admission)
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    """The conversation re-read under its row lock, with its organisation (the new messages' `org`) in
+    the same query; only the conversation's row is locked."""
+    return Conversation.objects.select_related("org").select_for_update(of=("self",)).get(pk=conversation.pk)
 
 
 def _refuse_null_characters(**fields: str) -> None:
