@@ -245,8 +245,10 @@ def _prepared(
     screened = turn.screening
     model_messages = model_prompt(plan, screened).messages
     vault = screened.stored_vault()
+    changes: dict[str, Any] = {"updated_at": timezone.now()}  # the conversation moves up the list
     if vault and vault != conversation.pii_vault:
-        Conversation.objects.filter(pk=conversation.pk).update(pii_vault=vault)
+        changes["pii_vault"] = vault
+    Conversation.objects.filter(pk=conversation.pk).update(**changes)  # one UPDATE per turn
     return PreparedTurn(
         conversation_id=conversation.pk,
         user_message=question,
@@ -277,7 +279,6 @@ def _pending_answer(
     seq: int,
     holds: dict[str, str],
 ) -> Message:
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return Message.objects.create(
         org=conversation.org,
         conversation=conversation,
