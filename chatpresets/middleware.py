@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote_plus
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.deprecation import MiddlewareMixin
 
@@ -15,25 +17,62 @@ REQUEST_ID_HEADER = "X-Request-ID"
 
 
 class RequestContextMiddleware:
-    """Accept or mint a request id, expose it on the request, the response and in logs."""
+    """Accept or mint a request id, expose it on the request, the response and in logs.
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Async-capable, like every middleware in the chain: one sync-only middleware makes Django run the
+    whole chain below it, async views included, through a worker thread and `async_to_sync` back.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request_context.new_request_id(request.headers.get(REQUEST_ID_HEADER))
-        request.request_id = request_id
-        # Not reset on the way out: Django logs the response ("Not Found: …") after the middleware
-        # chain returns, and that line needs the id too. Each ASGI request runs in its own context.
-        request_context.begin(
-            request_context.RequestContext(request_id=request_id, client_ip=request_context.client_ip_of(request))
-        )
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        request_id = _begin_request(request)
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
 
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        request_id = _begin_request(request)
+        response = await self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
 
-class NullCharacterMiddleware(MiddlewareMixin):
+
+def _begin_request(request: HttpRequest) -> str:
+    request_id = request_context.new_request_id(request.headers.get(REQUEST_ID_HEADER))
+    request.request_id = request_id
+    # Not reset on the way out: Django logs the response ("Not Found: …") after the middleware
+    # chain returns, and that line needs the id too. Each ASGI request runs in its own context.
+    request_context.begin(
+        request_context.RequestContext(request_id=request_id, client_ip=request_context.client_ip_of(request))
+    )
+    return request_id
+
+
+class OnLoopMiddlewareMixin(MiddlewareMixin):
+    """Hooks that neither block nor touch the database run on the event loop in async mode.
+
+    MiddlewareMixin sends each hook of an async request to a worker thread (one thread hop per
+    hook, on every request); these hooks only read headers and build responses.
+    """
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = self.process_request(request) if hasattr(self, "process_request") else None
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class NullCharacterMiddleware(OnLoopMiddlewareMixin):
     """A NUL in the query string or a header is a 400 before any view runs.
 
     PostgreSQL text cannot hold NUL, so any parameter or header that reaches a query (a filter,
@@ -71,7 +110,7 @@ class DependencyUnavailableMiddleware(MiddlewareMixin):
         return None if unavailable is None else errors.error_response(unavailable)
 
 
-class ApiNotFoundMiddleware(MiddlewareMixin):
+class ApiNotFoundMiddleware(OnLoopMiddlewareMixin):
     """An unknown path under /api/ or /v1/ answers the JSON 404 even with DEBUG on.
 
     `handler404` (errors.page_not_found) is only consulted with DEBUG off; with it on, Django

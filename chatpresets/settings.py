@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "chatpresets.middleware.DependencyUnavailableMiddleware",
     "chatpresets.middleware.NullCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chatpresets.static_files.AsyncWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

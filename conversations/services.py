@@ -117,7 +117,7 @@ def prepare_turn(
 ) -> PreparedTurn:
     """Store the user message and a pending answer, and plan the prompt; a repeated client id replays."""
     _refuse_null_characters(content=content, client_id=client_id)
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = _locked(conversation)
     if (replayed := _replay_for(conversation, client_id, content)) is not None:
         return replayed
     _ensure_idle(conversation)
@@ -131,7 +131,7 @@ def prepare_edit(
 ) -> PreparedTurn:
     """Replace the last question (and its answers) with an edited one and answer that instead."""
     _refuse_null_characters(content=content, client_id=client_id)
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = _locked(conversation)
     if (replayed := _replay_for(conversation, client_id, content)) is not None:
         return replayed  # a retried edit; its question is now the last one, so it is not edited again
     _ensure_idle(conversation)
@@ -146,7 +146,7 @@ def prepare_edit(
 @transaction.atomic
 def prepare_regenerate(*, membership: Membership, conversation: Conversation, api_key_id: Any = None) -> PreparedTurn:
     """A fresh answer to the last question; the previous answer is kept but leaves the prompt."""
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = _locked(conversation)
     _ensure_idle(conversation)
     question = last_user_message(conversation)
     if question is None:
@@ -158,6 +158,12 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
     )
     answer = _pending_answer(conversation, question, turn, plan, seq=_next_seq(conversation), holds=metered.holds(call))
     return _prepared(conversation, question, answer, plan, turn, call)
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    """The conversation re-read under its row lock, with its organisation (the new messages' `org`) in
+    the same query; only the conversation's row is locked."""
+    return Conversation.objects.select_related("org").select_for_update(of=("self",)).get(pk=conversation.pk)
 
 
 def _refuse_null_characters(**fields: str) -> None:
@@ -230,8 +236,10 @@ def _prepared(
     screened = turn.screening
     call.messages, call.message_id = model_prompt(plan, screened).messages, answer.pk
     vault = screened.stored_vault()
+    changes: dict[str, Any] = {"updated_at": timezone.now()}  # the conversation moves up the list
     if vault and vault != conversation.pii_vault:
-        Conversation.objects.filter(pk=conversation.pk).update(pii_vault=vault)
+        changes["pii_vault"] = vault
+    Conversation.objects.filter(pk=conversation.pk).update(**changes)  # one UPDATE per turn
     return PreparedTurn(
         conversation_id=conversation.pk,
         user_message=question,
@@ -251,7 +259,6 @@ def _pending_answer(
     seq: int,
     holds: dict[str, str],
 ) -> Message:
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return Message.objects.create(
         org=conversation.org,
         conversation=conversation,

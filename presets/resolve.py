@@ -38,18 +38,20 @@ def resolve_for_conversation(
     existing: bool = False,
     via: str = "",
     link_id: Any = None,
+    preset: Preset | None = None,
 ) -> ResolvedPreset:
     """The rendered prompt and settings of the pinned version, or of the newest approved one.
 
     Callers with `use` access get the prompt for the model but `prompt_visible` is False, so
     nothing shows it to them. Unapproved versions are only for those who may edit the preset.
     `via` names the route to a preset of another organisation (presets.outside): it grants only
-    what that route shows, while it stands, and never a trashed preset.
+    what that route shows, while it stands, and never a trashed preset. `preset` is the row of
+    `preset_id` when the caller has just read it (the same row is not read twice).
     """
     if via:
         preset, access, number = _reached_from_outside(membership, preset_id, version, via, link_id)
     else:
-        preset, access, number = _of_own_org(membership, preset_id, version, existing)
+        preset, access, number = _of_own_org(membership, preset_id, version, existing, preset)
     content = version_content(preset_id=preset.pk, number=number)
     if content is None:
         raise NotFound(f"Version {number} does not exist.")
@@ -66,10 +68,13 @@ def resolve_for_conversation(
 
 
 def _of_own_org(
-    membership: Membership, preset_id: Any, version: int | None, existing: bool
+    membership: Membership, preset_id: Any, version: int | None, existing: bool, read: Preset | None = None
 ) -> tuple[Preset, Access, int]:
-    queryset = Preset.objects.for_org(membership.org)
-    preset = (queryset if existing else queryset.alive()).filter(pk=preset_id).first()
+    if _is_row_of(read, membership, preset_id, existing):
+        preset = read
+    else:
+        queryset = Preset.objects.for_org(membership.org)
+        preset = (queryset if existing else queryset.alive()).filter(pk=preset_id).first()
     access = preset_access(preset=preset, membership=membership) if preset else Access.NONE
     if access < Access.USE:
         raise NotFound()
@@ -81,6 +86,14 @@ def _of_own_org(
     if not _usable(preset, number, access):
         raise _not_approved(number)
     return preset, access, number
+
+
+def _is_row_of(read: Preset | None, membership: Membership, preset_id: Any, existing: bool) -> bool:
+    """Whether `read` is the row `_of_own_org` would read: the same preset, this organisation's, live
+    unless `existing`."""
+    if read is None or read.pk != preset_id or read.org_id != membership.org_id:
+        return False
+    return existing or read.deleted_at is None
 
 
 def _reached_from_outside(

@@ -249,7 +249,11 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
     if preset is None:
         raise NotFound(f"No preset {slug!r} here.")
     return resolve_for_conversation(
-        membership=membership, preset_id=preset.pk, version=int(version) if version else None, values=variables
+        membership=membership,
+        preset_id=preset.pk,
+        version=int(version) if version else None,
+        values=variables,
+        preset=preset,
     )
 
 
