@@ -186,6 +186,21 @@ def test_release_expired_frees_only_holds_past_their_ttl(store: QuotaStore, limi
     assert used_and_reserved(store, [day]) == [(40, 0)]
 
 
+def test_a_hold_of_nothing_settles_releases_and_expires_like_any_other(store: QuotaStore, limit: Callable) -> None:
+    # A free model's cost hold is 0 micro-units; Lua's -0 is "-0", which HINCRBY refuses as not an integer.
+    day = limit("day", 1000)
+    store.reserve(limits=[day], amount=0, reservation_id="free", ttl_seconds=60)
+    store.reserve(limits=[day], amount=0, reservation_id="dropped", ttl_seconds=60)
+    store.reserve(limits=[day], amount=0, reservation_id="crashed", ttl_seconds=1)
+    store.reserve(limits=[day], amount=30, reservation_id="crashed-too", ttl_seconds=1)
+
+    assert store.settle(reservation_id="free", actual=0) is True
+    assert store.release(reservation_id="dropped") is True
+    assert store.release_expired(now=time.time() + 5) == 2  # one free hold must not stall the sweep
+
+    assert used_and_reserved(store, [day]) == [(0, 0)]
+
+
 def test_a_late_settle_after_expiry_still_charges_the_real_usage(store: QuotaStore, limit: Callable) -> None:
     day = limit("day", 1000)
     store.reserve(limits=[day], amount=300, reservation_id="slow", ttl_seconds=1)

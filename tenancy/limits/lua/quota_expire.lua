@@ -14,7 +14,7 @@ for _, id in ipairs(ids) do
   if row[1] == 'pending' then
     local amount, keys, expiries = tonumber(row[2]), cjson.decode(row[3]), cjson.decode(row[4])
     for i, key in ipairs(keys) do
-      if redis.call('HINCRBY', key, 'r', -amount) < 0 then redis.call('HSET', key, 'r', 0) end
+      if redis.call('HINCRBY', key, 'r', 0 - amount) < 0 then redis.call('HSET', key, 'r', 0) end
       redis.call('EXPIREAT', key, expiries[i])
     end
     redis.call('HSET', record, 's', 'expired')

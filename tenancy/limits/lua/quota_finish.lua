@@ -7,9 +7,10 @@
 local row = redis.call('HMGET', KEYS[1], 's', 'a', 'k', 'x')
 local state, settling = row[1], ARGV[2] == 'settle'
 if not state or (state == 'expired' and not settling) then return 0 end
+-- 0 - amount, never -amount: Lua prints -0 as "-0", which HINCRBY refuses (a free model's cost hold).
 local amount, keys, expiries = tonumber(row[2]), cjson.decode(row[3]), cjson.decode(row[4])
 for i, key in ipairs(keys) do
-  if state == 'pending' and redis.call('HINCRBY', key, 'r', -amount) < 0 then
+  if state == 'pending' and redis.call('HINCRBY', key, 'r', 0 - amount) < 0 then
     redis.call('HSET', key, 'r', 0)
   end
   if settling then redis.call('HINCRBY', key, 'u', ARGV[3]) end
