@@ -8,7 +8,7 @@ from django.db import models
 
 from audit.models import AuditEvent
 from chatpresets import request_context
-from conversations.pii.redact import scrub
+from chatpresets.llm.pii.redact import scrub
 
 
 def record(

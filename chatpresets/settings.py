@@ -315,7 +315,7 @@ CELERY_BEAT_SCHEDULE = {
     "rollup-usage": {"task": "conversations.usage.rollup_usage", "schedule": 3600.0},
 }
 
-# The model catalogue (see conversations/catalogue.py). With OPENAI_API_KEY the defaults are
+# The model catalogue (see chatpresets/llm/catalogue.py). With OPENAI_API_KEY the defaults are
 # OpenAI's models; without it, the embedded SmolLM2 server that `make run` starts on loopback.
 OPENAI_API_KEY = env_secret("OPENAI_API_KEY", default="") or ""
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")

@@ -11,7 +11,7 @@ their store unreachable the call is refused with 503.
 Cost budgets (`*_cost_day`, `*_cost_month`, in the catalogue's currency) are reserved the same way
 from the catalogue prices, in micro-units, in a second reservation; when one cannot hold a call
 the organisation's `over_budget` policy refuses it (`budget_exceeded`) or the caller retries on
-its `downgrade_model` (see conversations.cost_controls).
+its `downgrade_model` (see chatpresets.llm.cost_controls).
 
 Which limits apply (plan, organisation, team and member overrides, preset) is resolved by
 tenancy.limits.rules; a limit set to null is off. The whole design: docs/guardrails.md.

@@ -13,12 +13,12 @@ from typing import Any
 from django.conf import settings
 
 from chatpresets.errors import NotFound
+from chatpresets.llm.catalogue import ModelSpec, default_model
+from chatpresets.llm.cost_controls import CostControls, controls_for
+from chatpresets.llm.pii.policy import Screening, screening_for
 from conversations import guardrails
-from conversations.catalogue import ModelSpec, default_model
 from conversations.context import ContextPlan, plan_context
-from conversations.cost_controls import CostControls, controls_for
 from conversations.models import Conversation
-from conversations.pii.policy import Screening, screening_for
 from conversations.selectors import history_loader, history_reader
 from presets.resolve import ResolvedPreset, resolve_for_conversation
 from tenancy.models import Membership

@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from conversations import catalogue, gateway
+from chatpresets.llm import catalogue, gateway
 from conversations.fake_llm import FakeConfig, FakeLLMServer
 from tenancy import services
 from tenancy.models import ApiKey, Organization, Role, User

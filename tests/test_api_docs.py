@@ -13,7 +13,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from conversations import catalogue
+from chatpresets.llm import catalogue
 from conversations.fake_llm import FakeConfig
 from conversations.models import UsageRecord
 from conversations.usage import rollup_usage

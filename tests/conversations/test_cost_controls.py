@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from conversations import catalogue
-from conversations.cost_controls import controls_for
+from chatpresets.llm import catalogue
+from chatpresets.llm.cost_controls import controls_for
 from conversations.models import Message, UsageRecord
 from presets.services import lifecycle, review
 from tenancy.limits.quota import get_quota_store

@@ -18,7 +18,8 @@ from channels.db import database_sync_to_async as sync_to_async
 from django.db import DatabaseError
 from django.utils import timezone
 
-from conversations import gateway, guardrails, services, tasks
+from chatpresets.llm import gateway
+from conversations import guardrails, services, tasks
 from conversations.api import openai_compat
 from conversations.models import Conversation, Message, MessageStatus, UsageRecord
 from conversations.turns import prepare_off_loop, run_turn
