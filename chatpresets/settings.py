@@ -370,7 +370,7 @@ STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
-# Guardrails (conversations/guardrails.py): per plan, rates per minute and token quotas per period;
+# Guardrails (tenancy/metering/guardrails.py): per plan, rates per minute and token quotas per period;
 # null turns a limit off. Organization.settings["limits"] overrides single values.
 GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)
 QUOTA_SOFT_LIMIT_PERCENT = env_float("QUOTA_SOFT_LIMIT_PERCENT", 80.0)

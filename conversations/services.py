@@ -24,7 +24,7 @@ from chatpresets.llm.catalogue import ModelSpec, get_model
 from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import Screening
 from chatpresets.llm.tokens import count_message, count_text
-from conversations import guardrails, tasks
+from conversations import tasks
 from conversations.context import ContextPlan
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
 from conversations.selectors import last_user_message
@@ -32,6 +32,7 @@ from conversations.turn_setup import TurnSettings, model_prompt, plan_and_admit,
 from presets.content import validate_params
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
+from tenancy.metering import guardrails
 from tenancy.models import Membership
 
 UNFINISHED = [MessageStatus.PENDING, MessageStatus.STREAMING]

@@ -24,10 +24,11 @@ from chatpresets.llm.catalogue import get_model
 from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import Screening, mode_for, screening
 from chatpresets.llm.tokens import count_message, count_text, truncate_text
-from conversations import guardrails, services
+from conversations import services
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind, UsageRecord
 from conversations.selectors import IN_CONTEXT
-from tenancy.limits.quota import get_quota_store
+from tenancy.metering import guardrails
+from tenancy.metering.quota import get_quota_store
 from tenancy.models import Membership
 
 logger = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from chatpresets.errors import NotFound
 from chatpresets.llm.catalogue import ModelSpec, default_model
 from chatpresets.llm.cost_controls import CostControls, controls_for
 from chatpresets.llm.pii.policy import Screening, screening_for
-from conversations import guardrails
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation
 from conversations.selectors import history_loader, history_reader
 from presets.resolve import ResolvedPreset, resolve_for_conversation
+from tenancy.metering import guardrails
 from tenancy.models import Membership
 
 

@@ -16,7 +16,7 @@ from audit.admin_mixins import AuditedAdminMixin
 from chatpresets.errors import InvalidInput
 from tenancy import org_settings, services
 from tenancy.admin_services import MembershipAdmin, MembershipInline, save_membership_formset, save_team_formset
-from tenancy.limits.rules import check_override
+from tenancy.metering.rules import check_override
 from tenancy.models import ApiKey, LimitOverride, Membership, Organization, Team, TeamMembership, User
 
 

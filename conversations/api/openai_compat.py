@@ -38,7 +38,6 @@ from chatpresets.llm.catalogue import ModelSpec, catalogue, get_model
 from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import Screening, screening_for
 from chatpresets.llm.tokens import REPLY_PRIMING, count_message, count_text
-from conversations import guardrails
 from conversations.api.openai_params import check_params
 from conversations.api.plain import accepts
 from conversations.api.plain import error_response as shared_error_response
@@ -49,6 +48,7 @@ from presets.models import Preset
 from presets.resolve import resolve_for_conversation
 from presets.selectors import preset_list_visible
 from tenancy.authentication import authenticate_key
+from tenancy.metering import guardrails
 from tenancy.models import ApiKey, Membership
 from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import membership_for_caller

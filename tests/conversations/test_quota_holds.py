@@ -19,11 +19,12 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from chatpresets.llm import gateway
-from conversations import guardrails, services, tasks
+from conversations import services, tasks
 from conversations.api import openai_compat
 from conversations.models import Conversation, Message, MessageStatus, UsageRecord
 from conversations.turns import prepare_off_loop, run_turn
-from tenancy.limits.quota import get_quota_store
+from tenancy.metering import guardrails
+from tenancy.metering.quota import get_quota_store
 from tenancy.models import Membership
 from tests.conversations.test_guardrails import _day_limit, limit
 from tests.conversations.test_http import send, start
