@@ -29,7 +29,6 @@ from chatpresets.errors import (
     dependency_failure,
     retry_after,
 )
-from chatpresets.ws_auth import CLOSE_UNAUTHENTICATED
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
@@ -39,6 +38,7 @@ from tenancy import access
 from tenancy.models import ApiKey, Membership
 from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import active_api_key, active_user, membership_for_caller
+from tenancy.ws_auth import CLOSE_UNAUTHENTICATED
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
-from audit import services as audit
+from chatpresets import audit_sink as audit
 from tenancy.metering.quota import QuotaLimit, get_quota_store
 from tenancy.metering.quota_types import QuotaStoreUnavailable
 from tenancy.metering.rules import money
