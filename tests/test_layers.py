@@ -72,7 +72,7 @@ def imported(module: str, path: Path, tree: ast.AST, known: Iterable[str]) -> It
         else:
             continue
         where = f"{path.relative_to(ROOT)}:{node.lineno}"
-        yield from (Edge(module, target, where) for target in targets if app_of(target))
+        yield from (Edge(module, target, where) for target in dict.fromkeys(targets) if app_of(target))
 
 
 def edges(sources: dict[str, str] | None = None) -> list[Edge]:
