@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class AuditConfig(AppConfig):
     name = "audit"
     verbose_name = "Audit trail"
+
+    def ready(self) -> None:
+        from audit import services
+        from chatpresets import audit_sink
+
+        # The layers below audit (tenancy) record through the sink: give it the writer.
+        audit_sink.register(services.record)

@@ -8,7 +8,8 @@ from django.db import models
 
 from audit.models import AuditEvent
 from chatpresets import request_context
-from conversations.pii.redact import scrub
+from chatpresets.audit_sink import changes as changes  # one diff rule for every layer
+from chatpresets.llm.pii.redact import scrub
 
 
 def record(
@@ -48,12 +49,3 @@ def scrubbed(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrubbed(item) for item in value]
     return value
-
-
-def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The fields whose values differ, as {"field": {"before": old, "after": new}}."""
-    return {
-        field: {"before": before.get(field), "after": value}
-        for field, value in after.items()
-        if before.get(field) != value
-    }

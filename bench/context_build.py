@@ -38,9 +38,9 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from bench.database import ensure_database  # noqa: E402
+from chatpresets.llm.tokens import count_message  # noqa: E402
 from conversations import services  # noqa: E402
 from conversations.models import Conversation, Message  # noqa: E402
-from conversations.tokens import count_message  # noqa: E402
 from tenancy.models import Membership, Organization, Role, User  # noqa: E402
 
 RUNS = 300

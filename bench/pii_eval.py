@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.pii_eval_generate import generate, to_jsonl  # noqa: E402
-from conversations.pii.detectors import ENTITY_TYPES, Entity, detect  # noqa: E402
+from chatpresets.llm.pii.detectors import ENTITY_TYPES, Entity, detect  # noqa: E402
 
 EVAL_SET = Path(__file__).with_name("pii_eval_set.jsonl")
 Span = tuple[str, int, int]

@@ -70,7 +70,7 @@ from django.test import AsyncClient  # noqa: E402
 
 from bench.database import ensure_database  # noqa: E402
 from bench.fake_model import start_fake_model  # noqa: E402
-from conversations import gateway  # noqa: E402
+from chatpresets.llm import gateway  # noqa: E402
 from conversations.models import Conversation  # noqa: E402
 from presets.models import Preset  # noqa: E402
 from presets.services import lifecycle  # noqa: E402

@@ -1,3 +1,29 @@
+"""The project and the lowest layer: what every app may use, importing none of them.
+
+Wiring (may import every app; nothing imports it): settings.py, urls.py, routing.py (websocket
+routes), asgi.py (Origin check, authentication, router), celery.py (the Celery app, loaded here).
+
+Shared modules:
+  llm/              model access: catalogue, tokens, cost controls, gateway (openai), pii/
+  audit_sink.py     `record()` for the layers below audit; audit registers the writer
+  audited_admin.py  AuditedAdminMixin: staff edits in the admin are audited
+  env.py            typed environment readers for settings
+  errors.py         the one error shape and the domain error family
+  request_context.py  per-request facts (request id, client IP, API key)
+  middleware.py     request id, NUL refusal, JSON 404s, 503 for unavailable dependencies
+  body_limit.py     the request body size limit (ASGI)
+  cache_outage.py   the cache breaker: the request path without depending on Redis
+  daphne_tuning.py  TCP_NODELAY on daphne's connections
+  logging.py        request ids in log records, JSON logs, PII scrubbing
+  health.py         /healthz and /readyz
+  csp_report.py     Content-Security-Policy violation reports
+  scheduler.py      periodic tasks in the web process when there is no broker
+  throttling.py     DRF throttles read from settings at request time
+  pagination.py, parsers.py, metadata.py, strict_strings.py, validators.py  DRF pieces
+  openapi.py, schema_views.py  the OpenAPI schema's error responses and its views
+  migration_sql.py  PostgreSQL-only migrations
+"""
+
 from chatpresets.celery import app as celery_app
 
 __all__ = ["celery_app"]

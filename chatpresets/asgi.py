@@ -16,7 +16,7 @@ from chatpresets.body_limit import BodySizeLimit  # noqa: E402
 from chatpresets.daphne_tuning import enable_tcp_nodelay, limit_websocket_messages  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.scheduler import start_if_enabled as start_periodic_tasks  # noqa: E402
-from chatpresets.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
+from tenancy.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 enable_tcp_nodelay()
 limit_websocket_messages(settings.REQUEST_BODY_MAX_BYTES)

@@ -13,8 +13,8 @@ import json
 import logging
 
 from chatpresets import request_context
-from conversations.pii.detectors import Entity
-from conversations.pii.redact import scrub
+from chatpresets.llm.pii.detectors import Entity
+from chatpresets.llm.pii.redact import scrub
 
 
 def _machine_address(entity: Entity) -> bool:

@@ -315,7 +315,7 @@ CELERY_BEAT_SCHEDULE = {
     "rollup-usage": {"task": "conversations.usage.rollup_usage", "schedule": 3600.0},
 }
 
-# The model catalogue (see conversations/catalogue.py). With OPENAI_API_KEY the defaults are
+# The model catalogue (see chatpresets/llm/catalogue.py). With OPENAI_API_KEY the defaults are
 # OpenAI's models; without it, the embedded SmolLM2 server that `make run` starts on loopback.
 OPENAI_API_KEY = env_secret("OPENAI_API_KEY", default="") or ""
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
@@ -370,7 +370,7 @@ STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
-# Guardrails (conversations/guardrails.py): per plan, rates per minute and token quotas per period;
+# Guardrails (tenancy/metering/guardrails.py): per plan, rates per minute and token quotas per period;
 # null turns a limit off. Organization.settings["limits"] overrides single values.
 GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)
 QUOTA_SOFT_LIMIT_PERCENT = env_float("QUOTA_SOFT_LIMIT_PERCENT", 80.0)

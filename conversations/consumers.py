@@ -29,7 +29,6 @@ from chatpresets.errors import (
     dependency_failure,
     retry_after,
 )
-from chatpresets.ws_auth import CLOSE_TOO_MANY_FAILED_ATTEMPTS, CLOSE_UNAUTHENTICATED
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
@@ -37,6 +36,7 @@ from conversations.selectors import answer_in, conversation_for_caller, unfinish
 from conversations.turns import attach, run_turn, stop_answer
 from tenancy import access
 from tenancy.chat_caller import ChatCaller, chat_caller_as_stored
+from tenancy.ws_auth import CLOSE_TOO_MANY_FAILED_ATTEMPTS, CLOSE_UNAUTHENTICATED
 
 logger = logging.getLogger(__name__)
 

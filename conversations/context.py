@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatpresets.errors import InvalidInput
-from conversations.tokens import REPLY_PRIMING, count_message
+from chatpresets.llm.tokens import REPLY_PRIMING, count_message
 
 HISTORY_PAGE = 64
 

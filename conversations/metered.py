@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from conversations import gateway, guardrails
-from conversations.catalogue import ModelSpec, get_model
+from chatpresets.llm import gateway
+from chatpresets.llm.catalogue import ModelSpec, get_model
 from conversations.models import UsageRecord
+from tenancy.metering import guardrails
 from tenancy.models import Membership
 
 

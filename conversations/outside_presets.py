@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from audit import services as audit
-from conversations.cost_controls import controls_for
+from chatpresets.llm.cost_controls import controls_for
 from conversations.models import Conversation
 from presets.models import Preset, PresetLink, Via
 from presets.outside import gallery_preset

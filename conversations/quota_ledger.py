@@ -2,8 +2,9 @@
 
 The quota store keeps its counters in Redis; a restart without persistence (or a FLUSHDB) loses
 them while the ledger keeps every call. The store cannot read the ledger (it sits in a lower app),
-so it hands the limits whose counters are missing to `ledger_usage`, seeds them with what the
-ledger says, and only then counts the call. The sums follow what `guardrails.settle` charges: a
+so it hands the limits whose counters are missing to `ledger_usage` (registered with
+`tenancy.metering.ledger` when this app is ready), seeds them with what the ledger says, and only
+then counts the call. The sums follow what `guardrails.settle` charges: a
 chat answer that produced no text is not charged, so its ledger row is left out.
 """
 
@@ -14,8 +15,8 @@ from collections.abc import Sequence
 from django.db.models import F, Q, QuerySet, Sum
 
 from conversations.models import UsageKind, UsageRecord
-from tenancy.limits.quota_types import LedgerScope, QuotaLimit
-from tenancy.limits.rules import micros
+from tenancy.metering.quota_types import LedgerScope, QuotaLimit
+from tenancy.metering.rules import micros
 from tenancy.models import TeamMembership
 
 

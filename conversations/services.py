@@ -20,18 +20,20 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable, too_large
-from conversations import gateway, guardrails, metered, tasks
-from conversations.catalogue import get_model
+from chatpresets.llm import gateway
+from chatpresets.llm.catalogue import get_model
+from chatpresets.llm.cost_controls import controls_for
+from chatpresets.llm.pii.policy import Screening
+from chatpresets.llm.tokens import count_message, count_text
+from conversations import metered, tasks
 from conversations.context import ContextPlan
-from conversations.cost_controls import controls_for
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind
-from conversations.pii.policy import Screening
 from conversations.selectors import last_user_message
-from conversations.tokens import count_message, count_text
 from conversations.turn_setup import TurnSettings, model_prompt, plan_and_admit, plan_turn, turn_settings
 from presets.content import validate_params
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
+from tenancy.metering import guardrails
 from tenancy.models import Membership
 
 UNFINISHED = [MessageStatus.PENDING, MessageStatus.STREAMING]

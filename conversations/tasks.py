@@ -19,14 +19,15 @@ from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.errors import DomainError
-from conversations import gateway, metered, services
-from conversations.catalogue import get_model
-from conversations.cost_controls import controls_for
+from chatpresets.llm import gateway
+from chatpresets.llm.catalogue import get_model
+from chatpresets.llm.cost_controls import controls_for
+from chatpresets.llm.pii.policy import Screening, mode_for, screening
+from chatpresets.llm.tokens import count_message, count_text, truncate_text
+from conversations import metered, services
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind
-from conversations.pii.policy import Screening, mode_for, screening
 from conversations.selectors import IN_CONTEXT
-from conversations.tokens import count_message, count_text, truncate_text
-from tenancy.limits.quota import get_quota_store
+from tenancy.metering.quota import get_quota_store
 from tenancy.models import Membership
 
 logger = logging.getLogger(__name__)

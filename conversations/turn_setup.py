@@ -13,14 +13,15 @@ from typing import Any
 from django.conf import settings
 
 from chatpresets.errors import NotFound
-from conversations import guardrails, metered
-from conversations.catalogue import ModelSpec, default_model
+from chatpresets.llm.catalogue import ModelSpec, default_model
+from chatpresets.llm.cost_controls import CostControls, controls_for
+from chatpresets.llm.pii.policy import Screening, screening_for
+from conversations import metered
 from conversations.context import ContextPlan, plan_context
-from conversations.cost_controls import CostControls, controls_for
 from conversations.models import Conversation, UsageKind
-from conversations.pii.policy import Screening, screening_for
 from conversations.selectors import history_loader, history_reader
 from presets.resolve import ResolvedPreset, resolve_for_conversation
+from tenancy.metering import guardrails
 from tenancy.models import Membership
 
 

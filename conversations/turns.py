@@ -21,7 +21,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from chatpresets.errors import DomainError
-from conversations import gateway, metered, services
+from chatpresets.llm import gateway
+from conversations import metered, services
 from conversations.models import Message, MessageStatus
 from conversations.payloads import message_payload, money
 

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from chatpresets.errors import InvalidInput
 from conversations.models import UsageDaily, UsageRecord
-from tenancy.limits.quota import QuotaLimit, QuotaUsage, get_quota_store
-from tenancy.limits.rules import quota_limits, subjects
+from tenancy.metering.quota import QuotaLimit, QuotaUsage, get_quota_store
+from tenancy.metering.rules import quota_limits, subjects
 from tenancy.models import ApiKey, Membership, Organization, User
 
 MAX_RANGE_DAYS = 366

@@ -1,0 +1,17 @@
+"""Presets: versioned, reviewed, shared system prompts. Above tenancy and audit, below conversations.
+
+models.py         Preset, PresetVersion, grants, PresetLink, Library, LibraryItem
+services/         writes: lifecycle, review, sharing, libraries, outside (clones)
+selectors.py      visibility and access level
+resolve.py        the only entry point conversations use for content
+outside.py        what the gallery and share links grant outside the organisation
+content.py        content validation and `{{ name }}` rendering
+runnable.py       a saved preset's model and context budget can run
+safety.py         checks run at submission (PII findings)
+search.py, filters.py  full-text search and list filters
+diff.py           bounded prompt diffs
+link_status.py    why a share link no longer opens
+tasks.py          trash purge
+api/, pages/      the REST API and the browser pages
+admin.py          the staff moderation console
+"""

@@ -25,7 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
 
-from audit.admin_mixins import AuditedAdminMixin
+from chatpresets.audited_admin import AuditedAdminMixin
 from chatpresets.errors import DomainError, InvalidState
 from presets.models import Library, LibraryItem, Preset, PresetLink, PresetVersion, Status
 from presets.selectors import version_content, version_diff

@@ -1,6 +1,6 @@
 """Automated checks run when a version is submitted for review; findings go to the reviewer.
 
-PII findings come from the shared detectors (`conversations.pii.detectors`), one finding per entity
+PII findings come from the shared detectors (`chatpresets.llm.pii.detectors`), one finding per entity
 type present, in the detectors' priority order, with how many entities of that type were found.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from conversations.pii.detectors import ENTITY_TYPES, detect
+from chatpresets.llm.pii.detectors import ENTITY_TYPES, detect
 from tenancy.org_settings import MAX_PROMPT_CHARS
 
 DEFAULT_MAX_PROMPT_CHARS = MAX_PROMPT_CHARS  # organisations may lower it (their settings' schema)

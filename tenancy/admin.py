@@ -11,12 +11,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit import services as audit
-from audit.admin_mixins import AuditedAdminMixin
+from chatpresets import audit_sink as audit
+from chatpresets.audited_admin import AuditedAdminMixin
 from chatpresets.errors import InvalidInput
 from tenancy import org_settings, services
 from tenancy.admin_services import MembershipAdmin, MembershipInline, save_membership_formset, save_team_formset
-from tenancy.limits.rules import check_override
+from tenancy.metering.rules import check_override
 from tenancy.models import ApiKey, LimitOverride, Membership, Organization, Team, TeamMembership, User
 
 

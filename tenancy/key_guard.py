@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework import exceptions, status
 
-from audit import services as audit
+from chatpresets import audit_sink as audit
 from chatpresets.cache_outage import BREAKER, CACHE_ERRORS
 from chatpresets.errors import DomainError
 

@@ -15,7 +15,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from audit import services as audit
+from chatpresets import audit_sink as audit
 from tenancy.models import User
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from chatpresets.errors import InvalidInput
-from tenancy.limits.rules import SUBJECT_LIMITS, parse_limit
+from tenancy.metering.rules import SUBJECT_LIMITS, parse_limit
 
 PII_MODES = ("off", "redact_for_model", "redact_stored", "block")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9._:/@-]{1,100}$")

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit import services as audit
+from chatpresets import audit_sink as audit
 from chatpresets.errors import AlreadyExists, Forbidden, InvalidInput, LastOwner
 from tenancy import api_keys, org_settings
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, TeamMembership, User

@@ -10,8 +10,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from conversations import catalogue, gateway
-from conversations.fake_llm import FakeConfig, FakeLLMServer
+from chatpresets.llm import catalogue, gateway
+from conversations.testing.fake_llm import FakeConfig, FakeLLMServer
 from tenancy import services
 from tenancy.models import ApiKey, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, TeamFactory, TeamMembershipFactory, UserFactory

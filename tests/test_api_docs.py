@@ -13,9 +13,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from conversations import catalogue
-from conversations.fake_llm import FakeConfig
+from chatpresets.llm import catalogue
 from conversations.models import UsageRecord
+from conversations.testing.fake_llm import FakeConfig
 from conversations.usage import rollup_usage
 from presets.models import Preset
 from presets.services import review

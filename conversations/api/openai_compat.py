@@ -31,21 +31,23 @@ from chatpresets.errors import (
     error_body,
     too_large,
 )
-from conversations import gateway, guardrails, metered
+from chatpresets.llm import gateway
+from chatpresets.llm.catalogue import catalogue
+from chatpresets.llm.cost_controls import controls_for
+from chatpresets.llm.pii.policy import Screening, screening_for
+from chatpresets.llm.tokens import REPLY_PRIMING, count_message, count_text
+from conversations import metered
 from conversations.api.openai_params import check_params
 from conversations.api.plain import accepts
 from conversations.api.plain import error_response as shared_error_response
 from conversations.api.send import MalformedBody
-from conversations.catalogue import catalogue
 from conversations.context import ContextTooLong
-from conversations.cost_controls import controls_for
 from conversations.models import UsageKind
-from conversations.pii.policy import Screening, screening_for
-from conversations.tokens import REPLY_PRIMING, count_message, count_text
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
 from presets.selectors import preset_list_visible
 from tenancy.chat_caller import NotAuthenticated, bearer_secret, chat_caller_for_secret
+from tenancy.metering import guardrails
 from tenancy.models import ApiKey, Membership
 
 ROLES = {"system", "user", "assistant"}

@@ -15,8 +15,8 @@ from django.shortcuts import render
 from chatpresets.errors import InvalidInput
 from conversations.api.usage import parse_day
 from conversations.usage import UsageWindow, caller_limits, usage_summary, usage_window
-from tenancy.limits.quota import QuotaStoreUnavailable
-from tenancy.limits.rules import money
+from tenancy.metering.quota import QuotaStoreUnavailable
+from tenancy.metering.rules import money
 from tenancy.models import Membership
 from tenancy.pages.forms import allow
 from tenancy.pages.frame import page_membership

@@ -14,7 +14,7 @@ from bench.side_by_side.arms import Samples
 from bench.side_by_side.openloop import Step, sustainable
 from bench.side_by_side.processes import litellm_config, passthrough
 from bench.side_by_side.summary import phase_one, phase_two
-from conversations.fake_llm import FakeConfig, FakeLLMServer
+from conversations.testing.fake_llm import FakeConfig, FakeLLMServer
 
 
 def test_passthrough_proxy_relays_the_model_stream_unchanged() -> None:

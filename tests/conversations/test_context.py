@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chatpresets.llm.tokens import REPLY_PRIMING, count_message
 from conversations.context import ContextTooLong, HistoryMessage, paged, plan_context
-from conversations.tokens import REPLY_PRIMING, count_message
 
 
 def history(n: int, tokens: int = 10) -> list[HistoryMessage]:

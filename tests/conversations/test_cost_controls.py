@@ -6,12 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from conversations import catalogue
-from conversations.cost_controls import controls_for
+from chatpresets.llm import catalogue
+from chatpresets.llm.cost_controls import controls_for
 from conversations.models import Message, UsageRecord
 from presets.services import lifecycle, review
-from tenancy.limits.quota import get_quota_store
-from tenancy.limits.rules import quota_limits, subjects
+from tenancy.metering.quota import get_quota_store
+from tenancy.metering.rules import quota_limits, subjects
 from tests.conversations.test_guardrails import NO_QUOTAS
 from tests.conversations.test_http import send, start
 from tests.factories import MembershipFactory

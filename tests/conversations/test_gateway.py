@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from conversations import gateway
+from chatpresets.llm import gateway
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 

@@ -10,8 +10,8 @@ from channels.db import database_sync_to_async as sync_to_async
 from audit.models import AuditEvent
 from conversations import tasks
 from conversations.models import Message
-from tenancy.limits.quota import QuotaLimit, get_quota_store
-from tenancy.limits.rules import periods_at
+from tenancy.metering.quota import QuotaLimit, get_quota_store
+from tenancy.metering.rules import periods_at
 from tests.conversations.test_http import send, start, url
 from tests.conversations.test_websocket import communicator, frames_until_done
 

@@ -11,8 +11,8 @@ from django.db.models import F, Sum
 
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.turn_setup import plan_turn, turn_settings
-from tenancy.limits.quota import get_quota_store
-from tenancy.limits.rules import quota_limits, subjects
+from tenancy.metering.quota import get_quota_store
+from tenancy.metering.rules import quota_limits, subjects
 from tests.conversations.test_guardrails import limit
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from django.urls import reverse
 
+from chatpresets.llm.tokens import count_message, count_text
 from conversations import tasks
 from conversations.models import Conversation, Message
-from conversations.tokens import count_message, count_text
 from tests.conversations.test_websocket import communicator, reply
 from tests.presets_world import make_preset
 from tests.server import daphne

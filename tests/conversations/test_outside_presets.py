@@ -14,8 +14,8 @@ from conversations.outside_presets import conversation_from_link
 from presets.models import Preset, PresetLink
 from presets.services import lifecycle, review, sharing
 from tenancy import services as tenancy_services
-from tenancy.limits.quota import get_quota_store
-from tenancy.limits.rules import quota_limits, subjects
+from tenancy.metering.quota import get_quota_store
+from tenancy.metering.rules import quota_limits, subjects
 from tenancy.models import Role
 from tests.conversations.test_cost_controls import configure
 from tests.conversations.test_websocket import communicator, frames_until_done, reply

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from conversations.pii import detectors
-from conversations.pii.detectors import Entity, detect
-from conversations.pii.redact import StreamRestorer, Vault, redact, restore, scrub
+from chatpresets.llm.pii import detectors
+from chatpresets.llm.pii.detectors import Entity, detect
+from chatpresets.llm.pii.redact import StreamRestorer, Vault, redact, restore, scrub
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAx7Jd\nq9Zk2w==\n-----END RSA PRIVATE KEY-----"

@@ -9,9 +9,9 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
 from audit.models import AuditEvent
+from chatpresets.llm.pii.policy import mode_for
 from chatpresets.logging import ScrubbingFormatter
 from conversations.models import Conversation, Message, UsageRecord
-from conversations.pii.policy import mode_for
 from tests.conversations.test_http import send, start
 from tests.conversations.test_websocket import communicator, frames_until_done
 

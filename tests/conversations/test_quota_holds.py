@@ -18,11 +18,13 @@ from channels.db import database_sync_to_async as sync_to_async
 from django.db import DatabaseError
 from django.utils import timezone
 
-from conversations import gateway, guardrails, services, tasks
+from chatpresets.llm import gateway
+from conversations import services, tasks
 from conversations.api import openai_compat
 from conversations.models import Conversation, Message, MessageStatus, UsageRecord
 from conversations.turns import prepare_off_loop, run_turn
-from tenancy.limits.quota import get_quota_store
+from tenancy.metering import guardrails
+from tenancy.metering.quota import get_quota_store
 from tenancy.models import Membership
 from tests.conversations.test_guardrails import _day_limit, limit
 from tests.conversations.test_http import send, start

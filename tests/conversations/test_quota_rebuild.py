@@ -8,11 +8,10 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from conversations import guardrails
 from conversations.models import UsageRecord
-from tenancy.limits import quota
-from tenancy.limits.quota_types import QuotaExceeded
-from tenancy.limits.rules import micros
+from tenancy.metering import guardrails, quota
+from tenancy.metering.quota_types import QuotaExceeded
+from tenancy.metering.rules import micros
 from tenancy.models import Membership
 from tests.conversations.test_guardrails import limit
 from tests.conversations.test_http import send, start
@@ -70,7 +69,7 @@ def test_a_counter_that_exists_is_not_rebuilt(api, acme, alice, monkeypatch) -> 
     limit(acme, user_tokens_day=BUDGET)
     send(api, alice, start(api, alice)["id"])
     consulted = []
-    monkeypatch.setattr(guardrails.quota_ledger, "ledger_usage", lambda limits: consulted.append(limits) or [0])
+    monkeypatch.setattr(guardrails.ledger, "ledger_usage", lambda limits: consulted.append(limits) or [0])
     guardrails.release(admit_tokens(alice_membership(acme, alice), 10))
     assert consulted == []  # one round trip while counters exist
 

@@ -14,8 +14,8 @@ from chatpresets.cache_outage import BREAKER
 from conversations.models import Message
 from presets import selectors
 from presets.services import lifecycle
-from tenancy.limits.gcra import Limit
-from tenancy.limits.ratelimit import get_rate_limiter
+from tenancy.metering.gcra import Limit
+from tenancy.metering.ratelimit import get_rate_limiter
 from tests.conversations.test_guardrails import limit
 from tests.conversations.test_http import send, start
 from tests.presets_world import make_preset

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from django.urls import reverse
 
-from conversations import catalogue, gateway
+from chatpresets.llm import catalogue, gateway
 from conversations.local_model import MODEL_ALIAS, gguf_path
 from conversations.models import Conversation
 from tests.server import free_port

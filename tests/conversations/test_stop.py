@@ -11,7 +11,8 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from django.core.cache import cache
 
-from conversations import gateway, turns
+from chatpresets.llm import gateway
+from conversations import turns
 from conversations.models import Message
 from tests.conversations.test_websocket import communicator, frames_until_done, reply
 

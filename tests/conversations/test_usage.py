@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from conversations.models import UsageDaily, UsageRecord
 from conversations.usage import rollup_usage, usage_rollup_day, utc_today
-from tenancy.limits.quota import get_quota_store
-from tenancy.limits.rules import quota_limits, subjects
+from tenancy.metering.quota import get_quota_store
+from tenancy.metering.rules import quota_limits, subjects
 from tenancy.models import Membership, Role
 from tests.conversations.test_http import send, start
 from tests.factories import MembershipFactory, UserFactory

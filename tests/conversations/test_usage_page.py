@@ -12,8 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from conversations.usage import utc_today
-from tenancy.limits.quota import get_quota_store
-from tenancy.limits.rules import quota_limits, subjects
+from tenancy.metering.quota import get_quota_store
+from tenancy.metering.rules import quota_limits, subjects
 from tenancy.models import Membership
 from tests.conversations.test_usage import record
 

@@ -9,9 +9,10 @@ from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from chatpresets.asgi import application
-from conversations import gateway, services
+from chatpresets.llm import gateway
+from chatpresets.llm.tokens import count_text
+from conversations import services
 from conversations.models import Message
-from conversations.tokens import count_text
 from tenancy import services as tenancy_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_llm")]

@@ -15,9 +15,9 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from tenancy.limits import quota
-from tenancy.limits.clients import METRICS, LogThrottle
-from tenancy.limits.quota import (
+from tenancy.metering import quota
+from tenancy.metering.clients import METRICS, LogThrottle
+from tenancy.metering.quota import (
     UNAVAILABLE_METRIC,
     MemoryQuotaStore,
     QuotaExceeded,
@@ -440,7 +440,7 @@ def test_an_unreachable_redis_raises_quota_store_unavailable_quickly(
     )
     before = METRICS.get(UNAVAILABLE_METRIC)
 
-    with caplog.at_level(logging.WARNING, logger="tenancy.limits.quota"):
+    with caplog.at_level(logging.WARNING, logger="tenancy.metering.quota"):
         for operation in every_operation(store, [limit("day", 1000)]):
             started = time.monotonic()
             with pytest.raises(QuotaStoreUnavailable) as unavailable:
@@ -450,7 +450,7 @@ def test_an_unreachable_redis_raises_quota_store_unavailable_quickly(
             assert unavailable.value.status_code == 503
 
     assert METRICS.get(UNAVAILABLE_METRIC) - before == 5
-    assert len([r for r in caplog.records if r.name == "tenancy.limits.quota"]) == 1
+    assert len([r for r in caplog.records if r.name == "tenancy.metering.quota"]) == 1
     store.close()
 
 

@@ -14,10 +14,10 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from tenancy.limits import ratelimit
-from tenancy.limits.clients import METRICS, LogThrottle
-from tenancy.limits.gcra import MemoryRateLimiter
-from tenancy.limits.ratelimit import FAIL_OPEN_METRIC, REDIS_ERROR_METRIC, Limit, RateLimiter, get_rate_limiter
+from tenancy.metering import ratelimit
+from tenancy.metering.clients import METRICS, LogThrottle
+from tenancy.metering.gcra import MemoryRateLimiter
+from tenancy.metering.ratelimit import FAIL_OPEN_METRIC, REDIS_ERROR_METRIC, Limit, RateLimiter, get_rate_limiter
 from tests.tenancy.limits_harness import FakeClock, in_processes, in_threads
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/13"
@@ -322,14 +322,14 @@ def test_a_closed_port_falls_back_to_limiting_in_process(caplog: pytest.LogCaptu
     fail_open, errors = METRICS.get(FAIL_OPEN_METRIC), METRICS.get(REDIS_ERROR_METRIC)
     started = time.monotonic()
 
-    with caplog.at_level(logging.WARNING, logger="tenancy.limits.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="tenancy.metering.ratelimit"):
         decisions = [limiter.check(limits=limits) for _ in range(5)]
 
     assert time.monotonic() - started < 1.0
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
     assert METRICS.get(FAIL_OPEN_METRIC) - fail_open == 5
     assert METRICS.get(REDIS_ERROR_METRIC) - errors == 5  # every call tried Redis again
-    warnings = [r for r in caplog.records if r.name == "tenancy.limits.ratelimit"]
+    warnings = [r for r in caplog.records if r.name == "tenancy.metering.ratelimit"]
     assert len(warnings) == 1
     assert warnings[0].levelno == logging.WARNING
     assert "in this process only" in warnings[0].getMessage()
@@ -357,14 +357,14 @@ async def test_acheck_falls_back_when_redis_is_unreachable(caplog: pytest.LogCap
     limits = [Limit("rl:org:1:tpm", limit=100, period_seconds=60, cost=40)]
     fail_open = METRICS.get(FAIL_OPEN_METRIC)
 
-    with caplog.at_level(logging.WARNING, logger="tenancy.limits.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="tenancy.metering.ratelimit"):
         decisions = [await limiter.acheck(limits=limits) for _ in range(3)]
         await limiter.aadjust(limit=limits[0], delta=-40)
         await limiter.areset(keys=["rl:other"])
 
     assert [d.allowed for d in decisions] == [True, True, False]
     assert METRICS.get(FAIL_OPEN_METRIC) - fail_open == 3
-    assert len([r for r in caplog.records if r.name == "tenancy.limits.ratelimit"]) == 1
+    assert len([r for r in caplog.records if r.name == "tenancy.metering.ratelimit"]) == 1
     await limiter.aclose()
 
 

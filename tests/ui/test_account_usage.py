@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.usage import usage_rollup_day
-from tenancy.limits.quota import get_quota_store
-from tenancy.limits.rules import quota_limits, subjects
+from tenancy.metering.quota import get_quota_store
+from tenancy.metering.rules import quota_limits, subjects
 from tenancy.models import Membership
 from tests.conversations.test_usage import record
 from tests.ui.browser import screenshot, sign_in

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from django.core.management.base import BaseCommand, CommandParser
 
-from conversations.fake_llm import FakeConfig, FakeLLM
+from conversations.testing.fake_llm import FakeConfig, FakeLLM
 
 
 class Command(BaseCommand):

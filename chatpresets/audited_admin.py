@@ -1,4 +1,5 @@
-"""Staff edits in the Django admin are audited like any other change."""
+"""Staff edits in the Django admin are audited like any other change (through the audit sink, so
+tenancy's admin, below the audit app, uses it too)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.contrib import admin
 from django.db import models, transaction
 from django.http import HttpRequest
 
-from audit import services as audit
+from chatpresets import audit_sink as audit
 
 
 def _org_of(obj: models.Model) -> Any:

@@ -11,10 +11,10 @@ their store unreachable the call is refused with 503.
 Cost budgets (`*_cost_day`, `*_cost_month`, in the catalogue's currency) are reserved the same way
 from the catalogue prices, in micro-units, in a second reservation; when one cannot hold a call
 the organisation's `over_budget` policy refuses it (`budget_exceeded`) or the caller retries on
-its `downgrade_model` (see conversations.cost_controls).
+its `downgrade_model` (see chatpresets.llm.cost_controls).
 
 Which limits apply (plan, organisation, team and member overrides, preset) is resolved by
-tenancy.limits.rules; a limit set to null is off. The whole design: docs/guardrails.md.
+tenancy.metering.rules; a limit set to null is off. The whole design: docs/guardrails.md.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from django.conf import settings
 from rest_framework import status
 
 from chatpresets.errors import DomainError
-from conversations import quota_ledger, soft_limits
-from tenancy.limits.gcra import Decision, Limit
-from tenancy.limits.quota import QuotaLimit, get_quota_store
-from tenancy.limits.quota_types import QuotaExceeded, QuotaStoreUnavailable
-from tenancy.limits.ratelimit import get_rate_limiter
-from tenancy.limits.rules import Subject, micros, money, quota_limits, subjects
+from tenancy.metering import ledger, soft_limits
+from tenancy.metering.gcra import Decision, Limit
+from tenancy.metering.quota import QuotaLimit, get_quota_store
+from tenancy.metering.quota_types import QuotaExceeded, QuotaStoreUnavailable
+from tenancy.metering.ratelimit import get_rate_limiter
+from tenancy.metering.rules import Subject, micros, money, quota_limits, subjects
 from tenancy.models import Membership
 
 logger = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def _reserve(limits: list[QuotaLimit], amount: int) -> str | None:
             amount=amount,
             reservation_id=reservation_id,
             ttl_seconds=RESERVATION_TTL_SECONDS,
-            rebuild=quota_ledger.ledger_usage,  # a counter Redis lost is rebuilt before it admits anything
+            rebuild=ledger.ledger_usage,  # a counter Redis lost is rebuilt before it admits anything
         )
     except QuotaStoreUnavailable:
         # A paused Redis still runs the reserve once it wakes, for a call already refused: undo it then.

@@ -18,10 +18,10 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
-from audit import services as audit
-from tenancy.limits.quota import QuotaLimit, get_quota_store
-from tenancy.limits.quota_types import QuotaStoreUnavailable
-from tenancy.limits.rules import money
+from chatpresets import audit_sink as audit
+from tenancy.metering.quota import QuotaLimit, get_quota_store
+from tenancy.metering.quota_types import QuotaStoreUnavailable
+from tenancy.metering.rules import money
 from tenancy.models import Membership
 
 logger = logging.getLogger(__name__)

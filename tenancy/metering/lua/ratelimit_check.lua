@@ -1,4 +1,4 @@
--- GCRA over several limits, all or nothing. The arithmetic is tenancy/limits/gcra.py's; keep them in step.
+-- GCRA over several limits, all or nothing. The arithmetic is tenancy/metering/gcra.py's; keep them in step.
 -- KEYS[i]: limit i's key, holding its TAT (float microseconds since EPOCH).
 -- ARGV[3i-2], ARGV[3i-1], ARGV[3i]: limit i's limit, period in microseconds, cost.
 -- Returns {allowed (1/0), index of the limit described, remaining, reset_after_us, retry_after_us (-1: never)}.

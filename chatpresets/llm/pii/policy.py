@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatpresets.errors import InvalidInput
-from conversations.pii.redact import Redaction, StreamRestorer, Vault, redact, restore
+from chatpresets.llm.pii.redact import Redaction, StreamRestorer, Vault, redact, restore
 
 MODES = ("off", "redact_for_model", "redact_stored", "block")
 

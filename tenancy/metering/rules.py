@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
-from tenancy.limits.quota_types import LedgerScope, QuotaLimit
+from tenancy.metering.quota_types import LedgerScope, QuotaLimit
 from tenancy.models import LimitOverride, Membership
 
 MICROS = Decimal(1_000_000)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from conversations.pii.detectors import ENTITY_TYPES, Entity, detect
+from chatpresets.llm.pii.detectors import ENTITY_TYPES, Entity, detect
 
 VAULT_FORMAT = 1
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_([1-9][0-9]*)>")

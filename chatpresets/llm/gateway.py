@@ -22,7 +22,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from chatpresets.env import env_secret
 from chatpresets.errors import DomainError
-from conversations.catalogue import ModelSpec, get_model
+from chatpresets.llm.catalogue import ModelSpec, get_model
 
 Delta = Callable[[str], Awaitable[None]]
 PARAM_NAMES = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tenancy.limits.quota_types import (
+from tenancy.metering.quota_types import (
     QuotaExceeded,
     QuotaLimit,
     QuotaUsage,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tenancy.limits.clients import (
+from tenancy.metering.clients import (
     DEFAULT_TIMEOUT_SECONDS,
     METRICS,
     REDIS_FAILURES,
@@ -26,8 +26,8 @@ from tenancy.limits.clients import (
     lua,
     warn_throttled,
 )
-from tenancy.limits.quota_memory import MemoryQuotaStore
-from tenancy.limits.quota_types import (
+from tenancy.metering.quota_memory import MemoryQuotaStore
+from tenancy.metering.quota_types import (
     QuotaExceeded,
     QuotaLimit,
     QuotaStore,

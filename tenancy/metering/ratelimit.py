@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from tenancy.limits.clients import (
+from tenancy.metering.clients import (
     DEFAULT_TIMEOUT_SECONDS,
     METRICS,
     REDIS_FAILURES,
@@ -23,7 +23,7 @@ from tenancy.limits.clients import (
     lua,
     warn_throttled,
 )
-from tenancy.limits.gcra import (
+from tenancy.metering.gcra import (
     ALLOW_EVERYTHING,
     NEVER,
     Decision,
