@@ -290,7 +290,7 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
 def test_hostile_100kb_input_finishes_well_under_a_second(name) -> None:
     text = ADVERSARIAL[name]
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: a loaded machine's waits are not backtracking
     detect(text)
     restore(text, redact("a@example.com").vault)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
