@@ -199,6 +199,7 @@ def prepare_regenerate_locked(
         conversation, membership, turn, api_key_id=api_key_id, new_message=question.content, before_seq=question.seq
     )
     answer = _pending_answer(conversation, question, turn, plan, seq=seq, holds=metered.holds(call))
+    answer.save(force_insert=True)
     return _prepared(conversation, question, answer, plan, turn, call)
 
 
@@ -268,7 +269,7 @@ def _new_turn(
     stored = screened.stored_text(content)  # `block` refuses here, before any limit is spent
     plan, call = plan_and_admit(conversation, membership, turn, api_key_id=api_key_id, new_message=stored)
     spec, resolved = turn.spec, turn.resolved
-    user_message = Message.objects.create(
+    user_message = Message(
         org=conversation.org,
         conversation=conversation,
         seq=seq,
@@ -282,6 +283,7 @@ def _new_turn(
         pii=screened.findings,
     )
     answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1, holds=metered.holds(call))
+    Message.objects.bulk_create([user_message, answer])  # one INSERT for both (no signals listen to Message)
     _schedule_summary(conversation, plan)
     return _prepared(conversation, user_message, answer, plan, turn, call)
 
@@ -321,7 +323,8 @@ def _pending_answer(
     seq: int,
     holds: dict[str, str],
 ) -> Message:
-    return Message.objects.create(
+    """The pending answer, not yet saved."""
+    return Message(
         org=conversation.org,
         conversation=conversation,
         seq=seq,
