@@ -18,6 +18,7 @@ import contextlib
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
@@ -45,6 +46,7 @@ CLOSE_FORBIDDEN = 4403  # a handshake whose caller may not chat, or an open sock
 CLOSE_ACCESS_REVOKED = CLOSE_FORBIDDEN
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the database or Redis cannot serve now
+PREPARED_IN_AUTHORIZATION = frozenset({"send", "edit", "regenerate"})  # one thread hop for both
 CLOSE_BY_STATUS = {
     401: CLOSE_UNAUTHENTICATED,
     403: CLOSE_FORBIDDEN,
@@ -54,7 +56,7 @@ CLOSE_BY_STATUS = {
 
 
 def authorize(
-    user_id: Any, key_id: Any, org_slug: str, conversation_id: str, *, socket_open: bool
+    user_id: Any, key_id: Any, org_slug: str, conversation_id: str, *, socket_open: bool, for_update: bool = False
 ) -> tuple[ChatCaller, Conversation]:
     """The caller as stored now and their conversation; the caller's refusal, or NotFound for the conversation.
 
@@ -68,7 +70,29 @@ def authorize(
         if not socket_open:
             raise
         raise AccessRevoked(details={"reason": error.code}) from error
-    return caller, conversation_for_caller(membership=caller.membership, conversation_id=conversation_id)
+    conversation = conversation_for_caller(
+        membership=caller.membership, conversation_id=conversation_id, for_update=for_update
+    )
+    return caller, conversation
+
+
+def authorize_and_prepare(
+    content: dict[str, Any], user_id: Any, key_id: Any, org_slug: str, conversation_id: str, *, socket_open: bool
+) -> tuple[ChatCaller, Conversation, services.PreparedTurn]:
+    """A send, edit or regenerate frame in one thread hop: the frame's re-authorisation reads the
+    conversation under the row lock the turn needs, in the turn's own transaction."""
+    with services.turn_transaction():
+        caller, conversation = authorize(
+            user_id, key_id, org_slug, conversation_id, socket_open=socket_open, for_update=True
+        )
+        common = {"membership": caller.membership, "conversation": conversation, "api_key_id": key_id}
+        if content["type"] == "regenerate":
+            return caller, conversation, services.prepare_regenerate_locked(**common)
+        text, client_id = content.get("content"), content.get("client_id") or ""
+        if not isinstance(text, str) or not isinstance(client_id, str) or len(client_id) > 100:
+            raise services.InvalidInput("`content` must be text and `client_id` at most 100 characters.")
+        prepare = services.prepare_edit_locked if content["type"] == "edit" else services.prepare_turn_locked
+        return caller, conversation, prepare(content=text, client_id=client_id, **common)
 
 
 def handshake_close_code(error: DomainError) -> int:
@@ -110,6 +134,15 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         self.opened = True
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its thread hop to close old database connections before every
+        frame and event: every database access here goes through database_sync_to_async, which
+        closes them in its own thread, before and after (websocket_disconnect still closes them)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def refuse(self, code: int) -> None:
         """Refuse the handshake with a close code the client can read.
 
@@ -122,14 +155,17 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def authorize(self) -> None:
         """Re-read the caller's access and conversation (module `authorize`)."""
-        kwargs, handshake_key = self.scope["url_route"]["kwargs"], self.scope.get("api_key")
+        kwargs = self.scope["url_route"]["kwargs"]
         caller, self.conversation = await database_sync_to_async(authorize)(
             self.scope["user"].pk,
-            handshake_key.pk if handshake_key else None,
+            self.api_key_id,
             kwargs["org_slug"],
             kwargs["conversation_id"],
             socket_open=self.opened,
         )
+        self.authorized(caller)
+
+    def authorized(self, caller: ChatCaller) -> None:
         self.membership, self.api_key = caller.membership, caller.api_key
         self.watch_expiry()
 
@@ -192,9 +228,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         handler = {
-            "send": self.on_send,
-            "edit": self.on_send,
-            "regenerate": self.on_regenerate,
+            "send": self.on_turn,
+            "edit": self.on_turn,
+            "regenerate": self.on_turn,
             "resume": self.on_resume,
             "stop": self.on_stop,
             "ping": self.on_ping,
@@ -203,7 +239,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "code": "unknown_frame", "message": f"Unknown frame {kind!r}."})
             return
         try:
-            await self.authorize()
+            if kind not in PREPARED_IN_AUTHORIZATION:
+                await self.authorize()
             await handler(content)
         except AccessRevoked as error:
             await self.revoke(error)
@@ -231,18 +268,18 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         for answer_id in answers:
             await stop_answer(answer_id)
 
-    async def on_send(self, content: dict[str, Any]) -> None:
-        text, client_id = content.get("content"), content.get("client_id") or ""
-        if not isinstance(text, str) or not isinstance(client_id, str) or len(client_id) > 100:
-            raise services.InvalidInput("`content` must be text and `client_id` at most 100 characters.")
-        prepare = services.prepare_edit if content.get("type") == "edit" else services.prepare_turn
-        prepared = await database_sync_to_async(prepare)(
-            membership=self.membership,
-            conversation=self.conversation,
-            content=text,
-            client_id=client_id,
-            api_key_id=self.api_key_id,
+    async def on_turn(self, content: dict[str, Any]) -> None:
+        """send, edit and regenerate: re-authorised and prepared in one thread hop."""
+        kwargs = self.scope["url_route"]["kwargs"]
+        caller, self.conversation, prepared = await database_sync_to_async(authorize_and_prepare)(
+            content,
+            self.scope["user"].pk,
+            self.api_key_id,
+            kwargs["org_slug"],
+            kwargs["conversation_id"],
+            socket_open=self.opened,
         )
+        self.authorized(caller)
         await self.start(prepared)
 
     async def on_resume(self, content: dict[str, Any]) -> None:
@@ -253,12 +290,6 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         message = await database_sync_to_async(answer_in)(self.conversation, message_id)
         if not await attach(message_id=str(message.pk), after_seq=after, send=self.send_frame):
             await self.send_json({"type": "done", "message": message_payload(message)})
-
-    async def on_regenerate(self, content: dict[str, Any]) -> None:
-        prepared = await database_sync_to_async(services.prepare_regenerate)(
-            membership=self.membership, conversation=self.conversation, api_key_id=self.api_key_id
-        )
-        await self.start(prepared)
 
     @property
     def api_key_id(self) -> Any:

@@ -29,11 +29,18 @@ def conversations_titled(*, membership: Membership, text: str) -> Any:
     return conversations.filter(title__icontains=text) if text else conversations
 
 
-def conversation_for_caller(*, membership: Membership, conversation_id: Any) -> Conversation:
+def conversation_for_caller(*, membership: Membership, conversation_id: Any, for_update: bool = False) -> Conversation:
     """The caller's own live conversation in this organisation, or 404 (an id that is not a UUID too:
-    the websocket route passes it on as written)."""
+    the websocket route passes it on as written).
+
+    `for_update` (inside a transaction) takes the conversation's row lock and reads its organisation
+    in the same query: a turn prepared in that transaction needs both and reads neither again.
+    """
+    conversations = conversations_of(membership=membership)
+    if for_update:
+        conversations = conversations.select_related("org").select_for_update(of=("self",))
     try:
-        conversation = conversations_of(membership=membership).filter(pk=conversation_id).first()
+        conversation = conversations.filter(pk=conversation_id).first()
     except ValidationError:
         raise NotFound() from None
     if conversation is None:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import services as audit
@@ -112,44 +115,81 @@ def request_hash(content: str) -> str:
     return hashlib.sha256(json.dumps({"content": content}, sort_keys=True).encode()).hexdigest()
 
 
-@guardrails.released_on_error()  # outside the transaction: a failed commit releases too
-@transaction.atomic
+@contextmanager
+def turn_transaction() -> Iterator[None]:
+    """What a turn is prepared in: one transaction, and around it (so a failed commit releases too)
+    the release of every admission made inside if anything fails."""
+    with guardrails.released_on_error(), transaction.atomic():
+        yield
+
+
+@turn_transaction()
 def prepare_turn(
     *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
 ) -> PreparedTurn:
     """Store the user message and a pending answer, and plan the prompt; a repeated client id replays."""
+    return prepare_turn_locked(
+        membership=membership,
+        conversation=_locked(conversation),
+        content=content,
+        client_id=client_id,
+        api_key_id=api_key_id,
+    )
+
+
+def prepare_turn_locked(
+    *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
+) -> PreparedTurn:
+    """prepare_turn for a conversation read `FOR UPDATE` (with its org) in the caller's turn_transaction()."""
     _refuse_null_characters(content=content, client_id=client_id)
-    conversation = _locked(conversation)
-    if (replayed := _replay_for(conversation, client_id, content)) is not None:
+    state = _turn_state(conversation, client_id)
+    if (replayed := _replay_for(state, content)) is not None:
         return replayed
-    _ensure_idle(conversation)
-    return _new_turn(conversation, membership, content, client_id, api_key_id)
+    seq = _ensure_idle(conversation, state)
+    return _new_turn(conversation, membership, content, client_id, api_key_id, seq)
 
 
-@guardrails.released_on_error()  # outside the transaction: a failed commit releases too
-@transaction.atomic
+@turn_transaction()
 def prepare_edit(
     *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
 ) -> PreparedTurn:
     """Replace the last question (and its answers) with an edited one and answer that instead."""
+    return prepare_edit_locked(
+        membership=membership,
+        conversation=_locked(conversation),
+        content=content,
+        client_id=client_id,
+        api_key_id=api_key_id,
+    )
+
+
+def prepare_edit_locked(
+    *, membership: Membership, conversation: Conversation, content: str, client_id: str = "", api_key_id: Any = None
+) -> PreparedTurn:
+    """prepare_edit for a conversation read `FOR UPDATE` (with its org) in the caller's turn_transaction()."""
     _refuse_null_characters(content=content, client_id=client_id)
-    conversation = _locked(conversation)
-    if (replayed := _replay_for(conversation, client_id, content)) is not None:
+    state = _turn_state(conversation, client_id)
+    if (replayed := _replay_for(state, content)) is not None:
         return replayed  # a retried edit; its question is now the last one, so it is not edited again
-    _ensure_idle(conversation)
+    seq = _ensure_idle(conversation, state)
     question = last_user_message(conversation)
     if question is None:
         raise InvalidState("There is no message to edit.")
     Message.objects.filter(Q(pk=question.pk) | Q(reply_to=question)).update(superseded=True)
-    return _new_turn(conversation, membership, content, client_id, api_key_id)
+    return _new_turn(conversation, membership, content, client_id, api_key_id, seq)
 
 
-@guardrails.released_on_error()  # outside the transaction: a failed commit releases too
-@transaction.atomic
+@turn_transaction()
 def prepare_regenerate(*, membership: Membership, conversation: Conversation, api_key_id: Any = None) -> PreparedTurn:
     """A fresh answer to the last question; the previous answer is kept but leaves the prompt."""
-    conversation = _locked(conversation)
-    _ensure_idle(conversation)
+    return prepare_regenerate_locked(membership=membership, conversation=_locked(conversation), api_key_id=api_key_id)
+
+
+def prepare_regenerate_locked(
+    *, membership: Membership, conversation: Conversation, api_key_id: Any = None
+) -> PreparedTurn:
+    """prepare_regenerate for a conversation read `FOR UPDATE` (with its org) in the caller's turn_transaction()."""
+    seq = _ensure_idle(conversation, _turn_state(conversation))
     question = last_user_message(conversation)
     if question is None:
         raise InvalidState("There is no message to answer again.")
@@ -158,7 +198,8 @@ def prepare_regenerate(*, membership: Membership, conversation: Conversation, ap
     plan, call = plan_and_admit(
         conversation, membership, turn, api_key_id=api_key_id, new_message=question.content, before_seq=question.seq
     )
-    answer = _pending_answer(conversation, question, turn, plan, seq=_next_seq(conversation), holds=metered.holds(call))
+    answer = _pending_answer(conversation, question, turn, plan, seq=seq, holds=metered.holds(call))
+    answer.save(force_insert=True)
     return _prepared(conversation, question, answer, plan, turn, call)
 
 
@@ -175,22 +216,43 @@ def _refuse_null_characters(**fields: str) -> None:
             raise InvalidInput("Null characters are not allowed.", details={"field": field})
 
 
-def _ensure_idle(conversation: Conversation) -> None:
-    """Refuse while an answer is unfinished, unless it is stale: its process died, and the
-    conversation need not wait for the sweep (the caller holds the conversation's row lock)."""
-    unfinished = Message.objects.filter(conversation=conversation, status__in=UNFINISHED)
-    if unfinished.exists():
+@dataclass(frozen=True)
+class TurnState:
+    """What a turn checks before it writes, read in one query once the conversation's row is locked.
+
+    Not in the locking query itself: PostgreSQL evaluates its subqueries in the snapshot taken
+    before waiting for the lock, which would miss the messages of the turn that held it.
+    """
+
+    last_seq: int
+    unfinished: bool  # an answer is pending or streaming
+    replay_of: Any = None  # the message this client id already made in the conversation
+
+
+def _turn_state(conversation: Conversation, client_id: str = "") -> TurnState:
+    messages = Message.objects.filter(conversation_id=conversation.pk)
+    columns = {
+        "last_seq": Coalesce(Subquery(messages.order_by("-seq").values("seq")[:1]), 0),
+        "unfinished": Exists(messages.filter(status__in=UNFINISHED)),
+    }
+    if client_id:  # the first, as the unique constraint allows one
+        columns["replay_of"] = Subquery(messages.filter(client_id=client_id).order_by("seq").values("pk")[:1])
+    row = Conversation.objects.filter(pk=conversation.pk).values(**columns).get()
+    return TurnState(**row)
+
+
+def _ensure_idle(conversation: Conversation, state: TurnState) -> int:
+    """The next message's seq; refuse while an answer is unfinished, unless it is stale: its process
+    died, and the conversation need not wait for the sweep (the caller holds the conversation's row lock)."""
+    if state.unfinished:
         interrupt_abandoned_answers(conversation_id=conversation.pk)
-        if unfinished.exists():
+        if Message.objects.filter(conversation=conversation, status__in=UNFINISHED).exists():
             raise TurnInProgress()
-
-
-def _next_seq(conversation: Conversation) -> int:
-    return (Message.objects.filter(conversation=conversation).aggregate(m=Max("seq"))["m"] or 0) + 1
+    return state.last_seq + 1
 
 
 def _new_turn(
-    conversation: Conversation, membership: Membership, content: str, client_id: str, api_key_id: Any
+    conversation: Conversation, membership: Membership, content: str, client_id: str, api_key_id: Any, seq: int
 ) -> PreparedTurn:
     if len(content) > settings.MESSAGE_MAX_CHARS:  # before PII screening and token counting read it
         raise too_large(
@@ -207,8 +269,7 @@ def _new_turn(
     stored = screened.stored_text(content)  # `block` refuses here, before any limit is spent
     plan, call = plan_and_admit(conversation, membership, turn, api_key_id=api_key_id, new_message=stored)
     spec, resolved = turn.spec, turn.resolved
-    seq = _next_seq(conversation)
-    user_message = Message.objects.create(
+    user_message = Message(
         org=conversation.org,
         conversation=conversation,
         seq=seq,
@@ -222,6 +283,7 @@ def _new_turn(
         pii=screened.findings,
     )
     answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1, holds=metered.holds(call))
+    Message.objects.bulk_create([user_message, answer])  # one INSERT for both (no signals listen to Message)
     _schedule_summary(conversation, plan)
     return _prepared(conversation, user_message, answer, plan, turn, call)
 
@@ -261,7 +323,8 @@ def _pending_answer(
     seq: int,
     holds: dict[str, str],
 ) -> Message:
-    return Message.objects.create(
+    """The pending answer, not yet saved."""
+    return Message(
         org=conversation.org,
         conversation=conversation,
         seq=seq,
@@ -285,10 +348,9 @@ def _schedule_summary(conversation: Conversation, plan: ContextPlan) -> None:
         )
 
 
-def _replay_for(conversation: Conversation, client_id: str, content: str) -> PreparedTurn | None:
+def _replay_for(state: TurnState, content: str) -> PreparedTurn | None:
     """The first result of a turn this client id already made in the conversation, or None."""
-    existing = Message.objects.filter(conversation=conversation, client_id=client_id).first() if client_id else None
-    return None if existing is None else _replay(existing, content)
+    return None if state.replay_of is None else _replay(Message.objects.get(pk=state.replay_of), content)
 
 
 def _replay(user_message: Message, content: str) -> PreparedTurn:

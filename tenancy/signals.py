@@ -1,7 +1,8 @@
 """Receivers that follow tenancy rows however they were changed (API, admin or shell).
 
 A team's Django group mirrors its members. Open websockets hear when the key, membership or
-user they rest on changes (tenancy/access.py), so a revocation stops them at once.
+user they rest on changes (tenancy/access.py), so a revocation stops them at once. Every process
+hears when an organisation's limit overrides may apply differently (metering/override_cache.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from tenancy import access
-from tenancy.models import ApiKey, Membership, TeamMembership, User
+from tenancy.metering import override_cache
+from tenancy.models import ApiKey, LimitOverride, Membership, Team, TeamMembership, User
 
 
 @receiver(post_save, sender=TeamMembership)
@@ -48,3 +50,15 @@ def announce_member_removal(sender: type, instance: Membership, **kwargs: Any) -
 def announce_user_deactivation(sender: type, instance: User, created: bool, **kwargs: Any) -> None:
     if not created and not instance.is_active:
         access.announce_after_commit(access.user_group(instance.pk), reason="user.deactivated")
+
+
+@receiver(post_save, sender=LimitOverride)
+@receiver(post_delete, sender=LimitOverride)
+@receiver(post_save, sender=Team)  # a slug names the team's limit in refusals
+@receiver(post_delete, sender=Team)
+@receiver(post_save, sender=TeamMembership)
+@receiver(post_delete, sender=TeamMembership)
+@receiver(post_save, sender=Membership)
+@receiver(post_delete, sender=Membership)
+def limit_overrides_changed(sender: type, instance: Any, **kwargs: Any) -> None:
+    override_cache.changed(instance.org_id)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import tiktoken
+from django.core.exceptions import ImproperlyConfigured
+
+from chatpresets.llm.catalogue import catalogue
 
 MESSAGE_OVERHEAD = 3
 REPLY_PRIMING = 3
@@ -20,6 +23,19 @@ def encoding(name: str) -> tiktoken.Encoding:
     if name not in KNOWN_ENCODINGS:
         raise ValueError(f"unsupported encoding {name!r}; bundled: {', '.join(KNOWN_ENCODINGS)}")
     return tiktoken.get_encoding(name)
+
+
+def load_catalogue_encodings() -> None:
+    """Load the catalogue's encodings now (about a second and a half each): the web server and the
+    worker do at start, so a process's first turn does not wait for it. Other commands load them
+    when used. A bad catalogue or an unknown encoding is left to fail where a request uses it, as before.
+    """
+    try:
+        names = {spec.encoding for spec in catalogue().values()}
+    except ImproperlyConfigured:
+        return
+    for name in sorted(names & set(KNOWN_ENCODINGS)):
+        encoding(name)
 
 
 def count_text(text: str, encoding_name: str) -> int:

@@ -108,13 +108,16 @@ def _authorized_turn(
     else:
         caller = chat_caller(user=user, api_key=None, org_slug=org_slug)
     membership, key_id = caller.membership, caller.api_key_id
-    conversation = conversation_for_caller(membership=membership, conversation_id=pk)
-    if operation == "regenerate":
-        return services.prepare_regenerate(membership=membership, conversation=conversation, api_key_id=key_id)
-    prepare = services.prepare_edit if operation == "edit" else services.prepare_turn
-    return prepare(
-        membership=membership, conversation=conversation, content=content, client_id=client_id, api_key_id=key_id
-    )
+    with services.turn_transaction():  # the conversation is read once, under the row lock the turn needs
+        conversation = conversation_for_caller(membership=membership, conversation_id=pk, for_update=True)
+        if operation == "regenerate":
+            return services.prepare_regenerate_locked(
+                membership=membership, conversation=conversation, api_key_id=key_id
+            )
+        prepare = services.prepare_edit_locked if operation == "edit" else services.prepare_turn_locked
+        return prepare(
+            membership=membership, conversation=conversation, content=content, client_id=client_id, api_key_id=key_id
+        )
 
 
 def _validated(request: HttpRequest, *, operation: str) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 
+from tenancy.metering.override_cache import override_rows
 from tenancy.metering.quota_types import LedgerScope, QuotaLimit
-from tenancy.models import LimitOverride, Membership
+from tenancy.models import Membership
 
 MICROS = Decimal(1_000_000)
 SUBJECT_LIMITS = ("rpm", "tpm", "tokens_day", "tokens_month", "cost_day", "cost_month")
@@ -62,11 +62,10 @@ def effective_limits(membership: Membership, user_override: dict[str, Any] | Non
 
 
 def subjects(membership: Membership, api_key_id: Any = None) -> list[Subject]:
-    """Everyone a call by this member counts against, with one query for the override rows."""
+    """Everyone a call by this member counts against (the override rows from override_cache)."""
     org, user = membership.org_id, membership.user_id
-    rows = LimitOverride.objects.filter(org_id=org).filter(Q(user_id=user) | Q(team__memberships__user_id=user))
     user_override, teams = {}, []
-    for team_id, slug, limits in rows.values_list("team_id", "team__slug", "limits").distinct():
+    for team_id, slug, limits in override_rows(org_id=org, user_id=user):
         if team_id is None:
             user_override = limits
         else:

@@ -6,6 +6,7 @@ import pytest
 
 from audit.models import AuditEvent
 from presets.services import lifecycle, review
+from tenancy import services
 from tenancy.models import LimitOverride
 from tests.conversations.test_guardrails import limit
 from tests.conversations.test_http import send, start
@@ -35,6 +36,28 @@ def test_a_team_limit_is_shared_by_its_members_and_named(api, acme, alice, bob, 
     assert refused.json()["error"]["details"]["limit"] == "team_rpm:engineering"
     outsider = MembershipFactory(org=acme).user  # not in the team: not counted against it
     assert send(api, outsider, start(api, outsider)["id"]).status_code == 201
+
+
+def test_an_override_added_between_turns_applies_to_the_next_turn(api, acme, bob) -> None:
+    limit(acme, user_rpm=5)
+    chat = start(api, bob)
+    assert send(api, bob, chat["id"], "before").status_code == 201  # the organisation had no override then
+    override(acme, user=bob, user_rpm=1)
+    refused = send(api, bob, chat["id"], "after")
+    assert (refused.status_code, refused.json()["error"]["details"]["limit"]) == (429, "user_rpm")
+
+
+def test_a_member_joining_a_limited_team_is_limited_from_the_next_turn(api, acme, alice) -> None:
+    newcomer = MembershipFactory(org=acme).user
+    squad = TeamFactory(org=acme, name="Squad", slug="squad")
+    services.team_member_add(team=squad, actor=alice, user=alice)
+    override(acme, team=squad, team_rpm=1)
+    chat = start(api, newcomer)
+    assert send(api, newcomer, chat["id"], "outside").status_code == 201  # not counted against the team
+    assert send(api, alice, start(api, alice)["id"]).status_code == 201  # the team's one call this minute
+    services.team_member_add(team=squad, actor=alice, user=newcomer)
+    refused = send(api, newcomer, chat["id"], "in the team")
+    assert (refused.status_code, refused.json()["error"]["details"]["limit"]) == (429, "team_rpm:squad")
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def test_three_500s_after_admission_hold_nothing_and_the_fourth_turn_goes_throug
     client = api(alice)
     client.raise_request_exception = False
     with monkeypatch.context() as patched:
-        patched.setattr(Message.objects, "create", failing)  # storing the message fails after admission
+        patched.setattr(Message.objects, "bulk_create", failing)  # storing the messages fails after admission
         for n in range(3):
             response = client.post(
                 f"/api/v1/orgs/acme/conversations/{chat['id']}/messages/", {"content": f"n{n}"}, format="json"

@@ -269,7 +269,7 @@ async def test_an_unexpected_failure_is_an_error_frame_and_the_socket_lives_on(c
         raise RuntimeError("a bug while preparing")
 
     monkeypatch.setattr(gateway, "stream_chat", broken_stream)
-    monkeypatch.setattr(services, "prepare_regenerate", broken_regenerate)
+    monkeypatch.setattr(services, "prepare_regenerate_locked", broken_regenerate)
     socket = communicator(chat["path"], chat["key"])
     assert (await socket.connect())[0]
     await socket.send_json_to({"type": "send", "content": "hello"})
