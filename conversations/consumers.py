@@ -34,7 +34,7 @@ from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
-from conversations.turns import attach, run_turn, stop_answer
+from conversations.turns import attach, stop_answer, stream_turn
 from tenancy import access
 from tenancy.chat_caller import ChatCaller, chat_caller_as_stored
 from tenancy.ws_auth import CLOSE_TOO_MANY_FAILED_ATTEMPTS, CLOSE_UNAUTHENTICATED
@@ -311,7 +311,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def stream(self, prepared: services.PreparedTurn) -> None:
         try:
-            message = await run_turn(prepared=prepared, send=self.send_frame)
+            message = await stream_turn(prepared=prepared, send=self.send_frame)
         except DomainError as error:
             await self.send_frame(error_frame(error))
             return
@@ -320,7 +320,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         except asyncio.CancelledError:
             return
-        except Exception:  # run_turn stored the answer as failed and freed its hold; say so
+        except Exception:  # stream_turn stored the answer as failed and freed its hold; say so
             logger.exception("streamed answer %s failed", prepared.assistant_message.pk)
             await self.send_frame(INTERNAL_ERROR)
             return

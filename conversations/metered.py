@@ -1,6 +1,6 @@
 """One metered model call: admit → call → finish, for every caller.
 
-A chat turn (services.prepare_turn → turns.run_turn → services.record_outcome), /v1/chat/completions
+A chat turn (services.prepare_turn → turns.stream_turn → services.finish_turn), /v1/chat/completions
 and the background summaries and titles all pass here. `admit` is the one place a model call meets
 the guardrails (rate limits, token quotas, cost budgets); `stream` and `complete` run it through the
 gateway's retries and fallbacks; `finish` settles the holds to the real tokens and cost and writes

@@ -365,7 +365,7 @@ def _replay(user_message: Message, content: str) -> PreparedTurn:
 def abandon_turn(*, prepared: PreparedTurn) -> None:
     """End a prepared turn that will never run (its caller left first): cancelled, nothing charged."""
     if prepared.call is not None:
-        record_outcome(call=prepared.call, text="", status=MessageStatus.CANCELLED)
+        finish_turn(call=prepared.call, text="", status=MessageStatus.CANCELLED)
 
 
 ABANDONED_BATCH = 500
@@ -412,7 +412,7 @@ def _finish_abandoned(message: Message) -> None:
         message_id=message.pk,
         admission=admission,
     )
-    record_outcome(call=call, text=message.content, status=MessageStatus.INTERRUPTED, error_code="worker_lost")
+    finish_turn(call=call, text=message.content, status=MessageStatus.INTERRUPTED, error_code="worker_lost")
 
 
 def record_progress(*, message_id: Any, text: str) -> None:
@@ -427,7 +427,7 @@ def record_alive(*, message_id: Any) -> None:
     Message.objects.filter(pk=message_id, status__in=UNFINISHED).update(updated_at=timezone.now())
 
 
-def record_outcome(
+def finish_turn(
     *,
     call: metered.MeteredCall,
     text: str,

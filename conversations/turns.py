@@ -93,7 +93,7 @@ async def prepare_off_loop(prepare: Callable[[], services.PreparedTurn]) -> serv
         raise
 
 
-async def run_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
+async def stream_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
     """Stream the prepared answer to `send` (and any listener that attaches) and return it stored."""
     answer_id, buffer = str(prepared.assistant_message.pk), _Buffer()
     buffer.listeners.append(send)
@@ -157,7 +157,7 @@ async def _finish(
     """Store the answer's final state and settle its quota hold (the one place every ending passes)."""
     error_code = error.code if isinstance(error, DomainError) else "internal_error" if error else ""
     message = await asyncio.shield(
-        database_sync_to_async(services.record_outcome)(
+        database_sync_to_async(services.finish_turn)(
             call=prepared.call,
             text=buffer.text,
             status=status,

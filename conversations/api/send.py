@@ -28,7 +28,7 @@ from conversations.api.serializers import RegenerateSerializer, SendMessageSeria
 from conversations.api.views import ConversationViewSet
 from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import conversation_for_caller
-from conversations.turns import prepare_off_loop, run_turn
+from conversations.turns import prepare_off_loop, stream_turn
 from tenancy.chat_caller import NotAuthenticated, bearer_secret, chat_caller, chat_caller_for_secret
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ async def _answer(prepared: services.PreparedTurn) -> JsonResponse:
     async def discard(frame: dict[str, Any]) -> None:
         return None
 
-    message = await run_turn(prepared=prepared, send=discard)
+    message = await stream_turn(prepared=prepared, send=discard)
     result = _result(prepared.user_message, message)
     if getattr(message, "quota_warnings", None):
         result["warnings"] = message.quota_warnings
@@ -181,7 +181,7 @@ async def _events(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
 
 async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[str, Any]]) -> None:
     try:
-        await run_turn(prepared=prepared, send=frames.put)
+        await stream_turn(prepared=prepared, send=frames.put)
     except DomainError as error:
         await frames.put(_error_event(error))
     except Exception as exc:  # the 200 is sent: any failure must still end the stream with an event

@@ -22,7 +22,7 @@ from chatpresets.llm import gateway
 from conversations import services, tasks
 from conversations.api import openai_compat
 from conversations.models import Conversation, Message, MessageStatus, UsageRecord
-from conversations.turns import prepare_off_loop, run_turn
+from conversations.turns import prepare_off_loop, stream_turn
 from tenancy.metering import guardrails
 from tenancy.metering.quota import get_quota_store
 from tenancy.models import Membership
@@ -123,7 +123,7 @@ async def test_a_cancelled_stream_settles_what_it_used_and_holds_nothing(acme, a
         if frame["type"] == "delta":
             first_delta.set()
 
-    turn = asyncio.create_task(run_turn(prepared=prepared, send=listen))
+    turn = asyncio.create_task(stream_turn(prepared=prepared, send=listen))
     await asyncio.wait_for(first_delta.wait(), timeout=5)
     turn.cancel()
     with pytest.raises(asyncio.CancelledError):
