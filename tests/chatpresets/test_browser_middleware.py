@@ -1,12 +1,12 @@
 """Cookie-session middleware stays out of API requests that bring a key; every response keeps its
-headers; no middleware hook costs a thread hop on a key request."""
+headers; on a key request only SecurityMiddleware's two hooks and one hop per view leave the loop."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from asgiref.sync import SyncToAsync, iscoroutinefunction
+from asgiref.sync import SyncToAsync, iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, RequestFactory
 from django.urls import reverse
@@ -52,16 +52,21 @@ def test_key_request_gets_no_session_or_user_and_a_browser_request_does() -> Non
     assert chain(RequestFactory().get("/o/acme/", **KEY)).content == b"session,user"
 
 
-async def test_async_chain_skips_without_thread_hops_and_keeps_csrf_for_browsers(monkeypatch) -> None:
-    hops: list[str] = []
+@pytest.fixture
+def hops(monkeypatch) -> list[str]:
+    """The name of every thread hop (`sync_to_async`, `database_sync_to_async`) taken from here on."""
+    taken: list[str] = []
     original = SyncToAsync.__call__
 
     async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(self.func, "__qualname__", "?"))
+        taken.append(getattr(self.func, "__qualname__", repr(self.func)))
         return await original(self, *args, **kwargs)
 
     monkeypatch.setattr(SyncToAsync, "__call__", counted)
+    return taken
 
+
+async def test_async_chain_skips_without_thread_hops_and_keeps_csrf_for_browsers(hops: list[str]) -> None:
     async def view(request: HttpRequest) -> HttpResponse:
         return HttpResponse()
 
@@ -80,19 +85,43 @@ async def test_async_chain_skips_without_thread_hops_and_keeps_csrf_for_browsers
     assert hops  # the browser path runs Django's hooks as before
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_v1_key_request_keeps_the_security_headers_and_never_reads_the_session(
-    alice: Any, acme: Any, make_key: Any
-) -> None:
-    from asgiref.sync import sync_to_async
+MIDDLEWARE_HOPS = ["SecurityMiddleware.process_request", "SecurityMiddleware.process_response"]
 
+
+def _in_views(hops: list[str]) -> list[str]:
+    return [name for name in hops if "Middleware" not in name and "Signal" not in name and "close" not in name]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_v1_models_key_request_keeps_the_security_headers_in_one_hop_past_the_middleware(
+    alice: Any, acme: Any, make_key: Any, hops: list[str]
+) -> None:
     _, secret = await sync_to_async(make_key)(alice, acme, ["chat"])
     client = AsyncClient()
     await sync_to_async(client.force_login)(alice)  # a session cookie too: the key alone counts
+    hops.clear()
     response = await client.get("/v1/models", headers={"authorization": f"Bearer {secret}"})
     assert response.status_code == 200
     assert set(response.headers) >= API_HEADERS
     assert "Cookie" not in response.get("Vary", "")
+    assert [name for name in hops if "Middleware" in name] == MIDDLEWARE_HOPS
+    assert _in_views(hops) == ["_model_names"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_v1_completion_checks_key_body_and_plan_in_one_hop(
+    alice: Any, acme: Any, make_key: Any, fake_llm: Any, hops: list[str]
+) -> None:
+    _, secret = await sync_to_async(make_key)(alice, acme, ["chat"])
+    body = {"model": "fake", "messages": [{"role": "user", "content": "Hi"}]}
+    hops.clear()
+    response = await AsyncClient().post(
+        "/v1/chat/completions", body, content_type="application/json", headers={"authorization": f"Bearer {secret}"}
+    )
+    assert response.status_code == 200
+    assert [name for name in hops if "Middleware" in name] == MIDDLEWARE_HOPS
+    assert _in_views(hops)[0] == "_caller_and_call"  # then the model call, then the usage record
+    assert "_key_caller" not in hops
 
 
 def test_key_request_with_a_session_cookie_is_the_keys_user(api, alice, bob, acme, make_key) -> None:
