@@ -52,10 +52,10 @@ class BrowserOnlyMixin:
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         super().__init__(get_response)  # type: ignore[call-arg]
-        if self.async_mode and hasattr(super(), "process_view"):
-            # Django adapts process_view to the chain's mode: a coroutine is awaited as it is,
-            # where a plain method would cost a thread hop even for the requests it skips.
-            self.process_view = self._aprocess_view
+        if hasattr(super(), "process_view"):
+            # Django adapts process_view to the chain's mode: in an async chain a coroutine is
+            # awaited as it is, where a plain method would cost a thread hop even when it skips.
+            self.process_view = self._aprocess_view if self.async_mode else self._process_view
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
@@ -68,6 +68,9 @@ class BrowserOnlyMixin:
         if is_key_request(request):
             return await self.get_response(request)
         return await super().__acall__(request)  # type: ignore[misc]
+
+    def _process_view(self, request: HttpRequest, view: Callable, args: tuple, kwargs: dict) -> Any:
+        return None if is_key_request(request) else super().process_view(request, view, args, kwargs)  # type: ignore[misc]
 
     async def _aprocess_view(self, request: HttpRequest, view: Callable, args: tuple, kwargs: dict) -> Any:
         if is_key_request(request):

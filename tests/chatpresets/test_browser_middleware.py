@@ -52,6 +52,15 @@ def test_key_request_gets_no_session_or_user_and_a_browser_request_does() -> Non
     assert chain(RequestFactory().get("/o/acme/", **KEY)).content == b"session,user"
 
 
+def test_sync_chain_skips_the_csrf_view_check_for_key_requests_only() -> None:
+    middleware = CsrfViewMiddleware(_seen)
+    key_post, browser_post = (RequestFactory().post("/api/v1/orgs/acme/teams/", **h) for h in (KEY, {}))
+    for request in (key_post, browser_post):
+        middleware(request)
+    assert middleware.process_view(key_post, _seen, (), {}) is None
+    assert middleware.process_view(browser_post, _seen, (), {}).status_code == 403
+
+
 @pytest.fixture
 def hops(monkeypatch) -> list[str]:
     """The name of every thread hop (`sync_to_async`, `database_sync_to_async`) taken from here on."""
