@@ -241,17 +241,15 @@ def profile(tenant: Tenant) -> None:
     """pyinstrument over the synchronous work of one /v1 call and one turn, repeated."""
     from pyinstrument import Profiler
 
-    from conversations import services
-    from conversations.api.openai_compat import _chat_membership, _plan_call
-    from tenancy.authentication import authenticate_key
+    from conversations import metered, services
+    from conversations.api.openai_compat import _key_caller, _plan_call
 
     body = {"model": f"preset:{SLUG}", "messages": [{"role": "user", "content": MESSAGE}]}
     profiler = Profiler(interval=0.0005)
     with profiler:
         for _ in range(40):
-            key = authenticate_key(tenant.secret)
-            membership = _chat_membership(key)
-            _plan_call(membership, key, body).release()
+            membership, key = _key_caller(tenant.secret)
+            metered.release(_plan_call(membership, key, body).metered)
     print(profiler.output_text(color=False))
     conversations = [tenant.conversation() for _ in range(40)]
     membership = Membership.objects.select_related("org", "user").get(org=tenant.org, user=tenant.user)

@@ -96,12 +96,12 @@ class Call:
     screening: Screening | None = None  # the PII mode; its vault restores the answer
 
 
-async def _membership(request: HttpRequest) -> tuple[Membership, ApiKey]:
+def _secret(request: HttpRequest) -> str:
     """/v1 takes only API keys, and acts in the key's own organisation."""
     secret = bearer_secret(request.headers.get("Authorization", ""))
     if secret is None:
         raise NotAuthenticated()
-    return await database_sync_to_async(_key_caller)(secret)
+    return secret
 
 
 def _key_caller(secret: str) -> tuple[Membership, ApiKey]:
@@ -117,15 +117,16 @@ def allowed_models(membership: Membership) -> list[str]:
 @accepts("GET", "HEAD", refuse=error_response)
 async def models_endpoint(request: HttpRequest) -> HttpResponse:
     try:
-        membership, _ = await _membership(request)
-        names = await database_sync_to_async(_model_names)(membership)
+        names = await database_sync_to_async(_model_names)(_secret(request))
     except DomainError as error:
         return error_response(error)
     data = [{"id": name, "object": "model", "created": 0, "owned_by": "chatpresets"} for name in names]
     return JsonResponse({"object": "list", "data": data})
 
 
-def _model_names(membership: Membership) -> list[str]:
+def _model_names(secret: str) -> list[str]:
+    """The caller and what it may name: one thread hop."""
+    membership, _ = _key_caller(secret)
     presets = preset_list_visible(membership=membership).exclude(approved_version=None).values_list("slug", flat=True)
     return allowed_models(membership) + [f"preset:{slug}" for slug in presets]
 
@@ -134,14 +135,20 @@ def _model_names(membership: Membership) -> list[str]:
 @accepts("POST", refuse=error_response)
 async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
     try:
-        membership, api_key = await _membership(request)
-        body = _body(request)
-        call = await database_sync_to_async(_plan_call)(membership, api_key, body)
+        call, body = await database_sync_to_async(_caller_and_call)(_secret(request), request)
         if body.get("stream"):
             return _stream(call, include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
         return await _complete(call)
     except DomainError as error:
         return error_response(error)
+
+
+def _caller_and_call(secret: str, request: HttpRequest) -> tuple[Call, dict[str, Any]]:
+    """The key's caller, then the body, then the admitted call: one thread hop, in the order of the
+    refusals (a bad key is a 401 whatever the body)."""
+    membership, api_key = _key_caller(secret)
+    body = _body(request)
+    return _plan_call(membership, api_key, body), body
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
