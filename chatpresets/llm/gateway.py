@@ -18,7 +18,6 @@ from typing import Any
 
 import openai
 from django.conf import settings
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from chatpresets.env import env_secret
 from chatpresets.errors import DomainError
@@ -197,7 +196,9 @@ async def _open_stream(spec: ModelSpec, messages: list[dict[str, str]], params: 
 
     `chat.completions.create` first walks the whole body through the SDK's typed-dict transform,
     which costs about 40 ms of CPU per call here; our body is already plain JSON, so the client's
-    lower-level `post` (same auth, retries off, same streaming parser) sends it as it is.
+    lower-level `post` (same auth, retries off, same streaming parser) sends it as it is. Chunks
+    come back as the plain dicts of their JSON: building a typed model of each costs ~65 µs of CPU
+    per chunk on the event loop, for the three fields `_take` reads.
     """
     body = {"model": spec.remote_name, "messages": messages, "stream": True, **params}
     if spec.stream_usage:
@@ -205,9 +206,9 @@ async def _open_stream(spec: ModelSpec, messages: list[dict[str, str]], params: 
     return await client_for(spec).post(
         "/chat/completions",
         body=body,
-        cast_to=ChatCompletion,
+        cast_to=object,
         stream=True,
-        stream_cls=openai.AsyncStream[ChatCompletionChunk],
+        stream_cls=openai.AsyncStream[object],
         options={"timeout": spec.total_timeout, "security": {"bearer_auth": True}},
     )
 
@@ -232,22 +233,28 @@ async def _consume(stream: Any, spec: ModelSpec, started: float, result: StreamR
     result.total_ms = int((time.monotonic() - started) * 1000)
 
 
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else None
+
+
 async def _take(chunk: Any, started: float, result: StreamResult, on_delta: Delta) -> None:
-    details = getattr(getattr(chunk, "usage", None), "prompt_tokens_details", None)
-    if details is not None and details.cached_tokens:
-        result.cached_tokens = details.cached_tokens
-    if not chunk.choices:
+    """Read one chunk (a dict of its JSON); a provider's odd shapes count as no text, never an error."""
+    cached = _field(_field(_field(chunk, "usage"), "prompt_tokens_details"), "cached_tokens")
+    if isinstance(cached, int) and cached:
+        result.cached_tokens = cached
+    choices = _field(chunk, "choices")
+    if not isinstance(choices, list) or not choices:
         return
-    choice = chunk.choices[0]
-    text = choice.delta.content if choice.delta else None
-    if text:
+    choice = choices[0]
+    text = _field(_field(choice, "delta"), "content")
+    if isinstance(text, str) and text:
         if result.ttft_ms is None:
             result.ttft_ms = int((time.monotonic() - started) * 1000)
         result.text += text
         result.chunks += 1
         await on_delta(text)
-    if choice.finish_reason:
-        result.finish_reason = choice.finish_reason
+    if isinstance(finish := _field(choice, "finish_reason"), str) and finish:
+        result.finish_reason = finish
 
 
 def _describe(error: BaseException) -> str:

@@ -127,3 +127,34 @@ async def test_cancelling_the_task_closes_the_upstream_stream(fake_llm) -> None:
     count = len(seen)
     await asyncio.sleep(0.1)
     assert len(seen) == count < 200
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [None, [], "text", {"choices": None}, {"choices": [None]}, {"choices": [{"delta": "x"}]}, {"usage": 7}],
+    ids=["null", "list", "string", "null-choices", "null-choice", "string-delta", "odd-usage"],
+)
+async def test_a_chunk_of_an_odd_shape_is_read_as_no_text(chunk) -> None:
+    seen: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        seen.append(text)
+
+    result = gateway.StreamResult(model="fake")
+    await gateway._take(chunk, 0.0, result, on_delta)
+    assert (seen, result.text, result.finish_reason, result.cached_tokens) == ([], "", "", 0)
+
+
+async def test_a_chunk_gives_its_text_finish_reason_and_cached_tokens() -> None:
+    seen: list[str] = []
+
+    async def on_delta(text: str) -> None:
+        seen.append(text)
+
+    result = gateway.StreamResult(model="fake")
+    chunk = {
+        "choices": [{"delta": {"content": "hi"}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens_details": {"cached_tokens": 12}},
+    }
+    await gateway._take(chunk, 0.0, result, on_delta)
+    assert (seen, result.text, result.finish_reason, result.cached_tokens) == (["hi"], "hi", "length", 12)

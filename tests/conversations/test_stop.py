@@ -28,11 +28,10 @@ class _Chunks:
     def __aiter__(self) -> _Chunks:
         return self
 
-    async def __anext__(self) -> SimpleNamespace:
+    async def __anext__(self) -> dict:
         await self.ready.wait()
         self.ready.clear()
-        delta = SimpleNamespace(content="w ")
-        return SimpleNamespace(usage=None, choices=[SimpleNamespace(delta=delta, finish_reason=None)])
+        return {"choices": [{"delta": {"content": "w "}, "finish_reason": None}]}
 
 
 async def test_a_stop_that_lands_as_a_chunk_arrives_is_not_lost() -> None:
