@@ -14,6 +14,7 @@ from django.conf import settings  # noqa: E402
 
 from chatpresets.body_limit import BodySizeLimit  # noqa: E402
 from chatpresets.daphne_tuning import enable_tcp_nodelay, limit_websocket_messages  # noqa: E402
+from chatpresets.gc_tuning import freeze_startup_heap  # noqa: E402
 from chatpresets.llm.tokens import load_catalogue_encodings  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.scheduler import start_if_enabled as start_periodic_tasks  # noqa: E402
@@ -29,6 +30,8 @@ application = ProtocolTypeRouter(
         "websocket": ApiKeyOrSessionAuth(URLRouter(websocket_urlpatterns)),
     }
 )
+
+freeze_startup_heap()  # last: everything the process keeps is built by now
 
 # Without a broker nothing else runs the periodic tasks: this server process does (PERIODIC_TASKS_INLINE).
 start_periodic_tasks()
