@@ -10,7 +10,11 @@ Shared modules:
   env.py            typed environment readers for settings
   errors.py         the one error shape and the domain error family
   request_context.py  per-request facts (request id, client IP, API key)
+  bearer.py         the one reading of `Authorization: Bearer <key>`
   middleware.py     request id, NUL refusal, JSON 404s, 503 for unavailable dependencies
+  browser_middleware.py  Django's browser-only middleware, skipped by key requests
+  static_files.py   WhiteNoise as an async-capable middleware
+  gc_tuning.py      the web process's startup heap frozen out of full collections
   body_limit.py     the request body size limit (ASGI)
   cache_outage.py   the cache breaker: the request path without depending on Redis
   daphne_tuning.py  TCP_NODELAY on daphne's connections

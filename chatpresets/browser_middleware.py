@@ -32,16 +32,14 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware import clickjacking, common, csrf
 from django.utils.module_loading import import_string
 
+from chatpresets.bearer import bearer_secret
 from chatpresets.errors import is_api
 from chatpresets.middleware import OnLoopMiddlewareMixin
-
-BEARER = "Bearer"
 
 
 def is_key_request(request: HttpRequest) -> bool:
     """An API request that names the key scheme: the key, valid or not, is its only credential."""
-    scheme, _, _ = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return scheme == BEARER and is_api(request)
+    return bearer_secret(request.META.get("HTTP_AUTHORIZATION", "")) is not None and is_api(request)
 
 
 class BrowserOnlyMixin:

@@ -10,21 +10,19 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from chatpresets import request_context
+from chatpresets.bearer import BEARER, bearer_secret
 from tenancy import api_keys, key_guard
 from tenancy.models import ApiKey, User
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    keyword = "Bearer"
+    keyword = BEARER
 
     def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
+        secret = bearer_secret(authentication.get_authorization_header(request).decode("latin-1"))
+        if secret is None:
             return None
-        scheme, _, secret = header.partition(" ")
-        if scheme != self.keyword:
-            return None
-        api_key = authenticate_key(secret.strip())
+        api_key = authenticate_key(secret)
         context = request_context.current()
         if context is not None:
             context.api_key_id = str(api_key.pk)

@@ -21,8 +21,6 @@ from tenancy.models import ApiKey, Membership, User
 from tenancy.permissions import Perm, key_allows, role_has
 from tenancy.selectors import active_api_key, active_user, membership_for_caller
 
-BEARER = "Bearer"
-
 
 class NotAuthenticated(DomainError):
     code = "not_authenticated"
@@ -57,12 +55,6 @@ class ChatCaller:
         if self.api_key is None:
             raise NotAuthenticated()
         return self.api_key
-
-
-def bearer_secret(authorization: str) -> str | None:
-    """The key in an `Authorization: Bearer <key>` header; None for no header or another scheme."""
-    scheme, _, secret = authorization.partition(" ")
-    return secret.strip() if scheme == BEARER else None
 
 
 def api_key_for_secret(secret: str, *, client_ip: str | None = None) -> ApiKey:

@@ -17,7 +17,8 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
 
 from chatpresets import request_context
-from tenancy.chat_caller import BadApiKey, api_key_for_secret, bearer_secret
+from chatpresets.bearer import bearer_secret
+from tenancy.chat_caller import BadApiKey, api_key_for_secret
 from tenancy.key_guard import TooManyFailedAttempts
 
 # Like the consumer's 4401 and 4404: the HTTP status in the 4000 range of websocket close codes.

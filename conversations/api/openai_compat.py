@@ -22,6 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chatpresets.bearer import bearer_secret
 from chatpresets.errors import (
     DomainError,
     InvalidInput,
@@ -46,7 +47,7 @@ from conversations.models import UsageKind
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
 from presets.selectors import preset_list_visible
-from tenancy.chat_caller import NotAuthenticated, bearer_secret, chat_caller_for_secret
+from tenancy.chat_caller import NotAuthenticated, chat_caller_for_secret
 from tenancy.metering import guardrails
 from tenancy.models import ApiKey, Membership
 

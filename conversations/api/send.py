@@ -21,6 +21,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
+from chatpresets.bearer import bearer_secret
 from chatpresets.errors import DomainError, Forbidden, dependency_failure
 from conversations import services
 from conversations.api.plain import accepts, error_response
@@ -29,7 +30,7 @@ from conversations.api.views import ConversationViewSet
 from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import conversation_for_caller
 from conversations.turns import prepare_off_loop, stream_turn
-from tenancy.chat_caller import NotAuthenticated, bearer_secret, chat_caller, chat_caller_for_secret
+from tenancy.chat_caller import NotAuthenticated, chat_caller, chat_caller_for_secret
 
 logger = logging.getLogger(__name__)
 
