@@ -89,8 +89,10 @@ class Walk:
                 return Break("reordered", seq, event_id, f"the event written as seq {original} now sits at seq {seq}")
             return Break("edited", seq, event_id, f"event seq {seq} no longer matches its hash: a field was edited")
         if seq > self.last_seq + 1:
-            missing = f"{self.last_seq + 1}" if seq == self.last_seq + 2 else f"{self.last_seq + 1}..{seq - 1}"
-            return Break("deleted", self.last_seq + 1, event_id, f"events {missing} are missing (before seq {seq})")
+            missing = (
+                f"event {seq - 1} is" if seq == self.last_seq + 2 else f"events {self.last_seq + 1}..{seq - 1} are"
+            )
+            return Break("deleted", self.last_seq + 1, event_id, f"{missing} missing (before seq {seq})")
         if prev_hash != self.last_hash:
             if self.last_id is None:  # the first kept row does not link to the cut point
                 return Break("forged", seq, event_id, f"event seq {seq} does not link to the chain's start")
