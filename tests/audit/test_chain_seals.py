@@ -58,8 +58,10 @@ def test_tail_cut_after_a_seal_is_reported_and_exits_non_zero(events, acme, sett
         run_verify()
     assert raised.value.returncode == 1
     run = last_verification()
-    assert run is not None and not run.ok
-    assert run.breaks[0]["kind"] == "tail_cut" and run.breaks[0]["seq"] == 4
+    assert run is not None
+    assert not run.ok
+    assert run.breaks[0]["kind"] == "tail_cut"
+    assert run.breaks[0]["seq"] == 4
 
 
 def test_seal_signed_with_another_key_fails_verification(events, acme, settings) -> None:
@@ -67,7 +69,8 @@ def test_seal_signed_with_another_key_fails_verification(events, acme, settings)
     run_verify("--seal")
     settings.AUDIT_SIGNING_KEY = "key-two"
     broken = verify_chain(str(acme.pk)).broken
-    assert broken is not None and broken.kind == "seal"
+    assert broken is not None
+    assert broken.kind == "seal"
     assert "does not verify with the configured key" in broken.detail
 
 
@@ -77,7 +80,8 @@ def test_forged_seal_signature_fails_verification(events, acme, settings) -> Non
     seal = AuditSeal.objects.get()
     AuditSeal.objects.filter(pk=seal.pk).update(seq=4, hash=events[3].hash)  # moved back without the key
     broken = verify_chain(str(acme.pk)).broken
-    assert broken is not None and broken.kind == "seal"
+    assert broken is not None
+    assert broken.kind == "seal"
 
 
 def test_without_a_key_sealing_is_refused_and_verify_says_seals_are_unchecked(events, settings) -> None:
@@ -108,7 +112,8 @@ def test_unknown_org_slug_is_an_error(db) -> None:
 def test_verification_task_stores_its_result(events) -> None:
     assert verify_chains() == "intact: 1 chain(s), 5 events"
     run = last_verification()
-    assert run is not None and (run.ok, run.chains, run.events, run.breaks) == (True, 1, 5, [])
+    assert run is not None
+    assert (run.ok, run.chains, run.events, run.breaks) == (True, 1, 5, [])
 
 
 def test_audit_tasks_are_in_the_beat_schedule(settings) -> None:
