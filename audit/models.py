@@ -23,6 +23,18 @@ GENESIS_HASH = "0" * 64  # prev_hash of a chain's first event
 PLATFORM_CHAIN = "platform"  # the chain key of events with no organisation
 
 
+def organisation_reference() -> models.ForeignKey:
+    """An organisation id without a database constraint: deleting the organisation keeps its trail."""
+    return models.ForeignKey(
+        "tenancy.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+
 class AppendOnlyError(Exception):
     pass
 
@@ -41,14 +53,7 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     # Set by the chain append under the head lock, so it never goes backwards along a chain.
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    org = models.ForeignKey(
-        "tenancy.Organization",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
+    org = organisation_reference()
     actor_user = models.ForeignKey(
         "tenancy.User", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
@@ -101,14 +106,7 @@ class AuditChainHead(models.Model):
     """
 
     key = models.CharField(max_length=64, primary_key=True)
-    org = models.ForeignKey(
-        "tenancy.Organization",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
+    org = organisation_reference()
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
     # Events with seq <= anchor_seq were purged; the first kept event links to anchor_hash.
@@ -128,14 +126,7 @@ class AuditSeal(models.Model):
     """
 
     chain = models.CharField(max_length=64)
-    org = models.ForeignKey(
-        "tenancy.Organization",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
+    org = organisation_reference()
     seq = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)
     sealed_at = models.DateTimeField()
