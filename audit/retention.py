@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.chain import PURGE_ACTION, append, chain_events, locked_head
-from audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent
+from audit.models import AuditChainHead, AuditEvent
 from chatpresets.audit_sink import changes
 from chatpresets.errors import DomainError
 from tenancy.models import Organization
@@ -86,13 +86,14 @@ def purge_chain(key: str, *, now: datetime) -> dict[str, Any] | None:
 
 def delete_through(key: str, seq: int) -> int:
     """Delete a chain's events up to seq; the trigger allows it only under `audit.purge` and the anchor."""
-    where, params = ("org_id IS NULL", [seq]) if key == PLATFORM_CHAIN else ("org_id = %s", [key, seq])
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         if postgres:
             cursor.execute("SET LOCAL audit.purge = 'on'")
-        cursor.execute(f"DELETE FROM audit_auditevent WHERE {where} AND seq <= %s", params)  # noqa: S608
-        removed = cursor.rowcount
+        # A plain DELETE built by the ORM (ids in the database's own form, e.g. UUIDs on SQLite);
+        # the queryset's delete() refuses on purpose, so the purge is the one caller of this.
+        doomed = chain_events(key).filter(seq__lte=seq)
+        removed = doomed._raw_delete(doomed.db)
         if postgres:
             cursor.execute("SET LOCAL audit.purge = 'off'")
     return removed
