@@ -42,22 +42,25 @@ def signature_valid(seal: AuditSeal, key: bytes) -> bool:
     return hmac.compare_digest(expected, seal.signature)
 
 
-def seal_heads(*, chains: list[str] | None = None) -> list[AuditSeal]:
-    """Sign the current head of each chain (all, or the keys given) that moved since its newest seal."""
+def seal_heads(*, verified: dict[str, tuple[int, str]] | None = None) -> list[AuditSeal]:
+    """Sign each chain's head that moved since its newest seal.
+
+    With `verified` ({chain: (seq, hash)}, what a verification run just checked) only those chains
+    are sealed, at the verified head rather than the current one: a seal vouches for what was checked.
+    """
     key = signing_key()
     if key is None:
-        raise SigningKeyMissing(
-            "AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) is not set: chain heads cannot be sealed"
-        )
+        raise SigningKeyMissing("AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) is not set: heads cannot be sealed")
     heads = AuditChainHead.objects.filter(seq__gt=0)
-    if chains is not None:
-        heads = heads.filter(key__in=chains)
+    if verified is not None:
+        heads = heads.filter(key__in=verified)
     written = []
     for head in heads.iterator():
+        seq, hash_ = verified[head.key] if verified is not None else (head.seq, head.hash)
         newest = AuditSeal.objects.filter(chain=head.key).order_by("-sealed_at", "-id").first()
-        if newest is not None and (newest.seq, newest.hash) == (head.seq, head.hash):
+        if seq == 0 or (newest is not None and (newest.seq, newest.hash) == (seq, hash_)):
             continue
-        seal = AuditSeal(chain=head.key, org_id=head.org_id, seq=head.seq, hash=head.hash, sealed_at=timezone.now())
+        seal = AuditSeal(chain=head.key, org_id=head.org_id, seq=seq, hash=hash_, sealed_at=timezone.now())
         seal.key_fingerprint = fingerprint(key)
         seal.signature = hmac.new(key, signed_text(seal), hashlib.sha256).hexdigest()
         seal.save()

@@ -45,6 +45,7 @@ class ChainReport:
     chain: str
     events: int = 0
     head_seq: int = 0
+    head_hash: str = ""
     broken: Break | None = None
     seal: str = "not sealed yet"
 
@@ -160,7 +161,7 @@ def verify_chain(chain: str) -> ChainReport:
             walk.step(row[0], row[1], row[2:])
             if walk.broken:
                 break
-        report = ChainReport(chain, events=walk.events, head_seq=head.seq, broken=walk.broken or walk.finish())
+        report = ChainReport(chain, walk.events, head.seq, head.hash, broken=walk.broken or walk.finish())
         if seal is not None:
             report.seal, seal_break = check_seal(seal, walk)
             report.broken = report.broken or seal_break

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from audit import services as audit
 from audit.models import AuditSeal
+from audit.seals import seal_heads
 from audit.tasks import seal_chain_heads, verify_chains
 from audit.verification import last_verification
 from audit.verify import verify_chain
@@ -119,3 +120,10 @@ def test_verification_task_stores_its_result(events) -> None:
 def test_audit_tasks_are_in_the_beat_schedule(settings) -> None:
     tasks = {periodic.task.name for periodic in from_beat_schedule(settings.CELERY_BEAT_SCHEDULE)}
     assert {"audit.tasks.seal_chain_heads", "audit.tasks.verify_chains", "audit.tasks.purge_expired_events"} <= tasks
+
+
+def test_a_verified_head_is_sealed_as_verified_not_as_it_is_now(events, acme, settings) -> None:
+    settings.AUDIT_SIGNING_KEY = "key-one"
+    [seal] = seal_heads(verified={str(acme.pk): (3, events[2].hash)})
+    assert (seal.seq, seal.hash) == (3, events[2].hash)
+    assert verify_chain(str(acme.pk)).ok

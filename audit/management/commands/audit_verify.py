@@ -37,7 +37,8 @@ class Command(BaseCommand):
         for report in reports:
             self.stdout.write(describe(report))
         if seal:
-            written = seals.seal_heads(chains=[report.chain for report in reports if report.ok])
+            intact = {report.chain: (report.head_seq, report.head_hash) for report in reports if report.ok}
+            written = seals.seal_heads(verified=intact)
             self.stdout.write(f"sealed {len(written)} chain head(s)")
         broken = [report for report in reports if not report.ok]
         if broken:
