@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.chain import PURGE_ACTION, append, chain_events, locked_head
 from audit.models import AuditChainHead, AuditEvent
+from audit.services import record
 from chatpresets.audit_sink import changes
 from chatpresets.errors import DomainError
 from tenancy.models import Organization
@@ -39,8 +40,6 @@ def retention_set(*, org: Organization, actor: Any, days: int | None) -> AuditCh
     floor = settings.AUDIT_RETENTION_DAYS
     if days is not None and floor and (days != 0 and days < floor):
         raise RetentionBelowFloor(details={"minimum_days": floor})
-    from audit.services import record  # services imports the chain, not the other way round
-
     with transaction.atomic():
         head = locked_head(str(org.pk), org_id=org.pk)
         before, head.retention_days = head.retention_days, days
