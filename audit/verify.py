@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -64,7 +64,7 @@ class Walk:
     last_id: int | None = None
     broken: Break | None = None
     sealed_hash: str | None = None
-    purge_payload: dict[str, Any] | None = field(default=None)
+    purge_payload: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.last_seq, self.last_hash = self.head.anchor_seq, self.head.anchor_hash
