@@ -32,7 +32,7 @@ def run_verify(*args: str) -> str:
 def test_seal_option_signs_each_intact_head_and_verify_checks_it(events, acme, settings) -> None:
     settings.AUDIT_SIGNING_KEY = "key-one"
     output = run_verify("--seal")
-    assert f"{acme.pk}: intact, 5 events to seq 5" in output
+    assert f"acme ({acme.pk}): intact, 5 events to seq 5" in output
     assert "sealed 1 chain head(s)" in output
     seal = AuditSeal.objects.get(chain=str(acme.pk))
     assert (seal.seq, seal.hash) == (5, events[-1].hash)

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit import seals
+from audit.models import PLATFORM_CHAIN
 from audit.verification import record_run
 from audit.verify import ChainReport, verify
 from tenancy.models import Organization
@@ -34,8 +35,9 @@ class Command(BaseCommand):
                 raise CommandError(f"no organisation with slug {org!r}")
         reports = verify(org=organisation)
         record_run(reports)
+        slugs = chain_slugs(reports)
         for report in reports:
-            self.stdout.write(describe(report))
+            self.stdout.write(describe(report, slugs))
         if seal:
             intact = {report.chain: (report.head_seq, report.head_hash) for report in reports if report.ok}
             written = seals.seal_heads(verified=intact)
@@ -46,11 +48,18 @@ class Command(BaseCommand):
         self.stdout.write(f"all {len(reports)} chain(s) intact")
 
 
-def describe(report: ChainReport) -> str:
+def chain_slugs(reports: list[ChainReport]) -> dict[str, str]:
+    """Chain key → organisation slug, for the organisations that still exist."""
+    ids = [report.chain for report in reports if report.chain != PLATFORM_CHAIN]
+    return {str(pk): slug for pk, slug in Organization.objects.filter(pk__in=ids).values_list("pk", "slug")}
+
+
+def describe(report: ChainReport, slugs: dict[str, str]) -> str:
     """One line per chain: intact with its size and seal status, or its first break."""
+    name = f"{slugs[report.chain]} ({report.chain})" if report.chain in slugs else report.chain
     if report.ok:
-        return f"{report.chain}: intact, {report.events} events to seq {report.head_seq}; {report.seal}"
+        return f"{name}: intact, {report.events} events to seq {report.head_seq}; {report.seal}"
     broken = report.broken
     assert broken is not None
     event = f" (event id {broken.event_id})" if broken.event_id is not None else ""
-    return f"{report.chain}: BROKEN at seq {broken.seq}{event}: {broken.kind}: {broken.detail}; {report.seal}"
+    return f"{name}: BROKEN at seq {broken.seq}{event}: {broken.kind}: {broken.detail}; {report.seal}"
