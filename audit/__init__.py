@@ -1,7 +1,16 @@
 """The audit trail. Above tenancy, below presets and conversations.
 
-models.py         AuditEvent: append-only in the ORM and in a PostgreSQL trigger
+models.py         AuditEvent (append-only in the ORM and in a PostgreSQL trigger), AuditChainHead,
+                  AuditSeal, AuditVerification
 services.py       record(): the one writer, PII scrubbed; registered with chatpresets.audit_sink
+chain.py          canonical serialisation, the event hash, append() under the chain-head lock
+verify.py         the verifier: each chain's first break (edited, deleted, reordered, forged, cut)
+seals.py          HMAC-signed chain heads (AUDIT_SIGNING_KEY)
+verification.py   stored verification runs; last_verification() for the metrics
+retention.py      the retention floor, per-organisation retention, the purge
+tasks.py          periodic sealing, verification and purge (Celery beat / the inline scheduler)
+checks.py         deployment check: AUDIT_SIGNING_KEY set
+management/       `manage.py audit_verify [--org SLUG] [--seal]`
 admin.py          the read-only trail in the admin
 apps.py           registers the writer for the layers below
 """

@@ -6,7 +6,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        from audit import services
+        from audit import checks, services  # noqa: F401 (checks registers the deployment check)
         from chatpresets import audit_sink
 
         # The layers below audit (tenancy) record through the sink: give it the writer.

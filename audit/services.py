@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models
 
+from audit.chain import append, stored_payload
 from audit.models import AuditEvent
 from chatpresets import request_context
 from chatpresets.audit_sink import changes as changes  # one diff rule for every layer
@@ -22,10 +23,12 @@ def record(
 ) -> AuditEvent:
     """Write one event; call it inside the transaction of the change it describes.
 
-    IP address, request id and the API key in use come from the current request, if any.
+    IP address, request id and the API key in use come from the current request, if any. The
+    event is appended to its organisation's hash chain, whose head stays locked until the
+    caller's transaction ends: keep transactions that audit short.
     """
     context = request_context.current()
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         org=org,
         actor_user=actor if actor is not None and actor.pk else None,
         actor_label=getattr(actor, "username", "") or "",
@@ -33,10 +36,11 @@ def record(
         action=action,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        payload=scrubbed(payload or {}),
+        payload=stored_payload(scrubbed(payload or {})),
         ip=context.client_ip if context else None,
         request_id=context.request_id if context else "",
     )
+    return append(event)
 
 
 def scrubbed(value: Any) -> Any:

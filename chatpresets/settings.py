@@ -320,6 +320,21 @@ CELERY_BEAT_SCHEDULE = {
     "rollup-usage": {"task": "conversations.usage.rollup_usage", "schedule": 3600.0},
 }
 
+# The audit trail's hash chains (docs/audit.md). The signing key signs chain-head seals; it must
+# live outside the database (an environment secret or a mounted file), or seals prove nothing.
+AUDIT_SIGNING_KEY = env_secret("AUDIT_SIGNING_KEY", default="") or ""
+AUDIT_SEAL_SECONDS = env_float("AUDIT_SEAL_SECONDS", 3600.0)  # how much of a cut tail can go unseen
+AUDIT_VERIFY_SECONDS = env_float("AUDIT_VERIFY_SECONDS", 86400.0)
+# The operator's retention floor in days (0: keep forever); organisations may only keep longer.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0)
+if min(AUDIT_SEAL_SECONDS, AUDIT_VERIFY_SECONDS) <= 0 or AUDIT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("AUDIT_SEAL_SECONDS and AUDIT_VERIFY_SECONDS must be > 0, AUDIT_RETENTION_DAYS >= 0")
+CELERY_BEAT_SCHEDULE |= {
+    "seal-audit-chains": {"task": "audit.tasks.seal_chain_heads", "schedule": AUDIT_SEAL_SECONDS},
+    "verify-audit-chains": {"task": "audit.tasks.verify_chains", "schedule": AUDIT_VERIFY_SECONDS},
+    "purge-expired-audit-events": {"task": "audit.tasks.purge_expired_events", "schedule": 86400.0},
+}
+
 # The model catalogue (see chatpresets/llm/catalogue.py). With OPENAI_API_KEY the defaults are
 # OpenAI's models; without it, the embedded SmolLM2 server that `make run` starts on loopback.
 OPENAI_API_KEY = env_secret("OPENAI_API_KEY", default="") or ""

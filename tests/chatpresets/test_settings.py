@@ -12,6 +12,7 @@ PRODUCTION = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": "x" * 20 + "-production-secret-key-for-the-deploy-check-0123456789",
     "ALLOWED_HOSTS": "chat.example.com",
+    "AUDIT_SIGNING_KEY": "audit-seal-key-for-the-deploy-check",
 }
 
 
@@ -30,6 +31,12 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_without_an_audit_signing_key() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION, "AUDIT_SIGNING_KEY": ""})
+    assert result.returncode != 0
+    assert "audit.W001" in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_secret_key() -> None:
