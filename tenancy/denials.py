@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, models, transaction
 
 from chatpresets import audit_sink as audit
@@ -74,13 +75,21 @@ def record_refusal(*, attempt: Attempt, org: Organization | None, org_slug: str 
             _write(attempt, org=None, target=probed)
 
 
+def record_hidden(
+    *, actor: Any, org: Organization, route: str, addressed: list[tuple[type[models.Model], Any]], method: str = ""
+) -> None:
+    """A 404 answered outside DRF (a websocket handshake): recorded when an addressed row exists elsewhere."""
+    attempt = Attempt(actor=actor, route=route, method=method, status=404, code="not_found", addressed=addressed)
+    record_refusal(attempt=attempt, org=org, org_slug=None)
+
+
 def foreign_row(addressed: list[tuple[type[models.Model], Any]], *, org: Organization) -> models.Model | None:
     """The first addressed row that exists outside `org`, as an unsaved stand-in (model and id only):
     the event names what was asked for without reading, or revealing, whose it is."""
     for model, value in addressed:
         try:
             exists = model._default_manager.filter(pk=value).exclude(org=org).exists()
-        except (ValueError, TypeError):  # an id of the wrong shape exists nowhere
+        except (ValueError, TypeError, ValidationError):  # an id of the wrong shape exists nowhere
             continue
         if exists:
             return model(pk=value)

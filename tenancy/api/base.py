@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from chatpresets.errors import NotFound
 from tenancy import denials
 from tenancy.models import ApiKey, Membership, Organization
 from tenancy.permissions import Perm, TenantRolePermission, caller_has
@@ -107,9 +108,17 @@ def _error_code(response: Response) -> str:
 
 def membership_acting_in(request: Request, org_slug: str | None, perm: Perm) -> Membership:
     """For routes outside an organisation that act in one of the caller's: 404 for a foreign or
-    unknown `org`, then 403 when the role (or the key's scope) there lacks `perm`, as tenant routes."""
+    unknown `org`, then 403 when the role (or the key's scope) there lacks `perm`, as tenant routes,
+    and audited as theirs are (a foreign organisation on the platform trail, a 403 in the caller's)."""
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
-    membership = membership_to_act_in(user=request.user, org_slug=org_slug, api_key=api_key)
+    try:
+        membership = membership_to_act_in(user=request.user, org_slug=org_slug, api_key=api_key)
+    except NotFound:
+        attempt = denials.attempt_for(request, status=404, code=NotFound.code)
+        denials.record_refusal(attempt=attempt, org=None, org_slug=org_slug)
+        raise
     if not caller_has(request, membership.role, perm):
+        attempt = denials.attempt_for(request, status=403, code="permission_denied")
+        denials.record_refusal(attempt=attempt, org=membership.org, org_slug=None)
         raise exceptions.PermissionDenied(TenantRolePermission.message)
     return membership

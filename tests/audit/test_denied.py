@@ -7,15 +7,18 @@ import uuid
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async as sync_to_async
 from django.db import DatabaseError
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from chatpresets import audit_sink
+from conversations.models import Conversation
 from presets.services import sharing
 from tenancy.models import Role
+from tests.conversations.test_websocket import communicator, refusal
 from tests.factories import MembershipFactory, UserFactory
-from tests.presets_world import make_preset
+from tests.presets_world import gallery_tutor, make_preset
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
 
@@ -131,3 +134,37 @@ def test_a_failed_write_leaves_the_refusal_unchanged(api, acme, bob, monkeypatch
     monkeypatch.setattr(audit_sink, "_writer", broken)
     response = client.patch(url, {"name": "Mine"}, format="json")
     assert (response.status_code, response.json()) == (expected.status_code, expected.json())
+
+
+def test_routes_acting_in_a_named_org_record_their_refusals(api, acme, alice, globex, carol) -> None:
+    tutor = gallery_tutor(acme, alice)
+    url = f"/api/v1/gallery/{tutor.pk}/clone/"
+    viewer = UserFactory(username="vera")
+    MembershipFactory(org=globex, user=viewer, role=Role.VIEWER)
+    assert api(carol).post(url, {"org": "acme"}, format="json").status_code == 404
+    assert api(viewer).post(url, {"org": "globex"}, format="json").status_code == 403
+    foreign, refused = denials()
+    assert (foreign.org, foreign.actor_user, foreign.target_id) == (None, carol, str(acme.pk))
+    assert (refused.org, refused.actor_user, refused.payload["route"]) == (globex, viewer, "gallery-clone")
+
+
+def test_a_turn_on_another_orgs_conversation_is_recorded(api, acme, alice, globex, dave) -> None:
+    conversation = Conversation.objects.create(org=acme, user=alice, title="Acme's")
+    url = reverse("conversation-messages", kwargs={"org_slug": "globex", "pk": conversation.pk})
+    assert api(dave).post(url, {"content": "Hi"}, format="json").status_code == 404
+    [event] = denials()
+    assert (event.org, event.actor_user, event.target_id) == (globex, dave, str(conversation.pk))
+    assert (event.payload["route"], event.payload["method"]) == ("conversation-messages", "POST")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_handshake_on_another_orgs_conversation_is_recorded(acme, alice, globex, dave, make_key) -> None:
+    _, secret = await sync_to_async(make_key)(dave, globex, ["chat"])
+    conversation = await sync_to_async(Conversation.objects.create)(org=acme, user=alice, title="Acme's")
+    assert await refusal(communicator(f"/ws/orgs/globex/conversations/{conversation.pk}/", secret)) == (True, 4404)
+    [event] = await sync_to_async(denials)()
+    assert (event.org_id, event.target_id, event.payload["route"]) == (
+        globex.pk,
+        str(conversation.pk),
+        "ws-conversation",
+    )
