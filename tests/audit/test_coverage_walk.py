@@ -16,8 +16,10 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from conversations import services as conversations
+from presets.services import sharing
 from tenancy.models import Membership
 from tenancy.permissions import Scope
+from tests.presets_world import gallery_tutor
 from tests.routes import CALLS, Call, World, build_world
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
@@ -95,3 +97,39 @@ def test_exemptions_name_mutating_routes_of_the_catalogue() -> None:
     catalogued = {(call.name, call.method) for call in CALLS}
     assert set(EXEMPT) <= catalogued
     assert all(method in MUTATING for _, method in EXEMPT)
+
+
+VARIABLES = {"variables": {"subject": "tides"}}  # the gallery preset's required variable
+
+
+def outside_calls(tutor: Any, token: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The mutating routes outside an organisation's URL (not in the catalogue): path and body."""
+    return {
+        "org-list": ("/api/v1/orgs/", {"name": "Initech", "slug": "initech"}),
+        "gallery-clone": (f"/api/v1/gallery/{tutor.pk}/clone/", {"org": "globex"}),
+        "link-clone": (f"/api/v1/links/{token}/clone/", {"org": "globex"}),
+        "gallery-conversations": (f"/api/v1/gallery/{tutor.pk}/conversations/", {"org": "globex", **VARIABLES}),
+        "link-conversations": (f"/api/v1/links/{token}/conversations/", {"org": "globex", **VARIABLES}),
+    }
+
+
+@pytest.mark.parametrize(
+    "route", ["org-list", "gallery-clone", "link-clone", "gallery-conversations", "link-conversations"]
+)
+def test_routes_outside_an_org_record_exactly_one_event(route: str, acme, alice, globex, carol, api) -> None:
+    tutor = gallery_tutor(acme, alice)
+    _, token = sharing.link_create(
+        preset=tutor, actor=alice, level="view", audience="any_signed_in_user", expires_at=None, max_uses=None
+    )
+    path, body = outside_calls(tutor, token)[route]
+    client = api(carol)
+    last = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    response = client.post(path, body, format="json", HTTP_X_REQUEST_ID=f"out-{route}", REMOTE_ADDR=CLIENT_ADDRESS)
+    assert response.status_code == 201, response.json()
+    events = list(AuditEvent.objects.filter(pk__gt=last).order_by("pk"))
+    # One event in the organisation acted in; a link's use is also one event on its own organisation's trail.
+    acted_in = [event for event in events if event.org_id != acme.pk]
+    assert len(acted_in) == 1, [event.action for event in events]
+    assert [event.action for event in events if event.org_id == acme.pk] in ([], ["preset_link.opened"])
+    for event in events:
+        assert (event.actor_user, event.request_id, event.ip) == (carol, f"out-{route}", CLIENT_ADDRESS)
