@@ -12,7 +12,7 @@ usage.py          daily roll-ups and the usage report
 quota_ledger.py   ledger sums that rebuild lost quota counters (registered with tenancy.metering)
 outside_presets.py  conversations with a preset from the gallery or a share link
 feedback.py       votes on answers
-export.py         streamed exports
+export.py         streamed exports (each audited)
 payloads.py       the JSON shape of a message
 local_model.py    where the embedded SmolLM2 model file lies
 api/, pages/      REST, the send endpoint, the OpenAI-compatible API; the chat and usage pages

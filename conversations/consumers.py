@@ -27,6 +27,7 @@ from chatpresets.errors import (
     UNAVAILABLE_EXCEPTIONS,
     AccessRevoked,
     DomainError,
+    NotFound,
     dependency_failure,
     retry_after,
 )
@@ -35,7 +36,7 @@ from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
 from conversations.turns import attach, stop_answer, stream_turn
-from tenancy import access
+from tenancy import access, denials
 from tenancy.chat_caller import ChatCaller, chat_caller_as_stored
 from tenancy.ws_auth import CLOSE_TOO_MANY_FAILED_ATTEMPTS, CLOSE_UNAUTHENTICATED
 
@@ -70,9 +71,19 @@ def authorize(
         if not socket_open:
             raise
         raise AccessRevoked(details={"reason": error.code}) from error
-    conversation = conversation_for_caller(
-        membership=caller.membership, conversation_id=conversation_id, for_update=for_update
-    )
+    try:
+        conversation = conversation_for_caller(
+            membership=caller.membership, conversation_id=conversation_id, for_update=for_update
+        )
+    except NotFound:
+        if not socket_open:  # a handshake naming another organisation's conversation is a denied attempt
+            denials.record_hidden(
+                actor=caller.membership.user,
+                org=caller.membership.org,
+                route="ws-conversation",
+                addressed=[(Conversation, conversation_id)],
+            )
+        raise
     return caller, conversation
 
 

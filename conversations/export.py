@@ -15,11 +15,19 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
+from audit.services import record
 from conversations.models import Conversation, Message
 from conversations.payloads import message_payload
+from tenancy.models import User
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant"}
 EXPORT_BATCH = 200
+
+
+def record_export(*, conversation: Conversation, actor: User, kind: str) -> None:
+    """An export is a sensitive read (the whole transcript leaves the service): one
+    `conversation.exported` event per export, written before the first byte is sent."""
+    record(org=conversation.org, actor=actor, action="conversation.exported", target=conversation, payload={"as": kind})
 
 
 def transcript_batches(conversation: Conversation) -> Iterator[list[Message]]:

@@ -11,6 +11,7 @@ safety.py         checks run at submission (PII findings)
 search.py, filters.py  full-text search and list filters
 diff.py           bounded prompt diffs
 link_status.py    why a share link no longer opens
+prompt_reads.py   reads of a hidden system prompt, audited
 tasks.py          trash purge
 api/, pages/      the REST API and the browser pages
 admin.py          the staff moderation console

@@ -11,7 +11,9 @@ presets and conversations; imports only chatpresets.
   pages/            browser pages: the frame, keys, members, teams
   authentication.py, api_keys.py  Bearer key authentication and key secrets
   ws_auth.py        websocket authentication (key or session)
-  key_guard.py, login_guard.py  guessing protection for keys and passwords
+  key_guard.py, login_guard.py  guessing protection for keys and passwords; sign-ins audited
+  key_use.py        each API key's first use of the day, audited
+  denials.py        denied attempts (403, 404 hiding another organisation's row), audited
   access.py         telling open websockets that access changed
   signals.py        receivers that follow tenancy rows
   admin.py, admin_services.py  the staff console

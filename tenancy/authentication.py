@@ -11,7 +11,7 @@ from rest_framework.request import Request
 
 from chatpresets import request_context
 from chatpresets.bearer import BEARER, bearer_secret
-from tenancy import api_keys, key_guard
+from tenancy import api_keys, key_guard, key_use
 from tenancy.models import ApiKey, User
 
 
@@ -23,9 +23,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if secret is None:
             return None
         api_key = authenticate_key(secret)
-        context = request_context.current()
-        if context is not None:
-            context.api_key_id = str(api_key.pk)
         return api_key.user, api_key
 
     def authenticate_header(self, request: Request) -> str:
@@ -37,6 +34,8 @@ def authenticate_key(secret: str, *, client_ip: str | None = None) -> ApiKey:
 
     Failures count against the client's address (the request's, unless given); an address over the
     limit gets TooManyFailedAttempts for every key, the right one included (tenancy/key_guard.py).
+    An accepted key's id goes into the request context, so what the caller does (and is refused)
+    is audited with the key, and its first use of the day is recorded (tenancy/key_use.py).
     """
     context = request_context.current()
     address = client_ip or (context.client_ip if context is not None else None)
@@ -51,7 +50,10 @@ def authenticate_key(secret: str, *, client_ip: str | None = None) -> ApiKey:
     ):
         key_guard.record_failure(address)
         raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
+    if context is not None:
+        context.api_key_id = str(api_key.pk)
     touch_last_used(api_key)
+    key_use.note_use(api_key)
     return api_key
 
 

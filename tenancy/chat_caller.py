@@ -15,7 +15,8 @@ from typing import Any
 from rest_framework import exceptions
 
 from chatpresets import request_context
-from chatpresets.errors import DomainError, Forbidden
+from chatpresets.errors import DomainError, Forbidden, NotFound
+from tenancy import denials
 from tenancy.authentication import authenticate_key
 from tenancy.models import ApiKey, Membership, User
 from tenancy.permissions import Perm, key_allows, role_has
@@ -88,14 +89,24 @@ def chat_caller(*, user: User | None, api_key: ApiKey | None, org_slug: str) -> 
     """Membership in the organisation (else the same 404 for every cause), then the `chat` permission and scope.
 
     A key's id goes into the request context, so what the caller does is audited with the key, as
-    on the DRF routes.
+    on the DRF routes. Refusals are audited as the DRF routes' are (tenancy/denials.py), under the
+    route name `chat`, whichever transport asked.
     """
     if user is None or not user.is_authenticated:
         raise NotAuthenticated()
-    membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
-    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
-        raise ChatNotAllowed()
     context = request_context.current()
     if context is not None and api_key is not None:
-        context.api_key_id = str(api_key.pk)
+        context.api_key_id = str(api_key.pk)  # before the checks: a refusal is audited with the key too
+    try:
+        membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
+    except NotFound:
+        denials.record_refusal(attempt=_chat_attempt(user, 404, NotFound.code), org=None, org_slug=org_slug)
+        raise
+    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
+        denials.record_refusal(attempt=_chat_attempt(user, 403, ChatNotAllowed.code), org=membership.org, org_slug=None)
+        raise ChatNotAllowed()
     return ChatCaller(membership=membership, api_key=api_key)
+
+
+def _chat_attempt(user: User, status: int, code: str) -> denials.Attempt:
+    return denials.Attempt(actor=user, route="chat", method="", status=status, code=code)

@@ -1,5 +1,11 @@
-"""Password guessing: django-axes locks an account or a client address (settings `AXES_*`); this
-module writes the lockout to the audit trail, once per account and address per cool-off."""
+"""Sign-ins on the audit trail, and password guessing: django-axes locks an account or a client
+address (settings `AXES_*`); this module writes the lockout to the audit trail, once per account
+and address per cool-off.
+
+Sign-ins (`auth.signed_in`) and failed sign-ins (`auth.sign_in_failed`) go on the platform trail
+(`org=None`), as lockouts do: a person signs in to the service, not to one of their organisations.
+A failed attempt stores the username as typed (through the trail's PII scrubbing, so an e-mail
+address typed as a username is kept as `<EMAIL>`) and never any part of the password."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 import redis
 from axes.signals import user_locked_out
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
@@ -40,6 +47,18 @@ def audit_lockout(
         payload={"username": username or "", "ip": ip_address, "failure_limit": settings.AXES_FAILURE_LIMIT},
     )
     logger.warning("sign-in locked out for %r from %s for %ss", username, ip_address, seconds)
+
+
+@receiver(user_logged_in)
+def audit_sign_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
+    audit.record(org=None, actor=user, action="auth.signed_in", target=user, payload={})
+
+
+@receiver(user_login_failed)
+def audit_failed_sign_in(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+    username = str(credentials.get(User.USERNAME_FIELD) or credentials.get("username") or "")[:150]
+    target = User.objects.filter(username=username).first() if username else None
+    audit.record(org=None, actor=None, action="auth.sign_in_failed", target=target, payload={"username": username})
 
 
 def lockout_response(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:

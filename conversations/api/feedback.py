@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import feedback
-from conversations.models import Feedback, Message, Vote
+from conversations.models import Conversation, Feedback, Message, Vote
 from tenancy.api.base import TenantViewSet
 from tenancy.api.views import validated
 from tenancy.permissions import Perm
@@ -43,6 +43,7 @@ class FeedbackViewSet(TenantViewSet):
     message, replaced when they vote again. Questions and other people's answers are 404."""
 
     model = Feedback
+    addressed_by = {"pk": Conversation, "message_id": Message}
     serializer_class = FeedbackSerializer
     action_permissions = dict.fromkeys(["retrieve", "update", "destroy"], Perm.CHAT)
 

@@ -22,17 +22,21 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
 from chatpresets.bearer import bearer_secret
-from chatpresets.errors import DomainError, Forbidden, dependency_failure
+from chatpresets.errors import DomainError, Forbidden, NotFound, dependency_failure
 from conversations import services
 from conversations.api.plain import accepts, error_response
 from conversations.api.serializers import RegenerateSerializer, SendMessageSerializer
 from conversations.api.views import ConversationViewSet
+from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
 from conversations.selectors import conversation_for_caller
 from conversations.turns import prepare_off_loop, stream_turn
-from tenancy.chat_caller import NotAuthenticated, chat_caller, chat_caller_for_secret
+from tenancy import denials
+from tenancy.chat_caller import ChatCaller, NotAuthenticated, chat_caller, chat_caller_for_secret
 
 logger = logging.getLogger(__name__)
+# The URL pattern name of each operation, as DRF routes name theirs in `access.denied` events.
+TURN_ROUTES = {"send": "conversation-messages", "regenerate": "conversation-regenerate", "edit": "conversation-edit"}
 
 list_messages = ConversationViewSet.as_view({"get": "messages"})
 
@@ -108,6 +112,20 @@ def _authorized_turn(
         caller = chat_caller_for_secret(secret, org_slug=org_slug)
     else:
         caller = chat_caller(user=user, api_key=None, org_slug=org_slug)
+    try:
+        return _prepared_turn(caller, pk=pk, content=content, client_id=client_id, operation=operation)
+    except NotFound:  # the turn's transaction is rolled back: the denied attempt is recorded after it
+        membership = caller.membership
+        route = TURN_ROUTES[operation]
+        denials.record_hidden(
+            actor=membership.user, org=membership.org, route=route, method="POST", addressed=[(Conversation, pk)]
+        )
+        raise
+
+
+def _prepared_turn(
+    caller: ChatCaller, *, pk: str, content: str, client_id: str, operation: str
+) -> services.PreparedTurn:
     membership, key_id = caller.membership, caller.api_key_id
     with services.turn_transaction():  # the conversation is read once, under the row lock the turn needs
         conversation = conversation_for_caller(membership=membership, conversation_id=pk, for_update=True)

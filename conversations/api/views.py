@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from chatpresets.errors import InvalidInput, NotFound
 from conversations import services
 from conversations.api import serializers as s
-from conversations.export import json_chunks, markdown_chunks, streamed
+from conversations.export import json_chunks, markdown_chunks, record_export, streamed
 from conversations.models import Conversation, Message
 from conversations.payloads import message_payload
 from presets.models import Preset
@@ -101,6 +101,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             chunks, content_type = partial(json_chunks, conversation, header), "application/json"
         else:
             raise InvalidInput("Export as json or markdown.", details={"field": "as"})
+        record_export(conversation=conversation, actor=request.user, kind=kind)
         response = StreamingHttpResponse(streamed(chunks), content_type=content_type)
         if kind == "markdown":
             response["Content-Disposition"] = f'attachment; filename="conversation-{conversation.pk}.md"'

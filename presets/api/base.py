@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from django.db import models
 
 from chatpresets.errors import Forbidden, PromptHidden
 from presets.models import Preset
@@ -22,6 +24,12 @@ def require(access: Access, minimum: Access) -> None:
 class PresetChildViewSet(TenantViewSet):
     preset_url_kwarg: ClassVar[str] = "preset_id"
     minimum_access: ClassVar[Access] = Access.VIEW
+
+    def addressed_rows(self) -> list[tuple[type[models.Model], Any]]:
+        rows = super().addressed_rows()
+        if self.preset_url_kwarg in self.kwargs:
+            rows.append((Preset, self.kwargs[self.preset_url_kwarg]))
+        return rows
 
     def preset_at(self, minimum: Access | None = None) -> tuple[Preset, Access]:
         if not hasattr(self, "_preset"):

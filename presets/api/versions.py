@@ -19,6 +19,7 @@ from presets.api import serializers as s
 from presets.api.base import PresetChildViewSet
 from presets.api.presenters import preset_detail
 from presets.models import PresetVersion
+from presets.prompt_reads import record_prompt_read
 from presets.selectors import version_content, version_diff, versions_readable
 from tenancy.permissions import Perm
 
@@ -45,6 +46,7 @@ class PresetVersionViewSet(mixins.ListModelMixin, PresetChildViewSet):
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         version = self.version(kwargs["number"])
         preset, access = self.preset_at()
+        record_prompt_read(preset=preset, access=access, reader=request.user, versions=[version.number])
         body = preset_detail(preset, access, number=version.number)
         return Response({**body, "review": s.PresetVersionSerializer(version).data})
 
@@ -60,7 +62,8 @@ class PresetVersionViewSet(mixins.ListModelMixin, PresetChildViewSet):
         if not against.isdigit():
             raise InvalidInput("?against= must be a version number.", details={"field": "against"})
         newer, older = self.version(kwargs["number"]), self.version(int(against))
-        preset, _ = self.preset_at()
+        preset, access = self.preset_at()
+        record_prompt_read(preset=preset, access=access, reader=request.user, versions=[older.number, newer.number])
         contents = [version_content(preset_id=preset.pk, number=v.number) for v in (older, newer)]
         labels = [f"v{older.number}", f"v{newer.number}"]
         return Response(

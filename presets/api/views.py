@@ -19,6 +19,7 @@ from presets.api.base import PresetChildViewSet
 from presets.api.presenters import preset_detail
 from presets.filters import PresetFilter
 from presets.models import Preset
+from presets.prompt_reads import record_prompt_read
 from presets.search import ranked_page, search
 from presets.selectors import Access, readable_version, trash_q, version_content, visibility_q
 from presets.services import lifecycle, review
@@ -78,7 +79,11 @@ class PresetViewSet(mixins.ListModelMixin, PresetChildViewSet):
 
     @extend_schema(responses=s.PresetDetailSerializer)
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
-        return Response(preset_detail(*self.preset_at(Access.USE)))
+        preset, access = self.preset_at(Access.USE)
+        record_prompt_read(
+            preset=preset, access=access, reader=request.user, versions=[readable_version(preset, access)]
+        )
+        return Response(preset_detail(preset, access))
 
     @extend_schema(request=s.PresetWriteSerializer, responses=s.PresetDetailSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:

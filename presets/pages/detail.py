@@ -17,6 +17,7 @@ from presets.models import Preset, Scope, Status
 from presets.pages.access import form_data, preset_page, refused
 from presets.pages.listing import frame
 from presets.pages.side_by_side import side_by_side
+from presets.prompt_reads import record_prompt_read
 from presets.selectors import Access, preset_trash, readable_version, version_content, version_diff, versions_readable
 from presets.services import lifecycle, review
 from tenancy.pages.frame import page_membership
@@ -35,6 +36,7 @@ def preset_detail_page(request: HttpRequest, org_slug: str, pk: Any) -> HttpResp
     membership, preset, access = preset_page(request, org_slug, pk, minimum=Access.USE)
     # Versions are `view` reading, as the API's versions routes: a `use` grantee runs the preset only.
     versions = list(versions_readable(preset=preset, access=access)[:100]) if access >= Access.VIEW else []
+    record_prompt_read(preset=preset, access=access, reader=request.user, versions=[readable_version(preset, access)])
     context = frame(
         membership,
         preset=preset,
@@ -65,6 +67,7 @@ def diff_page(request: HttpRequest, org_slug: str, pk: Any) -> HttpResponse:
     except InvalidInput as error:
         return refused(request, error, org=membership.org)
     older, newer = min(first, second), max(first, second)
+    record_prompt_read(preset=preset, access=access, reader=request.user, versions=[older, newer])
     contents = [version_content(preset_id=preset.pk, number=n) for n in (older, newer)]
     diff = version_diff(older=contents[0], newer=contents[1], older_label=f"v{older}", newer_label=f"v{newer}")
     context = frame(

@@ -112,18 +112,14 @@ def preset_create(
     PresetVersion.objects.create(
         org=org, preset=preset, number=1, author=actor, change_reason=change_reason, status=preset.status
     )
-    audit.record(
-        org=org,
-        actor=actor,
-        action="preset.created",
-        target=preset,
-        payload={
-            "slug": slug,
-            "scope": scope,
-            "version": 1,
-            "forked_from": str(forked_from.pk) if forked_from else None,
-        },
-    )
+    if forked_from is None:  # a copy is recorded once, as `preset.cloned`, by preset_clone
+        audit.record(
+            org=org,
+            actor=actor,
+            action="preset.created",
+            target=preset,
+            payload={"slug": slug, "scope": scope, "version": 1, "forked_from": None},
+        )
     return preset
 
 
@@ -258,7 +254,8 @@ def preset_clone(
     name: str | None = None,
     via: str = "org",
 ) -> Preset:
-    """A private copy owned by the caller, remembering where (and from which version) it came from.
+    """A private copy owned by the caller, remembering where (and from which version) it came from;
+    audited once, as `preset.cloned` (preset_create records no `preset.created` for a copy).
 
     `via` is how the source was reached (its own organisation, the gallery or a link). Lineage is
     kept across organisations too: the source's id is no secret to whoever could read it, and no

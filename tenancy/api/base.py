@@ -11,8 +11,11 @@ from django.db import models
 from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from chatpresets.errors import NotFound
+from tenancy import denials
 from tenancy.models import ApiKey, Membership, Organization
 from tenancy.permissions import Perm, TenantRolePermission, caller_has
 from tenancy.selectors import membership_for_caller, membership_to_act_in
@@ -27,12 +30,15 @@ class TenantViewSet(GenericViewSet):
 
     Subclasses declare `model` and `action_permissions`, and narrow the queryset with
     `scope_queryset`; overriding `get_queryset` is refused so the tenant filter cannot be lost.
+    Every refusal (403, and a 404 hiding something that exists) is audited here, once for every
+    tenant route (tenancy/denials.py); `addressed_by` names the rows other URL ids point at.
     """
 
     model: ClassVar[type[models.Model]]
     action_permissions: ClassVar[dict[str, Perm]]
     permission_classes = [IsAuthenticated, TenantRolePermission]
     lookup_value_regex = UUID_REGEX
+    addressed_by: ClassVar[dict[str, type[models.Model]]] = {}
 
     org: Organization
     membership: Membership
@@ -50,6 +56,29 @@ class TenantViewSet(GenericViewSet):
         )
         self.org = self.membership.org
         super().check_permissions(request)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if response.status_code in (403, 404) and self.request.user and self.request.user.is_authenticated:
+            denials.record_refusal(
+                attempt=denials.attempt_for(
+                    self.request,
+                    status=response.status_code,
+                    code=_error_code(response),
+                    addressed=self.addressed_rows(),
+                ),
+                org=self.org if hasattr(self, "membership") else None,
+                org_slug=self.kwargs.get("org_slug"),
+            )
+        return response
+
+    def addressed_rows(self) -> list[tuple[type[models.Model], Any]]:
+        """(model, id) for each id in the URL that names a row: the lookup (when it is the primary
+        key) and the kwargs of `addressed_by`."""
+        named = dict(self.addressed_by)
+        if self.lookup_field == "pk":
+            named.setdefault(self.lookup_url_kwarg or self.lookup_field, self.model)
+        return [(model, self.kwargs[name]) for name, model in named.items() if name in self.kwargs]
 
     def get_queryset(self) -> models.QuerySet:
         if getattr(self, "swagger_fake_view", False):
@@ -72,11 +101,24 @@ class TenantViewSet(GenericViewSet):
         return caller_has(self.request, self.membership.role, perm)
 
 
+def _error_code(response: Response) -> str:
+    error = response.data.get("error") if isinstance(response.data, dict) else None
+    return str(error.get("code", "")) if isinstance(error, dict) else ""
+
+
 def membership_acting_in(request: Request, org_slug: str | None, perm: Perm) -> Membership:
     """For routes outside an organisation that act in one of the caller's: 404 for a foreign or
-    unknown `org`, then 403 when the role (or the key's scope) there lacks `perm`, as tenant routes."""
+    unknown `org`, then 403 when the role (or the key's scope) there lacks `perm`, as tenant routes,
+    and audited as theirs are (a foreign organisation on the platform trail, a 403 in the caller's)."""
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
-    membership = membership_to_act_in(user=request.user, org_slug=org_slug, api_key=api_key)
+    try:
+        membership = membership_to_act_in(user=request.user, org_slug=org_slug, api_key=api_key)
+    except NotFound:
+        attempt = denials.attempt_for(request, status=404, code=NotFound.code)
+        denials.record_refusal(attempt=attempt, org=None, org_slug=org_slug)
+        raise
     if not caller_has(request, membership.role, perm):
+        attempt = denials.attempt_for(request, status=403, code="permission_denied")
+        denials.record_refusal(attempt=attempt, org=membership.org, org_slug=None)
         raise exceptions.PermissionDenied(TenantRolePermission.message)
     return membership

@@ -140,6 +140,7 @@ class TeamMemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     """Members of one team, addressed by user id; the team must belong to the URL's organisation."""
 
     model = TeamMembership
+    addressed_by = {"team_id": Team}
     serializer_class = s.TeamMemberSerializer
     lookup_field = "user_id"
     lookup_value_regex = "[0-9]+"

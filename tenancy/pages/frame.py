@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from chatpresets.errors import NotFound
+from tenancy import denials
 from tenancy.models import Membership
 from tenancy.pages.methods import page_methods
 from tenancy.permissions import Perm, role_has
@@ -23,8 +24,13 @@ def page_membership(request: HttpRequest, org_slug: str, *, needs: Perm | None =
     try:
         membership = membership_for_caller(user=request.user, org_slug=org_slug, api_key=None)
     except NotFound:
+        if request.user.is_authenticated:
+            attempt = denials.attempt_for(request, status=404, code="not_found")
+            denials.record_refusal(attempt=attempt, org=None, org_slug=org_slug)
         raise Http404("No such organisation") from None
     if needs is not None and not role_has(membership.role, needs):
+        attempt = denials.attempt_for(request, status=403, code="permission_denied")
+        denials.record_refusal(attempt=attempt, org=membership.org, org_slug=org_slug)
         raise PermissionDenied("Your role in this organisation does not allow this.")
     if request.session.get(LAST_ORG_SESSION_KEY) != org_slug:
         request.session[LAST_ORG_SESSION_KEY] = org_slug
