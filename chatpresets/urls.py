@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("tenancy.api.urls")),
     path("", include("presets.api.urls")),
     path("", include("conversations.api.urls")),
+    path("", include("audit.api.urls")),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SchemaDocsView.as_view(url_name="schema"), name="docs"),
 ]

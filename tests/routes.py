@@ -406,6 +406,8 @@ CALLS: list[Call] = [
     Call("message-feedback", "put", answer, CHATTERS, body=lambda w: {"vote": "up"}, addresses_object=True),
     Call("message-feedback", "delete", answer, CHATTERS, addresses_object=True),
     Call("usage-list", "get", org, ADMINS),
+    Call("audit-event-list", "get", org, ADMINS),
+    Call("audit-event-export", "get", org, ADMINS),
     *PRESET_PAGES,
 ]
 
