@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audit.models import AuditEvent
-from audit.selectors import AuditEventFilter
+from audit.selectors import AuditEventFilter, field_changes
 
 
 class TrailInputFilter(admin.SimpleListFilter):
@@ -90,18 +90,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-def field_changes(payload: Any) -> dict[str, dict[str, Any]]:
-    """The {field: {"before", "after"}} of a payload: `audit_sink.changes(...)` itself, or under "changes"."""
-    if not isinstance(payload, dict):
-        return {}
-    candidate = payload.get("changes", payload)
-    if not isinstance(candidate, dict) or not candidate:
-        return {}
-    if all(isinstance(value, dict) and value.keys() == {"before", "after"} for value in candidate.values()):
-        return candidate
-    return {}
 
 
 def changes_table(payload: Any) -> SafeString | str:

@@ -74,3 +74,15 @@ def export_lines(queryset: QuerySet, shape: Any) -> Iterator[str]:
         last = batch[-1]
         older = Q(created_at__lt=last.created_at) | Q(created_at=last.created_at, id__lt=last.id)
         batch = list(rows.filter(older)[:EXPORT_BATCH])
+
+
+def field_changes(payload: Any) -> dict[str, dict[str, Any]]:
+    """The {field: {"before", "after"}} of a payload: `audit_sink.changes(...)` itself, or under "changes"."""
+    if not isinstance(payload, dict):
+        return {}
+    candidate = payload.get("changes", payload)
+    if not isinstance(candidate, dict) or not candidate:
+        return {}
+    if all(isinstance(value, dict) and value.keys() == {"before", "after"} for value in candidate.values()):
+        return candidate
+    return {}

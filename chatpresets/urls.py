@@ -36,6 +36,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/", include("conversations.pages.usage_urls")),
     path("o/<slug:org_slug>/", include("tenancy.pages.urls")),
     path("o/<slug:org_slug>/", include("presets.pages.urls")),
+    path("o/<slug:org_slug>/", include("audit.pages.urls")),
     path("", include("presets.pages.public_urls")),
     path("", include("conversations.pages.outside_urls")),
     path("", pages.home, name="home"),
