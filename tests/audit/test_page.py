@@ -59,6 +59,12 @@ def test_changes_show_as_before_and_after(client: Client, acme, alice) -> None:
     assert '<th scope="row">name</th><td>Acme</td><td>Acme &lt;Corp&gt;</td>' in html
 
 
+def test_blank_fields_of_the_form_filter_nothing(client: Client, alice, events) -> None:
+    client.force_login(alice)
+    blank = dict.fromkeys(["actor", "action", "target_type", "target_id", "since", "until"], "")
+    assert shown(client.get(page_url(), blank).content.decode()) == [event.pk for event in reversed(events)]
+
+
 def test_a_bad_time_is_a_400_with_the_reason(client: Client, alice, events) -> None:
     client.force_login(alice)
     response = client.get(page_url(), {"since": "soon"})
