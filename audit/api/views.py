@@ -12,7 +12,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,12 +21,22 @@ from audit import services as audit
 from audit.api.serializers import AuditEventSerializer
 from audit.models import AuditEvent
 from audit.selectors import AuditEventFilter, applied_filters, events_of, export_lines
+from chatpresets.filters import UtcIsoDateTimeFilter
 from chatpresets.pagination import NewestFirstCursorPagination
 from chatpresets.streaming import streamed
 from tenancy.api.base import TenantViewSet
 from tenancy.permissions import Perm
 
 JSON_LINES = "application/x-ndjson"
+# The list's filters, described for the export too (the schema reads a FilterSet on list views only).
+EXPORT_PARAMETERS = [
+    OpenApiParameter(
+        name,
+        OpenApiTypes.DATETIME if isinstance(declared, UtcIsoDateTimeFilter) else OpenApiTypes.STR,
+        description=declared.extra.get("help_text", ""),
+    )
+    for name, declared in AuditEventFilter.base_filters.items()
+]
 
 
 class AuditEventViewSet(mixins.ListModelMixin, TenantViewSet):
@@ -42,6 +52,7 @@ class AuditEventViewSet(mixins.ListModelMixin, TenantViewSet):
         return events_of(queryset)
 
     @extend_schema(
+        parameters=EXPORT_PARAMETERS,
         responses={(200, JSON_LINES): OpenApiTypes.STR},
         description="Every event the filters select, one JSON object per line (the list's shape), newest "
         "first, streamed; not paged. The export itself is recorded as an `audit.exported` event.",
