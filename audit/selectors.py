@@ -76,13 +76,27 @@ def export_lines(queryset: QuerySet, shape: Any) -> Iterator[str]:
         batch = list(rows.filter(older)[:EXPORT_BATCH])
 
 
-def field_changes(payload: Any) -> dict[str, dict[str, Any]]:
-    """The {field: {"before", "after"}} of a payload: `audit_sink.changes(...)` itself, or under "changes"."""
+def split_payload(payload: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """(the changed fields as {field: {"before", "after"}}, the rest of the payload).
+
+    Services record `audit_sink.changes(...)` as the payload itself, under "changes", or beside
+    other facts (`{"user": "bob", "is_lead": {"before": false, "after": true}}`): all three read alike.
+    """
     if not isinstance(payload, dict):
-        return {}
-    candidate = payload.get("changes", payload)
-    if not isinstance(candidate, dict) or not candidate:
-        return {}
-    if all(isinstance(value, dict) and value.keys() == {"before", "after"} for value in candidate.values()):
-        return candidate
-    return {}
+        return {}, {}
+    nested = payload.get("changes")
+    source, rest = (
+        (nested, {k: v for k, v in payload.items() if k != "changes"}) if isinstance(nested, dict) else (payload, {})
+    )
+    changes = {field: value for field, value in source.items() if _is_change(value)}
+    rest |= {field: value for field, value in source.items() if field not in changes}
+    return changes, rest
+
+
+def field_changes(payload: Any) -> dict[str, dict[str, Any]]:
+    """The changed fields of a payload, as {field: {"before", "after"}}, in whichever shape it holds them."""
+    return split_payload(payload)[0]
+
+
+def _is_change(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() == {"before", "after"}

@@ -21,7 +21,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from audit.models import AuditEvent
-from audit.selectors import FILTER_NAMES, applied_filters, audit_events, field_changes
+from audit.selectors import FILTER_NAMES, applied_filters, audit_events, split_payload
 from chatpresets.pagination import NewestFirstCursorPagination
 from tenancy.pages.forms import allow
 from tenancy.pages.frame import page_membership
@@ -40,7 +40,7 @@ LABELS = {
 
 @dataclass(frozen=True)
 class Row:
-    """One event as the table shows it: its changes as (field, before, after), else its payload."""
+    """One event as the table shows it: its changes as (field, before, after), and the rest of its payload."""
 
     event: AuditEvent
     changes: list[tuple[str, Any, Any]]
@@ -48,9 +48,9 @@ class Row:
 
     @classmethod
     def of(cls, event: AuditEvent) -> Row:
-        changes = field_changes(event.payload)
+        changes, rest = split_payload(event.payload)
         shown = [(field, change["before"], change["after"]) for field, change in sorted(changes.items())]
-        payload = json.dumps(event.payload, cls=DjangoJSONEncoder, ensure_ascii=False) if event.payload else ""
+        payload = json.dumps(rest, cls=DjangoJSONEncoder, ensure_ascii=False) if rest else ""
         return cls(event, shown, payload)
 
 

@@ -124,3 +124,14 @@ def test_a_preset_trail_lists_its_creation(staff, acme, alice) -> None:
     preset = make_preset(acme, alice, "tides")
     url = trail_link(staff, "admin:presets_preset_change", preset)
     assert [e.action for e in staff.get(url).context["cl"].result_list] == ["preset.created"]
+
+
+def test_changes_beside_other_facts_show_as_a_table_too(staff, acme, alice) -> None:
+    event = audit.record(
+        org=acme,
+        actor=alice,
+        action="team.member_updated",
+        payload={"user": "bob", "is_lead": {"before": False, "after": True}},
+    )
+    page = staff.get(reverse("admin:audit_auditevent_change", args=[event.pk])).content.decode()
+    assert "<th scope='row'>is_lead</th><td><pre>False</pre></td><td><pre>True</pre></td>" in page

@@ -82,3 +82,12 @@ def test_members_below_admin_get_403_and_no_nav_link(client: Client, member_with
 def test_another_organisation_is_404(client: Client, carol, events) -> None:
     client.force_login(carol)
     assert client.get(page_url("acme")).status_code == 404
+
+
+def test_changes_and_the_other_facts_of_an_event_show_side_by_side(client: Client, acme, alice) -> None:
+    payload = {"version": 3, "changes": {"name": {"before": "A", "after": "B"}}}
+    audit.record(org=acme, actor=alice, action="preset.updated", payload=payload)
+    client.force_login(alice)
+    html = client.get(page_url()).content.decode()
+    assert '<th scope="row">name</th><td>A</td><td>B</td>' in html
+    assert '<code class="audit-payload">{&quot;version&quot;: 3}</code>' in html
