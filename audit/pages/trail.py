@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
@@ -78,7 +78,14 @@ def _page(org: Any, request: HttpRequest, filters: dict[str, str]) -> tuple[list
         raise ValidationError(filterset.errors)
     paginator = NewestFirstCursorPagination()
     events = paginator.paginate_queryset(filterset.qs, Request(request)) or []
-    return [Row.of(event) for event in events], paginator.get_next_link()
+    next_link = paginator.get_next_link()
+    # Path and query only: behind a TLS proxy the absolute link could name http:// on an https page.
+    return [Row.of(event) for event in events], _path_and_query(next_link) if next_link else None
+
+
+def _path_and_query(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 def _problem(error: ValidationError) -> str:

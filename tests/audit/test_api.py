@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from audit import services as audit
+from audit.api.serializers import AuditEventSerializer
 from audit.models import AuditEvent
 from tenancy.models import Organization, User
 from tests.api_docs import response_body
@@ -199,3 +200,18 @@ def test_a_refused_or_bad_export_records_nothing(api, alice, bob, trail) -> None
     response, _ = export(api(alice), since="soon")
     assert response.status_code == 400
     assert not AuditEvent.objects.filter(action="audit.exported").exists()
+
+
+def test_chain_fields_are_shown_when_the_event_has_them(acme, alice) -> None:
+    event = write(acme, alice, "preset.created")
+    assert AuditEventSerializer(event).data["hash"] is None  # before the chain: null, not an error
+    event.seq, event.prev_hash, event.hash = 7, b"\x00\xab", "c0ffee"
+    shown = AuditEventSerializer(event).data
+    assert (shown["seq"], shown["prev_hash"], shown["hash"]) == (7, "00ab", "c0ffee")
+
+
+def test_an_export_with_a_key_is_recorded_with_the_key(api, alice, acme, make_key) -> None:
+    api_key, secret = make_key(alice, acme, ["audit:read"])
+    response, _ = export(api(key=secret))
+    assert response.status_code == 200
+    assert AuditEvent.objects.get(action="audit.exported").actor_api_key_id == api_key.pk
