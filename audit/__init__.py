@@ -11,6 +11,9 @@ retention.py      the retention floor, per-organisation retention, the purge
 tasks.py          periodic sealing, verification and purge (Celery beat / the inline scheduler)
 checks.py         deployment check: AUDIT_SIGNING_KEY set
 management/       `manage.py audit_verify [--org SLUG] [--seal]`
-admin.py          the read-only trail in the admin
+selectors.py      reading the trail: the shared filters, newest first, the JSON Lines export
+api/              GET /api/v1/orgs/<org>/audit/ (cursor pages) and audit/export/ (JSON Lines)
+pages/            the Audit page /o/<org>/audit/ for owners and admins
+admin.py          the read-only trail in the admin: the same filters, before/after changes
 apps.py           registers the writer for the layers below
 """

@@ -23,6 +23,8 @@ Shared modules:
   csp_report.py     Content-Security-Policy violation reports
   scheduler.py      periodic tasks in the web process when there is no broker
   throttling.py     DRF throttles read from settings at request time
+  streaming.py      streamed bodies read from the database a chunk at a time (exports)
+  filters.py        the UTC instant filter every list's FilterSet uses
   pagination.py, parsers.py, metadata.py, strict_strings.py, validators.py  DRF pieces
   openapi.py, schema_views.py  the OpenAPI schema's error responses and its views
   migration_sql.py  PostgreSQL-only migrations

@@ -6,8 +6,9 @@ from typing import Any
 from django.core.paginator import InvalidPage
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 
 LAST_OFFSET = 2**63 - 1
@@ -76,3 +77,39 @@ class Pagination(PageNumberPagination):
         except InvalidPage as error:
             raise NotFound(self.invalid_page_message.format(page_number=number, message=str(error))) from error
         return list(self.page)
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    """Newest first on (created_at, id), paged by an opaque cursor: stable while rows are appended.
+
+    For append-only lists (the audit trail): a new row never shifts a page already read, unlike page
+    numbers. A cursor that does not decode, or whose position is not an instant, is a 400 naming
+    `cursor`, not DRF's 404 or a database error; `page_size` follows the page-number rule.
+    """
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        size = request.query_params.get(self.page_size_query_param)
+        if size is not None and not _is_whole_number(size):
+            raise ValidationError({self.page_size_query_param: ["A whole number of at least 1."]})
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        try:
+            cursor = super().decode_cursor(request)
+            if cursor is not None and cursor.position is not None and parse_datetime(cursor.position) is None:
+                raise NotFound(self.invalid_cursor_message)
+        except (NotFound, ValueError):
+            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from None
+        return cursor
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1  # larger sizes are read as max_page_size, as DRF does
+        return parameters

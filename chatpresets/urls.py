@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("tenancy.api.urls")),
     path("", include("presets.api.urls")),
     path("", include("conversations.api.urls")),
+    path("", include("audit.api.urls")),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SchemaDocsView.as_view(url_name="schema"), name="docs"),
 ]
@@ -35,6 +36,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/", include("conversations.pages.usage_urls")),
     path("o/<slug:org_slug>/", include("tenancy.pages.urls")),
     path("o/<slug:org_slug>/", include("presets.pages.urls")),
+    path("o/<slug:org_slug>/", include("audit.pages.urls")),
     path("", include("presets.pages.public_urls")),
     path("", include("conversations.pages.outside_urls")),
     path("", pages.home, name="home"),

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from chatpresets.audited_admin import AuditTrailLinkMixin
 from conversations.models import Conversation, Message, UsageRecord
 
 
@@ -19,7 +20,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdmin):
+class ConversationAdmin(AuditTrailLinkMixin, ReadOnlyAdmin):
     list_display = ["id", "title", "org", "user", "preset", "preset_version", "updated_at", "deleted_at"]
     list_filter = ["org"]
     search_fields = ["title", "user__username"]

@@ -9,10 +9,9 @@ conversation.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
 from audit.services import record
@@ -61,11 +60,3 @@ def json_chunks(conversation: Conversation, header: dict[str, Any]) -> Iterator[
 
 def _json(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False)
-
-
-async def streamed(make_chunks: Callable[[], Iterator[str]]) -> AsyncIterator[bytes]:
-    """Each chunk is produced in a worker thread (it reads the database) and sent before the next."""
-    chunks = await database_sync_to_async(make_chunks)()
-    next_chunk = database_sync_to_async(lambda: next(chunks, None))
-    while (chunk := await next_chunk()) is not None:
-        yield chunk.encode()

@@ -25,7 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
 
-from chatpresets.audited_admin import AuditedAdminMixin
+from chatpresets.audited_admin import AuditedAdminMixin, AuditTrailLinkMixin
 from chatpresets.errors import DomainError, InvalidState
 from presets.models import Library, LibraryItem, Preset, PresetLink, PresetVersion, Status
 from presets.selectors import version_content, version_diff
@@ -67,7 +67,7 @@ class ServiceSavedPresetAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Preset)
-class PresetAdmin(AuditedAdminMixin, ServiceSavedPresetAdmin):
+class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmin):
     list_display = [
         "name",
         "slug",

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chatpresets import audit_sink as audit
-from chatpresets.audited_admin import AuditedAdminMixin
+from chatpresets.audited_admin import AuditedAdminMixin, AuditTrailLinkMixin
 from chatpresets.errors import InvalidInput
 from tenancy import org_settings, services
 from tenancy.admin_services import MembershipAdmin, MembershipInline, save_membership_formset, save_team_formset
@@ -102,7 +102,7 @@ class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class ApiKeyAdmin(AuditTrailLinkMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "prefix", "user", "org", "is_active", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["org", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from chatpresets.audited_admin import AuditTrailLinkMixin
 from tenancy import services
 from tenancy.models import Membership, Role, Team
 
@@ -112,7 +113,7 @@ class MembershipForm(forms.ModelForm):
         return data
 
 
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditTrailLinkMixin, admin.ModelAdmin):
     form = MembershipForm
     list_display = ["user", "org", "role", "created_at"]
     list_filter = ["role", "org"]

@@ -24,13 +24,17 @@ def organisations(request: HttpRequest) -> dict[str, Any]:
     def current() -> Membership | None:
         return next((m for m in switcher if m.org.slug == slug), None)
 
-    def may_manage_members() -> bool:  # templates call it only where the nav needs it
-        membership = current()
-        return membership is not None and role_has(membership.role, Perm.MEMBERS_MANAGE)
+    def may(perm: Perm) -> Any:
+        def check() -> bool:  # templates call it only where the nav needs it
+            membership = current()
+            return membership is not None and role_has(membership.role, perm)
+
+        return check
 
     switcher = SimpleLazyObject(memberships)
     return {
         "org_memberships": switcher,
         "current_membership": SimpleLazyObject(current),
-        "may_manage_members": may_manage_members,
+        "may_manage_members": may(Perm.MEMBERS_MANAGE),
+        "may_read_audit": may(Perm.AUDIT_VIEW),
     }

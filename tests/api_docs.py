@@ -27,6 +27,8 @@ TEAM_MEMBER_PATH = re.compile(r"(?<=/members/)(\d+)(?=/)")
 
 # Keys whose values differ on every run whatever they contain.
 VOLATILE_KEYS = {"prefix": "<key-prefix>", "token": "<token>", "key": "<secret>", "ttft_ms": "<ms>", "total_ms": "<ms>"}
+# An audit event's id, request id and chain hashes differ on every run.
+AUDIT_EVENT_VOLATILE = {"id": "<event-id>", "request_id": "<request-id>", "hash": "<hash>", "prev_hash": "<hash>"}
 MAX_LIST_ITEMS = 2
 MAX_STRING = 600
 
@@ -99,6 +101,8 @@ class Placeholders:
             return self.list(value)
         if key in VOLATILE_KEYS and value is not None:
             return VOLATILE_KEYS[key]
+        if key in AUDIT_EVENT_VOLATILE and value not in (None, "") and _is_audit_event(parent):
+            return AUDIT_EVENT_VOLATILE[key]
         if isinstance(value, int | str) and parent is not None and self.is_user_id(key, parent):
             return self.user(value) or value
         return self.text(value)[:MAX_STRING] if isinstance(value, str) else value
@@ -111,7 +115,8 @@ class Placeholders:
 
     @staticmethod
     def is_user_id(key: str | None, parent: dict[str, Any]) -> bool:
-        return (key == "id" and "username" in parent) or (key == "principal_id" and parent.get("kind") == "user")
+        by_name = "username" in parent or "label" in parent  # a user, or an audit event's actor
+        return (key == "id" and by_name) or (key == "principal_id" and parent.get("kind") == "user")
 
 
 class ApiDocs:
@@ -192,7 +197,7 @@ class ApiDocs:
             lines += ["", f"Response `{status}`, no body."]
         elif isinstance(item.response, Text):
             lines += ["", f"Response `{status}`, `{item.response.content_type}`:", "", "````text"]
-            lines += [p.text(item.response.body).rstrip("\n"), "````"]
+            lines += [_text_body(p, item.response).rstrip("\n"), "````"]
         else:
             lines += ["", f"Response `{status}`:", "", "```json", _dump(p.json(item.response)), "```"]
         return "\n".join(lines)
@@ -221,3 +226,15 @@ def _payload(response: Any) -> Any:
 
 def _dump(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _is_audit_event(parent: dict[str, Any] | None) -> bool:
+    return parent is not None and "action" in parent and "request_id" in parent
+
+
+def _text_body(p: Placeholders, response: Text) -> str:
+    """A text body with placeholders; JSON Lines line by line, as JSON, so events get theirs too."""
+    if response.content_type != "application/x-ndjson":
+        return p.text(response.body)
+    lines = response.body.splitlines()
+    return "".join(json.dumps(p.json(json.loads(line)), ensure_ascii=False) + "\n" for line in lines)

@@ -271,6 +271,7 @@ CALLS: list[Call] = [
     Call("account-keys", "post", org, ALL_ROLES, body=lambda w: {"name": "k", "scopes": ["org:read"]}, page=True),
     Call("account-key-revoke", "post", api_key, ALL_ROLES, addresses_object=True, page=True),
     Call("account-members", "get", org, ADMINS, page=True),
+    Call("audit-page", "get", org, ADMINS, page=True),
     Call("account-members", "post", org, ADMINS, body=lambda w: {"user": w.outsider.username}, page=True),
     Call(
         "account-member-role",
@@ -406,6 +407,8 @@ CALLS: list[Call] = [
     Call("message-feedback", "put", answer, CHATTERS, body=lambda w: {"vote": "up"}, addresses_object=True),
     Call("message-feedback", "delete", answer, CHATTERS, addresses_object=True),
     Call("usage-list", "get", org, ADMINS),
+    Call("audit-event-list", "get", org, ADMINS),
+    Call("audit-event-export", "get", org, ADMINS),
     *PRESET_PAGES,
 ]
 

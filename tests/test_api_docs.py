@@ -419,6 +419,24 @@ def document_usage(s: Scenario) -> None:
     s.call("a chat key", "get", "/api/v1/me/quota/", title=title, expect=200, headers=headers)
 
 
+def document_audit(s: Scenario) -> None:
+    s.docs.section(
+        "Audit trail",
+        "Owners and admins (and keys with `audit:read`) read their organisation's trail, newest first. Filters: "
+        "`actor` (user id or username), `action` (exact, or a prefix ending in `.`), `target_type`, `target_id`, "
+        "`since` (included) and `until` (excluded) as ISO 8601 instants. Pages follow `next` (a cursor); "
+        "`page_size` is 50 by default, at most 200. The export streams every selected event as JSON Lines and is "
+        "itself recorded as `audit.exported`.",
+    )
+    title = "The teams alice created or changed (an action prefix and an actor)."
+    s.call("alice", "get", f"{ACME}/audit/?action=team.&actor=alice", title=title, expect=200)
+    title = "A time that is not ISO 8601."
+    s.call("alice", "get", f"{ACME}/audit/?since=yesterday", title=title, expect=400)
+    s.call("bob", "get", f"{ACME}/audit/", title="A member may not read the trail.", expect=403)
+    title = "The same events as JSON Lines, one event per line, streamed."
+    s.call("alice", "get", f"{ACME}/audit/export/?action=team.created", title=title, expect=200)
+
+
 def document_errors(s: Scenario) -> None:
     s.docs.section("Errors", "Examples of the error shape.")
     s.clients["anonymous"] = APIClient()
@@ -474,6 +492,7 @@ def run(s: Scenario) -> None:
     document_conversations(s)
     document_outside(s)
     document_usage(s)
+    document_audit(s)
     document_errors(s)
 
 

@@ -15,9 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from chatpresets.errors import InvalidInput, NotFound
+from chatpresets.streaming import streamed
 from conversations import services
 from conversations.api import serializers as s
-from conversations.export import json_chunks, markdown_chunks, record_export, streamed
+from conversations.export import json_chunks, markdown_chunks, record_export
 from conversations.models import Conversation, Message
 from conversations.payloads import message_payload
 from presets.models import Preset

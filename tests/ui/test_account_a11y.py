@@ -12,7 +12,7 @@ from tests.ui.browser import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PAGES = ["usage", "keys", "members"]
+PAGES = ["usage", "keys", "members", "audit"]
 AXE = "/static/vendor/axe-core/axe.min.js"  # served by the site itself, so the page's policy allows it
 
 

@@ -108,6 +108,7 @@ def test_thirty_payloads_stay_text_on_every_main_page(page, context, live_ui, ac
         "/o/acme/members/",
         "/o/acme/usage/",
         "/o/acme/keys/",
+        "/o/acme/audit/",  # the preset's hostile edits, as before/after changes
     ]
 
     for path in pages:
