@@ -1,4 +1,5 @@
-"""Log records carry the request id; production logs are one JSON object per line.
+"""Log records carry the request id and the ids the request context knows (organisation, user,
+API key, conversation, answer); production logs are one JSON object per line.
 
 Both formatters scrub personal data (e-mail, phone, card numbers, secrets, …) from the whole
 formatted line, tracebacks included: a chat message that reaches an error path or a library's
@@ -32,6 +33,7 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         context = request_context.current()
         record.request_id = context.request_id if context else "-"
+        record.context_ids = context.log_fields() if context else {}
         return True
 
 
@@ -51,6 +53,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
+            **getattr(record, "context_ids", {}),
         }
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)

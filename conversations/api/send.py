@@ -23,6 +23,7 @@ from rest_framework import serializers
 
 from chatpresets.bearer import bearer_secret
 from chatpresets.errors import DomainError, Forbidden, dependency_failure
+from chatpresets.observability import timing
 from conversations import services
 from conversations.api.plain import accepts, error_response
 from conversations.api.serializers import RegenerateSerializer, SendMessageSerializer
@@ -65,6 +66,20 @@ async def edit_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpRes
 
 
 async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operation: str) -> HttpResponse:
+    """The turn, timed from here: `Server-Timing` on the answer (for a stream, what is known at its start)."""
+    turn = timing.begin_turn("http")
+    try:
+        response = await _turn_response(request, org_slug, pk, operation=operation)
+    except BaseException as error:
+        timing.end_turn(turn, error)
+        raise
+    response["Server-Timing"] = timing.server_timing(turn)
+    if not response.streaming:
+        timing.end_turn(turn)  # a stream ends its turn when it ends
+    return response
+
+
+async def _turn_response(request: HttpRequest, org_slug: str, pk: str, *, operation: str) -> HttpResponse:
     try:
         body = _validated(request, operation=operation)
         secret, user = await _credentials(request)
@@ -84,6 +99,7 @@ async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operat
             return _event_stream(prepared)
         return await _answer(prepared)
     except DomainError as error:
+        timing.end_turn(timing.current_turn(), error)
         return error_response(error)
 
 
@@ -178,6 +194,7 @@ async def _events(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
     finally:
         if not task.done():
             task.cancel()  # the client went away: stop the model, keep the partial answer
+        timing.end_turn(timing.current_turn())
 
 
 async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[str, Any]]) -> None:

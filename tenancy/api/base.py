@@ -13,6 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.viewsets import GenericViewSet
 
+from chatpresets import request_context
 from tenancy.models import ApiKey, Membership, Organization
 from tenancy.permissions import Perm, TenantRolePermission, caller_has
 from tenancy.selectors import membership_for_caller, membership_to_act_in
@@ -49,6 +50,7 @@ class TenantViewSet(GenericViewSet):
             user=request.user, org_slug=self.kwargs["org_slug"], api_key=self.api_key
         )
         self.org = self.membership.org
+        request_context.note(org_id=self.org.pk, user_id=request.user.pk)
         super().check_permissions(request)
 
     def get_queryset(self) -> models.QuerySet:

@@ -35,6 +35,7 @@ from django.conf import settings
 from rest_framework import status
 
 from chatpresets.errors import DomainError
+from chatpresets.observability import metrics
 from tenancy.metering import ledger, soft_limits
 from tenancy.metering.gcra import Decision, Limit
 from tenancy.metering.quota import QuotaLimit, get_quota_store
@@ -52,6 +53,7 @@ RESERVATION_TTL_SECONDS = 900
 
 class RateLimited(DomainError):
     code = "rate_limited"
+    limit_kind = "rate"  # chatpresets_limit_refusals_total{kind}
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
 
     def __init__(self, decision: Decision) -> None:
@@ -69,6 +71,7 @@ class RateLimited(DomainError):
 
 class TooLargeForLimit(DomainError):
     code = "request_too_large_for_limit"
+    limit_kind = "rate"
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
     def __init__(self, decision: Decision) -> None:
@@ -88,6 +91,7 @@ def rate_headers(decision: Decision) -> dict[str, str]:
 
 class BudgetExceeded(DomainError):
     code = "budget_exceeded"
+    limit_kind = "budget"
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
 
     def __init__(self, refusal: QuotaExceeded) -> None:
@@ -135,7 +139,36 @@ def admit(
     Inside `released_on_error`, the admission is also released if the block raises afterwards.
     Background calls (titles, summaries) pass `counts_request=False`: nobody asked for them, so
     they spend tokens and cost but not the requests-per-minute a user has for their own sends.
+    Every refusal by a limit is counted here, by its `limit_kind` (the one place they are raised).
     """
+    try:
+        return _admit(
+            membership=membership,
+            api_key_id=api_key_id,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            preset_id=preset_id,
+            preset_policy=preset_policy,
+            estimated_cost=estimated_cost,
+            counts_request=counts_request,
+        )
+    except DomainError as refusal:
+        if (kind := getattr(refusal, "limit_kind", None)) is not None:
+            metrics.LIMIT_REFUSALS.labels(kind).inc()
+        raise
+
+
+def _admit(
+    *,
+    membership: Membership,
+    api_key_id: Any,
+    prompt_tokens: int,
+    max_tokens: int,
+    preset_id: Any,
+    preset_policy: dict[str, Any] | None,
+    estimated_cost: Decimal,
+    counts_request: bool,
+) -> Admission:
     if not settings.GUARDRAILS_ENABLED:
         return Admission(None, prompt_tokens + max_tokens)
     parties = subjects(membership, api_key_id)
