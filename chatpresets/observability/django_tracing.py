@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from opentelemetry.instrumentation.django.middleware.otel_middleware import _DjangoMiddleware
 
+from chatpresets.middleware import AsyncCapableMiddleware
 
-class AsyncTracingMiddleware(_DjangoMiddleware):
+
+class AsyncTracingMiddleware(AsyncCapableMiddleware, _DjangoMiddleware):
     """The request span, opened and closed on the event loop: its hooks neither block nor query."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        super().__init__(get_response)
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if iscoroutinefunction(self):
-            return self._acall(request)
-        return super().__call__(request)
+    def _call(self, request: HttpRequest) -> HttpResponse:
+        return _DjangoMiddleware.__call__(self, request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
         self.process_request(request)

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 
+from chatpresets.middleware import AsyncCapableMiddleware
 from chatpresets.observability import metrics
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -34,20 +34,13 @@ def _observe(request: HttpRequest, response: HttpResponse, started: float) -> No
     metrics.HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
 
 
-class HttpMetricsMiddleware:
-    sync_capable = True
-    async_capable = True
-
+class HttpMetricsMiddleware(AsyncCapableMiddleware):
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         if not metrics.enabled():
             raise MiddlewareNotUsed()
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
+        super().__init__(get_response)
 
-    def __call__(self, request: HttpRequest) -> Any:
-        if iscoroutinefunction(self):
-            return self._acall(request)
+    def _call(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
         _observe(request, response, started)

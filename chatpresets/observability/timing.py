@@ -65,6 +65,12 @@ def begin_turn(transport: str) -> Turn:
     return turn
 
 
+def resume(turn: Turn | None) -> None:
+    """Carry on the turn where its stream is iterated (a streamed body may run in another context)."""
+    if turn is not None:
+        _current.set(turn)
+
+
 def leave(turn: Turn) -> None:
     """Take the turn out of this context (the websocket's frame loop); tasks it started keep it."""
     context_token, otel_token = turn.tokens

@@ -21,6 +21,7 @@ ASYNC_DJANGO_MIDDLEWARE = "chatpresets.observability.django_tracing.AsyncTracing
 
 _tracer: Any = None  # the service's tracer once configured
 _NULL = contextlib.nullcontext()
+_exporters: list[Any] = []  # exporters given to `configure`, each with its processor
 
 
 def active() -> bool:
@@ -45,7 +46,8 @@ def configure(*, exporter: Any = None) -> bool:
     if not isinstance(provider, TracerProvider):  # the global provider can be set once per process
         provider = TracerProvider(resource=Resource.create({"service.name": settings.OTEL_SERVICE_NAME}))
         trace.set_tracer_provider(provider)
-    if exporter is not None:
+    if exporter is not None and exporter not in _exporters:  # configured again after `disable`: once
+        _exporters.append(exporter)
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif settings.OTEL_EXPORTER_OTLP_ENDPOINT:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -319,13 +319,16 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 
 
 def _stream(call: Call, *, include_usage: bool) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_chunks(call, include_usage), content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        _chunks(call, include_usage, timing.current_turn()), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
 
 
-async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
+async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None) -> AsyncIterator[bytes]:
+    timing.resume(turn)
     chunk_id, created, queue = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), asyncio.Queue()
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -386,7 +389,7 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
             task.cancel()
         if call.metered.admission is not None:
             await asyncio.shield(database_sync_to_async(metered.release)(call.metered))
-        timing.end_turn(timing.current_turn())
+        timing.end_turn(turn)
 
 
 def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:

@@ -73,7 +73,8 @@ async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operat
     except BaseException as error:
         timing.end_turn(turn, error)
         raise
-    response["Server-Timing"] = timing.server_timing(turn)
+    if response.status_code < 400:
+        response["Server-Timing"] = timing.server_timing(turn)
     if not response.streaming:
         timing.end_turn(turn)  # a stream ends its turn when it ends
     return response
@@ -172,13 +173,14 @@ def _result(user_message: Any, answer: Any) -> dict[str, Any]:
 
 
 def _event_stream(prepared: services.PreparedTurn) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_events(prepared), content_type="text/event-stream")
+    response = StreamingHttpResponse(_events(prepared, timing.current_turn()), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx must pass each event through at once
     return response
 
 
-async def _events(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
+async def _events(prepared: services.PreparedTurn, turn: timing.Turn | None) -> AsyncIterator[bytes]:
+    timing.resume(turn)
     yield _sse({"type": "ack", "message": message_payload(prepared.user_message)})
     if prepared.replayed:
         yield _sse({"type": "done", "message": message_payload(prepared.assistant_message)})
@@ -194,7 +196,7 @@ async def _events(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
     finally:
         if not task.done():
             task.cancel()  # the client went away: stop the model, keep the partial answer
-        timing.end_turn(timing.current_turn())
+        timing.end_turn(turn)
 
 
 async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[str, Any]]) -> None:

@@ -19,12 +19,13 @@ tenancy.metering.rules; a limit set to null is off. The whole design: docs/guard
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -123,6 +124,22 @@ class Admission:
     quotas: list[QuotaLimit] = field(default_factory=list)  # token and cost limits, for soft-limit warnings
 
 
+def counting_refusals(admit: Callable[..., Admission]) -> Callable[..., Admission]:
+    """chatpresets_limit_refusals_total{kind}: each refusal by a limit, by the error's `limit_kind`."""
+
+    @functools.wraps(admit)
+    def counted(**kwargs: Any) -> Admission:
+        try:
+            return admit(**kwargs)
+        except DomainError as refusal:
+            if (kind := getattr(refusal, "limit_kind", None)) is not None:
+                metrics.LIMIT_REFUSALS.labels(kind).inc()
+            raise
+
+    return counted
+
+
+@counting_refusals
 def admit(
     *,
     membership: Membership,
@@ -139,36 +156,8 @@ def admit(
     Inside `released_on_error`, the admission is also released if the block raises afterwards.
     Background calls (titles, summaries) pass `counts_request=False`: nobody asked for them, so
     they spend tokens and cost but not the requests-per-minute a user has for their own sends.
-    Every refusal by a limit is counted here, by its `limit_kind` (the one place they are raised).
+    Every refusal by a limit is counted (`counting_refusals`): this is the one place they are raised.
     """
-    try:
-        return _admit(
-            membership=membership,
-            api_key_id=api_key_id,
-            prompt_tokens=prompt_tokens,
-            max_tokens=max_tokens,
-            preset_id=preset_id,
-            preset_policy=preset_policy,
-            estimated_cost=estimated_cost,
-            counts_request=counts_request,
-        )
-    except DomainError as refusal:
-        if (kind := getattr(refusal, "limit_kind", None)) is not None:
-            metrics.LIMIT_REFUSALS.labels(kind).inc()
-        raise
-
-
-def _admit(
-    *,
-    membership: Membership,
-    api_key_id: Any,
-    prompt_tokens: int,
-    max_tokens: int,
-    preset_id: Any,
-    preset_policy: dict[str, Any] | None,
-    estimated_cost: Decimal,
-    counts_request: bool,
-) -> Admission:
     if not settings.GUARDRAILS_ENABLED:
         return Admission(None, prompt_tokens + max_tokens)
     parties = subjects(membership, api_key_id)
