@@ -11,7 +11,9 @@ from the answer's stored `holds` (`admission_from`) or, failing that, expire.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -114,6 +116,18 @@ def admit(
     )
 
 
+@contextlib.contextmanager
+def _model_call() -> Iterator[None]:
+    """An active stream (gauge) and the turn's `model` stage, for as long as the model call runs."""
+    streams = metrics.ACTIVE_STREAMS.labels()
+    streams.inc()
+    try:
+        with timing.stage("model"):
+            yield
+    finally:
+        streams.dec()
+
+
 async def stream(call: MeteredCall, on_delta: gateway.Delta) -> gateway.StreamResult:
     """The answer, streamed to `on_delta`, from the call's model or the first fallback that answers."""
 
@@ -121,30 +135,27 @@ async def stream(call: MeteredCall, on_delta: gateway.Delta) -> gateway.StreamRe
         await on_delta(text)
         timing.first_token()  # sent: the transport's callback has passed it on
 
-    streams = metrics.ACTIVE_STREAMS.labels()
-    streams.inc()
-    try:
-        with timing.stage("model"):
-            return await gateway.stream_chat(
-                model=call.spec.name,
-                messages=call.messages,
-                params=call.params,
-                max_tokens=call.max_tokens,
-                on_delta=timed,
-                fallbacks=call.fallbacks,
-            )
-    finally:
-        streams.dec()
+    with _model_call():
+        return await gateway.stream_chat(
+            model=call.spec.name,
+            messages=call.messages,
+            params=call.params,
+            max_tokens=call.max_tokens,
+            on_delta=timed,
+            fallbacks=call.fallbacks,
+        )
 
 
 async def complete(call: MeteredCall) -> gateway.StreamResult:
-    """The whole answer at once, through the same retries and fallbacks as `stream` (it is one, unheard:
-    its first token is still timed)."""
-
-    async def unheard(text: str) -> None:
-        return None
-
-    return await stream(call, unheard)
+    """The whole answer at once, through the same retries and fallbacks as `stream`."""
+    with _model_call():
+        return await gateway.complete(
+            model=call.spec.name,
+            messages=call.messages,
+            params=call.params,
+            max_tokens=call.max_tokens,
+            fallbacks=call.fallbacks,
+        )
 
 
 def finish(

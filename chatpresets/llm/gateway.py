@@ -321,9 +321,9 @@ async def complete(
 ) -> StreamResult:
     """A whole answer at once, through the same retries and fallbacks as a streamed one."""
 
-    async def ignore(text: str) -> None:
-        return None
+    async def began(text: str) -> None:
+        timing.first_token()  # nobody hears it yet, but the answer has begun: the turn's first token
 
     return await stream_chat(
-        model=model, messages=messages, params=params or {}, max_tokens=max_tokens, on_delta=ignore, fallbacks=fallbacks
+        model=model, messages=messages, params=params or {}, max_tokens=max_tokens, on_delta=began, fallbacks=fallbacks
     )
