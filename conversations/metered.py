@@ -136,26 +136,24 @@ async def stream(call: MeteredCall, on_delta: gateway.Delta) -> gateway.StreamRe
         timing.first_token()  # sent: the transport's callback has passed it on
 
     with _model_call():
-        return await gateway.stream_chat(
-            model=call.spec.name,
-            messages=call.messages,
-            params=call.params,
-            max_tokens=call.max_tokens,
-            on_delta=timed,
-            fallbacks=call.fallbacks,
-        )
+        return await gateway.stream_chat(**_request(call), on_delta=timed)
 
 
 async def complete(call: MeteredCall) -> gateway.StreamResult:
     """The whole answer at once, through the same retries and fallbacks as `stream`."""
     with _model_call():
-        return await gateway.complete(
-            model=call.spec.name,
-            messages=call.messages,
-            params=call.params,
-            max_tokens=call.max_tokens,
-            fallbacks=call.fallbacks,
-        )
+        return await gateway.complete(**_request(call))
+
+
+def _request(call: MeteredCall) -> dict[str, Any]:
+    """What the gateway is asked, the same for a streamed and a whole answer."""
+    return {
+        "model": call.spec.name,
+        "messages": call.messages,
+        "params": call.params,
+        "max_tokens": call.max_tokens,
+        "fallbacks": call.fallbacks,
+    }
 
 
 def finish(
