@@ -138,3 +138,24 @@ def test_a_rate_limit_refusal_counts_by_kind_and_as_a_refused_turn(api, acme, al
         - value(before, "chatpresets_chat_turns_total", transport="http", outcome="refused")
         == 1
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fake_llm")
+async def test_open_websockets_count_while_open(acme, alice, metrics_on) -> None:
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from chatpresets.asgi import application
+    from tests.chatpresets.observability import chat_socket
+
+    def open_sockets() -> float:
+        return metrics.REGISTRY.get_sample_value("chatpresets_open_websockets") or 0.0
+
+    path, key = await database_sync_to_async(chat_socket)(acme, alice)
+    before = open_sockets()
+    socket = WebsocketCommunicator(application, path, headers=[(b"authorization", f"Bearer {key}".encode())])
+    assert (await socket.connect())[0]
+    assert open_sockets() == before + 1
+    await socket.disconnect()
+    assert open_sockets() == before
