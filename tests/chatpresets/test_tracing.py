@@ -78,6 +78,8 @@ async def test_websocket_turn_spans(spans, acme, alice) -> None:
     assert_turn_tree(named, context_holds_guardrails=False)
     assert named["chat.turn"].parent is None  # a websocket turn is its own trace
     assert named["chat.turn"].attributes["transport"] == "websocket"
+    # The Redis instrumentation's spans (the rate limiter's script) belong to the turn's trace.
+    assert any(span.attributes.get("db.system") == "redis" for span in named.values()), sorted(named)
 
 
 def test_without_configuration_nothing_is_traced(settings) -> None:
