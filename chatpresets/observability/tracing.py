@@ -2,7 +2,8 @@
 
 `configure()` runs once per process at startup (asgi.py, the Celery worker): it sets the tracer
 provider, exports by OTLP/HTTP (the exporter reads the standard OTEL_EXPORTER_OTLP_* variables),
-and turns on the official Django, psycopg, Redis and Celery instrumentations. When it has not run,
+and turns on the official Django, psycopg, Redis and Celery instrumentations (Django's traces
+requests served over ASGI only when opentelemetry-instrumentation-asgi is installed). When it has not run,
 `span()` is a shared null context and no OpenTelemetry module is imported: tracing costs nothing.
 Django's instrumentation middleware is swapped for an async-capable subclass
 (chatpresets/observability/django_tracing.py): one sync-only middleware would push every async
@@ -67,10 +68,12 @@ def _instrument_libraries(provider: Any) -> None:
     for instrumentor in (DjangoInstrumentor(), PsycopgInstrumentor(), RedisInstrumentor(), CeleryInstrumentor()):
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(tracer_provider=provider)
-    middleware = list(settings.MIDDLEWARE)
-    if DJANGO_MIDDLEWARE in middleware:
-        middleware[middleware.index(DJANGO_MIDDLEWARE)] = ASYNC_DJANGO_MIDDLEWARE
-        settings.MIDDLEWARE = middleware
+    # Outermost, once: the instrumentation inserts its sync-only middleware (again, if re-enabled).
+    tracing_middleware = (DJANGO_MIDDLEWARE, ASYNC_DJANGO_MIDDLEWARE)
+    settings.MIDDLEWARE = [
+        ASYNC_DJANGO_MIDDLEWARE,
+        *(name for name in settings.MIDDLEWARE if name not in tracing_middleware),
+    ]
 
 
 def disable() -> None:
@@ -83,7 +86,9 @@ def disable() -> None:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    settings.MIDDLEWARE = [name for name in settings.MIDDLEWARE if name != ASYNC_DJANGO_MIDDLEWARE]
+    settings.MIDDLEWARE = [
+        name for name in settings.MIDDLEWARE if name not in (DJANGO_MIDDLEWARE, ASYNC_DJANGO_MIDDLEWARE)
+    ]
     for instrumentor in (PsycopgInstrumentor(), RedisInstrumentor(), CeleryInstrumentor()):
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()

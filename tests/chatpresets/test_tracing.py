@@ -87,3 +87,24 @@ def test_without_configuration_nothing_is_traced(settings) -> None:
     assert tracing.configure() is False
     assert not tracing.active()
     assert tracing.span("chat.anything") is tracing._NULL
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fake_llm")
+async def test_an_asgi_request_span_is_the_turns_parent(spans, acme, alice) -> None:
+    from django.test import AsyncClient
+
+    path, key = await database_sync_to_async(chat_socket)(acme, alice)
+    conversation_id = path.rstrip("/").rsplit("/", 1)[-1]
+    response = await AsyncClient().post(
+        f"/api/v1/orgs/acme/conversations/{conversation_id}/messages/",
+        {"content": "Hello"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 201, response.content
+    named = by_name(spans.get_finished_spans())
+    assert_turn_tree(named, context_holds_guardrails=False)
+    request = parent_of(named["chat.turn"], named)
+    assert request is not None
+    assert request.startswith("POST"), request
