@@ -9,7 +9,8 @@ Shared modules:
   audited_admin.py  AuditedAdminMixin: staff edits in the admin are audited
   env.py            typed environment readers for settings
   errors.py         the one error shape and the domain error family
-  request_context.py  per-request facts (request id, client IP, API key)
+  request_context.py  per-request facts (request id, client IP, organisation, user, API key, conversation, answer)
+  observability/    Prometheus metrics, OpenTelemetry traces, a chat turn's stage timing
   bearer.py         the one reading of `Authorization: Bearer <key>`
   middleware.py     request id, NUL refusal, JSON 404s, 503 for unavailable dependencies
   browser_middleware.py  Django's browser-only middleware, skipped by key requests
@@ -18,7 +19,7 @@ Shared modules:
   body_limit.py     the request body size limit (ASGI)
   cache_outage.py   the cache breaker: the request path without depending on Redis
   daphne_tuning.py  TCP_NODELAY on daphne's connections
-  logging.py        request ids in log records, JSON logs, PII scrubbing
+  logging.py        request and context ids in log records, JSON logs, PII scrubbing
   health.py         /healthz and /readyz
   csp_report.py     Content-Security-Policy violation reports
   scheduler.py      periodic tasks in the web process when there is no broker

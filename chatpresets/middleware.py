@@ -16,10 +16,10 @@ from chatpresets import errors, request_context
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
-class RequestContextMiddleware:
-    """Accept or mint a request id, expose it on the request, the response and in logs.
+class AsyncCapableMiddleware:
+    """A middleware for both chains: `_acall` serves async requests on the event loop, `_call` sync ones.
 
-    Async-capable, like every middleware in the chain: one sync-only middleware makes Django run the
+    Every middleware in the chain is async-capable: one sync-only middleware makes Django run the
     whole chain below it, async views included, through a worker thread and `async_to_sync` back.
     """
 
@@ -34,6 +34,19 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if iscoroutinefunction(self):
             return self._acall(request)
+        return self._call(request)
+
+    def _call(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(AsyncCapableMiddleware):
+    """Accept or mint a request id, expose it on the request, the response and in logs."""
+
+    def _call(self, request: HttpRequest) -> HttpResponse:
         request_id = _begin_request(request)
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id

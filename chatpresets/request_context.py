@@ -1,4 +1,5 @@
-"""Per-request facts (request id, client IP, API key) that logs and the audit trail read."""
+"""Per-request facts that logs and the audit trail read: the request id, client IP, and the
+organisation, user, API key, conversation and answer once the code that resolves them knows them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,18 @@ class RequestContext:
     request_id: str
     client_ip: str | None = None
     api_key_id: str | None = None
+    org_id: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+    message_id: str | None = None
+
+    def log_fields(self) -> dict[str, str]:
+        """The ids known so far, as log records carry them (never names or e-mail addresses)."""
+        fields = {name: getattr(self, name) for name in LOGGED_IDS}
+        return {name: value for name, value in fields.items() if value is not None}
+
+
+LOGGED_IDS = ("org_id", "user_id", "api_key_id", "conversation_id", "message_id")
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("request_context", default=None)
@@ -37,6 +50,16 @@ def begin(context: RequestContext) -> contextvars.Token:
 
 def current() -> RequestContext | None:
     return _current.get()
+
+
+def note(**ids: object) -> None:
+    """Add ids (org_id=…, user_id=…) to the current request's context, as strings; a no-op outside one."""
+    context = _current.get()
+    if context is None:
+        return
+    for name, value in ids.items():
+        if value is not None:
+            setattr(context, name, str(value))
 
 
 def client_ip_of(request: HttpRequest) -> str | None:

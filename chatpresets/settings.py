@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so its time covers the rest; not loaded at all while METRICS_ENABLED is off.
+    "chatpresets.observability.http.HttpMetricsMiddleware",
     "chatpresets.middleware.RequestContextMiddleware",
     "chatpresets.middleware.ApiNotFoundMiddleware",
     "chatpresets.middleware.DependencyUnavailableMiddleware",
@@ -441,6 +443,16 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SEC
 API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 20)
 API_KEY_LOCKOUT_MINUTES = env_float("API_KEY_LOCKOUT_MINUTES", 10.0)
 READINESS_TIMEOUT_SECONDS = env_float("READINESS_TIMEOUT_SECONDS", 2.0)
+
+# Observability (chatpresets/observability/): Prometheus metrics at /metrics behind a bearer token,
+# OpenTelemetry traces exported by OTLP/HTTP. Both off by default, and free while off.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = env_secret("METRICS_TOKEN", default="")
+if METRICS_ENABLED and not METRICS_TOKEN:
+    raise ImproperlyConfigured("METRICS_ENABLED needs METRICS_TOKEN (or METRICS_TOKEN_FILE): /metrics is never open")
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+OTEL_ENABLED = env_bool("OTEL_ENABLED", False)
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "chatpresets")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text")

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from chatpresets import csp_report, health
+from chatpresets.observability import views as observability
 from chatpresets.schema_views import SchemaDocsView, SchemaView
 from conversations.api import openai_compat
 from tenancy.pages import frame as pages
@@ -27,6 +28,7 @@ urlpatterns = [
     path("v1/models", openai_compat.models_endpoint, name="openai-models"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", observability.scrape, name="metrics"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),

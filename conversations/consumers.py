@@ -31,6 +31,7 @@ from chatpresets.errors import (
     dependency_failure,
     retry_after,
 )
+from chatpresets.observability import metrics, timing
 from conversations import services
 from conversations.models import Conversation
 from conversations.payloads import INTERNAL_ERROR, message_payload
@@ -144,6 +145,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         self.opened = True
+        metrics.OPEN_WEBSOCKETS.labels().inc()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its thread hop to close old database connections before every
@@ -185,6 +187,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True  # a streaming answer goes on; a reconnecting socket can `resume` it
+        if self.opened:
+            metrics.OPEN_WEBSOCKETS.labels().dec()
         if self.expiry_watch is not None:
             self.expiry_watch.cancel()
         for group in self.groups_joined:
@@ -280,18 +284,25 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await stop_answer(answer_id)
 
     async def on_turn(self, content: dict[str, Any]) -> None:
-        """send, edit and regenerate: re-authorised and prepared in one thread hop."""
+        """send, edit and regenerate: re-authorised and prepared in one thread hop, timed as one turn."""
         kwargs = self.scope["url_route"]["kwargs"]
-        caller, self.conversation, prepared = await database_sync_to_async(authorize_and_prepare)(
-            content,
-            self.scope["user"].pk,
-            self.api_key_id,
-            kwargs["org_slug"],
-            kwargs["conversation_id"],
-            socket_open=self.opened,
-        )
-        self.authorized(caller)
-        await self.start(prepared)
+        turn = timing.begin_turn("websocket")
+        try:
+            caller, self.conversation, prepared = await database_sync_to_async(authorize_and_prepare)(
+                content,
+                self.scope["user"].pk,
+                self.api_key_id,
+                kwargs["org_slug"],
+                kwargs["conversation_id"],
+                socket_open=self.opened,
+            )
+            self.authorized(caller)
+            await self.start(prepared, turn)
+        except BaseException as error:
+            timing.end_turn(turn, error)
+            raise
+        finally:
+            timing.leave(turn)  # the answer's task keeps the turn; the next frame starts clean
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         """Catch up on an answer after a reconnect: live deltas after `after_seq`, or the stored answer."""
@@ -307,12 +318,14 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         api_key = self.scope.get("api_key")
         return api_key.pk if api_key else None
 
-    async def start(self, prepared: services.PreparedTurn) -> None:
+    async def start(self, prepared: services.PreparedTurn, turn: timing.Turn) -> None:
         await self.send_json({"type": "ack", "message": message_payload(prepared.user_message)})
         if prepared.replayed:
             await self.send_json({"type": "done", "message": message_payload(prepared.assistant_message)})
+            timing.end_turn(turn)
             return
         self.task = asyncio.create_task(self.stream(prepared))
+        self.task.add_done_callback(lambda task: timing.end_turn(turn))
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         """Frames for a socket that may have gone: the answer carries on and is stored either way."""

@@ -11,15 +11,24 @@ from the answer's stored `holds` (`admission_from`) or, failing that, expire.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from chatpresets import request_context
 from chatpresets.llm import gateway
 from chatpresets.llm.catalogue import ModelSpec, get_model
+from chatpresets.observability import metrics, timing
 from conversations.models import UsageRecord
 from tenancy.metering import guardrails
 from tenancy.models import Membership
+
+logger = logging.getLogger(__name__)
+# How a stored status reads as a turn outcome (chatpresets_chat_turns_total{outcome}).
+OUTCOMES = {"complete": "complete", "cancelled": "stopped"}
 
 
 @dataclass
@@ -41,6 +50,9 @@ class MeteredCall:
     conversation_id: Any = None
     message_id: Any = None
     admission: guardrails.Admission | None = None
+    plan: str = ""  # the organisation's plan, a metrics label
+    transport: str | None = None  # the turn's transport; None for a background call
+    ended: bool = False  # finished (counted) or released
 
 
 @dataclass
@@ -71,16 +83,19 @@ def admit(
     An admitted call must end in `finish` or `release`. A background call (nobody asked for it)
     spends tokens and cost but not the requests per minute its owner has for their own sends.
     """
-    admission = guardrails.admit(
-        membership=membership,
-        api_key_id=api_key_id,
-        prompt_tokens=prompt_tokens,
-        max_tokens=max_tokens,
-        preset_id=preset_id,
-        preset_policy=preset_policy,
-        estimated_cost=spec.cost(prompt_tokens, max_tokens),
-        counts_request=not background,
-    )
+    turn = None if background else timing.current_turn()
+    with timing.stage("guardrails"):
+        admission = guardrails.admit(
+            membership=membership,
+            api_key_id=api_key_id,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            preset_id=preset_id,
+            preset_policy=preset_policy,
+            estimated_cost=spec.cost(prompt_tokens, max_tokens),
+            counts_request=not background,
+        )
+    request_context.note(conversation_id=conversation_id)
     return MeteredCall(
         kind=kind,
         org_id=membership.org_id,
@@ -96,30 +111,49 @@ def admit(
         preset_version=preset_version,
         conversation_id=conversation_id,
         admission=admission,
+        plan=membership.org.plan,
+        transport=turn.transport if turn is not None else None,
     )
+
+
+@contextlib.contextmanager
+def _model_call() -> Iterator[None]:
+    """An active stream (gauge) and the turn's `model` stage, for as long as the model call runs."""
+    streams = metrics.ACTIVE_STREAMS.labels()
+    streams.inc()
+    try:
+        with timing.stage("model"):
+            yield
+    finally:
+        streams.dec()
 
 
 async def stream(call: MeteredCall, on_delta: gateway.Delta) -> gateway.StreamResult:
     """The answer, streamed to `on_delta`, from the call's model or the first fallback that answers."""
-    return await gateway.stream_chat(
-        model=call.spec.name,
-        messages=call.messages,
-        params=call.params,
-        max_tokens=call.max_tokens,
-        on_delta=on_delta,
-        fallbacks=call.fallbacks,
-    )
+
+    async def timed(text: str) -> None:
+        await on_delta(text)
+        timing.first_token()  # sent: the transport's callback has passed it on
+
+    with _model_call():
+        return await gateway.stream_chat(**_request(call), on_delta=timed)
 
 
 async def complete(call: MeteredCall) -> gateway.StreamResult:
     """The whole answer at once, through the same retries and fallbacks as `stream`."""
-    return await gateway.complete(
-        model=call.spec.name,
-        messages=call.messages,
-        params=call.params,
-        max_tokens=call.max_tokens,
-        fallbacks=call.fallbacks,
-    )
+    with _model_call():
+        return await gateway.complete(**_request(call))
+
+
+def _request(call: MeteredCall) -> dict[str, Any]:
+    """What the gateway is asked, the same for a streamed and a whole answer."""
+    return {
+        "model": call.spec.name,
+        "messages": call.messages,
+        "params": call.params,
+        "max_tokens": call.max_tokens,
+        "fallbacks": call.fallbacks,
+    }
 
 
 def finish(
@@ -141,6 +175,7 @@ def finish(
     `priced_as` says otherwise), its cached tokens, times and attempts. An uncharged call (one that
     produced nothing) is recorded but gives its holds back. If pricing fails, the holds are released.
     """
+    call.ended = True  # whatever happens next, this call is not counted as released unfinished
     model = model or (result.model if result else call.spec.name)
     prompt = call.prompt_tokens if prompt_tokens is None else prompt_tokens
     cached = cached_tokens if cached_tokens is not None else result.cached_tokens if result else 0
@@ -169,12 +204,46 @@ def finish(
         total_ms=result.total_ms if result else None,
         attempts=(result.attempts if result else []) if attempts is None else attempts,
     )
+    _observe_finished(call, record, result)
     return Finished(record, warnings)
 
 
+def _observe_finished(call: MeteredCall, record: UsageRecord, result: gateway.StreamResult | None) -> None:
+    """The call's metrics and its one log line (ids from the request context, no text of the answer)."""
+    model, plan = record.model, call.plan
+    metrics.TOKENS.labels(model, plan, "prompt").inc(record.prompt_tokens)
+    metrics.TOKENS.labels(model, plan, "completion").inc(record.completion_tokens)
+    metrics.COST.labels(model, plan).inc(float(record.cost))
+    if result is not None and result.ttft_ms is not None and result.total_ms and record.completion_tokens > 1:
+        per_token = (result.total_ms - result.ttft_ms) / 1000 / (record.completion_tokens - 1)
+        metrics.TPOT.labels(model).observe(per_token)
+    turn = timing.current_turn() if call.transport is not None else None
+    if turn is not None:
+        metrics.CHAT_TURNS.labels(turn.transport, OUTCOMES.get(record.status, "failed")).inc()
+        if (ttft := turn.ttft()) is not None:
+            metrics.TTFT.labels(model, turn.transport).observe(ttft)
+        if (added := turn.added_ttft()) is not None:
+            metrics.ADDED_TTFT.labels(turn.transport).observe(added)
+    logger.info(
+        "model call finished: kind=%s model=%s status=%s prompt_tokens=%d completion_tokens=%d ttft_ms=%s",
+        record.kind,
+        model,
+        record.status,
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.ttft_ms,
+    )
+
+
 def release(call: MeteredCall | None) -> None:
-    """Give back everything the call held, as if it had never been admitted; a no-op once finished."""
+    """Give back everything the call held, as if it had never been admitted; a no-op once finished.
+
+    A turn's call released without being finished failed (no answer was recorded): it counts so.
+    """
     if call is not None:
+        if not call.ended and call.transport is not None:
+            metrics.CHAT_TURNS.labels(call.transport, "failed").inc()
+        call.ended = True
         guardrails.release(call.admission)
         call.admission = None
 

@@ -16,6 +16,7 @@ from chatpresets.errors import NotFound
 from chatpresets.llm.catalogue import ModelSpec, default_model
 from chatpresets.llm.cost_controls import CostControls, controls_for
 from chatpresets.llm.pii.policy import Screening, screening_for
+from chatpresets.observability.timing import stage
 from conversations import metered
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, UsageKind
@@ -110,17 +111,18 @@ def plan_turn(
     conversation: Conversation, turn: TurnSettings, *, new_message: str | None, before_seq: int | None = None
 ) -> ContextPlan:
     preset_limit = turn.resolved.policy.get("max_context_tokens") if turn.resolved else None
-    return plan_context(
-        context_window=turn.controls.context_window(turn.spec, preset_limit),
-        reserved_output=turn.max_tokens,
-        encoding=turn.spec.encoding,
-        system_prompt=turn.resolved.system_prompt if turn.resolved else settings.DEFAULT_SYSTEM_PROMPT,
-        summary=conversation.summary,
-        summarised_through=conversation.summary_through_seq,
-        history_newest_first=history_reader(conversation, before_seq),
-        load_from=history_loader(conversation, before_seq),
-        new_message=new_message,
-    )
+    with stage("context"):  # history read and prompt fitted: the turn's `context` time
+        return plan_context(
+            context_window=turn.controls.context_window(turn.spec, preset_limit),
+            reserved_output=turn.max_tokens,
+            encoding=turn.spec.encoding,
+            system_prompt=turn.resolved.system_prompt if turn.resolved else settings.DEFAULT_SYSTEM_PROMPT,
+            summary=conversation.summary,
+            summarised_through=conversation.summary_through_seq,
+            history_newest_first=history_reader(conversation, before_seq),
+            load_from=history_loader(conversation, before_seq),
+            new_message=new_message,
+        )
 
 
 def plan_and_admit(

@@ -20,8 +20,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
+from chatpresets import request_context
 from chatpresets.errors import DomainError
 from chatpresets.llm import gateway
+from chatpresets.observability import timing
 from conversations import metered, services
 from conversations.models import Message, MessageStatus
 from conversations.payloads import message_payload, money
@@ -96,6 +98,7 @@ async def prepare_off_loop(prepare: Callable[[], services.PreparedTurn]) -> serv
 async def stream_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
     """Stream the prepared answer to `send` (and any listener that attaches) and return it stored."""
     answer_id, buffer = str(prepared.assistant_message.pk), _Buffer()
+    request_context.note(conversation_id=prepared.conversation_id, message_id=answer_id)
     buffer.listeners.append(send)
     LIVE[answer_id] = buffer
 
@@ -156,20 +159,23 @@ async def _finish(
 ) -> Message:
     """Store the answer's final state and settle its quota hold (the one place every ending passes)."""
     error_code = error.code if isinstance(error, DomainError) else "internal_error" if error else ""
-    message = await asyncio.shield(
-        database_sync_to_async(services.finish_turn)(
-            call=prepared.call,
-            text=buffer.text,
-            status=status,
-            result=result,
-            error_code=(result.error_code if result else "") or error_code,
-            attempts=result.attempts if result else getattr(error, "details", {}).get("attempts", []),
+    with timing.stage("persistence"):
+        message = await asyncio.shield(
+            database_sync_to_async(services.finish_turn)(
+                call=prepared.call,
+                text=buffer.text,
+                status=status,
+                result=result,
+                error_code=(result.error_code if result else "") or error_code,
+                attempts=result.attempts if result else getattr(error, "details", {}).get("attempts", []),
+            )
         )
-    )
     if error is None:
         done = {"type": "done", "message": message_payload(message), "usage": _usage(message)}
         if getattr(message, "quota_warnings", None):
             done["warnings"] = message.quota_warnings
+        if (turn := timing.current_turn()) is not None:
+            done["timing"] = timing.summary(turn)  # where the service's time went, in ms
         await send(done)
     return message
 

@@ -16,6 +16,7 @@ from rest_framework import exceptions
 
 from chatpresets import request_context
 from chatpresets.errors import DomainError, Forbidden, NotFound
+from chatpresets.observability.timing import stage
 from tenancy import denials
 from tenancy.authentication import authenticate_key
 from tenancy.models import ApiKey, Membership, User
@@ -68,12 +69,18 @@ def api_key_for_secret(secret: str, *, client_ip: str | None = None) -> ApiKey:
 
 def chat_caller_for_secret(secret: str, *, org_slug: str | None) -> ChatCaller:
     """A key caller from the secret it presented, in the URL's organisation or (None: /v1) the key's own."""
-    api_key = api_key_for_secret(secret)
-    return chat_caller(user=api_key.user, api_key=api_key, org_slug=org_slug or api_key.org.slug)
+    with stage("caller"):
+        api_key = api_key_for_secret(secret)
+        return chat_caller(user=api_key.user, api_key=api_key, org_slug=org_slug or api_key.org.slug)
 
 
 def chat_caller_as_stored(*, user_id: Any, key_id: Any, org_slug: str) -> ChatCaller:
     """The caller re-read by id, as stored now: a socket's key or user may have changed since its handshake."""
+    with stage("caller"):
+        return _caller_as_stored(user_id=user_id, key_id=key_id, org_slug=org_slug)
+
+
+def _caller_as_stored(*, user_id: Any, key_id: Any, org_slug: str) -> ChatCaller:
     if key_id is not None:
         api_key = active_api_key(key_id=key_id)
         if api_key is None:
@@ -89,23 +96,26 @@ def chat_caller(*, user: User | None, api_key: ApiKey | None, org_slug: str) -> 
     """Membership in the organisation (else the same 404 for every cause), then the `chat` permission and scope.
 
     A key's id goes into the request context, so what the caller does is audited with the key, as
-    on the DRF routes. Refusals are audited as the DRF routes' are (tenancy/denials.py), under the
-    route name `chat`, whichever transport asked.
+    on the DRF routes; the organisation and user go there too, for the logs. Refusals are audited as
+    the DRF routes' are (tenancy/denials.py), under the route name `chat`, whichever transport asked.
     """
-    if user is None or not user.is_authenticated:
-        raise NotAuthenticated()
-    context = request_context.current()
-    if context is not None and api_key is not None:
-        context.api_key_id = str(api_key.pk)  # before the checks: a refusal is audited with the key too
-    try:
-        membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
-    except NotFound:
-        denials.record_refusal(attempt=_chat_attempt(user, 404, NotFound.code), org=None, org_slug=org_slug)
-        raise
-    if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
-        denials.record_refusal(attempt=_chat_attempt(user, 403, ChatNotAllowed.code), org=membership.org, org_slug=None)
-        raise ChatNotAllowed()
-    return ChatCaller(membership=membership, api_key=api_key)
+    with stage("caller"):
+        if user is None or not user.is_authenticated:
+            raise NotAuthenticated()
+        # Before the checks: a refusal is audited with the key too.
+        request_context.note(user_id=user.pk, api_key_id=api_key.pk if api_key is not None else None)
+        try:
+            membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
+        except NotFound:
+            denials.record_refusal(attempt=_chat_attempt(user, 404, NotFound.code), org=None, org_slug=org_slug)
+            raise
+        if not (role_has(membership.role, Perm.CHAT) and key_allows(api_key, Perm.CHAT)):
+            denials.record_refusal(
+                attempt=_chat_attempt(user, 403, ChatNotAllowed.code), org=membership.org, org_slug=None
+            )
+            raise ChatNotAllowed()
+        request_context.note(org_id=membership.org_id)
+        return ChatCaller(membership=membership, api_key=api_key)
 
 
 def _chat_attempt(user: User, status: int, code: str) -> denials.Attempt:

@@ -22,6 +22,7 @@ from django.conf import settings
 from chatpresets.env import env_secret
 from chatpresets.errors import DomainError
 from chatpresets.llm.catalogue import ModelSpec, get_model
+from chatpresets.observability import metrics, timing
 
 Delta = Callable[[str], Awaitable[None]]
 PARAM_NAMES = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")
@@ -48,7 +49,26 @@ class UpstreamInterrupted(DomainError):
 
 
 class _Retryable(Exception):
-    """Failed before the first token: safe to retry or fall back."""
+    """Failed before the first token: safe to retry or fall back. `kind` is the metrics label."""
+
+    def __init__(self, description: str, kind: str) -> None:
+        super().__init__(description)
+        self.kind = kind
+
+
+# The upstream error kinds metrics count (chatpresets_upstream_errors_total{kind}): a bounded set.
+ERROR_KINDS = {
+    TimeoutError: "timeout",
+    openai.APITimeoutError: "timeout",
+    openai.APIConnectionError: "connection",
+    openai.RateLimitError: "rate_limited",
+    openai.InternalServerError: "server_error",
+}
+
+
+def _retryable(error: BaseException) -> _Retryable:
+    kind = next((name for cls, name in ERROR_KINDS.items() if isinstance(error, cls)), "other")
+    return _Retryable(_describe(error), kind)
 
 
 @dataclass
@@ -131,7 +151,9 @@ async def stream_chat(
         first_delta_at = first_delta_at or time.monotonic()
         await on_delta(text)
 
-    for spec in [first, *map(get_model, first.fallbacks if fallbacks is None else fallbacks)]:
+    for position, spec in enumerate([first, *map(get_model, first.fallbacks if fallbacks is None else fallbacks)]):
+        if position:  # moved past the previous model of the chain
+            metrics.UPSTREAM_FALLBACKS.labels(attempts[-1]["model"] if attempts else first.name).inc()
         breaker = breaker_for(spec)
         if not breaker.allow():
             attempts.append({"model": spec.name, "error": "circuit_open"})
@@ -157,19 +179,44 @@ async def _with_retries(
     on_delta: Delta,
     attempts: list[dict[str, Any]],
 ) -> StreamResult | None:
+    endpoint = endpoint_name(spec)
     for attempt in range(settings.GATEWAY_RETRIES + 1):
         try:
             result = await _stream_once(spec, messages, params, on_delta)
         except _Retryable as error:
-            breaker.record_failure()
+            _record_failure(breaker, endpoint, error.kind)
             attempts.append({"model": spec.name, "attempt": attempt + 1, "error": str(error)})
             if attempt < settings.GATEWAY_RETRIES and breaker.allow():
+                metrics.UPSTREAM_RETRIES.labels(endpoint).inc()
                 await asyncio.sleep(random.uniform(0, settings.GATEWAY_BACKOFF_SECONDS * 2**attempt))  # noqa: S311
                 continue
             return None
+        except UpstreamRejected:
+            metrics.UPSTREAM_ERRORS.labels(endpoint, "rejected").inc()
+            raise
+        if breaker.opened_at is not None or breaker.failures:
+            metrics.CIRCUIT_OPEN.labels(endpoint).set(0)
         breaker.record_success()
+        if result.status == "interrupted":
+            metrics.UPSTREAM_ERRORS.labels(endpoint, "interrupted").inc()
         return result
     return None
+
+
+def endpoint_name(spec: ModelSpec) -> str:
+    """The endpoint as metrics name it: the catalogue model that owns the breaker's base URL (bounded)."""
+    return _endpoint_names.setdefault(spec.base_url, spec.name)
+
+
+_endpoint_names: dict[str, str] = {}
+
+
+def _record_failure(breaker: CircuitBreaker, endpoint: str, kind: str) -> None:
+    was_open = breaker.opened_at is not None
+    breaker.record_failure()
+    metrics.UPSTREAM_ERRORS.labels(endpoint, kind).inc()
+    if breaker.opened_at is not None and not was_open:
+        metrics.CIRCUIT_OPEN.labels(endpoint).set(1)
 
 
 async def _stream_once(
@@ -181,7 +228,7 @@ async def _stream_once(
         async with asyncio.timeout(spec.ttft_timeout):  # never wait_for: it can swallow a stop (below)
             stream = await _open_stream(spec, messages, params)
     except (TimeoutError, openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as error:
-        raise _Retryable(_describe(error)) from error
+        raise _retryable(error) from error
     except openai.APIStatusError as error:
         raise UpstreamRejected(details={"status": error.status_code, "model": spec.name}) from error
     try:
@@ -226,7 +273,7 @@ async def _consume(stream: Any, spec: ModelSpec, started: float, result: StreamR
             break
         except (TimeoutError, openai.APIError, ConnectionError) as error:
             if result.ttft_ms is None:
-                raise _Retryable(_describe(error)) from error
+                raise _retryable(error) from error
             result.status, result.error_code = "interrupted", "upstream_interrupted"
             break
         await _take(chunk, started, result, on_delta)
@@ -249,7 +296,9 @@ async def _take(chunk: Any, started: float, result: StreamResult, on_delta: Delt
     text = _field(_field(choice, "delta"), "content")
     if isinstance(text, str) and text:
         if result.ttft_ms is None:
-            result.ttft_ms = int((time.monotonic() - started) * 1000)
+            elapsed = time.monotonic() - started
+            result.ttft_ms = int(elapsed * 1000)
+            timing.upstream_first_chunk(elapsed)
         result.text += text
         result.chunks += 1
         await on_delta(text)
@@ -272,9 +321,9 @@ async def complete(
 ) -> StreamResult:
     """A whole answer at once, through the same retries and fallbacks as a streamed one."""
 
-    async def ignore(text: str) -> None:
-        return None
+    async def began(text: str) -> None:
+        timing.first_token()  # nobody hears it yet, but the answer has begun: the turn's first token
 
     return await stream_chat(
-        model=model, messages=messages, params=params or {}, max_tokens=max_tokens, on_delta=ignore, fallbacks=fallbacks
+        model=model, messages=messages, params=params or {}, max_tokens=max_tokens, on_delta=began, fallbacks=fallbacks
     )

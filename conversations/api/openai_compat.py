@@ -37,6 +37,7 @@ from chatpresets.llm.catalogue import catalogue
 from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import Screening, screening_for
 from chatpresets.llm.tokens import REPLY_PRIMING, count_message, count_text
+from chatpresets.observability import timing
 from conversations import metered
 from conversations.api.openai_params import check_params
 from conversations.api.plain import accepts
@@ -135,12 +136,28 @@ def _model_names(secret: str) -> list[str]:
 @csrf_exempt
 @accepts("POST", refuse=error_response)
 async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
+    """One timed turn: `Server-Timing` on the answer (for a stream, what is known at its start)."""
+    turn = timing.begin_turn("v1")
+    try:
+        response = await _completion(request)
+    except BaseException as error:
+        timing.end_turn(turn, error)
+        raise
+    if response.status_code == 200:
+        response["Server-Timing"] = timing.server_timing(turn)
+    if not response.streaming:
+        timing.end_turn(turn)  # a stream ends its turn when it ends
+    return response
+
+
+async def _completion(request: HttpRequest) -> HttpResponse:
     try:
         call, body = await database_sync_to_async(_caller_and_call)(_secret(request), request)
         if body.get("stream"):
             return _stream(call, include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
         return await _complete(call)
     except DomainError as error:
+        timing.end_turn(timing.current_turn(), error)
         return error_response(error)
 
 
@@ -149,7 +166,8 @@ def _caller_and_call(secret: str, request: HttpRequest) -> tuple[Call, dict[str,
     refusals (a bad key is a 401 whatever the body)."""
     membership, api_key = _key_caller(secret)
     body = _body(request)
-    return _plan_call(membership, api_key, body), body
+    with timing.stage("context"):  # the prompt built and counted; its guardrails stage is timed apart
+        return _plan_call(membership, api_key, body), body
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
@@ -301,13 +319,16 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 
 
 def _stream(call: Call, *, include_usage: bool) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_chunks(call, include_usage), content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        _chunks(call, include_usage, timing.current_turn()), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
 
 
-async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
+async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None) -> AsyncIterator[bytes]:
+    timing.resume(turn)
     chunk_id, created, queue = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), asyncio.Queue()
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -368,7 +389,9 @@ async def _chunks(call: Call, include_usage: bool) -> AsyncIterator[bytes]:
             task.cancel()
         if call.metered.admission is not None:
             await asyncio.shield(database_sync_to_async(metered.release)(call.metered))
+        timing.end_turn(turn)
 
 
 def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:
-    metered.finish(call.metered, status=result.status, completion_tokens=completion_tokens, result=result)
+    with timing.stage("persistence"):
+        metered.finish(call.metered, status=result.status, completion_tokens=completion_tokens, result=result)

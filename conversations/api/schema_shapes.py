@@ -68,6 +68,14 @@ class DoneEventSerializer(serializers.Serializer):
     message = MessageSerializer(help_text="The stored answer.")
     usage = TurnUsageSerializer(required=False, help_text="Absent when an idempotent retry replays the answer.")
     warnings = QuotaWarningSerializer(many=True, required=False)
+    timing = serializers.DictField(
+        child=serializers.FloatField(min_value=0),
+        required=False,
+        help_text=(
+            "Where the service's time went, in milliseconds: caller, context, guardrails, upstream_ttft, "
+            "first_token, persistence, total (docs/websocket.md). Absent on a replay."
+        ),
+    )
 
 
 class ErrorEventSerializer(serializers.Serializer):

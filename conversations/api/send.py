@@ -23,6 +23,7 @@ from rest_framework import serializers
 
 from chatpresets.bearer import bearer_secret
 from chatpresets.errors import DomainError, Forbidden, NotFound, dependency_failure
+from chatpresets.observability import timing
 from conversations import services
 from conversations.api.plain import accepts, error_response
 from conversations.api.serializers import RegenerateSerializer, SendMessageSerializer
@@ -69,6 +70,21 @@ async def edit_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpRes
 
 
 async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operation: str) -> HttpResponse:
+    """The turn, timed from here: `Server-Timing` on the answer (for a stream, what is known at its start)."""
+    turn = timing.begin_turn("http")
+    try:
+        response = await _turn_response(request, org_slug, pk, operation=operation)
+    except BaseException as error:
+        timing.end_turn(turn, error)
+        raise
+    if response.status_code < 400:
+        response["Server-Timing"] = timing.server_timing(turn)
+    if not response.streaming:
+        timing.end_turn(turn)  # a stream ends its turn when it ends
+    return response
+
+
+async def _turn_response(request: HttpRequest, org_slug: str, pk: str, *, operation: str) -> HttpResponse:
     try:
         body = _validated(request, operation=operation)
         secret, user = await _credentials(request)
@@ -88,6 +104,7 @@ async def _turn_endpoint(request: HttpRequest, org_slug: str, pk: str, *, operat
             return _event_stream(prepared)
         return await _answer(prepared)
     except DomainError as error:
+        timing.end_turn(timing.current_turn(), error)
         return error_response(error)
 
 
@@ -174,13 +191,14 @@ def _result(user_message: Any, answer: Any) -> dict[str, Any]:
 
 
 def _event_stream(prepared: services.PreparedTurn) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_events(prepared), content_type="text/event-stream")
+    response = StreamingHttpResponse(_events(prepared, timing.current_turn()), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx must pass each event through at once
     return response
 
 
-async def _events(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
+async def _events(prepared: services.PreparedTurn, turn: timing.Turn | None) -> AsyncIterator[bytes]:
+    timing.resume(turn)
     yield _sse({"type": "ack", "message": message_payload(prepared.user_message)})
     if prepared.replayed:
         yield _sse({"type": "done", "message": message_payload(prepared.assistant_message)})
@@ -196,6 +214,7 @@ async def _events(prepared: services.PreparedTurn) -> AsyncIterator[bytes]:
     finally:
         if not task.done():
             task.cancel()  # the client went away: stop the model, keep the partial answer
+        timing.end_turn(turn)
 
 
 async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[str, Any]]) -> None:

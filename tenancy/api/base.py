@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from chatpresets import request_context
 from chatpresets.errors import NotFound
 from tenancy import denials
 from tenancy.models import ApiKey, Membership, Organization
@@ -55,6 +56,7 @@ class TenantViewSet(GenericViewSet):
             user=request.user, org_slug=self.kwargs["org_slug"], api_key=self.api_key
         )
         self.org = self.membership.org
+        request_context.note(org_id=self.org.pk, user_id=request.user.pk)
         super().check_permissions(request)
 
     def handle_exception(self, exc: Exception) -> Response:

@@ -19,12 +19,13 @@ tenancy.metering.rules; a limit set to null is off. The whole design: docs/guard
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from django.conf import settings
 from rest_framework import status
 
 from chatpresets.errors import DomainError
+from chatpresets.observability import metrics
 from tenancy.metering import ledger, soft_limits
 from tenancy.metering.gcra import Decision, Limit
 from tenancy.metering.quota import QuotaLimit, get_quota_store
@@ -52,6 +54,7 @@ RESERVATION_TTL_SECONDS = 900
 
 class RateLimited(DomainError):
     code = "rate_limited"
+    limit_kind = "rate"  # chatpresets_limit_refusals_total{kind}
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
 
     def __init__(self, decision: Decision) -> None:
@@ -69,6 +72,7 @@ class RateLimited(DomainError):
 
 class TooLargeForLimit(DomainError):
     code = "request_too_large_for_limit"
+    limit_kind = "rate"
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
     def __init__(self, decision: Decision) -> None:
@@ -88,6 +92,7 @@ def rate_headers(decision: Decision) -> dict[str, str]:
 
 class BudgetExceeded(DomainError):
     code = "budget_exceeded"
+    limit_kind = "budget"
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
 
     def __init__(self, refusal: QuotaExceeded) -> None:
@@ -119,6 +124,22 @@ class Admission:
     quotas: list[QuotaLimit] = field(default_factory=list)  # token and cost limits, for soft-limit warnings
 
 
+def counting_refusals(admit: Callable[..., Admission]) -> Callable[..., Admission]:
+    """chatpresets_limit_refusals_total{kind}: each refusal by a limit, by the error's `limit_kind`."""
+
+    @functools.wraps(admit)
+    def counted(**kwargs: Any) -> Admission:
+        try:
+            return admit(**kwargs)
+        except DomainError as refusal:
+            if (kind := getattr(refusal, "limit_kind", None)) is not None:
+                metrics.LIMIT_REFUSALS.labels(kind).inc()
+            raise
+
+    return counted
+
+
+@counting_refusals
 def admit(
     *,
     membership: Membership,
@@ -135,6 +156,7 @@ def admit(
     Inside `released_on_error`, the admission is also released if the block raises afterwards.
     Background calls (titles, summaries) pass `counts_request=False`: nobody asked for them, so
     they spend tokens and cost but not the requests-per-minute a user has for their own sends.
+    Every refusal by a limit is counted (`counting_refusals`): this is the one place they are raised.
     """
     if not settings.GUARDRAILS_ENABLED:
         return Admission(None, prompt_tokens + max_tokens)

@@ -93,6 +93,7 @@ class QuotaExceeded(DomainError):
     """A reserve would take a limit over its budget; names the refusing limit with the least remaining."""
 
     code = "quota_exceeded"
+    limit_kind = "quota"  # chatpresets_limit_refusals_total{kind}
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
 
     def __init__(self, *, limit: QuotaLimit, requested: int, used: int, reserved: int) -> None:
