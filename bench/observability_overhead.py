@@ -8,9 +8,10 @@ Run from the project root (it creates and migrates its own database):
 `--quick` is a smoke run (30 rounds, 5 audit rounds); `--rounds`, `--audit-rounds`, `--audit-batch` and
 `--print-only` change the rest (`--help`). The full run takes a few minutes on two cores.
 
-Latency. One fake model (`manage.py fake_llm`: first token at once, 16 chunks 2 ms apart) and three
+Latency. One fake model (`manage.py fake_llm`: first token at once, 16 chunks 2 ms apart) and four
 ChatPresets processes (daphne) on loopback, identical but for the switches under test:
   off                METRICS_ENABLED=false, OTEL_SDK_DISABLED=true (no tracing);
+  control            the same as off, on a process of its own: how much two identical processes differ;
   metrics            METRICS_ENABLED=true (multiprocess directory and METRICS_TOKEN set);
   metrics+traces     the same, and OTEL_EXPORTER_OTLP_ENDPOINT at a local OTLP/HTTP sink in this process.
 Each process serves two arms: `/v1/chat/completions` with `model: "preset:gateway-bench"` and a turn over
@@ -73,7 +74,7 @@ from bench.side_by_side.seed import CONTENT, PRESET_SLUG, SYSTEM_PROMPT, Tenant,
 from tests.server import daphne, free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "observability_overhead.json"
-SWITCHES = ("off", "metrics", "metrics+traces")
+SWITCHES = ("off", "control", "metrics", "metrics+traces")  # control: `off` again, the noise floor
 
 
 class OtlpSink:
@@ -111,7 +112,7 @@ class OtlpSink:
 def switch_env(switch: str, *, token: str, metrics_dir: Path, sink: str) -> dict[str, str]:
     """The environment that differs between the processes; everything else is the same."""
     off = {"METRICS_ENABLED": "false", "OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
-    if switch == "off":
+    if switch in ("off", "control"):
         return off
     metrics = {**off, "METRICS_ENABLED": "true", "METRICS_TOKEN": token, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     if switch == "metrics":

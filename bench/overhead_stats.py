@@ -18,7 +18,11 @@ from bench.side_by_side.summary import ratio
 START, END = "<!-- observability-overhead:start -->", "<!-- observability-overhead:end -->"
 DIRECT = "D"
 # (baseline, with the switch on): each pair is one cost the report states.
+# The control process runs with the same switches as `off`: its difference from `off` is what two
+# identical processes differ by on this machine, the floor under which no switch's cost can be seen.
 COMPARISONS = (
+    ("v1 off", "v1 control"),
+    ("ws off", "ws control"),
     ("v1 off", "v1 metrics"),
     ("v1 off", "v1 metrics+traces"),
     ("ws off", "ws metrics"),
@@ -27,9 +31,11 @@ COMPARISONS = (
 ARMS = {
     DIRECT: "`openai` client straight to the fake model",
     "v1 off": "`/v1/chat/completions` (`preset:`), METRICS_ENABLED=false, no tracing",
+    "v1 control": "the same on a second process with the same switches (control)",
     "v1 metrics": "the same, METRICS_ENABLED=true",
     "v1 metrics+traces": "the same, metrics and OTLP traces to a local sink",
     "ws off": "websocket turn (`send` → first `delta`), METRICS_ENABLED=false, no tracing",
+    "ws control": "the same on a second process with the same switches (control)",
     "ws metrics": "the same, METRICS_ENABLED=true",
     "ws metrics+traces": "the same, metrics and OTLP traces to a local sink",
 }

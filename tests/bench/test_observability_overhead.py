@@ -32,7 +32,7 @@ def test_a_single_value_has_no_interval() -> None:
 def latency_samples(off: float, on: float, traced: float) -> dict[str, list[float]]:
     arms = {"D": [5.0] * 40}
     for transport in ("v1", "ws"):
-        arms |= {f"{transport} off": [off] * 40, f"{transport} metrics": [on] * 40}
+        arms |= {f"{transport} off": [off] * 40, f"{transport} control": [off] * 40, f"{transport} metrics": [on] * 40}
         arms[f"{transport} metrics+traces"] = [traced] * 40
     return arms
 
@@ -45,13 +45,14 @@ def test_a_switch_costs_the_median_of_its_paired_differences() -> None:
     assert metrics["interval_95_ms"] == [1.0, 1.0]
     assert metrics["p50_ratio"] == 1.05
     assert summary["comparisons"]["ws metrics+traces vs ws off"]["p95_delta_ms"] == 3.0
+    assert summary["comparisons"]["v1 control vs v1 off"]["paired_median_ms"] == 0.0
 
 
 def test_paired_differences_cancel_drift_that_plain_percentiles_keep() -> None:
     # The machine slows down through the run; the switch adds 0.5 ms in every round.
     off = [10.0 + round_ * 0.5 for round_ in range(40)]
     on = [value + 0.5 for value in off]
-    samples = latency_samples(20.0, 20.0, 20.0) | {"v1 off": off, "v1 metrics": on, "v1 metrics+traces": on}
+    samples = latency_samples(20.0, 20.0, 20.0) | {"v1 off": off, "v1 control": off, "v1 metrics": on}
     metrics = overhead_stats.summarise(samples)["comparisons"]["v1 metrics vs v1 off"]
     assert metrics["paired_median_ms"] == 0.5
     assert metrics["interval_95_ms"] == [0.5, 0.5]
