@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS / "chatpresets.rules.yml"
-RULE_TESTS = PROMETHEUS / "chatpresets.rules.test.yml"
+RULE_TESTS = sorted(PROMETHEUS.glob("*.rules.test.yml"))  # promtool unit tests of the rules
 SCRAPE_CONFIG = PROMETHEUS / "prometheus.yml"
 CONTRACT = PROMETHEUS / "metric_names.txt"
 DASHBOARD = ROOT / "deploy" / "grafana" / "chatpresets.json"
@@ -104,7 +104,7 @@ def test_promtool_accepts_the_alert_rules() -> None:
 
 @needs_promtool
 def test_alert_rules_fire_as_their_unit_tests_expect() -> None:
-    result = promtool("test", "rules", RULE_TESTS.name, cwd=PROMETHEUS)
+    result = promtool("test", "rules", *(path.name for path in RULE_TESTS), cwd=PROMETHEUS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -182,7 +182,7 @@ def test_every_alert_links_a_runbook_entry_that_exists() -> None:
 
 
 def test_every_alert_has_a_promtool_unit_test() -> None:
-    unit_tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    unit_tests = [test for path in RULE_TESTS for test in yaml.safe_load(path.read_text())["tests"]]
     cases = [case for test in unit_tests for case in test.get("alert_rule_test", [])]
     firing = {case["alertname"] for case in cases if case["exp_alerts"]}
     assert firing == {rule["alert"] for rule in rules() if "alert" in rule}
