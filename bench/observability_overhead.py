@@ -10,7 +10,7 @@ Run from the project root (it creates and migrates its own database):
 
 Latency. One fake model (`manage.py fake_llm`: first token at once, 16 chunks 2 ms apart) and four
 ChatPresets processes (daphne) on loopback, identical but for the switches under test:
-  off                METRICS_ENABLED=false, OTEL_SDK_DISABLED=true (no tracing);
+  off                METRICS_ENABLED=false, no OTLP endpoint and OTEL_ENABLED=false (no tracing);
   control            the same as off, on a process of its own: how much two identical processes differ;
   metrics            METRICS_ENABLED=true (multiprocess directory and METRICS_TOKEN set);
   metrics+traces     the same, and OTEL_EXPORTER_OTLP_ENDPOINT at a local OTLP/HTTP sink in this process.
@@ -111,13 +111,13 @@ class OtlpSink:
 
 def switch_env(switch: str, *, token: str, metrics_dir: Path, sink: str) -> dict[str, str]:
     """The environment that differs between the processes; everything else is the same."""
-    off = {"METRICS_ENABLED": "false", "OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
+    off = {"METRICS_ENABLED": "false", "OTEL_ENABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
     if switch in ("off", "control"):
         return off
     metrics = {**off, "METRICS_ENABLED": "true", "METRICS_TOKEN": token, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     if switch == "metrics":
         return metrics
-    return {**metrics, "OTEL_SDK_DISABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_SERVICE_NAME": "bench"}
+    return {**metrics, "OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_SERVICE_NAME": "chatpresets-bench"}
 
 
 @contextlib.contextmanager
