@@ -47,7 +47,6 @@ import json
 import os
 import platform
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
@@ -124,11 +123,6 @@ async def measure(endpoints: Endpoints, tenants: dict[str, Tenant], options: Opt
     }
 
 
-def commit() -> str:
-    described = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return described.stdout.strip() or "unknown"
-
-
 def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(143)  # unwinds through the context managers, which stop the servers
 
@@ -138,7 +132,7 @@ def run_facts(options: Options, litellm_version: str, load_before: tuple[float, 
     return {
         "quick": options.quick,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit(),
+        "commit": report.git_commit(),
         "python": platform.python_version(),
         "cores": os.cpu_count(),
         "load_before": [round(v, 2) for v in load_before],

@@ -112,8 +112,19 @@ def section(results: dict[str, Any]) -> str:
 
 
 def rewrite_doc(results: dict[str, Any]) -> None:
-    text = DOC.read_text()
-    head, found, rest = text.partition(START)
-    if not found or END not in rest:
-        raise SystemExit(f"{DOC} has no {START} … {END} section to rewrite")
-    DOC.write_text(head + section(results) + rest.partition(END)[2])
+    replace_marked(DOC, START, END, section(results))
+
+
+def replace_marked(doc: Path, start: str, end: str, generated: str) -> None:
+    """Put `generated` (which begins with `start` and ends with `end`) where the old marked section was."""
+    text = doc.read_text()
+    head, found, rest = text.partition(start)
+    if not found or end not in rest:
+        raise SystemExit(f"{doc} has no {start} … {end} section to rewrite")
+    doc.write_text(head + generated + rest.partition(end)[2])
+
+
+def git_commit() -> str:
+    """The short commit the numbers were measured on."""
+    described = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return described.stdout.strip() or "unknown"
