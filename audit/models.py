@@ -79,6 +79,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["org", "-created_at"]),
             models.Index(fields=["action"]),
             models.Index(fields=["target_type", "target_id"]),
+            # The trail's readers filter one organisation's events by action or actor, newest first.
+            models.Index(fields=["org", "action", "-created_at"], name="audit_org_action_time"),
+            models.Index(fields=["org", "actor_user", "-created_at"], name="audit_org_actor_time"),
         ]
         constraints = [
             # The backstop behind the head lock: two writers can never give out the same seq.

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import Counter, Gauge, Histogram
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -186,3 +187,15 @@ def test_every_alert_has_a_promtool_unit_test() -> None:
     cases = [case for test in unit_tests for case in test.get("alert_rule_test", [])]
     firing = {case["alertname"] for case in cases if case["exp_alerts"]}
     assert firing == {rule["alert"] for rule in rules() if "alert" in rule}
+
+
+def test_the_service_defines_exactly_the_contract_metrics() -> None:
+    from chatpresets.observability import metrics
+
+    kinds = {Counter: "counter", Histogram: "histogram", Gauge: "gauge"}
+    defined = {
+        family.name: (kinds[family.kind], list(family.labelnames))
+        for family in vars(metrics).values()
+        if isinstance(family, metrics.Family)
+    }
+    assert defined == contract()

@@ -19,7 +19,7 @@ and counters of a restarted process are not lost.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -141,6 +141,20 @@ def record_audit_verification(*, intact: bool, at: float) -> None:
     """For the audit verifier: its result and when (Unix seconds), shown until the next run."""
     AUDIT_VERIFY_OK.labels().set(1 if intact else 0)
     AUDIT_VERIFY_TIME.labels().set(at)
+
+
+_before_scrape: list[Callable[[], None]] = []
+
+
+def before_scrape(refresh: Callable[[], None]) -> None:
+    """Run `refresh` at each scrape: values kept in the database (the last audit verification, which
+    another process or host may have written) are read then, not trusted to this process's memory."""
+    _before_scrape.append(refresh)
+
+
+def refresh_for_scrape() -> None:
+    for refresh in _before_scrape:
+        refresh()
 
 
 def multiprocess_dir() -> str | None:

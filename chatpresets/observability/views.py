@@ -43,4 +43,5 @@ def scrape(request: HttpRequest) -> HttpResponse:
     token = settings.METRICS_TOKEN or ""
     if not token or not hmac.compare_digest(secret.encode(), token.encode()):
         return errors.error_response(ScrapeForbidden())
+    metrics.refresh_for_scrape()
     return HttpResponse(generate_latest(metrics.registry()), content_type=CONTENT_TYPE_LATEST)
