@@ -167,7 +167,7 @@ def test_a_v1_stream_closed_by_its_client_before_the_first_chunk_holds_nothing(a
     assert used_and_held(acme, alice)[1] > 0
 
     async def open_then_leave() -> None:
-        chunks = openai_compat._chunks(call, include_usage=False)
+        chunks = openai_compat._chunks(call, include_usage=False, turn=None)
         await chunks.__anext__()
         await chunks.aclose()  # what the server does when the client disconnects
 
