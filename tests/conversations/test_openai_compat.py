@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conversations.models import UsageRecord
 from presets.services import lifecycle, review
 from tenancy import services as tenancy_services
+from tests.chatpresets.observability import METRICS_TOKEN
+from tests.conversations.conftest import server_env
 from tests.factories import MembershipFactory
 from tests.presets_world import make_preset
+from tests.server import daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,3 +130,42 @@ def test_an_answer_cut_short_is_a_502_not_a_complete_completion(client, fake_llm
     assert refused.value.body["code"] == "upstream_interrupted"
     usage = UsageRecord.objects.get(kind="completion_api")
     assert usage.completion_tokens > 0  # the tokens the model did send are recorded and charged
+
+
+def test_a_client_that_leaves_mid_stream_counts_its_turn_stopped_not_failed(
+    fake_server, fake_llm, acme, alice, tmp_path
+) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 60, 0.05  # three seconds of answer
+    _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="v1", scopes=["chat"], expires_at=None)
+    env = server_env(fake_server, METRICS_ENABLED="true", METRICS_TOKEN=METRICS_TOKEN)
+    with daphne(env, log=tmp_path / "daphne.log") as base:
+        with httpx.stream(
+            "POST",
+            f"{base}/v1/chat/completions",
+            json={"model": "fake", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=20,
+        ) as response:
+            assert response.status_code == 200
+            next(line for line in response.iter_lines() if '"content": "w' in line)  # the first token
+        # Leaving the block closed the connection while the model was still writing.
+        turns = wait_for_turn_outcome(base, "stopped")
+    assert turns == {"stopped": 1.0}
+
+
+def wait_for_turn_outcome(base: str, outcome: str, timeout: float = 10.0) -> dict[str, float]:
+    """The server's /v1 turn counts by outcome, once `outcome` shows (the server hears of a
+    disconnect asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        scraped = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
+        assert scraped.status_code == 200, scraped.text
+        turns = {
+            sample.labels["outcome"]: sample.value
+            for family in text_string_to_metric_families(scraped.text)
+            for sample in family.samples
+            if sample.name == "chatpresets_chat_turns_total" and sample.labels["transport"] == "v1"
+        }
+        if outcome in turns or time.monotonic() > deadline:
+            return turns
+        time.sleep(0.1)
