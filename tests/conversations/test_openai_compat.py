@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import openai
@@ -101,17 +103,23 @@ def test_usage_records_the_wait_the_client_saw_and_the_failed_attempt(client, fa
     assert record.attempts[0]["error"].startswith("TimeoutError")
 
 
-def test_a_stream_that_fails_after_its_first_chunk_ends_with_an_openai_error(live, fake_llm) -> None:
-    fake_llm.inject("disconnect")  # the model drops the connection after two tokens, with no fallback
-    lines = []
+@contextmanager
+def streamed_completion(base: str, key: str) -> Iterator[httpx.Response]:
+    """A streamed /v1 completion of `fake`, open (its 200 checked) until the block ends."""
     with httpx.stream(
         "POST",
-        f"{live['base']}/v1/chat/completions",
+        f"{base}/v1/chat/completions",
         json={"model": "fake", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
-        headers={"Authorization": f"Bearer {live['key']}"},
+        headers={"Authorization": f"Bearer {key}"},
         timeout=20,
     ) as response:
         assert response.status_code == 200
+        yield response
+
+
+def test_a_stream_that_fails_after_its_first_chunk_ends_with_an_openai_error(live, fake_llm) -> None:
+    fake_llm.inject("disconnect")  # the model drops the connection after two tokens, with no fallback
+    with streamed_completion(live["base"], live["key"]) as response:
         lines = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
 
     assert lines[-1] != "[DONE]"
@@ -139,14 +147,7 @@ def test_a_client_that_leaves_mid_stream_counts_its_turn_stopped_not_failed(
     _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="v1", scopes=["chat"], expires_at=None)
     env = server_env(fake_server, METRICS_ENABLED="true", METRICS_TOKEN=METRICS_TOKEN)
     with daphne(env, log=tmp_path / "daphne.log") as base:
-        with httpx.stream(
-            "POST",
-            f"{base}/v1/chat/completions",
-            json={"model": "fake", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=20,
-        ) as response:
-            assert response.status_code == 200
+        with streamed_completion(base, key) as response:
             next(line for line in response.iter_lines() if '"content": "w' in line)  # the first token
         # Leaving the block closed the connection while the model was still writing.
         turns = wait_for_turn_outcome(base, "stopped")
