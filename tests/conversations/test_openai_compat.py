@@ -140,18 +140,32 @@ def test_an_answer_cut_short_is_a_502_not_a_complete_completion(client, fake_llm
     assert usage.completion_tokens > 0  # the tokens the model did send are recorded and charged
 
 
-def test_a_client_that_leaves_mid_stream_counts_its_turn_stopped_not_failed(
-    fake_server, fake_llm, acme, alice, tmp_path
-) -> None:
-    fake_llm.config.output_tokens, fake_llm.config.token_delay = 60, 0.05  # three seconds of answer
+@pytest.fixture
+def metered_server(fake_server, fake_llm, acme, alice, tmp_path) -> Iterator[dict[str, str]]:
+    """A daphne process with metrics on, a chat key of alice's, and a model taking three seconds to answer."""
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 60, 0.05
     _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="v1", scopes=["chat"], expires_at=None)
     env = server_env(fake_server, METRICS_ENABLED="true", METRICS_TOKEN=METRICS_TOKEN)
     with daphne(env, log=tmp_path / "daphne.log") as base:
-        with streamed_completion(base, key) as response:
-            next(line for line in response.iter_lines() if '"content": "w' in line)  # the first token
-        # Leaving the block closed the connection while the model was still writing.
-        turns = wait_for_turn_outcome(base, "stopped")
-    assert turns == {"stopped": 1.0}
+        yield {"base": base, "key": key}
+
+
+def test_a_client_that_leaves_mid_stream_counts_its_turn_stopped_not_failed(metered_server) -> None:
+    with streamed_completion(metered_server["base"], metered_server["key"]) as response:
+        next(line for line in response.iter_lines() if '"content": "w' in line)  # the first token
+    # Leaving the block closed the connection while the model was still writing.
+    assert wait_for_turn_outcome(metered_server["base"], "stopped") == {"stopped": 1.0}
+
+
+def test_a_client_that_gives_up_on_a_whole_answer_counts_its_turn_stopped(metered_server) -> None:
+    with pytest.raises(httpx.ReadTimeout):  # the client stops waiting and closes the connection
+        httpx.post(
+            f"{metered_server['base']}/v1/chat/completions",
+            json={"model": "fake", "messages": [{"role": "user", "content": "Hi"}]},
+            headers={"Authorization": f"Bearer {metered_server['key']}"},
+            timeout=1,
+        )
+    assert wait_for_turn_outcome(metered_server["base"], "stopped") == {"stopped": 1.0}
 
 
 def wait_for_turn_outcome(base: str, outcome: str, timeout: float = 10.0) -> dict[str, float]:
