@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextvars
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ class RequestContext:
     user_id: str | None = None
     conversation_id: str | None = None
     message_id: str | None = None
+    connection_id: str | None = None  # a websocket turn: the request id of the socket it came on
 
     def log_fields(self) -> dict[str, str]:
         """The ids known so far, as log records carry them (never names or e-mail addresses)."""
@@ -31,7 +32,7 @@ class RequestContext:
         return {name: value for name, value in fields.items() if value is not None}
 
 
-LOGGED_IDS = ("org_id", "user_id", "api_key_id", "conversation_id", "message_id")
+LOGGED_IDS = ("org_id", "user_id", "api_key_id", "conversation_id", "message_id", "connection_id")
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("request_context", default=None)
@@ -46,6 +47,21 @@ def new_request_id(candidate: str | None = None) -> str:
 
 def begin(context: RequestContext) -> contextvars.Token:
     return _current.set(context)
+
+
+def begin_within(parent: RequestContext | None) -> contextvars.Token:
+    """A context of its own, with a new request id, for one request carried by a longer-lived one
+    (a websocket turn on its socket): it starts with the socket's address and caller ids, keeps the
+    socket's id as `connection_id`, and what it notes (its answer) stays out of the socket's. Undo
+    with `end` where the socket goes on; tasks started meanwhile keep the turn's context."""
+    if parent is None:
+        return _current.set(RequestContext(new_request_id()))
+    own = replace(parent, request_id=new_request_id(), connection_id=parent.request_id, message_id=None)
+    return _current.set(own)
+
+
+def end(token: contextvars.Token) -> None:
+    _current.reset(token)
 
 
 def current() -> RequestContext | None:

@@ -13,7 +13,7 @@ quota_ledger.py   ledger sums that rebuild lost quota counters (registered with 
 outside_presets.py  conversations with a preset from the gallery or a share link
 feedback.py       votes on answers
 export.py         streamed exports (each audited)
-payloads.py       the JSON shape of a message
+payloads.py       the JSON shape of a message, and of a turn's `ack` (with its request id)
 local_model.py    where the embedded SmolLM2 model file lies
 api/, pages/      REST, the send endpoint, the OpenAI-compatible API; the chat and usage pages
 testing/          test-only code: the fake OpenAI-compatible model server (`manage.py fake_llm`)

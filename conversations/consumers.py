@@ -23,6 +23,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
+from chatpresets import request_context
 from chatpresets.errors import (
     UNAVAILABLE_EXCEPTIONS,
     AccessRevoked,
@@ -34,7 +35,7 @@ from chatpresets.errors import (
 from chatpresets.observability import metrics, timing
 from conversations import services
 from conversations.models import Conversation
-from conversations.payloads import INTERNAL_ERROR, message_payload
+from conversations.payloads import INTERNAL_ERROR, ack_frame, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
 from conversations.turns import attach, stop_answer, stream_turn
 from tenancy import access, denials
@@ -66,14 +67,22 @@ def authorize(
     the key was revoked or the user deactivated. On an open socket a refusal of the caller is
     AccessRevoked (its frame names the refusal), since the socket closes over it.
     """
+    caller = caller_as_stored(user_id, key_id, org_slug, socket_open=socket_open)
+    return caller, conversation_of(caller, conversation_id, socket_open=socket_open, for_update=for_update)
+
+
+def caller_as_stored(user_id: Any, key_id: Any, org_slug: str, *, socket_open: bool) -> ChatCaller:
     try:
-        caller = chat_caller_as_stored(user_id=user_id, key_id=key_id, org_slug=org_slug)
+        return chat_caller_as_stored(user_id=user_id, key_id=key_id, org_slug=org_slug)
     except DomainError as error:
         if not socket_open:
             raise
         raise AccessRevoked(details={"reason": error.code}) from error
+
+
+def conversation_of(caller: ChatCaller, conversation_id: str, *, socket_open: bool, for_update: bool) -> Conversation:
     try:
-        conversation = conversation_for_caller(
+        return conversation_for_caller(
             membership=caller.membership, conversation_id=conversation_id, for_update=for_update
         )
     except NotFound:
@@ -85,18 +94,17 @@ def authorize(
                 addressed=[(Conversation, conversation_id)],
             )
         raise
-    return caller, conversation
 
 
 def authorize_and_prepare(
     content: dict[str, Any], user_id: Any, key_id: Any, org_slug: str, conversation_id: str, *, socket_open: bool
 ) -> tuple[ChatCaller, Conversation, services.PreparedTurn]:
-    """A send, edit or regenerate frame in one thread hop: the frame's re-authorisation reads the
-    conversation under the row lock the turn needs, in the turn's own transaction."""
+    """A send, edit or regenerate frame in one thread hop: the caller checked first, outside the
+    turn's transaction (a refusal's audit event must not roll back with it), then the conversation
+    read under the row lock the turn needs, in the turn's own transaction."""
+    caller = caller_as_stored(user_id, key_id, org_slug, socket_open=socket_open)
     with services.turn_transaction():
-        caller, conversation = authorize(
-            user_id, key_id, org_slug, conversation_id, socket_open=socket_open, for_update=True
-        )
+        conversation = conversation_of(caller, conversation_id, socket_open=socket_open, for_update=True)
         common = {"membership": caller.membership, "conversation": conversation, "api_key_id": key_id}
         if content["type"] == "regenerate":
             return caller, conversation, services.prepare_regenerate_locked(**common)
@@ -284,8 +292,13 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await stop_answer(answer_id)
 
     async def on_turn(self, content: dict[str, Any]) -> None:
-        """send, edit and regenerate: re-authorised and prepared in one thread hop, timed as one turn."""
+        """send, edit and regenerate: re-authorised and prepared in one thread hop, timed as one turn.
+
+        Each turn is a request of its own: its id (in the `ack`) is on its log lines and audit
+        events, with the socket's id as `connection_id`; the socket's own lines keep the socket's id.
+        """
         kwargs = self.scope["url_route"]["kwargs"]
+        context = request_context.begin_within(request_context.current())
         turn = timing.begin_turn("websocket")
         try:
             caller, self.conversation, prepared = await database_sync_to_async(authorize_and_prepare)(
@@ -303,6 +316,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             raise
         finally:
             timing.leave(turn)  # the answer's task keeps the turn; the next frame starts clean
+            request_context.end(context)
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         """Catch up on an answer after a reconnect: live deltas after `after_seq`, or the stored answer."""
@@ -319,7 +333,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         return api_key.pk if api_key else None
 
     async def start(self, prepared: services.PreparedTurn, turn: timing.Turn) -> None:
-        await self.send_json({"type": "ack", "message": message_payload(prepared.user_message)})
+        await self.send_json(ack_frame(prepared.user_message))
         if prepared.replayed:
             await self.send_json({"type": "done", "message": message_payload(prepared.assistant_message)})
             timing.end_turn(turn)

@@ -235,14 +235,15 @@ def _observe_finished(call: MeteredCall, record: UsageRecord, result: gateway.St
     )
 
 
-def release(call: MeteredCall | None) -> None:
+def release(call: MeteredCall | None, *, client_left: bool = False) -> None:
     """Give back everything the call held, as if it had never been admitted; a no-op once finished.
 
-    A turn's call released without being finished failed (no answer was recorded): it counts so.
+    A turn's call released without being finished counts as `failed` (no answer was recorded),
+    or as `stopped` when `client_left`: its client went away, and the service did not fail.
     """
     if call is not None:
         if not call.ended and call.transport is not None:
-            metrics.CHAT_TURNS.labels(call.transport, "failed").inc()
+            metrics.CHAT_TURNS.labels(call.transport, "stopped" if client_left else "failed").inc()
         call.ended = True
         guardrails.release(call.admission)
         call.admission = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from chatpresets import request_context
 from conversations.models import Message
 
 COST_PLACES = Decimal("0.00000001")
@@ -37,6 +38,17 @@ def message_payload(message: Message) -> dict[str, Any]:
         "superseded": message.superseded,
         "pii": message.pii,
         "created_at": message.created_at.isoformat() if message.created_at else None,
+    }
+
+
+def ack_frame(user_message: Message) -> dict[str, Any]:
+    """The turn's first frame: the stored question and the turn's request id (its log lines' and
+    audit events' `request_id`, for a client to quote), over the websocket and server-sent events."""
+    context = request_context.current()
+    return {
+        "type": "ack",
+        "message": message_payload(user_message),
+        "request_id": context.request_id if context is not None else "",
     }
 
 

@@ -4,7 +4,8 @@ Browsers send cookies and an Origin, so session sockets must come from an allowe
 (the websocket form of CSRF protection). Programs with a key send no cookies; the key is
 the credential and the Origin does not matter. Each socket gets a request context (an id and the
 client's address) for its whole life, as each HTTP request does, so logs and the audit trail of
-what it does carry them (and the key: tenancy/chat_caller.py).
+what it does carry them (and the key: tenancy/chat_caller.py); each chat turn on it gets its own
+id, under the socket's (conversations/consumers.py).
 """
 
 from __future__ import annotations

@@ -180,7 +180,9 @@ async def _with_retries(
     attempts: list[dict[str, Any]],
 ) -> StreamResult | None:
     endpoint = endpoint_name(spec)
+    requests = metrics.UPSTREAM_REQUESTS.labels(endpoint)
     for attempt in range(settings.GATEWAY_RETRIES + 1):
+        requests.inc()  # every attempt, so errors / requests is the endpoint's error ratio
         try:
             result = await _stream_once(spec, messages, params, on_delta)
         except _Retryable as error:

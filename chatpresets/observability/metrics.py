@@ -116,6 +116,9 @@ TPOT = _histogram(
 )
 TOKENS = _counter("chatpresets_tokens_total", "Tokens billed", ("model", "plan", "kind"))
 COST = _counter("chatpresets_cost_dollars_total", "Cost billed, in the catalogue's currency", ("model", "plan"))
+UPSTREAM_REQUESTS = _counter(
+    "chatpresets_upstream_requests_total", "Upstream attempts (each retry and fallback is one)", ("endpoint",)
+)
 UPSTREAM_ERRORS = _counter("chatpresets_upstream_errors_total", "Failed upstream attempts", ("endpoint", "kind"))
 UPSTREAM_RETRIES = _counter("chatpresets_upstream_retries_total", "Upstream attempts retried", ("endpoint",))
 UPSTREAM_FALLBACKS = _counter(

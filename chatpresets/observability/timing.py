@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,29 +94,47 @@ def end_turn(turn: Turn | None, error: BaseException | None = None) -> None:
         turn.span.end()
 
 
-@contextlib.contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Time `name` into the current turn and trace it as `chat.<name>`; a nested same-name stage counts once."""
+def stage(name: str) -> contextlib.AbstractContextManager[Any]:
+    """Time `name` into the current turn and trace it as `chat.<name>`; a nested same-name stage counts once.
+
+    Outside a turn with tracing off this is one shared null context, and in a turn one small
+    object: stages run several times per turn, on every turn, so they cost no generator and,
+    while tracing is off, no span.
+    """
     turn = _current.get()
-    if turn is not None and any(open_stage[0] == name for open_stage in turn.open_stages):
-        yield
-        return
-    with tracing.span(f"chat.{name}", parent=turn.span if turn is not None else None):
-        if turn is None:
-            yield
-            return
-        entry = [name, time.perf_counter(), 0.0]
-        turn.open_stages.append(entry)
-        if name == "model":
-            turn.model_started_ns = time.time_ns()
-        try:
-            yield
-        finally:
-            turn.open_stages.remove(entry)
-            elapsed = time.perf_counter() - entry[1]
-            turn.stages[name] = turn.stages.get(name, 0.0) + elapsed - entry[2]
-            if turn.open_stages:
-                turn.open_stages[-1][2] += elapsed
+    if turn is None:
+        return tracing.span(f"chat.{name}") if tracing.active() else tracing.NULL
+    for open_stage in turn.open_stages:
+        if open_stage[0] == name:
+            return tracing.NULL
+    return _Stage(turn, name)
+
+
+class _Stage:
+    """One stage of a turn: its span (while tracing is on) around its own time in `turn.stages`."""
+
+    __slots__ = ("entry", "name", "span", "turn")
+
+    def __init__(self, turn: Turn, name: str) -> None:
+        self.turn, self.name = turn, name
+        self.span = tracing.span(f"chat.{name}", parent=turn.span) if tracing.active() else None
+
+    def __enter__(self) -> None:
+        if self.span is not None:
+            self.span.__enter__()
+        self.entry = [self.name, time.perf_counter(), 0.0]  # [name, started, nested seconds]
+        self.turn.open_stages.append(self.entry)
+        if self.name == "model":
+            self.turn.model_started_ns = time.time_ns()
+
+    def __exit__(self, *exc_info: Any) -> bool | None:
+        turn, entry = self.turn, self.entry
+        turn.open_stages.remove(entry)
+        elapsed = time.perf_counter() - entry[1]
+        turn.stages[self.name] = turn.stages.get(self.name, 0.0) + elapsed - entry[2]
+        if turn.open_stages:
+            turn.open_stages[-1][2] += elapsed
+        return self.span.__exit__(*exc_info) if self.span is not None else None
 
 
 def first_token() -> None:

@@ -21,7 +21,7 @@ DJANGO_MIDDLEWARE = "opentelemetry.instrumentation.django.middleware.otel_middle
 ASYNC_DJANGO_MIDDLEWARE = "chatpresets.observability.django_tracing.AsyncTracingMiddleware"
 
 _tracer: Any = None  # the service's tracer once configured
-_NULL = contextlib.nullcontext()
+NULL = contextlib.nullcontext()  # shared and re-entrant: what `span` gives while tracing is off
 _exporters: list[Any] = []  # exporters given to `configure`, each with its processor
 
 
@@ -100,7 +100,7 @@ def span(name: str, *, parent: Any = None) -> contextlib.AbstractContextManager[
     """A child span of the current one while tracing is on (of `parent` when there is no current
     one: a streamed answer outlives the request span's context); a null context otherwise."""
     if _tracer is None:
-        return _NULL
+        return NULL
     from opentelemetry import trace
 
     context = None

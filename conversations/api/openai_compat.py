@@ -288,8 +288,10 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
 async def _complete(call: Call) -> JsonResponse:
     try:
         result = await metered.complete(call.metered)
-    except BaseException:
-        await database_sync_to_async(metered.release)(call.metered)
+    except BaseException as error:  # cancelled: Django cancels the view when its client disconnects
+        await database_sync_to_async(metered.release)(
+            call.metered, client_left=isinstance(error, asyncio.CancelledError)
+        )
         raise
     completion_tokens = count_text(result.text, call.metered.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
@@ -327,9 +329,10 @@ def _stream(call: Call, *, include_usage: bool) -> StreamingHttpResponse:
     return response
 
 
-async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None) -> AsyncIterator[bytes]:
+async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None = None) -> AsyncIterator[bytes]:
     timing.resume(turn)
     chunk_id, created, queue = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), asyncio.Queue()
+    client_left = False
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         body = {
@@ -382,14 +385,23 @@ async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None) -> 
             }
             yield f"data: {json.dumps(body)}\n\n".encode()
         yield b"data: [DONE]\n\n"
+    except (GeneratorExit, asyncio.CancelledError):
+        # Django closes the stream (at a `yield`) or cancels it (at an `await`) when the client
+        # disconnects: the turn was stopped, unless the model had already failed it.
+        client_left = not _failed(task)
+        raise
     finally:
         # However the stream ends before it is recorded (an error, the client went away), the
         # call's hold is given back: one place for every exit.
         if not task.done():
             task.cancel()
         if call.metered.admission is not None:
-            await asyncio.shield(database_sync_to_async(metered.release)(call.metered))
+            await asyncio.shield(database_sync_to_async(metered.release)(call.metered, client_left=client_left))
         timing.end_turn(turn)
+
+
+def _failed(task: asyncio.Task) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is not None
 
 
 def _record(call: Call, result: gateway.StreamResult, completion_tokens: int) -> None:

@@ -54,6 +54,9 @@ class TurnUsageSerializer(serializers.Serializer):
 class AckEventSerializer(serializers.Serializer):
     type = constant("ack")
     message = MessageSerializer(help_text="The stored question.")
+    request_id = serializers.CharField(
+        help_text="The turn's request id, as the response's `X-Request-ID`: its log lines and audit events carry it."
+    )
 
 
 class DeltaEventSerializer(serializers.Serializer):

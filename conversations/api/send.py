@@ -29,7 +29,7 @@ from conversations.api.plain import accepts, error_response
 from conversations.api.serializers import RegenerateSerializer, SendMessageSerializer
 from conversations.api.views import ConversationViewSet
 from conversations.models import Conversation
-from conversations.payloads import INTERNAL_ERROR, message_payload
+from conversations.payloads import INTERNAL_ERROR, ack_frame, message_payload
 from conversations.selectors import conversation_for_caller
 from conversations.turns import prepare_off_loop, stream_turn
 from tenancy import denials
@@ -191,15 +191,18 @@ def _result(user_message: Any, answer: Any) -> dict[str, Any]:
 
 
 def _event_stream(prepared: services.PreparedTurn) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_events(prepared, timing.current_turn()), content_type="text/event-stream")
+    events = _events(prepared, timing.current_turn(), ack_frame(prepared.user_message))
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx must pass each event through at once
     return response
 
 
-async def _events(prepared: services.PreparedTurn, turn: timing.Turn | None) -> AsyncIterator[bytes]:
+async def _events(
+    prepared: services.PreparedTurn, turn: timing.Turn | None, ack: dict[str, Any]
+) -> AsyncIterator[bytes]:
     timing.resume(turn)
-    yield _sse({"type": "ack", "message": message_payload(prepared.user_message)})
+    yield _sse(ack)
     if prepared.replayed:
         yield _sse({"type": "done", "message": message_payload(prepared.assistant_message)})
         return

@@ -69,6 +69,7 @@ def test_a_chat_turn_shows_in_the_counters_and_histograms(api, alice, fake_llm, 
     route = {"route": "conversation-messages", "method": "POST"}
     assert grew("chatpresets_http_requests_total", status="201", **route) == 1
     assert grew("chatpresets_http_request_duration_seconds_count", **route) == 1
+    assert grew("chatpresets_upstream_requests_total", endpoint="fake") == 1
     assert value(after, "chatpresets_active_streams") == 0  # the stream ended
 
 
@@ -87,7 +88,7 @@ def test_requests_by_route_name_or_unmatched(client, db, metrics_on) -> None:
         )
 
 
-def test_upstream_errors_retries_and_fallbacks_by_endpoint(api, alice, fake_llm, metrics_on) -> None:
+def test_upstream_attempts_errors_retries_and_fallbacks_by_endpoint(api, alice, fake_llm, metrics_on) -> None:
     fake_llm.inject("500", "500", "500")  # every attempt on `fake` fails: two retries, then the backup
     client = api(alice)
     conversation_id = start_conversation(client)
@@ -100,6 +101,10 @@ def test_upstream_errors_retries_and_fallbacks_by_endpoint(api, alice, fake_llm,
     assert retries - value(before, "chatpresets_upstream_retries_total", endpoint="fake") == 2
     fallbacks = value(after, "chatpresets_upstream_fallbacks_total", model="fake")
     assert fallbacks - value(before, "chatpresets_upstream_fallbacks_total", model="fake") == 1
+    # Every attempt is a request: three failed ones on `fake`, one answered by its fallback's endpoint.
+    for endpoint, attempts in (("fake", 3), ("fake-backup", 1)):
+        requests = value(after, "chatpresets_upstream_requests_total", endpoint=endpoint)
+        assert requests - value(before, "chatpresets_upstream_requests_total", endpoint=endpoint) == attempts
 
 
 def test_an_open_circuit_breaker_shows_until_the_endpoint_answers(api, alice, fake_llm, metrics_on, settings) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from channels.db import database_sync_to_async
 
+from chatpresets.observability import timing
 from tests.api_docs import response_body
 from tests.chatpresets.observability import chat_socket, send_turn, start_conversation, websocket_turn
 
@@ -66,3 +68,20 @@ async def test_the_websocket_done_frame_carries_the_timing(acme, alice) -> None:
     assert frame["type"] == "done", frame
     assert set(frame["timing"]) == ALL_STAGES
     assert frame["timing"]["first_token"] <= frame["timing"]["total"]
+
+
+def test_a_stage_counts_its_own_time_once_even_nested_or_raising() -> None:
+    turn = timing.begin_turn("v1")
+    try:
+        with timing.stage("context"):
+            time.sleep(0.02)
+            with timing.stage("guardrails"), timing.stage("guardrails"):  # the inner one counts nothing
+                time.sleep(0.03)
+        with pytest.raises(ValueError, match="storing failed"), timing.stage("persistence"):
+            raise ValueError("storing failed")
+    finally:
+        timing.leave(turn)
+    assert 0.02 <= turn.stages["context"] < 0.03  # the nested guardrails' time is not the context's
+    assert 0.03 <= turn.stages["guardrails"] < 0.045
+    assert set(turn.stages) == {"context", "guardrails", "persistence"}
+    assert turn.open_stages == []

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 
 import pytest
 from channels.db import database_sync_to_async
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from chatpresets.observability import tracing
+from chatpresets.observability import timing, tracing
 from tests.api_docs import response_body
 from tests.chatpresets.observability import chat_socket, websocket_turn
 
@@ -86,7 +87,9 @@ def test_without_configuration_nothing_is_traced(settings) -> None:
     settings.OTEL_EXPORTER_OTLP_ENDPOINT, settings.OTEL_ENABLED = "", False
     assert tracing.configure() is False
     assert not tracing.active()
-    assert tracing.span("chat.anything") is tracing._NULL
+    assert tracing.span("chat.anything") is tracing.NULL
+    outside_a_turn = contextvars.Context()  # a sync test client leaves its last turn in this one
+    assert outside_a_turn.run(timing.stage, "context") is tracing.NULL  # only its span, and no span
 
 
 @pytest.mark.django_db(transaction=True)

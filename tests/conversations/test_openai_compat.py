@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conversations.models import UsageRecord
 from presets.services import lifecycle, review
 from tenancy import services as tenancy_services
+from tests.chatpresets.observability import METRICS_TOKEN
+from tests.conversations.conftest import server_env
 from tests.factories import MembershipFactory
 from tests.presets_world import make_preset
+from tests.server import daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,17 +103,23 @@ def test_usage_records_the_wait_the_client_saw_and_the_failed_attempt(client, fa
     assert record.attempts[0]["error"].startswith("TimeoutError")
 
 
-def test_a_stream_that_fails_after_its_first_chunk_ends_with_an_openai_error(live, fake_llm) -> None:
-    fake_llm.inject("disconnect")  # the model drops the connection after two tokens, with no fallback
-    lines = []
+@contextmanager
+def streamed_completion(base: str, key: str) -> Iterator[httpx.Response]:
+    """A streamed /v1 completion of `fake`, open (its 200 checked) until the block ends."""
     with httpx.stream(
         "POST",
-        f"{live['base']}/v1/chat/completions",
+        f"{base}/v1/chat/completions",
         json={"model": "fake", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
-        headers={"Authorization": f"Bearer {live['key']}"},
+        headers={"Authorization": f"Bearer {key}"},
         timeout=20,
     ) as response:
         assert response.status_code == 200
+        yield response
+
+
+def test_a_stream_that_fails_after_its_first_chunk_ends_with_an_openai_error(live, fake_llm) -> None:
+    fake_llm.inject("disconnect")  # the model drops the connection after two tokens, with no fallback
+    with streamed_completion(live["base"], live["key"]) as response:
         lines = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
 
     assert lines[-1] != "[DONE]"
@@ -125,3 +138,49 @@ def test_an_answer_cut_short_is_a_502_not_a_complete_completion(client, fake_llm
     assert refused.value.body["code"] == "upstream_interrupted"
     usage = UsageRecord.objects.get(kind="completion_api")
     assert usage.completion_tokens > 0  # the tokens the model did send are recorded and charged
+
+
+@pytest.fixture
+def metered_server(fake_server, fake_llm, acme, alice, tmp_path) -> Iterator[dict[str, str]]:
+    """A daphne process with metrics on, a chat key of alice's, and a model taking three seconds to answer."""
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 60, 0.05
+    _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="v1", scopes=["chat"], expires_at=None)
+    env = server_env(fake_server, METRICS_ENABLED="true", METRICS_TOKEN=METRICS_TOKEN)
+    with daphne(env, log=tmp_path / "daphne.log") as base:
+        yield {"base": base, "key": key}
+
+
+def test_a_client_that_leaves_mid_stream_counts_its_turn_stopped_not_failed(metered_server) -> None:
+    with streamed_completion(metered_server["base"], metered_server["key"]) as response:
+        next(line for line in response.iter_lines() if '"content": "w' in line)  # the first token
+    # Leaving the block closed the connection while the model was still writing.
+    assert wait_for_turn_outcome(metered_server["base"], "stopped") == {"stopped": 1.0}
+
+
+def test_a_client_that_gives_up_on_a_whole_answer_counts_its_turn_stopped(metered_server) -> None:
+    with pytest.raises(httpx.ReadTimeout):  # the client stops waiting and closes the connection
+        httpx.post(
+            f"{metered_server['base']}/v1/chat/completions",
+            json={"model": "fake", "messages": [{"role": "user", "content": "Hi"}]},
+            headers={"Authorization": f"Bearer {metered_server['key']}"},
+            timeout=1,
+        )
+    assert wait_for_turn_outcome(metered_server["base"], "stopped") == {"stopped": 1.0}
+
+
+def wait_for_turn_outcome(base: str, outcome: str, timeout: float = 10.0) -> dict[str, float]:
+    """The server's /v1 turn counts by outcome, once `outcome` shows (the server hears of a
+    disconnect asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        scraped = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
+        assert scraped.status_code == 200, scraped.text
+        turns = {
+            sample.labels["outcome"]: sample.value
+            for family in text_string_to_metric_families(scraped.text)
+            for sample in family.samples
+            if sample.name == "chatpresets_chat_turns_total" and sample.labels["transport"] == "v1"
+        }
+        if outcome in turns or time.monotonic() > deadline:
+            return turns
+        time.sleep(0.1)
