@@ -17,6 +17,7 @@ from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactor
 from tests.presets_world import PresetWorld, build_preset_world
 
 ALL_ROLES = frozenset(Role.values)
+OWNERS = frozenset({Role.OWNER})
 ADMINS = frozenset({Role.OWNER, Role.ADMIN})
 WRITERS = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER, Role.MEMBER})
 REVIEWERS = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER})
@@ -409,6 +410,8 @@ CALLS: list[Call] = [
     Call("usage-list", "get", org, ADMINS),
     Call("audit-event-list", "get", org, ADMINS),
     Call("audit-event-export", "get", org, ADMINS),
+    Call("audit-retention", "get", org, ADMINS),
+    Call("audit-retention", "put", org, OWNERS, body=lambda w: {"retention_days": 400}),
     *PRESET_PAGES,
 ]
 
