@@ -273,6 +273,7 @@ CALLS: list[Call] = [
     Call("account-key-revoke", "post", api_key, ALL_ROLES, addresses_object=True, page=True),
     Call("account-members", "get", org, ADMINS, page=True),
     Call("audit-page", "get", org, ADMINS, page=True),
+    Call("audit-retention-page", "post", org, OWNERS, body=lambda w: {"retention_days": "400"}, page=True),
     Call("account-members", "post", org, ADMINS, body=lambda w: {"user": w.outsider.username}, page=True),
     Call(
         "account-member-role",

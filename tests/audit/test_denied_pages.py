@@ -75,3 +75,17 @@ def test_a_foreign_organisation_is_recorded_once_on_the_platform_trail(acme, ali
     assert response.status_code == 404
     [event] = denials()  # page_membership's record; the page never looked the preset up
     assert (event.org, event.target_type) == (None, "tenancy.organization")
+
+
+@pytest.mark.parametrize(("route", "method"), [("chat-start", "post"), ("chat-new", "get")])
+def test_a_preset_id_sent_in_a_form_or_query_is_recorded_like_a_url_id(route, method, acme, alice, dave, api) -> None:
+    world = build_world(acme, alice)
+    url = reverse(route, kwargs={"org_slug": "globex"})
+    client = api(dave)
+    ids = (uuid.uuid4(), world.presets.own.pk)  # one that exists nowhere, then Acme's
+    answers = [getattr(client, method)(url, {"preset": str(pk)}, format="multipart") for pk in ids]
+    assert [answer.status_code for answer in answers] == [404, 404]
+    assert answers[0].content == answers[1].content
+    [event] = denials()
+    assert (event.actor_user, event.target_type, event.target_id) == (dave, "presets.preset", str(world.presets.own.pk))
+    assert event.payload["route"] == route
