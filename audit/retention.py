@@ -40,9 +40,15 @@ def effective_days(head: AuditChainHead) -> int:
 MAXIMUM_DAYS = 36500
 
 
+def head_of(org: Organization) -> AuditChainHead:
+    """The organisation's chain head, unlocked, for reading; unsaved (defaults) before its first event."""
+    key = str(org.pk)
+    return AuditChainHead.objects.filter(pk=key).first() or AuditChainHead(key=key, org=org)
+
+
 def retention_of(*, org: Organization) -> dict[str, int | None]:
     """An organisation's retention as chosen (None: the operator's default), in force, and the floor."""
-    head = AuditChainHead.objects.filter(pk=str(org.pk)).first() or AuditChainHead(key=str(org.pk), org=org)
+    head = head_of(org)
     floor = settings.AUDIT_RETENTION_DAYS
     return {"retention_days": head.retention_days, "effective_days": effective_days(head), "minimum_days": floor}
 

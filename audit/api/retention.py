@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit.models import AuditChainHead
-from audit.retention import MAXIMUM_DAYS, retention_of, retention_set
+from audit.retention import MAXIMUM_DAYS, head_of, retention_of, retention_set
 from tenancy.api.base import TenantViewSet
 from tenancy.api.views import validated
 from tenancy.permissions import Perm
@@ -44,6 +44,11 @@ class AuditRetentionViewSet(TenantViewSet):
     model = AuditChainHead
     serializer_class = RetentionSerializer
     action_permissions = {"retrieve": Perm.AUDIT_VIEW, "update": Perm.AUDIT_RETENTION}
+
+    def get_object(self) -> AuditChainHead:
+        """The organisation's chain head, which holds the retention: found by its key (the
+        organisation's id), not through get_queryset; DRF's OPTIONS asks for it before describing PUT."""
+        return head_of(self.org)
 
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         return Response(retention_of(org=self.org))
