@@ -12,8 +12,11 @@ tasks.py          periodic sealing, verification and purge (Celery beat / the in
 checks.py         deployment check: AUDIT_SIGNING_KEY set
 management/       `manage.py audit_verify [--org SLUG] [--seal]`
 selectors.py      reading the trail: the shared filters, newest first, the JSON Lines export
-api/              GET /api/v1/orgs/<org>/audit/ (cursor pages) and audit/export/ (JSON Lines)
-pages/            the Audit page /o/<org>/audit/ for owners and admins
-admin.py          the read-only trail in the admin: the same filters, before/after changes
+api/              GET /api/v1/orgs/<org>/audit/ (cursor pages) and audit/export/ (JSON Lines);
+                  GET/PUT audit/retention/ (retention.py)
+pages/            the Audit page /o/<org>/audit/ for owners and admins, with the retention (owners
+                  change it: retention.py)
+admin.py          the read-only trail in the admin: the same filters, before/after changes; chain
+                  heads, seals and verification runs, read-only
 apps.py           registers the writer for the layers below
 """

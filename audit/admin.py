@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from audit.models import AuditEvent
+from audit.models import AuditChainHead, AuditEvent, AuditSeal, AuditVerification
 from audit.selectors import AuditEventFilter, field_changes
 
 
@@ -67,8 +67,21 @@ TRAIL_FILTERS = [
 ]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never added, changed or deleted here: these rows are written by the trail's own code."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "org", "actor_label", "action", "target_type", "target_id", "ip", "request_id"]
     list_filter = [*TRAIL_FILTERS, "org"]
     search_fields = ["action", "actor_label", "target_id", "request_id"]
@@ -82,14 +95,40 @@ class AuditEventAdmin(admin.ModelAdmin):
     def changes(self, obj: AuditEvent) -> SafeString | str:
         return changes_table(obj.payload)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+@admin.register(AuditChainHead)
+class AuditChainHeadAdmin(ReadOnlyAdmin):
+    """Each chain's last event, the anchor the retention purge cut at, and the organisation's retention."""
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    list_display = ["key", "org", "seq", "hash", "anchor_seq", "retention_days"]
+    list_select_related = ["org"]
+    search_fields = ["key", "org__slug"]
+
+
+@admin.register(AuditSeal)
+class AuditSealAdmin(ReadOnlyAdmin):
+    """The signed chain heads (AUDIT_SIGNING_KEY): `audit_verify` checks the chain still reaches each."""
+
+    list_display = ["sealed_at", "chain", "org", "seq", "hash", "key_fingerprint"]
+    list_filter = ["org"]
+    list_select_related = ["org"]
+    date_hierarchy = "sealed_at"
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    """Every verifier run, newest first; a broken chain lists its first break (kind, seq, event)."""
+
+    list_display = ["checked_at", "ok", "chains", "events", "first_break"]
+    list_filter = ["ok"]
+    date_hierarchy = "checked_at"
+
+    @admin.display(description="First break")
+    def first_break(self, obj: AuditVerification) -> str:
+        if not obj.breaks:
+            return "—"
+        first = obj.breaks[0]
+        return f"{first.get('chain')}: {first.get('kind')} at seq {first.get('seq')}"
 
 
 def changes_table(payload: Any) -> SafeString | str:

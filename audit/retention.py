@@ -35,11 +35,31 @@ def effective_days(head: AuditChainHead) -> int:
     return settings.AUDIT_RETENTION_DAYS if head.retention_days is None else head.retention_days
 
 
+# The longest retention an organisation may ask for (100 years): beyond it "forever" (0) says the
+# same, and a larger value would overflow the purge's date arithmetic.
+MAXIMUM_DAYS = 36500
+
+
+def head_of(org: Organization) -> AuditChainHead:
+    """The organisation's chain head, unlocked, for reading; unsaved (defaults) before its first event."""
+    key = str(org.pk)
+    return AuditChainHead.objects.filter(pk=key).first() or AuditChainHead(key=key, org=org)
+
+
+def retention_of(*, org: Organization) -> dict[str, int | None]:
+    """An organisation's retention as chosen (None: the operator's default), in force, and the floor."""
+    head = head_of(org)
+    floor = settings.AUDIT_RETENTION_DAYS
+    return {"retention_days": head.retention_days, "effective_days": effective_days(head), "minimum_days": floor}
+
+
 def retention_set(*, org: Organization, actor: Any, days: int | None) -> AuditChainHead:
     """Set an organisation's retention (None: the operator's default); never below the floor."""
     floor = settings.AUDIT_RETENTION_DAYS
+    if days is not None and not 0 <= days <= MAXIMUM_DAYS:
+        raise ValueError(f"retention days must be 0 to {MAXIMUM_DAYS}, or None")
     if days is not None and floor and (days != 0 and days < floor):
-        raise RetentionBelowFloor(details={"minimum_days": floor})
+        raise RetentionBelowFloor(details={"minimum_days": floor, "retention_days": days})
     with transaction.atomic():
         head = locked_head(str(org.pk), org_id=org.pk)
         before, head.retention_days = head.retention_days, days

@@ -8,7 +8,8 @@ presets and conversations; imports only chatpresets.
   selectors.py      reads, scoped to the caller
   org_settings.py   the schema of an organisation's settings
   api/              TenantViewSet (base.py), serializers, views, urls
-  pages/            browser pages: the frame, keys, members, teams
+  pages/            browser pages: the frame, keys, members, teams; hidden.py records a page's 404
+                    that hid another organisation's row (every app's page routes use it)
   authentication.py, api_keys.py  Bearer key authentication and key secrets
   ws_auth.py        websocket authentication (key or session)
   key_guard.py, login_guard.py  guessing protection for keys and passwords; sign-ins audited

@@ -32,6 +32,7 @@ class Perm(StrEnum):
     PRESETS_APPROVE = "presets.approve"
     CHAT = "chat"
     AUDIT_VIEW = "audit.view"
+    AUDIT_RETENTION = "audit.retention"
     USAGE_READ = "usage.read"
 
 
@@ -62,8 +63,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.MEMBER: frozenset(_MEMBER),
     Role.APPROVER: frozenset(_APPROVER),
     Role.ADMIN: frozenset(_ADMIN),
-    # Owners differ from admins in the services: only an owner grants or removes the owner role.
-    Role.OWNER: frozenset(_ADMIN),
+    # Owners differ from admins in the services (only an owner grants or removes the owner role)
+    # and in how long the organisation's audit trail is kept: what the trail keeps is the owner's call.
+    Role.OWNER: frozenset(_ADMIN | {Perm.AUDIT_RETENTION}),
 }
 
 PERMISSION_SCOPE: dict[Perm, Scope] = {
@@ -80,6 +82,7 @@ PERMISSION_SCOPE: dict[Perm, Scope] = {
     Perm.PRESETS_APPROVE: Scope.PRESETS_WRITE,
     Perm.CHAT: Scope.CHAT,
     Perm.AUDIT_VIEW: Scope.AUDIT_READ,
+    Perm.AUDIT_RETENTION: Scope.ORG_WRITE,
     Perm.USAGE_READ: Scope.USAGE_READ,
 }
 

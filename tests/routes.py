@@ -17,6 +17,7 @@ from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactor
 from tests.presets_world import PresetWorld, build_preset_world
 
 ALL_ROLES = frozenset(Role.values)
+OWNERS = frozenset({Role.OWNER})
 ADMINS = frozenset({Role.OWNER, Role.ADMIN})
 WRITERS = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER, Role.MEMBER})
 REVIEWERS = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER})
@@ -272,6 +273,7 @@ CALLS: list[Call] = [
     Call("account-key-revoke", "post", api_key, ALL_ROLES, addresses_object=True, page=True),
     Call("account-members", "get", org, ADMINS, page=True),
     Call("audit-page", "get", org, ADMINS, page=True),
+    Call("audit-retention-page", "post", org, OWNERS, body=lambda w: {"retention_days": "400"}, page=True),
     Call("account-members", "post", org, ADMINS, body=lambda w: {"user": w.outsider.username}, page=True),
     Call(
         "account-member-role",
@@ -409,6 +411,8 @@ CALLS: list[Call] = [
     Call("usage-list", "get", org, ADMINS),
     Call("audit-event-list", "get", org, ADMINS),
     Call("audit-event-export", "get", org, ADMINS),
+    Call("audit-retention", "get", org, ADMINS),
+    Call("audit-retention", "put", org, OWNERS, body=lambda w: {"retention_days": 400}),
     *PRESET_PAGES,
 ]
 

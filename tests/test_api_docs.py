@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
@@ -435,6 +436,22 @@ def document_audit(s: Scenario) -> None:
     s.call("bob", "get", f"{ACME}/audit/", title="A member may not read the trail.", expect=403)
     title = "The same events as JSON Lines, one event per line, streamed."
     s.call("alice", "get", f"{ACME}/audit/export/?action=team.created", title=title, expect=200)
+    with override_settings(AUDIT_RETENTION_DAYS=90):
+        document_audit_retention(s)
+
+
+def document_audit_retention(s: Scenario) -> None:
+    title = (
+        "How long the trail is kept: the organisation's choice (null: the service's default; 0: forever), the "
+        "retention in force and the service's floor. Owners and admins read it."
+    )
+    s.call("alice", "get", f"{ACME}/audit/retention/", title=title, expect=200)
+    title = "An owner keeps the trail for a year (recorded as `audit.retention_changed`)."
+    s.call("alice", "put", f"{ACME}/audit/retention/", {"retention_days": 365}, title=title, expect=200)
+    title = "Less than the service's floor is refused."
+    s.call("alice", "put", f"{ACME}/audit/retention/", {"retention_days": 30}, title=title, expect=400)
+    title = "Only owners change it."
+    s.call("bob", "put", f"{ACME}/audit/retention/", {"retention_days": None}, title=title, expect=403)
 
 
 def document_errors(s: Scenario) -> None:

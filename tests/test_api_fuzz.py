@@ -10,9 +10,11 @@ scope and the path ids name real objects of a seeded organisation, so cases get 
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import schemathesis
@@ -32,6 +34,8 @@ from tests.server import RUN_SUMMARY, daphne
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_llm")]
 
 PROFILE = os.environ.get("SCHEMATHESIS_PROFILE", "fast")
+# A cursor as the trail's pages encode it (DRF's base64 query string): events before the year 2999.
+AUDIT_CURSOR = base64.b64encode(urlencode({"p": "2999-01-01 00:00:00+00:00"}).encode()).decode()
 
 CHECKS = [
     "not_a_server_error",
@@ -87,6 +91,8 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         f"(POST|PATCH) {org}/libraries/({{id}}/)?": {"body.kind": "team", "body.team": str(world.team.pk)},
         f"POST {org}/conversations/": {"body.variables": {}, "body.model_override": default_model()},
         f"POST {org}/api-keys/": {"body.expires_at": {"dictionary": "future"}},
+        # A cursor is opaque (the server's own encoding): a made-up one is a 400, as documented.
+        f"GET {org}/audit/": {"query.cursor": {"dictionary": "cursors"}},
     }
 
 
@@ -100,6 +106,7 @@ def named_objects(world: World) -> dict[str, dict[str, list[str]]]:
         "members": {"values": [world.spare.username]},
         "outsiders": {"values": [world.outsider.username]},
         "future": {"values": ["2999-01-01T00:00:00Z"]},
+        "cursors": {"values": [AUDIT_CURSOR]},
     }
 
 

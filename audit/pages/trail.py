@@ -2,7 +2,8 @@
 
 The same selector, filters and cursor as GET /api/v1/orgs/<org>/audit/: a table newest first, "Load
 more" fetched by htmx (the next rows and the next button replace the button), and an export link
-to the API's JSON Lines export with the filters in force. Other roles get the API's 403.
+to the API's JSON Lines export with the filters in force. Other roles get the API's 403. Above the
+table, how long the trail is kept; owners change it there (audit/pages/retention.py).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from audit.models import AuditEvent
+from audit.retention import MAXIMUM_DAYS, retention_of
 from audit.selectors import FILTER_NAMES, applied_filters, audit_events, split_payload
 from chatpresets.pagination import NewestFirstCursorPagination
+from tenancy.models import Membership
 from tenancy.pages.forms import allow
 from tenancy.pages.frame import page_membership
-from tenancy.permissions import Perm
+from tenancy.permissions import Perm, role_has
 
 PAGE, ROWS = "audit/trail.html", "audit/_rows.html"
 LABELS = {
@@ -58,17 +61,34 @@ class Row:
 @allow("GET")
 def audit_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = page_membership(request, org_slug, needs=Perm.AUDIT_VIEW)
+    context = trail_context(request, membership)
+    if "filter_error" in context:
+        return render(request, PAGE, context, status=400)
+    return render(request, ROWS if request.htmx else PAGE, context)
+
+
+def trail_context(request: HttpRequest, membership: Membership) -> dict[str, Any]:
+    """The page's filters, rows, links and retention; `filter_error` instead of rows for a bad filter."""
     filters = applied_filters(request.GET)
     context: dict[str, Any] = {"org": membership.org, "section": "audit", "filters": filters}
     context["fields"] = [(name, LABELS[name], request.GET.get(name, "")) for name in FILTER_NAMES]
+    context |= retention_context(membership)
     try:
         rows, next_url = _page(membership.org, request, filters)
     except ValidationError as error:
-        return render(request, PAGE, {**context, "error": _problem(error)}, status=400)
+        return {**context, "filter_error": _problem(error)}
     query = f"?{urlencode(filters)}" if filters else ""
-    export_url = reverse("audit-event-export", kwargs={"org_slug": org_slug}) + query
-    context.update(rows=rows, next_url=next_url, export_url=export_url)
-    return render(request, ROWS if request.htmx else PAGE, context)
+    export_url = reverse("audit-event-export", kwargs={"org_slug": membership.org.slug}) + query
+    return {**context, "rows": rows, "next_url": next_url, "export_url": export_url}
+
+
+def retention_context(membership: Membership) -> dict[str, Any]:
+    """The retention section: what is in force for everyone who reads the trail, a form for owners."""
+    return {
+        "retention": retention_of(org=membership.org),
+        "can_change_retention": role_has(membership.role, Perm.AUDIT_RETENTION),
+        "maximum_days": MAXIMUM_DAYS,
+    }
 
 
 def _page(org: Any, request: HttpRequest, filters: dict[str, str]) -> tuple[list[Row], str | None]:

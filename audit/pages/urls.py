@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from audit.pages import trail
+from audit.pages import retention, trail
 
 urlpatterns = [
     path("audit/", trail.audit_page, name="audit-page"),
+    path("audit/retention/", retention.retention_page, name="audit-retention-page"),
 ]

@@ -19,6 +19,7 @@ from conversations.pages.sidebar import own_conversation
 from presets.models import Preset
 from tenancy.models import Membership
 from tenancy.pages.frame import page_membership
+from tenancy.pages.hidden import address
 from tenancy.pages.methods import page_methods
 from tenancy.permissions import Perm, role_has
 
@@ -27,7 +28,7 @@ QUERY_MAX = 200
 MAX_VERSION = 2**31 - 1
 
 
-def _choice(membership: Membership, preset_id: str) -> Choice | None:
+def _choice(request: HttpRequest, membership: Membership, preset_id: str) -> Choice | None:
     """None for "no preset"; a page 404 for a preset the caller may not use, as the API's, and a 400 for
     what is not a preset id at all (the API's serializer refuses it the same way)."""
     if not preset_id:
@@ -36,6 +37,7 @@ def _choice(membership: Membership, preset_id: str) -> Choice | None:
         wanted = uuid.UUID(preset_id)
     except ValueError:
         raise BadRequest("Not a preset id.") from None
+    address(request, Preset, wanted)  # another organisation's preset: the 404 is recorded as a denial
     try:
         return choose(membership, wanted)
     except NotFound:
@@ -84,7 +86,7 @@ def new_chat(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = page_membership(request, org_slug)
     if not role_has(membership.role, Perm.CHAT):
         return render(request, "chat/new.html", _page(request, membership, _form(membership, None)))
-    form = _form(membership, _choice(membership, request.GET.get("preset", "")))
+    form = _form(membership, _choice(request, membership, request.GET.get("preset", "")))
     if request.htmx and request.htmx.target == "start-panel":
         return render(request, "chat/_start_form.html", form)
     return render(request, "chat/new.html", _page(request, membership, form))
@@ -125,7 +127,7 @@ def version_number(raw: str) -> int | None:
 def start(request: HttpRequest, org_slug: str) -> HttpResponse:
     """Creates the conversation as POST …/conversations/ does; on a refusal, the form again with why."""
     membership = page_membership(request, org_slug, needs=Perm.CHAT)
-    choice = _choice(membership, request.POST.get("preset", ""))
+    choice = _choice(request, membership, request.POST.get("preset", ""))
     variables = _variables(request)
     try:
         conversation = services.conversation_create(

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from chatpresets.errors import NotFound
 from tenancy import denials
 from tenancy.models import Membership
+from tenancy.pages.hidden import remember_membership
 from tenancy.pages.methods import page_methods
 from tenancy.permissions import Perm, role_has
 from tenancy.selectors import membership_for_caller
@@ -32,6 +33,7 @@ def page_membership(request: HttpRequest, org_slug: str, *, needs: Perm | None =
         attempt = denials.attempt_for(request, status=403, code="permission_denied")
         denials.record_refusal(attempt=attempt, org=membership.org, org_slug=org_slug)
         raise PermissionDenied("Your role in this organisation does not allow this.")
+    remember_membership(request, membership)  # a later 404 of the page may be a denial (hidden.py)
     if request.session.get(LAST_ORG_SESSION_KEY) != org_slug:
         request.session[LAST_ORG_SESSION_KEY] = org_slug
     return membership

@@ -10,6 +10,9 @@ from django.urls import reverse
 
 from audit import services as audit
 from audit.models import AuditEvent
+from audit.seals import seal_heads
+from audit.verification import record_run
+from audit.verify import verify
 from conversations.models import Conversation
 from presets.services import lifecycle
 from tenancy import services
@@ -53,7 +56,9 @@ def events(acme, alice, bob) -> list[AuditEvent]:
     ],
 )
 def test_changelist_filters_as_the_api_does(staff, events, query, expected) -> None:
-    assert listed(staff, query) == sorted(events[i].pk for i in expected)
+    # The staff fixture's own sign-in (`auth.signed_in`, targeting alice) is no part of the case.
+    signed_in = set(AuditEvent.objects.filter(action="auth.signed_in").values_list("pk", flat=True))
+    assert [pk for pk in listed(staff, query) if pk not in signed_in] == sorted(events[i].pk for i in expected)
 
 
 def test_target_id_and_time_range_filters(staff, events, bob) -> None:
@@ -135,3 +140,23 @@ def test_changes_beside_other_facts_show_as_a_table_too(staff, acme, alice) -> N
     )
     page = staff.get(reverse("admin:audit_auditevent_change", args=[event.pk])).content.decode()
     assert "<th scope='row'>is_lead</th><td><pre>False</pre></td><td><pre>True</pre></td>" in page
+
+
+@pytest.mark.parametrize("model", ["auditchainhead", "auditseal", "auditverification"])
+def test_chain_heads_seals_and_verification_runs_are_listed_read_only(
+    staff: Client, acme, alice, settings, model: str
+) -> None:
+    settings.AUDIT_SIGNING_KEY = "admin-test-key"
+    audit.record(org=acme, actor=alice, action="preset.created", target=acme)
+    seal_heads()
+    record_run(verify())
+    changelist = staff.get(reverse(f"admin:audit_{model}_changelist"))
+    assert changelist.status_code == 200
+    rows = list(changelist.context["cl"].result_list)
+    assert rows
+    detail = staff.get(reverse(f"admin:audit_{model}_change", args=[rows[0].pk]))
+    assert detail.status_code == 200
+    assert not detail.context["has_change_permission"]
+    assert staff.get(reverse(f"admin:audit_{model}_add")).status_code == 403
+    assert staff.post(reverse(f"admin:audit_{model}_delete", args=[rows[0].pk]), {"post": "yes"}).status_code == 403
+    assert type(rows[0]).objects.filter(pk=rows[0].pk).exists()

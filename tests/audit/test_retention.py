@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.models import AuditChainHead, AuditEvent
-from audit.retention import RetentionBelowFloor, purge_expired, retention_set
+from audit.retention import MAXIMUM_DAYS, RetentionBelowFloor, purge_expired, retention_set
 from audit.tasks import purge_expired_events
 from audit.verify import verify_chain
 
@@ -72,6 +72,13 @@ def test_organisation_may_keep_longer_but_not_shorter_than_the_floor(aged_trail,
     assert event.payload == {"retention_days": {"before": None, "after": 90}}
     retention_set(org=acme, actor=alice, days=0)  # forever
     assert purge_expired(now=purge_time + timedelta(days=10000)) == []
+
+
+@pytest.mark.parametrize("days", [-1, MAXIMUM_DAYS + 1])
+def test_a_retention_outside_what_the_purge_can_count_is_refused_before_any_write(days, acme, alice) -> None:
+    with pytest.raises(ValueError, match="retention days"):
+        retention_set(org=acme, actor=alice, days=days)
+    assert not AuditEvent.objects.filter(action="audit.retention_changed").exists()
 
 
 def test_a_cut_further_than_the_purge_recorded_is_reported(aged_trail, acme) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -55,3 +57,20 @@ def test_a_member_cannot_open_the_audit_page(page, context, live_ui, acme, bob) 
     response = page.goto(f"{live_ui}/o/acme/audit/")
 
     assert response.status == 403
+
+
+def test_owner_changes_the_retention_in_place(page, context, live_ui, acme, alice) -> None:
+    sign_in(context, live_ui, alice)
+    page.goto(f"{live_ui}/o/acme/audit/")
+    in_force = page.locator("[data-retention-in-force]")
+    expect(in_force).to_have_text("Events are kept forever (the service's default).")
+    label = "Days to keep (0: forever; blank: the service's default)"
+
+    page.get_by_label(label).fill("365")
+    page.locator("[data-retention]").get_by_role("button", name="Save").click()
+    expect(in_force).to_have_text(re.compile("^Events older than 365 days are removed by a daily purge"))
+    assert page.url == f"{live_ui}/o/acme/audit/"
+
+    page.get_by_label(label).fill("")
+    page.locator("[data-retention]").get_by_role("button", name="Save").click()
+    expect(in_force).to_have_text("Events are kept forever (the service's default).")
