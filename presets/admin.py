@@ -27,7 +27,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from chatpresets.audited_admin import AuditedAdminMixin, AuditTrailLinkMixin
 from chatpresets.errors import DomainError, InvalidState
-from presets.models import Library, LibraryItem, Preset, PresetLink, PresetVersion, Status
+from presets.models import Library, LibraryItem, Preset, PresetLabel, PresetLink, PresetVersion, Status
 from presets.selectors import version_content, version_diff
 from presets.services import lifecycle, review, sharing
 from tenancy.models import Membership
@@ -66,6 +66,23 @@ class ServiceSavedPresetAdmin(SimpleHistoryAdmin):
             lifecycle.preset_update(preset=obj, actor=request.user, change_reason="edited in the admin", **changes)
 
 
+class PresetLabelInline(admin.TabularInline):
+    """Labels are shown, not edited: a move needs the review rules and an audit event (presets.labels),
+    which the API and the preset's page apply."""
+
+    model = PresetLabel
+    extra = 0
+    fields = ["name", "version", "moved_by", "moved_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Preset | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Preset | None = None) -> bool:
+        return False
+
+
 @admin.register(Preset)
 class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmin):
     list_display = [
@@ -86,6 +103,7 @@ class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmi
     list_select_related = ["org", "owner"]
     action_form = ReviewActionForm
     actions = ["approve_pending", "reject_pending", "approve_public", "restore_from_trash"]
+    inlines = [PresetLabelInline]
     fieldsets = [
         (None, {"fields": ["name", "description", "tags", "slug", "org", "owner", "team", "scope"]}),
         ("Review", {"fields": ["status", "version", "approved_version", "public_approved_version", "approved_diff"]}),
