@@ -113,13 +113,7 @@ def label_move(*, preset: Preset, name: str, version: int, actor: User) -> Prese
     label, _ = PresetLabel.objects.update_or_create(
         preset=preset, name=name, defaults={"org": preset.org, "version": version, "moved_by": actor}
     )
-    audit.record(
-        org=preset.org,
-        actor=actor,
-        action="preset.label_moved",
-        target=preset,
-        payload={"label": name, "before": before, "after": version},
-    )
+    _audit(preset, actor, "preset.label_moved", name, before, version)
     return label
 
 
@@ -131,13 +125,13 @@ def label_delete(*, preset: Preset, name: str, actor: User) -> None:
     if label is None:
         raise LabelNotFound(details={"label": name})
     label.delete()
-    audit.record(
-        org=preset.org,
-        actor=actor,
-        action="preset.label_deleted",
-        target=preset,
-        payload={"label": name, "before": label.version, "after": label_version(preset=preset, name=name)},
-    )
+    _audit(preset, actor, "preset.label_deleted", name, label.version, label_version(preset=preset, name=name))
+
+
+def _audit(preset: Preset, actor: User, action: str, name: str, before: int | None, after: int | None) -> None:
+    """`after` of a deleted `production` is the newest approved version it follows again."""
+    payload = {"label": name, "before": before, "after": after}
+    audit.record(org=preset.org, actor=actor, action=action, target=preset, payload=payload)
 
 
 def _locked(preset: Preset, name: str, actor: User) -> Preset:
