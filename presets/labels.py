@@ -137,7 +137,7 @@ def _audit(preset: Preset, actor: User, action: str, name: str, before: int | No
 def _locked(preset: Preset, name: str, actor: User) -> Preset:
     """The preset row locked for the change, once the name and the actor's rights are checked."""
     valid_label_name(name)
-    preset = Preset.objects.select_for_update().select_related("org").get(pk=preset.pk)
+    preset = Preset.objects.select_for_update().get(pk=preset.pk)  # the organisation row stays unlocked
     if preset.deleted_at is not None:
         raise InvalidState("This preset is in the trash; restore it before moving its labels.")
     if not may_move_label(preset=preset, name=name, actor=actor):

@@ -272,9 +272,9 @@ def _screen(membership: Membership, messages: list[dict[str, str]], policy: dict
 
 def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]) -> Any:
     """`preset:<slug>`, `preset:<slug>@<version>` or `preset:<slug>#<label>`."""
-    reference, _, label = name.removeprefix("preset:").partition("#")
+    reference, hashed, label = name.removeprefix("preset:").partition("#")
     slug, _, version = reference.partition("@")
-    if (version and not version.isdigit()) or (label and (version or not LABEL_NAME.match(label))):
+    if (version and not version.isdigit()) or (hashed and (version or not LABEL_NAME.match(label))):
         raise InvalidInput(
             "Use preset:<slug>, preset:<slug>@<version number> or preset:<slug>#<label>.", details={"field": "model"}
         )

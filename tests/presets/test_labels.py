@@ -178,7 +178,7 @@ def test_the_openai_route_reads_a_preset_label(api, acme, tutor, bob, approver, 
     assert fake_llm.requests[-1]["messages"][0]["content"] == "Version three."
     missing = complete("preset:tutor#canary")
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "label_not_found")
-    for malformed in ("preset:tutor#Bad!", "preset:tutor@2#staging"):
+    for malformed in ("preset:tutor#Bad!", "preset:tutor@2#staging", "preset:tutor#"):
         assert complete(malformed).status_code == 400
     assert len(fake_llm.requests) == 2
 
