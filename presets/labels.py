@@ -3,8 +3,7 @@
 Rules:
 - `production` needs no row: until someone moves it, it means the newest approved version; moving
   it pins it there, and deleting its row returns it to that default.
-- A label points at a released version: an approved one, or for a private preset (which needs no
-  review) any version it has.
+- A label points at an approved version (a private preset's versions are approved as written).
 - Protected labels (`production` always, plus the organisation's `protected_labels` setting) move
   only for whoever may approve the preset's versions (presets.services.review.may_review; the owner
   of a private preset). Other labels move for whoever may edit the preset, or review it.
@@ -148,8 +147,10 @@ def _locked(preset: Preset, name: str, actor: User) -> Preset:
 
 
 def _released(preset: Preset, number: int) -> bool:
-    if preset.scope == Scope.PRIVATE:  # no review: every version its owner saved is theirs to point at
-        return 1 <= number <= preset.version
+    """Approved, and not before a widening of the audience (which clears `approved_version` until the
+    wider audience's reviewers approve): private presets' versions are approved as written."""
+    if preset.approved_version is None or number > preset.approved_version:
+        return False
     return PresetVersion.objects.filter(preset=preset, number=number, status=Status.APPROVED).exists()
 
 

@@ -121,14 +121,16 @@ def test_another_organisation_gets_404_and_changes_nothing(api, tutor, carol, ap
     assert labels.label_version(preset=tutor, name="staging") == 2
 
 
-def test_the_owner_of_a_private_preset_points_labels_at_any_of_its_versions(acme, bob, alice) -> None:
+def test_the_owner_of_a_private_preset_moves_its_production_label(acme, bob, alice) -> None:
     own = make_preset(acme, bob, "notes")
     own = lifecycle.preset_update(preset=own, actor=bob, system_prompt="Second.")
-    assert labels.label_version(preset=own, name="production") is None
+    assert labels.label_version(preset=own, name="production") == 2  # approved as written
     labels.label_move(preset=own, name="production", version=1, actor=bob)
     assert labels.label_version(preset=own, name="production") == 1
     with pytest.raises(labels.LabelVersionNotReleased):
         labels.label_move(preset=own, name="staging", version=3, actor=bob)
+    with pytest.raises(labels.LabelProtected):  # an org owner does not see, let alone label, bob's own presets
+        labels.label_move(preset=own, name="production", version=2, actor=alice)
 
 
 def conversation_url(name: str, **kwargs) -> str:
