@@ -38,8 +38,8 @@ class LabelProtected(Forbidden):
     message = "Moving or deleting this label needs the right to approve the preset's versions."
 
 
-class LabelVersionNotReleased(InvalidState):
-    code = "label_version_not_released"
+class LabelVersionNotApproved(InvalidState):
+    code = "label_version_not_approved"
     message = "A label points only at an approved version of the preset."
 
 
@@ -107,7 +107,7 @@ def label_move(*, preset: Preset, name: str, version: int, actor: User) -> Prese
     """Point `name` at `version` (created if new); protected labels need review rights; audited."""
     preset = _locked(preset, name, actor)
     if not _released(preset, version):
-        raise LabelVersionNotReleased(details={"version": version})
+        raise LabelVersionNotApproved(details={"version": version})
     before = label_version(preset=preset, name=name)
     label, _ = PresetLabel.objects.update_or_create(
         preset=preset, name=name, defaults={"org": preset.org, "version": version, "moved_by": actor}

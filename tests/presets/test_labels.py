@@ -86,7 +86,7 @@ def test_members_who_may_not_write_presets_are_refused_by_role(api, acme, tutor)
 def test_a_label_points_only_at_an_approved_version(api, tutor, approver, version) -> None:
     refused = moved(api, approver, tutor, "staging", version)
     assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "label_version_not_released"
+    assert refused.json()["error"]["code"] == "label_version_not_approved"
     assert not PresetLabel.objects.exists()
     assert not AuditEvent.objects.filter(action="preset.label_moved").exists()
 
@@ -127,7 +127,7 @@ def test_the_owner_of_a_private_preset_moves_its_production_label(acme, bob, ali
     assert labels.label_version(preset=own, name="production") == 2  # approved as written
     labels.label_move(preset=own, name="production", version=1, actor=bob)
     assert labels.label_version(preset=own, name="production") == 1
-    with pytest.raises(labels.LabelVersionNotReleased):
+    with pytest.raises(labels.LabelVersionNotApproved):
         labels.label_move(preset=own, name="staging", version=3, actor=bob)
     with pytest.raises(labels.LabelProtected):  # an org owner does not see, let alone label, bob's own presets
         labels.label_move(preset=own, name="production", version=2, actor=alice)
