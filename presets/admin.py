@@ -27,7 +27,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from chatpresets.audited_admin import AuditedAdminMixin, AuditTrailLinkMixin
 from chatpresets.errors import DomainError, InvalidState
-from presets.models import Library, LibraryItem, Preset, PresetLabel, PresetLink, PresetVersion, Status
+from presets.labels import labels_of
+from presets.models import Library, LibraryItem, Preset, PresetLink, PresetVersion, Status
 from presets.selectors import version_content, version_diff
 from presets.services import lifecycle, review, sharing
 from tenancy.models import Membership
@@ -66,23 +67,6 @@ class ServiceSavedPresetAdmin(SimpleHistoryAdmin):
             lifecycle.preset_update(preset=obj, actor=request.user, change_reason="edited in the admin", **changes)
 
 
-class PresetLabelInline(admin.TabularInline):
-    """Labels are shown, not edited: a move needs the review rules and an audit event (presets.labels),
-    which the API and the preset's page apply."""
-
-    model = PresetLabel
-    extra = 0
-    fields = ["name", "version", "moved_by", "moved_at"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Preset | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Preset | None = None) -> bool:
-        return False
-
-
 @admin.register(Preset)
 class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmin):
     list_display = [
@@ -103,10 +87,12 @@ class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmi
     list_select_related = ["org", "owner"]
     action_form = ReviewActionForm
     actions = ["approve_pending", "reject_pending", "approve_public", "restore_from_trash"]
-    inlines = [PresetLabelInline]
     fieldsets = [
         (None, {"fields": ["name", "description", "tags", "slug", "org", "owner", "team", "scope"]}),
-        ("Review", {"fields": ["status", "version", "approved_version", "public_approved_version", "approved_diff"]}),
+        (
+            "Review",
+            {"fields": ["status", "version", "approved_version", "public_approved_version", "labels", "approved_diff"]},
+        ),
         ("Content", {"fields": ["system_prompt", "model", "params", "variables", "policy"]}),
         ("Lifecycle", {"fields": ["forked_from", "forked_from_version", "created_at", "updated_at", "deleted_at"]}),
     ]
@@ -136,6 +122,18 @@ class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmi
         """The review queue: live presets whose current version waits for a decision."""
         changelist = reverse("admin:presets_preset_changelist", current_app=self.admin_site.name)
         return HttpResponseRedirect(f"{changelist}?status__exact={Status.PENDING_REVIEW}&trash=no")
+
+    @admin.display(description="Labels")
+    def labels(self, obj: Preset) -> str:
+        """Shown, not edited: a move needs the review rules and an audit event (presets.labels), which the
+        API and the preset's page apply. (A read-only field rather than an inline, whose formset every
+        POST of this form would then have to carry.)"""
+        rows = [
+            (view.name, view.version, " (newest approved)" if view.implicit else "") for view in labels_of(preset=obj)
+        ]
+        if not rows:
+            return "No labels."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: v{}{}</li>", rows))
 
     @admin.display(description="Changes since the approved version")
     def approved_diff(self, obj: Preset) -> str:
