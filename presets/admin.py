@@ -91,7 +91,16 @@ class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmi
         (None, {"fields": ["name", "description", "tags", "slug", "org", "owner", "team", "scope"]}),
         (
             "Review",
-            {"fields": ["status", "version", "approved_version", "public_approved_version", "labels", "approved_diff"]},
+            {
+                "fields": [
+                    "status",
+                    "version",
+                    "approved_version",
+                    "public_approved_version",
+                    "label_pointers",
+                    "approved_diff",
+                ]
+            },
         ),
         ("Content", {"fields": ["system_prompt", "model", "params", "variables", "policy"]}),
         ("Lifecycle", {"fields": ["forked_from", "forked_from_version", "created_at", "updated_at", "deleted_at"]}),
@@ -124,7 +133,7 @@ class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmi
         return HttpResponseRedirect(f"{changelist}?status__exact={Status.PENDING_REVIEW}&trash=no")
 
     @admin.display(description="Labels")
-    def labels(self, obj: Preset) -> str:
+    def label_pointers(self, obj: Preset) -> str:
         """Shown, not edited: a move needs the review rules and an audit event (presets.labels), which the
         API and the preset's page apply. (A read-only field rather than an inline, whose formset every
         POST of this form would then have to carry.)"""
