@@ -198,3 +198,12 @@ def test_the_preset_page_lists_labels_and_moves_them_by_the_same_rules(client, t
     delete = reverse("preset-label-delete-page", kwargs={"org_slug": "acme", "pk": tutor.pk, "name": "production"})
     assert client.post(delete).status_code == 302
     assert labels.label_version(preset=tutor, name="production") == 3
+
+
+def test_the_admin_shows_labels_read_only(client, tutor, alice, approver) -> None:
+    labels.label_move(preset=tutor, name="staging", version=2, actor=approver)
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+    page = client.get(reverse("admin:presets_preset_change", args=[tutor.pk])).content.decode()
+    assert "<li>production: v3 (newest approved)</li><li>staging: v2</li>" in page
