@@ -22,7 +22,8 @@ from tenancy.metering.rules import SUBJECT_LIMITS, parse_limit
 PII_MODES = ("off", "redact_for_model", "redact_stored", "block")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9._:/@-]{1,100}$")
 # A preset label (presets.labels): lower-case, URL- and `preset:<slug>#<label>`-safe.
-LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+LABEL_PATTERN = "[a-z0-9][a-z0-9_-]{0,39}"
+LABEL_NAME = re.compile(f"^{LABEL_PATTERN}$")
 # Presets' review finding threshold; an organisation may lower it, not raise it past the operator's.
 MAX_PROMPT_CHARS = 20_000
 MAX_TOKENS_CEILING = 10_000_000  # answer and context ceilings: far above any catalogue entry

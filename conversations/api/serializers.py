@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from conversations.models import Conversation, MessageStatus, Role
 from presets.outside import published_version
-from tenancy.org_settings import LABEL_NAME
+from tenancy.org_settings import LABEL_PATTERN
 
 
 @extend_schema_field(OpenApiTypes.UUID)
@@ -60,7 +60,7 @@ class ConversationCreateSerializer(serializers.Serializer):
     preset = PresetField(required=False, allow_null=True, default=None)
     preset_version = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
     preset_label = serializers.RegexField(
-        LABEL_NAME,
+        f"^({LABEL_PATTERN})?$",  # blank: no label
         required=False,
         allow_blank=True,
         default="",

@@ -14,6 +14,7 @@ from presets.api.base import PresetChildViewSet
 from presets.models import PresetLabel
 from presets.selectors import Access
 from tenancy.api.views import validated
+from tenancy.org_settings import LABEL_PATTERN
 from tenancy.permissions import Perm
 
 
@@ -39,7 +40,7 @@ class PresetLabelViewSet(PresetChildViewSet):
     serializer_class = LabelSerializer
     minimum_access = Access.USE  # labels name versions, never show a prompt: those who run it may read them
     lookup_field = "name"
-    lookup_value_regex = "[a-z0-9][a-z0-9_-]{0,39}"
+    lookup_value_regex = LABEL_PATTERN
     pagination_class = None  # a preset has a handful of labels, answered whole
     action_permissions = {
         "list": Perm.PRESETS_READ,
