@@ -1,8 +1,8 @@
 """Conversations and their messages.
 
 Each message stores its token count when written, so building a prompt reads only the newest
-rows that fit and never re-tokenizes history. A conversation either pins a preset version or
-follows the preset's newest approved version.
+rows that fit and never re-tokenizes history. A conversation either pins a preset version, follows
+one of the preset's labels, or follows the preset's newest approved version.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class Conversation(TenantOwned):
         "presets.Preset", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
     preset_version = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: follow latest approved.")
+    # Following a label of the preset (presets.labels) instead: resolved to its version at every turn.
+    preset_label = models.CharField(max_length=40, blank=True, help_text="Empty: no label followed.")
     # A preset of another organisation is used through the gallery or a share link (presets.Via),
     # and only while that route still grants it; empty for a preset of the conversation's own org.
     preset_via = models.CharField(max_length=10, blank=True, choices=[("", "Own organisation"), *Via.choices])

@@ -59,14 +59,24 @@ def conversation_create(
     title: str = "",
     preset: Preset | None = None,
     preset_version: int | None = None,
+    preset_label: str = "",
     variables: dict[str, Any] | None = None,
     model_override: str = "",
     params_override: dict[str, Any] | None = None,
 ) -> Conversation:
-    """Checks the preset resolves (access, approval, variables) before anything is stored."""
+    """Checks the preset resolves (access, approval, variables) before anything is stored; a
+    conversation pins a version or follows a label, not both."""
+    if preset_label and (preset is None or preset_version is not None):
+        raise InvalidInput(
+            "A label is followed instead of a pinned version, and needs a preset.", details={"field": "preset_label"}
+        )
     if preset is not None:
         resolve_for_conversation(
-            membership=membership, preset_id=preset.pk, version=preset_version, values=variables or {}
+            membership=membership,
+            preset_id=preset.pk,
+            version=preset_version,
+            values=variables or {},
+            label=preset_label,
         )
     elif variables:
         raise _variables_without_preset()
@@ -79,6 +89,7 @@ def conversation_create(
         title=title,
         preset=preset,
         preset_version=preset_version,
+        preset_label=preset_label,
         variables=variables or {},
         model_override=model_override,
         params_override=params_override or {},
@@ -88,7 +99,11 @@ def conversation_create(
         actor=membership.user,
         action="conversation.created",
         target=conversation,
-        payload={"preset": str(preset.pk) if preset else None, "preset_version": preset_version},
+        payload={
+            "preset": str(preset.pk) if preset else None,
+            "preset_version": preset_version,
+            "preset_label": preset_label,
+        },
     )
     return conversation
 
@@ -515,7 +530,8 @@ def conversation_apply_preset(
     }
     conversation.preset, conversation.preset_version, conversation.variables = preset, version, variables
     conversation.preset_via, conversation.preset_link = "", None  # a preset of the organisation's own
-    fields = ["preset", "preset_version", "variables", "preset_via", "preset_link", "updated_at"]
+    conversation.preset_label = ""  # applying a preset or version stops following a label
+    fields = ["preset", "preset_version", "preset_label", "variables", "preset_via", "preset_link", "updated_at"]
     conversation.save(update_fields=fields)
     after = {"preset": str(preset.pk) if preset else None, "preset_version": version, "preset_via": ""}
     audit.record(

@@ -67,6 +67,7 @@ def resolved_preset(conversation: Conversation, membership: Membership) -> Resol
         existing=True,
         via=conversation.preset_via,
         link_id=conversation.preset_link_id,
+        label=conversation.preset_label,
     )
 
 

@@ -1,6 +1,7 @@
 """Presets: versioned, reviewed, shared system prompts. Above tenancy and audit, below conversations.
 
-models.py         Preset, PresetVersion, grants, PresetLink, Library, LibraryItem
+models.py         Preset, PresetVersion, PresetLabel, grants, PresetLink, Library, LibraryItem
+labels.py         labels (production, staging, …): rules, moves and deletes (audited), label_version()
 services/         writes: lifecycle, review, sharing, libraries, outside (clones)
 selectors.py      visibility and access level
 resolve.py        the only entry point conversations use for content

@@ -27,6 +27,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from chatpresets.audited_admin import AuditedAdminMixin, AuditTrailLinkMixin
 from chatpresets.errors import DomainError, InvalidState
+from presets.labels import labels_of
 from presets.models import Library, LibraryItem, Preset, PresetLink, PresetVersion, Status
 from presets.selectors import version_content, version_diff
 from presets.services import lifecycle, review, sharing
@@ -88,7 +89,19 @@ class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmi
     actions = ["approve_pending", "reject_pending", "approve_public", "restore_from_trash"]
     fieldsets = [
         (None, {"fields": ["name", "description", "tags", "slug", "org", "owner", "team", "scope"]}),
-        ("Review", {"fields": ["status", "version", "approved_version", "public_approved_version", "approved_diff"]}),
+        (
+            "Review",
+            {
+                "fields": [
+                    "status",
+                    "version",
+                    "approved_version",
+                    "public_approved_version",
+                    "label_pointers",
+                    "approved_diff",
+                ]
+            },
+        ),
         ("Content", {"fields": ["system_prompt", "model", "params", "variables", "policy"]}),
         ("Lifecycle", {"fields": ["forked_from", "forked_from_version", "created_at", "updated_at", "deleted_at"]}),
     ]
@@ -118,6 +131,18 @@ class PresetAdmin(AuditTrailLinkMixin, AuditedAdminMixin, ServiceSavedPresetAdmi
         """The review queue: live presets whose current version waits for a decision."""
         changelist = reverse("admin:presets_preset_changelist", current_app=self.admin_site.name)
         return HttpResponseRedirect(f"{changelist}?status__exact={Status.PENDING_REVIEW}&trash=no")
+
+    @admin.display(description="Labels")
+    def label_pointers(self, obj: Preset) -> str:
+        """Shown, not edited: a move needs the review rules and an audit event (presets.labels), which the
+        API and the preset's page apply. (A read-only field rather than an inline, whose formset every
+        POST of this form would then have to carry.)"""
+        rows = [
+            (view.name, view.version, " (newest approved)" if view.implicit else "") for view in labels_of(preset=obj)
+        ]
+        if not rows:
+            return "No labels."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: v{}{}</li>", rows))
 
     @admin.display(description="Changes since the approved version")
     def approved_diff(self, obj: Preset) -> str:

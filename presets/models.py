@@ -1,4 +1,5 @@
-"""Presets (a system prompt with its model settings), their reviewed versions, grants, links, libraries.
+"""Presets (a system prompt with its model settings), their reviewed versions, labels, grants, links,
+libraries.
 
 The versioned content of a preset is `CONTENT_FIELDS`. Every save is kept by
 django-simple-history; a content change increments `version`, and the content of version N
@@ -148,6 +149,28 @@ class PresetVersion(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.preset_id} v{self.number} {self.status}"
+
+
+class PresetLabel(TenantOwned):
+    """A named pointer to one version of a preset (presets.labels holds the rules for moving it).
+
+    `production` needs no row: until it is moved it means the newest approved version.
+    """
+
+    preset = models.ForeignKey(Preset, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=40)
+    version = models.PositiveIntegerField()
+    moved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moved_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["preset", "name"]
+        constraints = [models.UniqueConstraint(fields=["preset", "name"], name="preset_label_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.preset_id}#{self.name} → v{self.version}"
 
 
 class PresetUserObjectPermission(UserObjectPermissionBase):

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chatpresets.errors import NotFound, PresetNotApproved
+from chatpresets.errors import InvalidInput, NotFound, PresetNotApproved
 from presets.content import render_prompt
+from presets.labels import LabelNotFound, label_version
 from presets.models import Preset, PresetVersion, Status
 from presets.outside import is_published, outside_grant, published_version
 from presets.selectors import Access, preset_access, version_content
@@ -39,6 +40,7 @@ def resolve_for_conversation(
     via: str = "",
     link_id: Any = None,
     preset: Preset | None = None,
+    label: str = "",
 ) -> ResolvedPreset:
     """The rendered prompt and settings of the pinned version, or of the newest approved one.
 
@@ -46,12 +48,16 @@ def resolve_for_conversation(
     nothing shows it to them. Unapproved versions are only for those who may edit the preset.
     `via` names the route to a preset of another organisation (presets.outside): it grants only
     what that route shows, while it stands, and never a trashed preset. `preset` is the row of
-    `preset_id` when the caller has just read it (the same row is not read twice).
+    `preset_id` when the caller has just read it (the same row is not read twice). `label` (own
+    organisation only) names a label of the preset, read now: a conversation following it gets each
+    move at its next turn, and a deleted label is `label_not_found`.
     """
+    if via and label:
+        raise InvalidInput("Labels are for presets of your own organisation.", details={"field": "preset_label"})
     if via:
         preset, access, number = _reached_from_outside(membership, preset_id, version, via, link_id)
     else:
-        preset, access, number = _of_own_org(membership, preset_id, version, existing, preset)
+        preset, access, number = _of_own_org(membership, preset_id, version, existing, preset, label)
     content = version_content(preset_id=preset.pk, number=number)
     if content is None:
         raise NotFound(f"Version {number} does not exist.")
@@ -68,7 +74,12 @@ def resolve_for_conversation(
 
 
 def _of_own_org(
-    membership: Membership, preset_id: Any, version: int | None, existing: bool, read: Preset | None = None
+    membership: Membership,
+    preset_id: Any,
+    version: int | None,
+    existing: bool,
+    read: Preset | None = None,
+    label: str = "",
 ) -> tuple[Preset, Access, int]:
     if _is_row_of(read, membership, preset_id, existing):
         preset = read
@@ -78,6 +89,8 @@ def _of_own_org(
     access = preset_access(preset=preset, membership=membership) if preset else Access.NONE
     if access < Access.USE:
         raise NotFound()
+    if label:
+        version = _labelled(preset, label)
     number = version if version is not None else preset.approved_version
     if number is None:
         if access < Access.EDIT:
@@ -86,6 +99,13 @@ def _of_own_org(
     if not _usable(preset, number, access):
         raise _not_approved(number)
     return preset, access, number
+
+
+def _labelled(preset: Preset, label: str) -> int:
+    number = label_version(preset=preset, name=label)
+    if number is None:
+        raise LabelNotFound(f"Preset {preset.slug!r} has no label {label!r}.", details={"label": label})
+    return number
 
 
 def _is_row_of(read: Preset | None, membership: Membership, preset_id: Any, existing: bool) -> bool:

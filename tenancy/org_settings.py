@@ -21,6 +21,9 @@ from tenancy.metering.rules import SUBJECT_LIMITS, parse_limit
 
 PII_MODES = ("off", "redact_for_model", "redact_stored", "block")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9._:/@-]{1,100}$")
+# A preset label (presets.labels): lower-case, URL- and `preset:<slug>#<label>`-safe.
+LABEL_PATTERN = "[a-z0-9][a-z0-9_-]{0,39}"
+LABEL_NAME = re.compile(f"^{LABEL_PATTERN}$")
 # Presets' review finding threshold; an organisation may lower it, not raise it past the operator's.
 MAX_PROMPT_CHARS = 20_000
 MAX_TOKENS_CEILING = 10_000_000  # answer and context ceilings: far above any catalogue entry
@@ -72,7 +75,7 @@ def _model_name(key: str, value: Any) -> None:
         raise _invalid(key, "a model name of 1-100 characters")
 
 
-def _strings(pattern: re.Pattern[str] | None) -> Callable[[str, Any], None]:
+def _strings(pattern: re.Pattern[str] | None, what: str = "model names") -> Callable[[str, Any], None]:
     def check(key: str, value: Any) -> None:
         expected = f"a list of at most {MAX_LIST_ITEMS} strings of 1-{MAX_TERM_CHARS} characters"
         if not isinstance(value, list) or len(value) > MAX_LIST_ITEMS:
@@ -81,7 +84,7 @@ def _strings(pattern: re.Pattern[str] | None) -> Callable[[str, Any], None]:
             if not isinstance(item, str) or not 1 <= len(item) <= MAX_TERM_CHARS:
                 raise _invalid(key, expected)
             if pattern is not None and not pattern.match(item):
-                raise _invalid(key, "a list of model names")
+                raise _invalid(key, f"a list of {what}")
 
     return check
 
@@ -108,6 +111,8 @@ SCHEMA: dict[str, Callable[[str, Any], None]] = {
     "max_prompt_chars": _whole(1, MAX_PROMPT_CHARS),
     "blocklist": _strings(None),
     "block_on_findings": _boolean,
+    # Preset labels whose moves need review rights, besides `production` which always does.
+    "protected_labels": _strings(LABEL_NAME, "label names (a-z, 0-9, - and _, at most 40)"),
     "limits": lambda key, value: None,  # checked name by name in limit_value()
 }
 

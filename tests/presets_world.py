@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatpresets.llm.catalogue import default_model
-from presets.models import Library, Preset, PresetLink, Scope
+from presets.models import Library, Preset, PresetLabel, PresetLink, Scope
 from presets.services import lifecycle, review, sharing
 from tenancy.models import Organization, User
 from tests.factories import MembershipFactory, UserFactory
@@ -13,7 +13,7 @@ from tests.factories import MembershipFactory, UserFactory
 
 @dataclass
 class PresetWorld:
-    own: Preset  # private, owned by the caller, two versions, shared with `spare`, one link
+    own: Preset  # private, owned by the caller, two versions, shared with `spare`, one link, label `staging`
     draft: Preset  # org scope, caller's, never submitted
     pending: Preset  # org scope, someone else's, version 1 pending review
     trashed: Preset  # caller's, in the trash
@@ -38,6 +38,7 @@ def build_preset_world(org: Organization, caller: User, spare: User) -> PresetWo
     own = make_preset(org, caller, f"own-{suffix}")
     own = lifecycle.preset_update(preset=own, actor=caller, system_prompt="You are own, version two.")
     sharing.share_grant(preset=own, actor=caller, level="view", user=spare)
+    PresetLabel.objects.create(org=org, preset=own, name="staging", version=1, moved_by=caller)
     link, _ = sharing.link_create(
         preset=own, actor=caller, level="view", audience="org", expires_at=None, max_uses=None
     )

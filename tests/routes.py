@@ -125,6 +125,10 @@ def version(number: int) -> Callable[[World], dict[str, Any]]:
     return lambda w: {**preset_child(w), "number": number}
 
 
+def label(w: World) -> dict[str, Any]:
+    return {**preset_child(w), "name": "staging"}
+
+
 def share(w: World) -> dict[str, Any]:
     return {**preset_child(w), "principal": f"user-{w.spare.pk}"}
 
@@ -230,6 +234,23 @@ PRESET_PAGES = [
         preset,
         WRITERS,
         body=lambda w: {"library": str(w.presets.library.pk)},
+        addresses_object=True,
+        page=True,
+    ),
+    Call(
+        "preset-label-move-page",
+        "post",
+        preset,
+        WRITERS,
+        body=lambda w: {"name": "staging", "version": 2},
+        addresses_object=True,
+        page=True,
+    ),
+    Call(
+        "preset-label-delete-page",
+        "post",
+        lambda w: {**preset(w), "name": "staging"},
+        WRITERS,
         addresses_object=True,
         page=True,
     ),
@@ -358,6 +379,10 @@ CALLS: list[Call] = [
     Call("preset-version-list", "get", preset_child, ALL_ROLES, addresses_object=True),
     Call("preset-version-detail", "get", version(1), ALL_ROLES, addresses_object=True),
     Call("preset-version-diff", "get", version(2), ALL_ROLES, addresses_object=True, query="?against=1"),
+    Call("preset-label-list", "get", preset_child, ALL_ROLES, addresses_object=True),
+    Call("preset-label-detail", "get", label, ALL_ROLES, addresses_object=True),
+    Call("preset-label-detail", "put", label, WRITERS, body=lambda w: {"version": 2}, addresses_object=True),
+    Call("preset-label-detail", "delete", label, WRITERS, addresses_object=True),
     Call("preset-share-list", "get", preset_child, WRITERS, addresses_object=True),
     Call(
         "preset-share-list",

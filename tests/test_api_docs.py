@@ -229,6 +229,21 @@ def document_versions(s: Scenario) -> None:
     s.call("alice", "get", f"{versions}3/diff/?against=2", title="What changed between two versions.", expect=200)
 
 
+def document_labels(s: Scenario) -> None:
+    note = (
+        "Named pointers to approved versions. `production` follows the newest approved version until moved; "
+        "it and the organisation's `protected_labels` move only for reviewers of the preset."
+    )
+    s.docs.section("Labels", note)
+    labels = f"{ACME}/presets/{s.ids['p1']}/labels/"
+    s.call("alice", "put", f"{labels}staging/", {"version": 2}, title="Point a label at a version.", expect=200)
+    title = "Pin `production` (a protected label: reviewers only)."
+    s.call("quinn", "put", f"{labels}production/", {"version": 2}, title=title, expect=200)
+    s.call("alice", "get", labels, title="Labels of a preset, `production` first.", expect=200)
+    s.call("alice", "get", f"{labels}staging/", title="One label.", expect=200)
+    s.call("alice", "delete", f"{labels}staging/", title="Delete a label.", expect=204)
+
+
 def document_clone_and_trash(s: Scenario) -> None:
     s.docs.section("Clone, trash and restore")
     body = {"name": "My support writer"}
@@ -501,6 +516,7 @@ def run(s: Scenario) -> None:
     document_presets(s)
     document_review(s)
     document_versions(s)
+    document_labels(s)
     document_clone_and_trash(s)
     document_sharing(s)
     document_links(s)

@@ -77,6 +77,12 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         f"POST {org}/presets/{{id}}/restore/": {"id": str(presets.trashed.pk)},
         f"POST {org}/presets/{{id}}/submit/": {"id": str(presets.draft.pk)},
         f"(GET|POST) {org}/presets/{{preset_id}}/(links|shares|versions)/.*": {"preset_id": str(presets.own.pk)},
+        # `staging` exists on `own`, whose versions 1 and 2 are approved (a private preset's are, as written).
+        f"(GET|PUT) {org}/presets/{{preset_id}}/labels/.*": {
+            "preset_id": str(presets.own.pk),
+            "name": "staging",
+            "body.version": 2,
+        },
         f"(GET|PATCH) {org}/teams/{{id}}/": {"id": str(world.team.pk)},
         f"(GET|POST) {org}/teams/{{team_id}}/members/": team,
         f"(GET|PATCH) {org}/teams/{{team_id}}/members/{{user_id}}/": {**team, "user_id": str(world.target.user_id)},

@@ -1,8 +1,8 @@
 """An OpenAI-compatible API for programs: POST /v1/chat/completions and GET /v1/models.
 
 Authenticated by this service's API keys (the key's organisation is the tenant). `model` names a
-preset (`preset:<slug>` or `preset:<slug>@<version>`) or a catalogue model the organisation
-allows. A preset's rendered system prompt comes first; its model and parameters apply unless
+preset (`preset:<slug>`, `preset:<slug>@<version>` or `preset:<slug>#<label>`) or a catalogue
+model the organisation allows. A preset's rendered system prompt comes first; its model and parameters apply unless
 the request overrides parameters. Works unmodified with the official `openai` client.
 """
 
@@ -51,6 +51,7 @@ from presets.selectors import preset_list_visible
 from tenancy.chat_caller import NotAuthenticated, chat_caller_for_secret
 from tenancy.metering import guardrails
 from tenancy.models import ApiKey, Membership
+from tenancy.org_settings import LABEL_NAME
 
 ROLES = {"system", "user", "assistant"}
 
@@ -270,9 +271,13 @@ def _screen(membership: Membership, messages: list[dict[str, str]], policy: dict
 
 
 def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]) -> Any:
-    slug, _, version = name.removeprefix("preset:").partition("@")
-    if version and not version.isdigit():
-        raise InvalidInput("Use preset:<slug>@<version number>.", details={"field": "model"})
+    """`preset:<slug>`, `preset:<slug>@<version>` or `preset:<slug>#<label>`."""
+    reference, hashed, label = name.removeprefix("preset:").partition("#")
+    slug, _, version = reference.partition("@")
+    if (version and not version.isdigit()) or (hashed and (version or not LABEL_NAME.match(label))):
+        raise InvalidInput(
+            "Use preset:<slug>, preset:<slug>@<version number> or preset:<slug>#<label>.", details={"field": "model"}
+        )
     preset = Preset.objects.for_org(membership.org).alive().filter(slug=slug).first()
     if preset is None:
         raise NotFound(f"No preset {slug!r} here.")
@@ -282,6 +287,7 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
         version=int(version) if version else None,
         values=variables,
         preset=preset,
+        label=label,
     )
 
 

@@ -49,7 +49,7 @@ class ChatCompletionCreateSerializer(serializers.Serializer):
     model = documented_as(
         NO_NUL,
         help_text="A catalogue model the organisation allows, or a preset: `preset:<slug>` or "
-        "`preset:<slug>@<version>` (GET /v1/models lists them).",
+        "`preset:<slug>@<version>` or `preset:<slug>#<label>` (GET /v1/models lists them).",
     )
     messages = serializers.ListField(
         child=ChatMessageSerializer(),

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from conversations.models import Conversation, MessageStatus, Role
 from presets.outside import published_version
+from tenancy.org_settings import LABEL_PATTERN
 
 
 @extend_schema_field(OpenApiTypes.UUID)
@@ -33,6 +34,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "title",
             "preset",
             "preset_version",
+            "preset_label",
             "preset_via",
             "variables",
             "model_override",
@@ -57,6 +59,13 @@ class ConversationCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     preset = PresetField(required=False, allow_null=True, default=None)
     preset_version = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    preset_label = serializers.RegexField(
+        f"^({LABEL_PATTERN})?$",  # blank: no label
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Follow this label of the preset (its version is read at every turn) instead of a pinned version.",
+    )
     variables = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     model_override = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     params_override = serializers.JSONField(required=False, default=dict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from presets.api import libraries, public, sharing, versions, views
+from presets.api import labels, libraries, public, sharing, versions, views
 from tenancy.api.base import UUID_REGEX
 from tenancy.api.urls import ORG
 
@@ -15,6 +15,7 @@ router = SimpleRouter(trailing_slash=True)
 router.register(rf"{ORG}/presets", views.PresetViewSet, basename="preset")
 router.register(rf"{ORG}/presets", views.PresetReviewViewSet, basename="preset-review")
 router.register(rf"{PRESET}/versions", versions.PresetVersionViewSet, basename="preset-version")
+router.register(rf"{PRESET}/labels", labels.PresetLabelViewSet, basename="preset-label")
 router.register(rf"{PRESET}/shares", sharing.PresetShareViewSet, basename="preset-share")
 router.register(rf"{PRESET}/links", sharing.PresetLinkViewSet, basename="preset-link")
 router.register(rf"{ORG}/libraries", libraries.LibraryViewSet, basename="library")

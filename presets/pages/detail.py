@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from chatpresets.errors import DomainError, InvalidInput, PresetNotApproved, SafetyFindingsBlocked
 from presets.api import serializers as s
 from presets.api.presenters import preset_detail
+from presets.labels import labels_of
 from presets.models import Preset, Scope, Status
 from presets.pages.access import form_data, preset_page, refused
 from presets.pages.listing import frame
@@ -45,6 +46,7 @@ def preset_detail_page(request: HttpRequest, org_slug: str, pk: Any) -> HttpResp
         may_edit=access >= Access.EDIT,
         may_manage=access >= Access.MANAGE,
         versions=versions,
+        labels=labels_of(preset=preset),
         may_submit=access >= Access.EDIT and preset.scope != Scope.PRIVATE and preset.status in SUBMITTABLE,
     )
     return render(request, "presets/detail.html", context)

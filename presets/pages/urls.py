@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from presets.models import Preset, PresetLink
-from presets.pages import detail, editor, listing, review, sharing
+from presets.pages import detail, editor, labels, listing, review, sharing
 from tenancy.pages.hidden import hiding_recorded
 
 PRESET = "presets/<uuid:pk>/"
@@ -27,6 +27,8 @@ urlpatterns = hiding_recorded(
         path(f"{PRESET}submit/", detail.submit, name="preset-submit-page"),
         path(f"{PRESET}approve/", review.approve, name="preset-approve-page"),
         path(f"{PRESET}reject/", review.reject, name="preset-reject-page"),
+        path(f"{PRESET}labels/", labels.move, name="preset-label-move-page"),
+        path(f"{PRESET}labels/<slug:name>/delete/", labels.delete, name="preset-label-delete-page"),
         path(f"{PRESET}share/", sharing.share_page, name="preset-share-page"),
         path(f"{PRESET}share/grant/", sharing.grant, name="preset-grant-page"),
         path(f"{PRESET}share/<str:principal>/revoke/", sharing.ungrant, name="preset-ungrant-page"),
