@@ -139,17 +139,18 @@ def _row(values: tuple[Any, ...]) -> Row:
 
 def _metrics(named: dict[str, Any]) -> dict[str, Any]:
     """Counts and sums as stored, and the rates derived from them (null where nothing was counted)."""
-    turns, votes = named["turns"], named["thumbs_up"] + named["thumbs_down"]
+    counts = {name: int(named[name]) for name in (*COUNTS, "prompt_tokens", "completion_tokens")}
+    turns, votes = counts["turns"], counts["thumbs_up"] + counts["thumbs_down"]
     cost = Decimal(named["cost"]).quantize(COST_PLACES)
-    tokens = named["prompt_tokens"] + named["completion_tokens"]
+    tokens = counts["prompt_tokens"] + counts["completion_tokens"]
     ttft = named["ttft_ms_p50"]
     return {
-        **{name: int(named[name]) for name in (*COUNTS, "prompt_tokens", "completion_tokens")},
+        **counts,
         "cost": format(cost, "f"),
-        "thumbs_up_rate": _ratio(named["thumbs_up"], votes),
-        "regenerate_rate": _ratio(named["regenerated"], turns),
-        "edit_rate": _ratio(named["edited"], turns),
-        "error_rate": _ratio(named["errors"], turns),
+        "thumbs_up_rate": _ratio(counts["thumbs_up"], votes),
+        "regenerate_rate": _ratio(counts["regenerated"], turns),
+        "edit_rate": _ratio(counts["edited"], turns),
+        "error_rate": _ratio(counts["errors"], turns),
         "tokens_per_turn": round(tokens / turns, 2) if turns else None,
         "cost_per_turn": format((cost / turns).quantize(COST_PLACES), "f") if turns else None,
         "ttft_ms_p50": None if ttft is None else round(float(ttft), 1),

@@ -156,7 +156,7 @@ def test_a_bad_or_too_long_period_is_400_with_a_code(api, alice, dataset, params
     response = api(alice).get(analytics_url(dataset, **params))
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] in {"invalid_date_range", "invalid_input"}
+    assert response.json()["error"]["code"] in {"invalid_date_range", "invalid"}
 
 
 def test_a_full_year_of_366_days_is_allowed(api, alice, dataset) -> None:
