@@ -177,7 +177,8 @@ def test_a_private_preset_of_someone_else_is_404(api, acme, bob) -> None:
     assert api(colleague).get(analytics_url(private)).status_code == 404
 
 
-def test_turns_record_the_preset_and_how_the_answer_was_asked_for(api, alice, approved_preset, fake_llm) -> None:  # noqa: F811
+@pytest.mark.usefixtures("fake_llm")  # before approved_preset: it makes the test model known
+def test_turns_record_the_preset_and_how_the_answer_was_asked_for(api, alice, approved_preset) -> None:  # noqa: F811
     chat = start(api, alice, preset=str(approved_preset.pk), variables={"subject": "maths"})
     send(api, alice, chat["id"], "first")
     api(alice).post(
