@@ -37,7 +37,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 from bench.database import ensure_database  # noqa: E402
 from chatpresets.llm.catalogue import default_model  # noqa: E402
@@ -151,15 +151,10 @@ def time_case(*, preset: Preset, org: Organization, days: int, repeat: int) -> t
 def explain(*, preset: Preset, org: Organization, days: int) -> str:
     until = utc_today()
     period = analytics.analytics_period(since=until - timedelta(days=days - 1), until=until)
-    params = {
-        "preset": preset.pk,
-        "org": org.pk,
-        "start": midnight(period.start),
-        "end": midnight(period.end + timedelta(days=1)),
-        "finished": list(analytics.FINISHED),
-        "errors": list(analytics.ERRORS),
-    }
-    with connection.cursor() as cursor:
+    params = analytics.report_params(preset_id=preset.pk, org_id=org.pk, period=period)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in analytics.REPORT_SETTINGS:
+            cursor.execute(setting)
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + analytics.REPORT_SQL, params)
         return "\n".join(row[0] for row in cursor.fetchall())
 

@@ -1,4 +1,4 @@
-"""Per-version analytics: the preset and the kind of turn on each answer, and the index reading them.
+"""Per-version analytics: the preset and the kind of turn on each answer, and the indexes reading them.
 
 Answers written before this migration take their conversation's current preset (when they recorded
 a preset version) and count as new questions: regenerations and edits are only known from now on.
@@ -66,6 +66,12 @@ class Migration(migrations.Migration):
                     "ttft_ms",
                 ],
                 name="message_preset_answers",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="feedback",
+            index=models.Index(
+                fields=["org", "created_at"], include=["message", "vote"], name="feedback_org_recent"
             ),
         ),
     ]
