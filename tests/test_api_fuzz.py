@@ -76,7 +76,9 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         f"POST {org}/presets/{{id}}/(approve|reject)/": {"id": str(presets.pending.pk)},
         f"POST {org}/presets/{{id}}/restore/": {"id": str(presets.trashed.pk)},
         f"POST {org}/presets/{{id}}/submit/": {"id": str(presets.draft.pk)},
-        f"(GET|POST) {org}/presets/{{preset_id}}/(analytics|links|shares|versions)/.*": {"preset_id": str(presets.own.pk)},
+        f"(GET|POST) {org}/presets/{{preset_id}}/(analytics|links|shares|versions)/.*": {
+            "preset_id": str(presets.own.pk)
+        },
         f"(GET|PATCH) {org}/teams/{{id}}/": {"id": str(world.team.pk)},
         f"(GET|POST) {org}/teams/{{team_id}}/members/": team,
         f"(GET|PATCH) {org}/teams/{{team_id}}/members/{{user_id}}/": {**team, "user_id": str(world.target.user_id)},
