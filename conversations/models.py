@@ -65,6 +65,20 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
+ANALYTICS_COLUMNS = [
+    "id",
+    "org",
+    "conversation",
+    "preset_version",
+    "status",
+    "turn_kind",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "ttft_ms",
+]
+
+
 class MessageStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     STREAMING = "streaming", "Streaming"
@@ -72,6 +86,14 @@ class MessageStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     INTERRUPTED = "interrupted", "Interrupted"
     FAILED = "failed", "Failed"
+
+
+class TurnKind(models.TextChoices):
+    """How an answer came to be asked for, so analytics count regenerations and edits per version."""
+
+    NEW = "new", "New question"
+    REGENERATE = "regenerate", "Regenerated answer"
+    EDIT = "edit", "Answer to an edited question"
 
 
 class Message(TenantOwned):
@@ -84,7 +106,13 @@ class Message(TenantOwned):
     status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.COMPLETE)
     error_code = models.CharField(max_length=50, blank=True)
     model = models.CharField(max_length=100, blank=True)
+    # The preset that answered, as of the turn: the conversation's preset may change later, and
+    # per-version analytics read answers by (preset, created_at) without joining conversations.
+    preset = models.ForeignKey(
+        "presets.Preset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     preset_version = models.PositiveIntegerField(null=True, blank=True)
+    turn_kind = models.CharField(max_length=10, blank=True, choices=TurnKind.choices)  # answers only
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
@@ -118,6 +146,14 @@ class Message(TenantOwned):
                 fields=["updated_at"],
                 condition=models.Q(status__in=["pending", "streaming"]),
                 name="message_unfinished",
+            ),
+            # Per-version analytics (conversations/analytics.py): a preset's answers over a period,
+            # covering every column the report reads so the scan stays inside the index.
+            models.Index(
+                fields=["preset", "created_at"],
+                include=ANALYTICS_COLUMNS,
+                condition=models.Q(role="assistant"),
+                name="message_preset_answers",
             ),
         ]
 
@@ -220,6 +256,9 @@ class Feedback(TenantOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message", "user"], name="feedback_one_per_user")]
+        # Analytics read an organisation's votes since the period's start (a vote never predates its
+        # answer), with the columns they need, instead of every vote the organisation ever cast.
+        indexes = [models.Index(fields=["org", "created_at"], include=["message", "vote"], name="feedback_org_recent")]
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.vote}"

@@ -30,7 +30,7 @@ from chatpresets.llm.pii.policy import Screening
 from chatpresets.llm.tokens import count_message, count_text
 from conversations import metered, tasks
 from conversations.context import ContextPlan
-from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind
+from conversations.models import Conversation, Message, MessageStatus, Role, TurnKind, UsageKind
 from conversations.selectors import last_user_message
 from conversations.turn_setup import TurnSettings, model_prompt, plan_and_admit, plan_turn, turn_settings
 from presets.content import validate_params
@@ -191,7 +191,7 @@ def prepare_edit_locked(
     if question is None:
         raise InvalidState("There is no message to edit.")
     Message.objects.filter(Q(pk=question.pk) | Q(reply_to=question)).update(superseded=True)
-    return _new_turn(conversation, membership, content, client_id, api_key_id, seq)
+    return _new_turn(conversation, membership, content, client_id, api_key_id, seq, kind=TurnKind.EDIT)
 
 
 @turn_transaction()
@@ -213,7 +213,8 @@ def prepare_regenerate_locked(
     plan, call = plan_and_admit(
         conversation, membership, turn, api_key_id=api_key_id, new_message=question.content, before_seq=question.seq
     )
-    answer = _pending_answer(conversation, question, turn, plan, seq=seq, holds=metered.holds(call))
+    holds = metered.holds(call)
+    answer = _pending_answer(conversation, question, turn, plan, seq=seq, holds=holds, kind=TurnKind.REGENERATE)
     answer.save(force_insert=True)
     return _prepared(conversation, question, answer, plan, turn, call)
 
@@ -267,7 +268,13 @@ def _ensure_idle(conversation: Conversation, state: TurnState) -> int:
 
 
 def _new_turn(
-    conversation: Conversation, membership: Membership, content: str, client_id: str, api_key_id: Any, seq: int
+    conversation: Conversation,
+    membership: Membership,
+    content: str,
+    client_id: str,
+    api_key_id: Any,
+    seq: int,
+    kind: str = TurnKind.NEW,
 ) -> PreparedTurn:
     if len(content) > settings.MESSAGE_MAX_CHARS:  # before PII screening and token counting read it
         raise too_large(
@@ -294,10 +301,12 @@ def _new_turn(
         client_id=client_id,
         request_hash=request_hash(content),
         model=spec.name,
+        preset_id=resolved.preset_id if resolved else None,
         preset_version=resolved.version if resolved else None,
         pii=screened.findings,
     )
-    answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1, holds=metered.holds(call))
+    holds = metered.holds(call)
+    answer = _pending_answer(conversation, user_message, turn, plan, seq=seq + 1, holds=holds, kind=kind)
     Message.objects.bulk_create([user_message, answer])  # one INSERT for both (no signals listen to Message)
     _schedule_summary(conversation, plan)
     return _prepared(conversation, user_message, answer, plan, turn, call)
@@ -337,8 +346,9 @@ def _pending_answer(
     *,
     seq: int,
     holds: dict[str, str],
+    kind: str,
 ) -> Message:
-    """The pending answer, not yet saved."""
+    """The pending answer, not yet saved; `kind` says whether it answers a new, edited or repeated question."""
     return Message(
         org=conversation.org,
         conversation=conversation,
@@ -346,7 +356,9 @@ def _pending_answer(
         role=Role.ASSISTANT,
         status=MessageStatus.PENDING,
         model=turn.spec.name,
+        preset_id=turn.resolved.preset_id if turn.resolved else None,
         preset_version=turn.resolved.version if turn.resolved else None,
+        turn_kind=kind,
         reply_to=question,
         prompt_tokens=plan.used,
         holds=holds,

@@ -177,6 +177,7 @@ PRESET_PAGES = [
     ),
     Call("presets-review-page", "get", org, WRITERS, page=True),
     Call("preset-page", "get", preset, ALL_ROLES, addresses_object=True, page=True),
+    Call("preset-analytics-page", "get", preset, ALL_ROLES, addresses_object=True, page=True),
     Call("preset-edit-page", "get", preset, WRITERS, addresses_object=True, page=True),
     Call(
         "preset-edit-page",
@@ -377,6 +378,7 @@ CALLS: list[Call] = [
     ),
     Call("preset-review-revert", "post", preset, WRITERS, body=lambda w: {"version": 1}, addresses_object=True),
     Call("preset-version-list", "get", preset_child, ALL_ROLES, addresses_object=True),
+    Call("preset-analytics-list", "get", preset_child, ALL_ROLES, addresses_object=True),
     Call("preset-version-detail", "get", version(1), ALL_ROLES, addresses_object=True),
     Call("preset-version-diff", "get", version(2), ALL_ROLES, addresses_object=True, query="?against=1"),
     Call("preset-label-list", "get", preset_child, ALL_ROLES, addresses_object=True),

@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from chatpresets.llm import catalogue
-from conversations.models import UsageRecord
+from conversations.models import Conversation, Feedback, Message, UsageRecord
 from conversations.testing.fake_llm import FakeConfig
 from conversations.usage import rollup_usage
 from presets.models import Preset
@@ -379,6 +379,38 @@ def seed_ledger(s: Scenario, org: Organization) -> None:
         rollup_usage(day)
 
 
+# Answers of p1's two versions on two October days: (day, version, turn kind, status, tokens, cost, ttft, vote).
+ANSWERS = [
+    ("2026-10-05", 1, "new", "complete", (420, 96), "0.00007740", 640, "up"),
+    ("2026-10-05", 1, "regenerate", "complete", (455, 120), "0.00008700", 710, "down"),
+    ("2026-10-06", 2, "new", "complete", (390, 88), "0.00006780", 520, "up"),
+    ("2026-10-06", 2, "edit", "failed", (402, 0), "0", None, None),
+]
+
+
+def document_analytics(s: Scenario) -> None:
+    s.docs.section(
+        "Preset analytics",
+        "How each version's answers fared in your organisation, per UTC day, with each version's and the "
+        "overall totals. Readers of the preset; the period is `since`..`until` (30 days by default, 366 at most).",
+    )
+    acme = Organization.objects.get(slug="acme")
+    chat = Conversation.objects.create(org=acme, user=s.users["alice"], preset_id=s.ids["p1"])
+    for seq, (day, version, kind, status, (prompt, completion), cost, ttft, vote) in enumerate(ANSWERS, 1):
+        answer = Message.objects.create(
+            org=acme, conversation=chat, seq=seq, role="assistant", preset_id=s.ids["p1"], preset_version=version,
+            turn_kind=kind, status=status, prompt_tokens=prompt, completion_tokens=completion, cost=cost, ttft_ms=ttft,
+        )  # fmt: skip
+        Message.objects.filter(pk=answer.pk).update(created_at=f"{day}T10:00:00+00:00")
+        if vote:
+            Feedback.objects.create(org=acme, message=answer, user=s.users["alice"], vote=vote)
+    path = f"{ACME}/presets/{s.ids['p1']}/analytics/"
+    title = "Thumbs-up, regenerate, edit and error rates, tokens and cost per turn, median time to first token."
+    s.call("bob", "get", f"{path}?since=2026-10-01&until=2026-10-31", title=title, expect=200)
+    title = "A period the endpoint refuses (reversed, or longer than 366 days)."
+    s.call("bob", "get", f"{path}?since=2025-01-01&until=2026-10-31", title=title, expect=400)
+
+
 def document_outside(s: Scenario) -> None:
     s.docs.section(
         "Another organisation's preset",
@@ -525,6 +557,7 @@ def run(s: Scenario) -> None:
     document_conversations(s)
     document_outside(s)
     document_usage(s)
+    document_analytics(s)
     document_audit(s)
     document_errors(s)
 

@@ -76,7 +76,9 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         f"POST {org}/presets/{{id}}/(approve|reject)/": {"id": str(presets.pending.pk)},
         f"POST {org}/presets/{{id}}/restore/": {"id": str(presets.trashed.pk)},
         f"POST {org}/presets/{{id}}/submit/": {"id": str(presets.draft.pk)},
-        f"(GET|POST) {org}/presets/{{preset_id}}/(links|shares|versions)/.*": {"preset_id": str(presets.own.pk)},
+        f"(GET|POST) {org}/presets/{{preset_id}}/(analytics|links|shares|versions)/.*": {
+            "preset_id": str(presets.own.pk)
+        },
         # `staging` exists on `own`, whose versions 1 and 2 are approved (a private preset's are, as written).
         f"(GET|PUT) {org}/presets/{{preset_id}}/labels/.*": {
             "preset_id": str(presets.own.pk),

@@ -7,6 +7,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from conversations.api import outside, send, usage
+from conversations.api.analytics import PresetAnalyticsViewSet
 from conversations.api.feedback import feedback_view
 from conversations.api.views import ConversationViewSet
 from tenancy.api.base import UUID_REGEX
@@ -17,6 +18,9 @@ CONVERSATION = rf"^{ORG}/conversations/(?P<pk>{UUID_REGEX})"
 router = SimpleRouter(trailing_slash=True)
 router.register(rf"{ORG}/conversations", ConversationViewSet, basename="conversation")
 router.register(rf"{ORG}/usage", usage.UsageViewSet, basename="usage")
+router.register(
+    rf"{ORG}/presets/(?P<preset_id>{UUID_REGEX})/analytics", PresetAnalyticsViewSet, basename="preset-analytics"
+)
 
 urlpatterns = [
     path("me/quota/", usage.MeQuotaView.as_view(), name="me-quota"),

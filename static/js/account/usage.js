@@ -2,16 +2,13 @@
 // allowed by the page's policy, style attributes are not) and draws the organisation's tokens and
 // cost with uPlot from the JSON data block the server rendered.
 import uPlot from "../../vendor/uplot/uPlot.esm.js";
+import { colour, redrawOnThemeAndResize } from "../charts.js";
 
 function sizeBars() {
   for (const track of document.querySelectorAll(".quota-track")) {
     track.querySelector(".quota-used").style.width = `${Number(track.dataset.usedShare) || 0}%`;
     track.querySelector(".quota-reserved").style.width = `${Number(track.dataset.reservedShare) || 0}%`;
   }
-}
-
-function colour(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
 function axes(xValues) {
@@ -87,9 +84,4 @@ function draw() {
 sizeBars();
 draw();
 // Colours follow the theme, and the width follows the window.
-new MutationObserver(draw).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
-let resizing = 0;
-window.addEventListener("resize", () => {
-  cancelAnimationFrame(resizing);
-  resizing = requestAnimationFrame(draw);
-});
+redrawOnThemeAndResize(draw);
