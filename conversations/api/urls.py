@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from conversations.api import outside, send, usage
+from conversations.api import experiments, outside, send, usage
 from conversations.api.feedback import feedback_view
 from conversations.api.views import ConversationViewSet
 from tenancy.api.base import UUID_REGEX
@@ -17,6 +17,7 @@ CONVERSATION = rf"^{ORG}/conversations/(?P<pk>{UUID_REGEX})"
 router = SimpleRouter(trailing_slash=True)
 router.register(rf"{ORG}/conversations", ConversationViewSet, basename="conversation")
 router.register(rf"{ORG}/usage", usage.UsageViewSet, basename="usage")
+router.register(rf"{ORG}/experiments", experiments.ExperimentViewSet, basename="experiment")
 
 urlpatterns = [
     path("me/quota/", usage.MeQuotaView.as_view(), name="me-quota"),
