@@ -33,7 +33,6 @@ READ, WRITE, REVIEW = Perm.PRESETS_READ, Perm.PRESETS_WRITE, Perm.PRESETS_APPROV
 TRANSITIONS = {
     "start": services.experiment_start,
     "pause": services.experiment_pause,
-    "resume": services.experiment_resume,
     "stop": services.experiment_stop,
 }
 
@@ -82,17 +81,13 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     @extend_schema(request=None, responses=s.ExperimentSerializer)
     @action(detail=True, methods=["post"])
     def start(self, request: Request, **kwargs: Any) -> Response:
+        """Start a draft, or resume a paused experiment (its split and assignments unchanged)."""
         return self.transition("start")
 
     @extend_schema(request=None, responses=s.ExperimentSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, **kwargs: Any) -> Response:
         return self.transition("pause")
-
-    @extend_schema(request=None, responses=s.ExperimentSerializer)
-    @action(detail=True, methods=["post"])
-    def resume(self, request: Request, **kwargs: Any) -> Response:
-        return self.transition("resume")
 
     @extend_schema(request=None, responses=s.ExperimentSerializer)
     @action(detail=True, methods=["post"])

@@ -3,7 +3,7 @@
 models.py      Experiment and ExperimentVariant (variants and weights frozen once started)
 assignment.py  the deterministic, sticky bucket of a unit (user or conversation): no lookup table
 statistics.py  confidence intervals, the primary metric's test, sample-ratio mismatch (scipy.stats)
-services.py    create, start, pause, resume, stop, promote: each audited as `experiment.*`
+services.py    create, start (or resume), pause, stop, promote: each audited as `experiment.*`
 selectors.py   the running experiment a new conversation of a preset joins
 admin.py       the read-only staff view
 

@@ -1,9 +1,9 @@
-"""Writes for experiments: create and edit drafts, start, pause, resume, stop, promote, delete.
+"""Writes for experiments: create and edit drafts, start (or resume), pause, stop, promote, delete.
 
 Every change is audited (`experiment.*`) in its own transaction. Variants, weights, traffic share
 and unit are frozen once an experiment has started: units were assigned under that split, and a
 different split would mix two experiments in one result (start a new experiment instead).
-Starting, pausing, resuming, stopping and promoting need review rights on the preset.
+Starting, pausing, stopping and promoting need review rights on the preset.
 """
 
 from __future__ import annotations
@@ -72,11 +72,13 @@ def experiment_update(
 
 
 def experiment_start(*, experiment: Experiment, actor: User) -> Experiment:
-    """draft → running; the variants are checked again (a version may have been superseded meanwhile)."""
+    """draft or paused → running; the variants are checked again (a version may have been
+    superseded meanwhile). Resuming keeps the split, so units keep their variants."""
     try:
         with transaction.atomic():
-            experiment = _transition(experiment, actor, {ExperimentStatus.DRAFT}, ExperimentStatus.RUNNING)
-            _check_variants(experiment, list(experiment.variants.all()))
+            sources = {ExperimentStatus.DRAFT, ExperimentStatus.PAUSED}
+            experiment = _transition(experiment, actor, sources, ExperimentStatus.RUNNING)
+            _check_variants(experiment, list(experiment.variants.select_related("preset")))
             return experiment
     except IntegrityError as clash:  # experiment_one_active_per_preset
         raise ExperimentAlreadyActive() from clash
@@ -86,11 +88,6 @@ def experiment_pause(*, experiment: Experiment, actor: User) -> Experiment:
     """running → paused: new conversations stop joining; assigned ones keep their variant."""
     with transaction.atomic():
         return _transition(experiment, actor, {ExperimentStatus.RUNNING}, ExperimentStatus.PAUSED)
-
-
-def experiment_resume(*, experiment: Experiment, actor: User) -> Experiment:
-    with transaction.atomic():
-        return _transition(experiment, actor, {ExperimentStatus.PAUSED}, ExperimentStatus.RUNNING)
 
 
 def experiment_stop(*, experiment: Experiment, actor: User) -> Experiment:
