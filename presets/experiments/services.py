@@ -103,8 +103,6 @@ def experiment_promote(*, experiment: Experiment, actor: User, variant_name: str
     The label's own rules apply (presets.labels: review rights for `production` and protected
     labels); the variant must be a version of the experiment's own preset.
     """
-    from presets.labels import label_move  # labels sit beside experiments; imported when used
-
     experiment = _locked(experiment)
     _require_reviewer(experiment, actor)
     if experiment.status == ExperimentStatus.DRAFT:
@@ -114,6 +112,8 @@ def experiment_promote(*, experiment: Experiment, actor: User, variant_name: str
         raise InvalidInput("No such variant in this experiment.", details={"field": "variant"})
     if variant.preset_id != experiment.preset_id:
         raise InvalidState("Only a version of the experiment's own preset can take its label.")
+    from presets.labels import label_move  # labels sit beside experiments; imported when used
+
     label = experiment.label or "production"
     label_move(preset=experiment.preset, name=label, version=variant.version, actor=actor)
     if experiment.status in ACTIVE:
