@@ -14,7 +14,8 @@ from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation, Feedback, Message, MessageStatus, Role, Vote
 from presets.experiments.models import Experiment, Metric, Unit
-from presets.experiments.statistics import MeanSample, RateSample, VariantData
+from presets.experiments.services import min_sample
+from presets.experiments.statistics import MeanSample, RateSample, VariantData, analyse
 
 FINISHED = [MessageStatus.COMPLETE, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.INTERRUPTED]
 COMPLETE = Q(status=MessageStatus.COMPLETE)
@@ -23,6 +24,21 @@ CONTINUOUS = {
     Metric.COST_PER_TURN: (F("cost"), COMPLETE),
     Metric.TTFT_MS: (F("ttft_ms"), COMPLETE & Q(ttft_ms__isnull=False)),
 }
+
+
+def experiment_results(*, experiment: Experiment) -> dict[str, Any]:
+    """Per variant: units, counts, each metric with its 95% interval; the primary metric's test,
+    the verdict (none below the minimum sample) and the sample-ratio check."""
+    data, counts = experiment_counts(experiment=experiment)
+    found = analyse(
+        variants=data,
+        primary=experiment.primary_metric,
+        guardrails=experiment.guardrail_metrics,
+        min_sample=min_sample(),
+    )
+    for row in found["variants"]:
+        row["counts"] = counts[row["name"]]
+    return found
 
 
 def experiment_counts(*, experiment: Experiment) -> tuple[list[VariantData], dict[str, dict[str, Any]]]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+from conversations.models import Conversation, Feedback, Message
 from presets.experiments import services
-from presets.experiments.models import Experiment
+from presets.experiments.models import Experiment, ExperimentVariant
 from presets.models import Preset, Scope
 from presets.services import lifecycle, review
 from tenancy.models import Organization, Role, User
@@ -53,3 +55,36 @@ def build_experiment_world(org: Organization, caller: User) -> ExperimentWorld:
     )
     running = services.experiment_start(experiment=running, actor=reviewer)
     return ExperimentWorld(preset=preset, other=other, draft=draft, running=running, reviewer=reviewer)
+
+
+def record_answers(
+    org: Organization,
+    user: User,
+    experiment: Experiment,
+    variant: ExperimentVariant,
+    *,
+    ups: int,
+    downs: int,
+    failed: int,
+) -> None:
+    """One conversation in `variant` with a question and answer per vote, plus failed answers."""
+    conversation = Conversation.objects.create(
+        org=org, user=user, preset=variant.preset, experiment=experiment, experiment_variant=variant
+    )
+    votes = ["up"] * ups + ["down"] * downs + [None] * failed
+    for index, vote in enumerate(votes):
+        Message.objects.create(org=org, conversation=conversation, seq=2 * index + 1, role="user", content="q")
+        answer = Message.objects.create(
+            org=org,
+            conversation=conversation,
+            seq=2 * index + 2,
+            role="assistant",
+            content="a",
+            status="complete" if vote else "failed",
+            prompt_tokens=20,
+            completion_tokens=10,
+            cost=Decimal("0.001"),
+            ttft_ms=100 + index,
+        )
+        if vote:
+            Feedback.objects.create(org=org, message=answer, user=user, vote=vote)

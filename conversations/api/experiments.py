@@ -18,13 +18,13 @@ from rest_framework.response import Response
 
 from chatpresets.errors import InvalidInput, NotFound
 from conversations.api import experiment_serializers as s
-from conversations.experiment_metrics import experiment_counts
+from conversations.experiment_metrics import experiment_results
 from presets.api.base import require
 from presets.experiments import services
 from presets.experiments.models import Experiment
-from presets.experiments.statistics import analyse
+from presets.experiments.selectors import experiments_visible
 from presets.models import Preset
-from presets.selectors import Access, preset_for_caller, visibility_q
+from presets.selectors import Access, preset_for_caller
 from tenancy.api.base import TenantViewSet
 from tenancy.api.views import validated
 from tenancy.permissions import Perm
@@ -51,8 +51,8 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     }
 
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
-        visible = Preset.objects.for_org(self.org).filter(visibility_q(self.membership)).values("pk")
-        return queryset.filter(preset__in=visible).select_related("org", "preset").prefetch_related("variants")
+        visible = experiments_visible(membership=self.membership).values("pk")
+        return queryset.filter(pk__in=visible).select_related("org", "preset").prefetch_related("variants")
 
     @extend_schema(request=s.ExperimentWriteSerializer, responses={201: s.ExperimentSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
@@ -108,16 +108,9 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         """Per variant: units, counts, each metric with its 95% interval; the primary metric's test,
         the verdict (none below the minimum sample) and the sample-ratio check."""
         experiment = self.get_object()
-        data, counts = experiment_counts(experiment=experiment)
-        found = analyse(
-            variants=data,
-            primary=experiment.primary_metric,
-            guardrails=experiment.guardrail_metrics,
-            min_sample=services.min_sample(),
+        return Response(
+            {"experiment": s.ExperimentSerializer(experiment).data, **experiment_results(experiment=experiment)}
         )
-        for row in found["variants"]:
-            row["counts"] = counts[row["name"]]
-        return Response({"experiment": s.ExperimentSerializer(experiment).data, **found})
 
     def transition(self, name: str) -> Response:
         experiment = TRANSITIONS[name](experiment=self.get_object(), actor=self.request.user)

@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from presets.experiments.assignment import pick
 from presets.experiments.models import Experiment, ExperimentStatus, ExperimentVariant, Unit
 from presets.models import Preset
-from tenancy.models import Organization
+from presets.selectors import visibility_q
+from tenancy.models import Membership, Organization
 
 DEFAULT_SLOTS = ("", "production")  # a conversation following "the newest approved" is production's traffic
 
@@ -21,8 +22,11 @@ class Assignment:
     variant: ExperimentVariant
 
 
-def experiments_of_org(*, org: Organization) -> QuerySet[Experiment]:
-    return Experiment.objects.for_org(org).select_related("preset").prefetch_related("variants")
+def experiments_visible(*, membership: Membership) -> QuerySet[Experiment]:
+    """The organisation's experiments on presets the caller sees; any other is the same 404."""
+    visible = Preset.objects.for_org(membership.org).filter(visibility_q(membership)).values("pk")
+    queryset = Experiment.objects.for_org(membership.org).filter(preset__in=visible)
+    return queryset.select_related("org", "preset").prefetch_related("variants")
 
 
 def assignment_for(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,11 +9,16 @@ import pytest
 from audit.models import AuditEvent
 from chatpresets.errors import InvalidState
 from conversations import services as conversations
-from conversations.models import Conversation, Feedback, Message
 from presets.experiments import services
 from presets.experiments.models import Experiment, ExperimentStatus
 from tenancy.models import Membership, Role
-from tests.experiments_world import ExperimentWorld, approved_preset, build_experiment_world, two_variants
+from tests.experiments_world import (
+    ExperimentWorld,
+    approved_preset,
+    build_experiment_world,
+    record_answers,
+    two_variants,
+)
 from tests.factories import MembershipFactory
 from tests.presets.conftest import url
 
@@ -160,8 +164,8 @@ def test_a_paused_experiment_takes_no_new_conversations(acme, alice, world) -> N
 
 def test_results_count_what_each_variant_measured(api, acme, alice, world) -> None:
     variants = list(world.running.variants.order_by("position"))
-    _answers(acme, alice, world.running, variants[0], ups=3, downs=1, failed=1)
-    _answers(acme, alice, world.running, variants[1], ups=1, downs=3, failed=0)
+    record_answers(acme, alice, world.running, variants[0], ups=3, downs=1, failed=1)
+    record_answers(acme, alice, world.running, variants[1], ups=1, downs=3, failed=0)
     found = api(alice).get(url("experiment-results", pk=world.running.pk)).json()
     control, candidate = found["variants"]
     assert control["counts"] | {"cost": None} == {
@@ -209,27 +213,3 @@ def test_a_variant_of_another_preset_is_not_promoted(world) -> None:
 
 def _reviewer(org) -> Any:
     return MembershipFactory(org=org, role=Role.APPROVER).user
-
-
-def _answers(org, user, experiment, variant, *, ups: int, downs: int, failed: int) -> None:
-    """One conversation in `variant` with a question and answer per vote, plus failed answers."""
-    conversation = Conversation.objects.create(
-        org=org, user=user, preset=variant.preset, experiment=experiment, experiment_variant=variant
-    )
-    votes = ["up"] * ups + ["down"] * downs + [None] * failed
-    for index, vote in enumerate(votes):
-        Message.objects.create(org=org, conversation=conversation, seq=2 * index + 1, role="user", content="q")
-        answer = Message.objects.create(
-            org=org,
-            conversation=conversation,
-            seq=2 * index + 2,
-            role="assistant",
-            content="a",
-            status="complete" if vote else "failed",
-            prompt_tokens=20,
-            completion_tokens=10,
-            cost=Decimal("0.001"),
-            ttft_ms=100 + index,
-        )
-        if vote:
-            Feedback.objects.create(org=org, message=answer, user=user, vote=vote)
