@@ -91,7 +91,8 @@ class ExperimentVariant(TenantOwned):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
     name = models.SlugField(max_length=50)
-    preset = models.ForeignKey("presets.Preset", on_delete=models.PROTECT, related_name="+")
+    # Purging a preset from the trash takes its variants with it, rather than failing the purge.
+    preset = models.ForeignKey("presets.Preset", on_delete=models.CASCADE, related_name="+")
     version = models.PositiveIntegerField()
     weight = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     position = models.PositiveSmallIntegerField(default=0)  # the first variant is the control

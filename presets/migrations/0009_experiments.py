@@ -49,7 +49,7 @@ class Migration(migrations.Migration):
                 ('position', models.PositiveSmallIntegerField(default=0)),
                 ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='presets.experiment')),
                 ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(class)s_set', to='tenancy.organization')),
-                ('preset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='presets.preset')),
+                ('preset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='presets.preset')),
             ],
             options={
                 'ordering': ['experiment', 'position'],
