@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -43,7 +44,7 @@ def experiment_create(
 ) -> Experiment:
     """A draft experiment; each variant is {name, preset, version, weight} with an approved version."""
     experiment = Experiment(org=org, preset=preset, created_by=actor, **_checked_fields(fields))
-    experiment.full_clean(exclude=["preset", "created_by"])
+    _clean(experiment)
     experiment.save()
     _replace_variants(experiment, variants)
     audit.record(org=org, actor=actor, action="experiment.created", target=experiment, payload=_summary(experiment))
@@ -61,7 +62,7 @@ def experiment_update(
         raise ExperimentFrozen(details={"fields": frozen})
     for name, value in _checked_fields(changes).items():
         setattr(experiment, name, value)
-    experiment.full_clean(exclude=["preset", "created_by"])
+    _clean(experiment)
     experiment.save()
     if variants is not None:
         _replace_variants(experiment, variants)
@@ -164,6 +165,14 @@ def _require_reviewer(experiment: Experiment, actor: User) -> None:
 
 def _locked(experiment: Experiment) -> Experiment:
     return Experiment.objects.select_for_update().select_related("org", "preset").get(pk=experiment.pk)
+
+
+def _clean(experiment: Experiment) -> None:
+    """The model's own checks (ranges, choices, slugs) as the API's `invalid`, never a 500."""
+    try:
+        experiment.full_clean(exclude=["org", "preset", "created_by"])
+    except ValidationError as error:
+        raise InvalidInput("The experiment is not valid.", details={"fields": error.message_dict}) from error
 
 
 def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
