@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from audit.models import AuditEvent
 from chatpresets.errors import InvalidState
@@ -213,3 +214,14 @@ def test_a_variant_of_another_preset_is_not_promoted(world) -> None:
 
 def _reviewer(org) -> Any:
     return MembershipFactory(org=org, role=Role.APPROVER).user
+
+
+def test_the_admin_shows_experiments_read_only(client, world, alice) -> None:
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+    assert client.get(reverse("admin:presets_experiment_changelist")).status_code == 200
+    page = client.get(reverse("admin:presets_experiment_change", args=[world.running.pk]))
+    assert page.status_code == 200
+    assert b'name="name"' not in page.content  # no editable field
+    assert client.post(reverse("admin:presets_experiment_delete", args=[world.running.pk])).status_code == 403
