@@ -63,6 +63,12 @@ class ExperimentWriteSerializer(serializers.Serializer):
     variants = VariantWriteSerializer(many=True, max_length=10, min_length=2)
 
 
+class VariantsSerializer(serializers.Serializer):
+    """A PATCH's variants read whole (not partially): they replace the draft's variants."""
+
+    variants = VariantWriteSerializer(many=True, max_length=10, min_length=2)
+
+
 class ExperimentUpdateSerializer(ExperimentWriteSerializer):
     """A PATCH: the preset never changes (start a new experiment on another one)."""
 

@@ -68,7 +68,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         preset = self.editable_preset(experiment.preset_id)
         data = validated(self, s.ExperimentUpdateSerializer, partial=True)
         if "variants" in data:
-            data["variants"] = self.variant_rows(data["variants"], preset)
+            data["variants"] = self.variant_rows(validated(self, s.VariantsSerializer)["variants"], preset)
         experiment = services.experiment_update(experiment=experiment, actor=request.user, **data)
         return Response(s.ExperimentSerializer(experiment).data)
 
