@@ -225,3 +225,11 @@ def test_the_admin_shows_experiments_read_only(client, world, alice) -> None:
     assert page.status_code == 200
     assert b'name="name"' not in page.content  # no editable field
     assert client.post(reverse("admin:presets_experiment_delete", args=[world.running.pk])).status_code == 403
+
+
+def test_a_patch_replaces_variants_whole(api, world, alice) -> None:
+    response = api(alice).patch(
+        url("experiment-detail", pk=world.draft.pk), {"variants": [{"name": "a"}, {"name": "b"}]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
