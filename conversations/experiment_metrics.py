@@ -72,8 +72,8 @@ def experiment_counts(*, experiment: Experiment) -> tuple[list[VariantData], dic
             "thumbs_down": down,
             "regenerates": mine.get("regenerates", 0),
             "errors": mine.get("errors", 0),
-            "tokens": int(mine.get("tokens") or 0),
-            "cost": str(mine.get("cost") or 0),
+            "tokens": int(mine.get("tokens_sum") or 0),
+            "cost": str(mine.get("cost_sum") or 0),
         }
     return data, counts
 
@@ -96,8 +96,8 @@ def _answers(experiment: Experiment) -> dict[Any, dict[str, Any]]:
         "errors": Count("id", filter=Q(status=MessageStatus.FAILED)),
         # A regenerated answer: replaced while its question stayed (an edit replaces both).
         "regenerates": Count("id", filter=Q(superseded=True, reply_to__superseded=False)),
-        "tokens": Coalesce(Sum(F("prompt_tokens") + F("completion_tokens")), 0),
-        "cost": Sum("cost"),
+        "tokens_sum": Coalesce(Sum(F("prompt_tokens") + F("completion_tokens")), 0),
+        "cost_sum": Sum("cost"),  # not "cost": an annotation may not shadow the column the means read
     }
     for metric, (value, where) in CONTINUOUS.items():
         aggregates[f"{metric}_n"] = Count("id", filter=where)
