@@ -53,7 +53,8 @@ class ExperimentWriteSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=200)
     preset = serializers.UUIDField()
-    label = serializers.SlugField(max_length=50, required=False, allow_blank=True, default="")
+    # A slug or nothing (the preset's default traffic); a SlugField's schema pattern refused the empty default.
+    label = serializers.RegexField(r"^[-a-zA-Z0-9_]*$", max_length=50, required=False, allow_blank=True, default="")
     traffic_share = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, default=1.0)
     unit = serializers.ChoiceField(choices=Unit.choices, required=False, default=Unit.USER)
     primary_metric = serializers.ChoiceField(choices=Metric.choices, required=False, default=Metric.THUMBS_UP_RATE)
