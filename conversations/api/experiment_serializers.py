@@ -18,6 +18,7 @@ class VariantSerializer(serializers.ModelSerializer):
 
 class ExperimentSerializer(serializers.ModelSerializer):
     preset = serializers.UUIDField(source="preset_id", read_only=True)
+    label = serializers.CharField(read_only=True, help_text="The label slot; empty: the preset's default traffic")
     variants = VariantSerializer(many=True, read_only=True)
 
     class Meta:
@@ -48,6 +49,11 @@ class VariantWriteSerializer(serializers.Serializer):
     weight = serializers.IntegerField(min_value=1, max_value=10_000)
 
 
+def variant_list() -> serializers.ListField:
+    """2 to 10 variants; a ListField, so that the schema states the bounds (minItems, maxItems)."""
+    return serializers.ListField(child=VariantWriteSerializer(), min_length=2, max_length=10)
+
+
 class ExperimentWriteSerializer(serializers.Serializer):
     """The organisation, creator and status are never read from the body: the service sets them."""
 
@@ -61,13 +67,13 @@ class ExperimentWriteSerializer(serializers.Serializer):
     guardrail_metrics = serializers.ListField(
         child=serializers.ChoiceField(choices=Metric.choices), required=False, default=list, max_length=len(Metric)
     )
-    variants = VariantWriteSerializer(many=True, max_length=10, min_length=2)
+    variants = variant_list()
 
 
 class VariantsSerializer(serializers.Serializer):
     """A PATCH's variants read whole (not partially): they replace the draft's variants."""
 
-    variants = VariantWriteSerializer(many=True, max_length=10, min_length=2)
+    variants = variant_list()
 
 
 class ExperimentUpdateSerializer(ExperimentWriteSerializer):

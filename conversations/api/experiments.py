@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chatpresets.errors import InvalidInput, NotFound
+from chatpresets.errors import NotFound
 from conversations.api import experiment_serializers as s
 from conversations.experiment_metrics import experiment_results
 from presets.api.base import require
@@ -134,6 +134,6 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
                     else preset_for_caller(membership=self.membership, preset_id=other)[0]
                 )
             except NotFound:
-                raise InvalidInput("No such preset.", details={"field": "variants", "index": index}) from None
+                raise NotFound("No such preset.", details={"field": "variants", "index": index}) from None
             rows.append({**variant, "preset": chosen})
         return rows

@@ -17,7 +17,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import services as audit
-from chatpresets.errors import Conflict, Forbidden, InvalidInput, InvalidState
+from chatpresets.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    PresetNotApproved,
+)
 from presets.experiments.models import ACTIVE, Experiment, ExperimentStatus, ExperimentVariant, Metric
 from presets.models import Preset, PresetVersion, Scope, Status
 from presets.services.review import may_review
@@ -110,7 +118,7 @@ def experiment_promote(*, experiment: Experiment, actor: User, variant_name: str
         raise InvalidState("A draft experiment has no results to promote.")
     variant = experiment.variants.filter(name=variant_name).first()
     if variant is None:
-        raise InvalidInput("No such variant in this experiment.", details={"field": "variant"})
+        raise NotFound("No such variant in this experiment.", details={"field": "variant"})
     if variant.preset_id != experiment.preset_id:
         raise InvalidState("Only a version of the experiment's own preset can take its label.")
     from presets.labels import label_move  # labels sit beside experiments; imported when used
@@ -209,7 +217,7 @@ def _check_variants(experiment: Experiment, rows: Sequence[ExperimentVariant]) -
     if not 2 <= len(rows) <= MAX_VARIANTS:
         raise InvalidInput(f"An experiment has 2 to {MAX_VARIANTS} variants.", details={"field": "variants"})
     if len({row.name for row in rows}) != len(rows):
-        raise InvalidInput("Variant names must be unique.", details={"field": "variants"})
+        raise AlreadyExists("Variant names must be unique.", details={"field": "variants"})
     for index, row in enumerate(rows):
         where = {"field": "variants", "index": index}
         if row.weight is None or row.weight < 1:
@@ -217,12 +225,12 @@ def _check_variants(experiment: Experiment, rows: Sequence[ExperimentVariant]) -
         if row.preset.org_id != experiment.org_id or row.preset.deleted_at is not None:
             raise InvalidInput("A variant's preset must be a live preset of this organisation.", details=where)
         if not _shares_audience(experiment.preset, row.preset):
-            raise InvalidInput(
+            raise InvalidState(
                 "Another preset in a variant must be organisation-wide or of the same team.", details=where
             )
         approved = PresetVersion.objects.filter(preset=row.preset, number=row.version, status=Status.APPROVED)
         if not approved.exists():
-            raise InvalidInput("A variant's version must be approved.", details=where)
+            raise PresetNotApproved(f"Version {row.version} of a variant's preset is not approved.", details=where)
 
 
 def _shares_audience(preset: Preset, other: Preset) -> bool:

@@ -47,19 +47,24 @@ def test_a_writer_drafts_an_experiment_and_it_is_audited(api, world, alice) -> N
 
 
 @pytest.mark.parametrize(
-    ("variants", "field"),
+    ("variants", "status", "code"),
     [
-        ([{"name": "a", "version": 1, "weight": 1}], "variants"),
-        ([{"name": "a", "version": 1, "weight": 1}, {"name": "b", "version": 9, "weight": 1}], "variants"),
-        ([{"name": "a", "version": 1, "weight": 1}, {"name": "b", "version": 1, "weight": 0}], "variants"),
-        ([{"name": "a", "version": 1, "weight": 1}, {"name": "a", "version": 1, "weight": 1}], "variants"),
+        ([{"name": "a", "version": 1, "weight": 1}], 400, "invalid"),
+        (
+            [{"name": "a", "version": 1, "weight": 1}, {"name": "b", "version": 9, "weight": 1}],
+            409,
+            "preset_not_approved",
+        ),
+        ([{"name": "a", "version": 1, "weight": 1}, {"name": "b", "version": 1, "weight": 0}], 400, "invalid"),
+        ([{"name": "a", "version": 1, "weight": 1}, {"name": "a", "version": 1, "weight": 1}], 409, "already_exists"),
     ],
     ids=["one-variant", "unapproved-version", "zero-weight", "same-name"],
 )
-def test_invalid_variants_are_refused(api, world, alice, variants, field) -> None:
+def test_invalid_variants_are_refused(api, world, alice, variants, status, code) -> None:
     response = api(alice).post(url("experiment-list"), body(world, variants=variants), format="json")
-    assert response.status_code == 400, response.json()
-    assert response.json()["error"]["code"] == "invalid"
+    assert response.status_code == status, response.json()
+    assert response.json()["error"]["code"] == code
+    assert not Experiment.objects.filter(name="Tone").exists()
 
 
 def test_another_organisations_preset_is_no_variant(api, world, alice, globex) -> None:
@@ -69,7 +74,7 @@ def test_another_organisations_preset_is_no_variant(api, world, alice, globex) -
         {"name": "b", "preset": str(foreign.pk), "version": 1, "weight": 1},
     ]
     response = api(alice).post(url("experiment-list"), body(world, variants=variants), format="json")
-    assert response.status_code == 400
+    assert response.status_code == 404  # the same answer as a preset that does not exist
     assert response.json()["error"]["details"]["index"] == 1
 
 
