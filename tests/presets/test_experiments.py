@@ -238,3 +238,40 @@ def test_a_patch_replaces_variants_whole(api, world, alice) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
+
+
+def test_units_outside_the_traffic_share_keep_the_preset_as_asked(acme, alice, world) -> None:
+    experiment = services.experiment_create(
+        org=acme,
+        preset=world.other,
+        actor=alice,
+        name="Nobody",
+        traffic_share=0.0,
+        variants=two_variants(world.other, world.preset),
+    )
+    services.experiment_start(experiment=experiment, actor=world.reviewer)
+    membership = Membership.objects.get(org=acme, user=alice)
+    conversation = conversations.conversation_create(membership=membership, preset=world.other)
+    assert (conversation.experiment_id, conversation.preset_id, conversation.preset_version) == (
+        None,
+        world.other.pk,
+        None,
+    )
+
+
+def test_a_per_conversation_experiment_assigns_each_conversation(acme, alice, world) -> None:
+    experiment = services.experiment_create(
+        org=acme,
+        preset=world.other,
+        actor=alice,
+        name="Each",
+        unit="conversation",
+        variants=two_variants(world.other, world.preset),
+    )
+    services.experiment_start(experiment=experiment, actor=world.reviewer)
+    membership = Membership.objects.get(org=acme, user=alice)
+    names = {
+        conversations.conversation_create(membership=membership, preset=world.other).experiment_variant.name
+        for _ in range(20)
+    }
+    assert names == {"a", "b"}  # one person, both variants: 2 ** -19 odds of a false failure
