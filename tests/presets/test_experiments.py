@@ -240,16 +240,16 @@ def test_a_patch_replaces_variants_whole(api, world, alice) -> None:
     assert response.json()["error"]["code"] == "invalid"
 
 
-def test_units_outside_the_traffic_share_keep_the_preset_as_asked(acme, alice, world) -> None:
+def started_on_other(world: ExperimentWorld, actor: Any, **fields: Any) -> Experiment:
+    """A running experiment on `other`: control other v1 ("a"), candidate preset v1 ("b")."""
     experiment = services.experiment_create(
-        org=acme,
-        preset=world.other,
-        actor=alice,
-        name="Nobody",
-        traffic_share=0.0,
-        variants=two_variants(world.other, world.preset),
+        org=world.other.org, preset=world.other, actor=actor, variants=two_variants(world.other, world.preset), **fields
     )
-    services.experiment_start(experiment=experiment, actor=world.reviewer)
+    return services.experiment_start(experiment=experiment, actor=world.reviewer)
+
+
+def test_units_outside_the_traffic_share_keep_the_preset_as_asked(acme, alice, world) -> None:
+    started_on_other(world, alice, name="Nobody", traffic_share=0.0)
     membership = Membership.objects.get(org=acme, user=alice)
     conversation = conversations.conversation_create(membership=membership, preset=world.other)
     assert (conversation.experiment_id, conversation.preset_id, conversation.preset_version) == (
@@ -260,15 +260,7 @@ def test_units_outside_the_traffic_share_keep_the_preset_as_asked(acme, alice, w
 
 
 def test_a_per_conversation_experiment_assigns_each_conversation(acme, alice, world) -> None:
-    experiment = services.experiment_create(
-        org=acme,
-        preset=world.other,
-        actor=alice,
-        name="Each",
-        unit="conversation",
-        variants=two_variants(world.other, world.preset),
-    )
-    services.experiment_start(experiment=experiment, actor=world.reviewer)
+    started_on_other(world, alice, name="Each", unit="conversation")
     membership = Membership.objects.get(org=acme, user=alice)
     names = {
         conversations.conversation_create(membership=membership, preset=world.other).experiment_variant.name
