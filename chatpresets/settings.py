@@ -392,6 +392,10 @@ STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
+# Experiments (presets/experiments/statistics.py): observations each variant needs before a verdict.
+EXPERIMENT_MIN_SAMPLE = env_int("EXPERIMENT_MIN_SAMPLE", 100)
+if EXPERIMENT_MIN_SAMPLE < 2:
+    raise ImproperlyConfigured("EXPERIMENT_MIN_SAMPLE must be at least 2")
 # Guardrails (tenancy/metering/guardrails.py): per plan, rates per minute and token quotas per period;
 # null turns a limit off. Organization.settings["limits"] overrides single values.
 GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)

@@ -13,6 +13,7 @@ analytics.py      per-version feedback analytics of a preset's answers (thumbs, 
 quota_ledger.py   ledger sums that rebuild lost quota counters (registered with tenancy.metering)
 outside_presets.py  conversations with a preset from the gallery or a share link
 feedback.py       votes on answers
+experiment_metrics.py  what each variant of an experiment measured (the results API reads it)
 export.py         streamed exports (each audited)
 payloads.py       the JSON shape of a message, and of a turn's `ack` (with its request id)
 local_model.py    where the embedded SmolLM2 model file lies

@@ -37,6 +37,14 @@ class Conversation(TenantOwned):
     preset_link = models.ForeignKey(
         "presets.PresetLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The experiment this conversation joined when it started, and its variant (whose preset and
+    # version are pinned above): presets.experiments.assignment; results count through these.
+    experiment = models.ForeignKey(
+        "presets.Experiment", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    experiment_variant = models.ForeignKey(
+        "presets.ExperimentVariant", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
     variables = models.JSONField(default=dict, blank=True)
     model_override = models.CharField(max_length=100, blank=True)
     params_override = models.JSONField(default=dict, blank=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -34,6 +35,7 @@ from conversations.models import Conversation, Message, MessageStatus, Role, Tur
 from conversations.selectors import last_user_message
 from conversations.turn_setup import TurnSettings, model_prompt, plan_and_admit, plan_turn, turn_settings
 from presets.content import validate_params
+from presets.experiments.selectors import assignment_for
 from presets.models import Preset
 from presets.resolve import resolve_for_conversation
 from tenancy.metering import guardrails
@@ -65,11 +67,28 @@ def conversation_create(
     params_override: dict[str, Any] | None = None,
 ) -> Conversation:
     """Checks the preset resolves (access, approval, variables) before anything is stored; a
-    conversation pins a version or follows a label, not both."""
+    conversation pins a version or follows a label, not both.
+
+    A conversation that follows the preset's newest approved version or a label joins the running
+    experiment of that slot, if its unit falls in the traffic: the variant's preset and version are
+    pinned (and the label is no longer followed).
+    """
     if preset_label and (preset is None or preset_version is not None):
         raise InvalidInput(
             "A label is followed instead of a pinned version, and needs a preset.", details={"field": "preset_label"}
         )
+    conversation_id = uuid.uuid4()  # the unit of a per-conversation experiment, before the row exists
+    joined = None
+    if preset is not None and preset_version is None:
+        joined = assignment_for(
+            org=membership.org,
+            preset=preset,
+            user_id=membership.user_id,
+            conversation_id=conversation_id,
+            label=preset_label,
+        )
+        if joined is not None:
+            preset, preset_version, preset_label = joined.variant.preset, joined.variant.version, ""
     if preset is not None:
         resolve_for_conversation(
             membership=membership,
@@ -84,26 +103,28 @@ def conversation_create(
         controls_for(membership.org.settings).model(model_override)
     validate_params(params_override or {})
     conversation = Conversation.objects.create(
+        id=conversation_id,
         org=membership.org,
         user=membership.user,
         title=title,
         preset=preset,
         preset_version=preset_version,
         preset_label=preset_label,
+        experiment=joined.experiment if joined else None,
+        experiment_variant=joined.variant if joined else None,
         variables=variables or {},
         model_override=model_override,
         params_override=params_override or {},
     )
+    payload: dict[str, Any] = {
+        "preset": str(preset.pk) if preset else None,
+        "preset_version": preset_version,
+        "preset_label": preset_label,
+    }
+    if joined is not None:
+        payload |= {"experiment": str(joined.experiment.pk), "experiment_variant": joined.variant.name}
     audit.record(
-        org=membership.org,
-        actor=membership.user,
-        action="conversation.created",
-        target=conversation,
-        payload={
-            "preset": str(preset.pk) if preset else None,
-            "preset_version": preset_version,
-            "preset_label": preset_label,
-        },
+        org=membership.org, actor=membership.user, action="conversation.created", target=conversation, payload=payload
     )
     return conversation
 
@@ -539,13 +560,22 @@ def conversation_apply_preset(
         "preset": str(conversation.preset_id) if conversation.preset_id else None,
         "preset_version": conversation.preset_version,
         "preset_via": conversation.preset_via,
+        "experiment": str(conversation.experiment_id) if conversation.experiment_id else None,
     }
     conversation.preset, conversation.preset_version, conversation.variables = preset, version, variables
     conversation.preset_via, conversation.preset_link = "", None  # a preset of the organisation's own
     conversation.preset_label = ""  # applying a preset or version stops following a label
+    # A conversation whose person chose another preset no longer measures its variant.
+    conversation.experiment, conversation.experiment_variant = None, None
     fields = ["preset", "preset_version", "preset_label", "variables", "preset_via", "preset_link", "updated_at"]
+    fields += ["experiment", "experiment_variant"]
     conversation.save(update_fields=fields)
-    after = {"preset": str(preset.pk) if preset else None, "preset_version": version, "preset_via": ""}
+    after = {
+        "preset": str(preset.pk) if preset else None,
+        "preset_version": version,
+        "preset_via": "",
+        "experiment": None,
+    }
     audit.record(
         org=conversation.org,
         actor=membership.user,
@@ -576,6 +606,16 @@ def context_preview(*, conversation: Conversation, membership: Membership) -> di
         "model": spec.name,
         "encoding": spec.encoding,
         "preset_version": resolved.version if resolved else None,
+        "experiment": _experiment_shown(conversation),
         **explained,
         "pii": pii,
     }
+
+
+def _experiment_shown(conversation: Conversation) -> dict[str, Any] | None:
+    """The experiment and variant the conversation joined, for the context inspector."""
+    variant = conversation.experiment_variant
+    if variant is None:
+        return None
+    experiment = variant.experiment
+    return {"id": str(experiment.pk), "name": experiment.name, "status": experiment.status, "variant": variant.name}

@@ -14,6 +14,7 @@ diff.py           bounded prompt diffs
 link_status.py    why a share link no longer opens
 prompt_reads.py   reads of a hidden system prompt, audited
 tasks.py          trash purge
+experiments/      A/B experiments: variants, sticky assignment, statistics, services, admin
 api/, pages/      the REST API and the browser pages
 admin.py          the staff moderation console
 """

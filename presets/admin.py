@@ -380,3 +380,7 @@ class LibraryAdmin(AuditedAdminMixin, admin.ModelAdmin):
             item.save()
         for removed in formset.deleted_objects:
             removed.delete()
+
+
+# The experiments package's read-only pages register themselves when imported.
+from presets.experiments import admin as experiments_admin  # noqa: E402, F401

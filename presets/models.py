@@ -263,3 +263,7 @@ class LibraryItem(TenantOwned):
     class Meta:
         ordering = ["library", "position"]
         constraints = [models.UniqueConstraint(fields=["library", "preset"], name="library_item_unique_preset")]
+
+
+# Experiments live in their own package; importing them here registers them with the presets app.
+from presets.experiments.models import Experiment, ExperimentVariant  # noqa: E402, F401

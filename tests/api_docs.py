@@ -116,7 +116,10 @@ class Placeholders:
     @staticmethod
     def is_user_id(key: str | None, parent: dict[str, Any]) -> bool:
         by_name = "username" in parent or "label" in parent  # a user, or an audit event's actor
-        return (key == "id" and by_name) or (key == "principal_id" and parent.get("kind") == "user")
+        # User ids are numbers: an experiment has a `label` too, and a uuid for its id.
+        return (key == "id" and by_name and not isinstance(parent["id"], str)) or (
+            key == "principal_id" and parent.get("kind") == "user"
+        )
 
 
 class ApiDocs:

@@ -13,6 +13,7 @@ from typing import Any
 from chatpresets.llm.catalogue import default_model
 from conversations.models import Conversation, Message
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, User
+from tests.experiments_world import ExperimentWorld, build_experiment_world
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.presets_world import PresetWorld, build_preset_world
 
@@ -37,6 +38,7 @@ class World:
     own_key: ApiKey
     presets: PresetWorld
     conversation: Conversation
+    experiments: ExperimentWorld
 
 
 def build_world(org: Organization, caller: User) -> World:
@@ -58,6 +60,7 @@ def build_world(org: Organization, caller: User) -> World:
         own_key=own_key,
         presets=build_preset_world(org, caller, spare),
         conversation=_conversation_with_one_exchange(org, caller),
+        experiments=build_experiment_world(org, caller),
     )
 
 
@@ -147,6 +150,19 @@ def preset_link(w: World) -> dict[str, Any]:
 
 def preset_grant(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.presets.own.pk, "principal": f"user-{w.spare.pk}"}
+
+
+def experiment(which: str) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"org_slug": w.org.slug, "pk": getattr(w.experiments, which).pk}
+
+
+def experiment_body(w: World) -> dict[str, Any]:
+    other, preset = w.experiments.other, w.experiments.preset
+    variants = [
+        {"name": "a", "version": 1, "weight": 1},
+        {"name": "b", "preset": str(preset.pk), "version": 1, "weight": 1},
+    ]
+    return {"name": "New", "preset": str(other.pk), "variants": variants}
 
 
 def conversation(w: World) -> dict[str, Any]:
@@ -436,6 +452,41 @@ CALLS: list[Call] = [
     Call("message-feedback", "put", answer, CHATTERS, body=lambda w: {"vote": "up"}, addresses_object=True),
     Call("message-feedback", "delete", answer, CHATTERS, addresses_object=True),
     Call("usage-list", "get", org, ADMINS),
+    Call("experiment-list", "get", org, ALL_ROLES),
+    Call("experiment-list", "post", org, WRITERS, body=experiment_body),
+    Call("experiment-detail", "get", experiment("draft"), ALL_ROLES, addresses_object=True),
+    Call(
+        "experiment-detail",
+        "patch",
+        experiment("draft"),
+        WRITERS,
+        body=lambda w: {"name": "Renamed"},
+        addresses_object=True,
+    ),
+    Call("experiment-detail", "delete", experiment("draft"), WRITERS, addresses_object=True),
+    Call("experiment-start", "post", experiment("draft"), REVIEWERS, addresses_object=True),
+    Call("experiment-pause", "post", experiment("running"), REVIEWERS, addresses_object=True),
+    Call("experiment-stop", "post", experiment("running"), REVIEWERS, addresses_object=True),
+    Call(
+        "experiment-promote",
+        "post",
+        experiment("running"),
+        REVIEWERS,
+        body=lambda w: {"variant": "b"},
+        addresses_object=True,
+    ),
+    Call("experiment-results", "get", experiment("running"), ALL_ROLES, addresses_object=True),
+    Call("experiments-page", "get", org, ALL_ROLES, page=True),
+    Call("experiment-page", "get", experiment("running"), ALL_ROLES, addresses_object=True, page=True),
+    Call(
+        "experiment-act-page",
+        "post",
+        experiment("running"),
+        REVIEWERS,
+        body=lambda w: {"action": "pause"},
+        addresses_object=True,
+        page=True,
+    ),
     Call("audit-event-list", "get", org, ADMINS),
     Call("audit-event-export", "get", org, ADMINS),
     Call("audit-retention", "get", org, ADMINS),

@@ -467,6 +467,56 @@ def document_usage(s: Scenario) -> None:
     s.call("a chat key", "get", "/api/v1/me/quota/", title=title, expect=200, headers=headers)
 
 
+def document_experiments(s: Scenario) -> None:
+    s.docs.section(
+        "Experiments",
+        "New conversations of a preset split between approved versions, sticky per user or conversation "
+        "(docs/experiments.md). Writers draft; reviewers start, pause, stop and promote.",
+    )
+    preset = s.created(s.setup("alice", "post", f"{ACME}/presets/", greeter(1), 201), "preset", "greeter")
+    path = f"{ACME}/presets/{preset['id']}/"
+    s.setup("alice", "post", f"{path}submit/", {}, 200)
+    s.setup("quinn", "post", f"{path}approve/", {"version": 1}, 200)
+    s.setup("alice", "patch", path, {"system_prompt": greeter(2)["system_prompt"]}, 200)
+    s.setup("quinn", "post", f"{path}approve/", {"version": 2}, 200)
+    body = {
+        "name": "Shorter greeting",
+        "preset": preset["id"],
+        "traffic_share": 0.5,
+        "unit": "user",
+        "primary_metric": "thumbs_up_rate",
+        "guardrail_metrics": ["error_rate", "ttft_ms"],
+        "variants": [{"name": "control", "version": 1, "weight": 1}, {"name": "short", "version": 2, "weight": 1}],
+    }
+    title = "Draft an experiment: 2 to 10 approved versions with weights (edit access to the preset)."
+    created = s.call("alice", "post", f"{ACME}/experiments/", body, title=title, expect=201)
+    experiment = f"{ACME}/experiments/{s.created(created, 'experiment', 'x1')['id']}/"
+    s.call("alice", "get", f"{ACME}/experiments/", title="Experiments on presets the caller sees.", expect=200)
+    s.call("alice", "get", experiment, title="One experiment.", expect=200)
+    s.call("alice", "patch", experiment, {"traffic_share": 1.0}, title="A draft may still change.", expect=200)
+    s.call("quinn", "post", f"{experiment}start/", title="Start it (reviewers); resumes a paused one.", expect=200)
+    body = {"variants": [{"name": "control", "version": 1, "weight": 3}, {"name": "short", "version": 2, "weight": 1}]}
+    title = "A running experiment's split is frozen: start a new experiment instead."
+    s.call("alice", "patch", experiment, body, title=title, expect=409)
+    title = "Results: per variant the counts and every metric with a 95% interval; the primary metric's test."
+    s.call("alice", "get", f"{experiment}results/", title=title, expect=200)
+    s.call("quinn", "post", f"{experiment}pause/", title="Pause: no new conversations join.", expect=200)
+    title = "Promote a variant: moves the experiment's label to its version and stops it (reviewers)."
+    s.call("bob", "post", f"{experiment}promote/", {"variant": "short"}, title=title, expect=403)
+    s.call("quinn", "post", f"{experiment}stop/", title="Stop it for good; results stay.", expect=200)
+    draft = s.created(
+        s.setup("alice", "post", f"{ACME}/experiments/", body | {"name": "Later", "preset": preset["id"]}, 201),
+        "experiment",
+        "x2",
+    )
+    s.call("alice", "delete", f"{ACME}/experiments/{draft['id']}/", title="Delete a draft.", expect=204)
+
+
+def greeter(version: int) -> dict[str, Any]:
+    prompt = "You greet visitors warmly." if version == 1 else "You greet visitors in five words."
+    return preset_body("Greeter", "greeter", prompt, scope="org")
+
+
 def document_audit(s: Scenario) -> None:
     s.docs.section(
         "Audit trail",
@@ -558,6 +608,7 @@ def run(s: Scenario) -> None:
     document_outside(s)
     document_usage(s)
     document_analytics(s)
+    document_experiments(s)
     document_audit(s)
     document_errors(s)
 

@@ -86,6 +86,9 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
             "body.version": 2,
         },
         f"(GET|PATCH) {org}/teams/{{id}}/": {"id": str(world.team.pk)},
+        f"(GET|PATCH) {org}/experiments/{{id}}/": {"id": str(world.experiments.draft.pk)},
+        f"GET {org}/experiments/{{id}}/results/": {"id": str(world.experiments.running.pk)},
+        f"POST {org}/experiments/{{id}}/(start|pause|stop)/": {"id": str(world.experiments.running.pk)},
         f"(GET|POST) {org}/teams/{{team_id}}/members/": team,
         f"(GET|PATCH) {org}/teams/{{team_id}}/members/{{user_id}}/": {**team, "user_id": str(world.target.user_id)},
         # Cross-field rules the schema cannot state: someone outside the organisation joins it, a

@@ -26,6 +26,12 @@ class ConversationSerializer(serializers.ModelSerializer):
         help_text="`gallery` or `link` for another organisation's preset used that way; empty for your own.",
     )
     newer_version_available = serializers.SerializerMethodField()
+    experiment = serializers.UUIDField(
+        source="experiment_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The experiment this conversation joined when it started (its preset version is the variant's).",
+    )
 
     class Meta:
         model = Conversation
@@ -36,6 +42,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "preset_version",
             "preset_label",
             "preset_via",
+            "experiment",
             "variables",
             "model_override",
             "params_override",

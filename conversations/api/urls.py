@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from conversations.api import outside, send, usage
+from conversations.api import experiments, outside, send, usage
 from conversations.api.analytics import PresetAnalyticsViewSet
 from conversations.api.feedback import feedback_view
 from conversations.api.views import ConversationViewSet
@@ -21,6 +21,7 @@ router.register(rf"{ORG}/usage", usage.UsageViewSet, basename="usage")
 router.register(
     rf"{ORG}/presets/(?P<preset_id>{UUID_REGEX})/analytics", PresetAnalyticsViewSet, basename="preset-analytics"
 )
+router.register(rf"{ORG}/experiments", experiments.ExperimentViewSet, basename="experiment")
 
 urlpatterns = [
     path("me/quota/", usage.MeQuotaView.as_view(), name="me-quota"),

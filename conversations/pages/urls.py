@@ -1,11 +1,12 @@
-"""Chat pages under /o/<org_slug>/."""
+"""Chat and experiment pages under /o/<org_slug>/ (experiments here because their results read conversations)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
 from conversations.models import Conversation
-from conversations.pages import chat, conversation, sidebar, start
+from conversations.pages import chat, conversation, experiments, sidebar, start
+from presets.experiments.models import Experiment
 from tenancy.pages.hidden import hiding_recorded
 
 urlpatterns = hiding_recorded(
@@ -22,4 +23,11 @@ urlpatterns = hiding_recorded(
         path("chat/<uuid:pk>/upgrade/", start.upgrade, name="chat-upgrade"),
     ],
     pk=Conversation,
+) + hiding_recorded(
+    [
+        path("experiments/", experiments.experiment_list, name="experiments-page"),
+        path("experiments/<uuid:pk>/", experiments.experiment_page, name="experiment-page"),
+        path("experiments/<uuid:pk>/act/", experiments.experiment_act, name="experiment-act-page"),
+    ],
+    pk=Experiment,
 )
