@@ -240,3 +240,7 @@ class LibraryItem(TenantOwned):
     class Meta:
         ordering = ["library", "position"]
         constraints = [models.UniqueConstraint(fields=["library", "preset"], name="library_item_unique_preset")]
+
+
+# The webhook models live with the rest of their package; importing them here registers them with the app.
+from presets.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -12,6 +12,7 @@ from typing import Any
 
 from chatpresets.llm.catalogue import default_model
 from conversations.models import Conversation, Message
+from presets.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, User
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.presets_world import PresetWorld, build_preset_world
@@ -37,6 +38,8 @@ class World:
     own_key: ApiKey
     presets: PresetWorld
     conversation: Conversation
+    webhook: WebhookEndpoint
+    delivery: WebhookDelivery
 
 
 def build_world(org: Organization, caller: User) -> World:
@@ -58,7 +61,20 @@ def build_world(org: Organization, caller: User) -> World:
         own_key=own_key,
         presets=build_preset_world(org, caller, spare),
         conversation=_conversation_with_one_exchange(org, caller),
+        **_webhook_with_one_delivery(org),
     )
+
+
+def _webhook_with_one_delivery(org: Organization) -> dict[str, Any]:
+    """Written directly: a loopback URL the SSRF rules refuse at every attempt, so no call here
+    reaches the network (a resend is logged as a refused attempt)."""
+    webhook = WebhookEndpoint.objects.create(
+        org=org, url="http://127.0.0.1:9/hook", events=["experiment.promoted"], secret="whsec_c2VjcmV0"
+    )
+    delivery = WebhookDelivery.objects.create(
+        org=org, endpoint=webhook, message_id="msg_1", event="experiment.promoted", payload={"data": {}}
+    )
+    return {"webhook": webhook, "delivery": delivery}
 
 
 def _conversation_with_one_exchange(org: Organization, user: User) -> Conversation:
@@ -111,6 +127,22 @@ def team_member(w: World) -> dict[str, Any]:
 
 def api_key(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.own_key.pk}
+
+
+def webhook(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": w.webhook.pk}
+
+
+def webhook_deliveries(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "webhook_id": w.webhook.pk}
+
+
+def webhook_delivery(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "webhook_id": w.webhook.pk, "pk": w.delivery.pk}
+
+
+# A public address literal, so creating one needs no DNS; no test emits the event it subscribes to.
+WEBHOOK_BODY = {"url": "https://93.184.215.14/hook", "events": ["experiment.promoted"]}
 
 
 def preset(w: World, which: str = "own") -> dict[str, Any]:
@@ -413,6 +445,13 @@ CALLS: list[Call] = [
     Call("audit-event-export", "get", org, ADMINS),
     Call("audit-retention", "get", org, ADMINS),
     Call("audit-retention", "put", org, OWNERS, body=lambda w: {"retention_days": 400}),
+    Call("webhook-list", "get", org, ADMINS),
+    Call("webhook-list", "post", org, ADMINS, body=lambda w: WEBHOOK_BODY),
+    Call("webhook-detail", "get", webhook, ADMINS, addresses_object=True),
+    Call("webhook-detail", "patch", webhook, ADMINS, body=lambda w: {"description": "CI"}, addresses_object=True),
+    Call("webhook-detail", "delete", webhook, ADMINS, addresses_object=True),
+    Call("webhook-delivery-list", "get", webhook_deliveries, ADMINS, addresses_object=True),
+    Call("webhook-delivery-resend", "post", webhook_delivery, ADMINS, addresses_object=True),
     *PRESET_PAGES,
 ]
 

@@ -78,6 +78,12 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         f"POST {org}/presets/{{id}}/submit/": {"id": str(presets.draft.pk)},
         f"(GET|POST) {org}/presets/{{preset_id}}/(links|shares|versions)/.*": {"preset_id": str(presets.own.pk)},
         f"(GET|PATCH) {org}/teams/{{id}}/": {"id": str(world.team.pk)},
+        f"(GET|PATCH) {org}/webhooks/{{id}}/": {"id": str(world.webhook.pk)},
+        f"GET {org}/webhooks/{{webhook_id}}/deliveries/": {"webhook_id": str(world.webhook.pk)},
+        f"POST {org}/webhooks/{{webhook_id}}/deliveries/{{id}}/resend/": {
+            "webhook_id": str(world.webhook.pk),
+            "id": str(world.delivery.pk),
+        },
         f"(GET|POST) {org}/teams/{{team_id}}/members/": team,
         f"(GET|PATCH) {org}/teams/{{team_id}}/members/{{user_id}}/": {**team, "user_id": str(world.target.user_id)},
         # Cross-field rules the schema cannot state: someone outside the organisation joins it, a
@@ -107,6 +113,8 @@ def named_objects(world: World) -> dict[str, dict[str, list[str]]]:
         "outsiders": {"values": [world.outsider.username]},
         "future": {"values": ["2999-01-01T00:00:00Z"]},
         "cursors": {"values": [AUDIT_CURSOR]},
+        # A target the SSRF rules accept without DNS (an address literal), never sent to in tests.
+        "webhook_urls": {"values": ["https://93.184.215.14/hook"]},
     }
 
 
@@ -117,6 +125,7 @@ NAMED_FIELDS = {
     "body.presets[*]": "presets",
     "body.team": "teams",
     "body.user": "members",
+    "body.url": "webhook_urls",
 }
 
 
