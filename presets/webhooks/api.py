@@ -29,6 +29,8 @@ MANAGE = Perm.ORG_MANAGE
 
 
 class EndpointSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), read_only=True)
+
     class Meta:
         model = WebhookEndpoint
         fields = ["id", "url", "description", "events", "is_active", "created_at", "updated_at"]

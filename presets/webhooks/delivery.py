@@ -69,6 +69,11 @@ def _claim(delivery_id: str, org_id: str, now: datetime) -> WebhookDelivery | No
         )
         if delivery is None:
             return None
+        if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:  # the last attempt died before it settled
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+            delivery.error = delivery.error or "The last attempt ended without an answer."
+            delivery.save(update_fields=["status", "next_attempt_at", "error", "updated_at"])
+            return None
         delivery.attempts += 1
         delivery.next_attempt_at = now + lease()
         delivery.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
@@ -102,7 +107,7 @@ def send(delivery: WebhookDelivery) -> Outcome:
     started = time.monotonic()
     try:
         status_code = post(target, body=body, headers=_headers(delivery, body))
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, OSError, ValueError) as error:  # the network's and the receiver's doing, logged
         return Outcome(None, _ms_since(started), f"{type(error).__name__}: {error}")
     latency = _ms_since(started)
     if 300 <= status_code < 400:

@@ -57,10 +57,10 @@ class Target:
 def resolve(url: str) -> Target:
     """Check `url` and resolve its host once; raises UnsafeUrl naming the reason."""
     parts = _parts(url)
-    host, port = parts.hostname or "", _port(parts)
+    host, port = _ascii_host(parts.hostname or ""), _port(parts)
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, ValueError):
+    except (OSError, UnicodeError, ValueError):  # gaierror is an OSError
         raise UnsafeUrl(f"The host {host!r} does not resolve.", details={"field": "url"}) from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in found))
     refused = [str(address) for address in addresses if not permitted(address)]
@@ -83,6 +83,14 @@ def _parts(url: str) -> SplitResult:
     if not parts.hostname:
         raise UnsafeUrl("The URL has no host.", details={"field": "url"})
     return parts
+
+
+def _ascii_host(host: str) -> str:
+    """The host as it goes on the wire (IDNA for an international name), or UnsafeUrl."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise UnsafeUrl("The URL's host is not a valid name.", details={"field": "url"}) from None
 
 
 def _port(parts: SplitResult) -> int:

@@ -186,3 +186,26 @@ def test_approving_a_version_notifies_subscribed_endpoints(
     assert message["data"]["preset"]["slug"] == "hooked"
     assert (message["data"]["version"], message["data"]["actor"], message["data"]["comment"]) == (1, "alice", "good")
     assert "system_prompt" not in got.body.decode()
+
+
+def test_a_delivery_whose_last_attempt_died_unsettled_is_marked_failed(acme, endpoint, settings) -> None:
+    settings.WEBHOOK_MAX_ATTEMPTS = 3
+    stuck = WebhookDelivery.objects.create(
+        org=acme,
+        endpoint=endpoint,
+        message_id="msg_x",
+        event=EVENT,
+        payload={},
+        attempts=3,
+        next_attempt_at=timezone.now() - timedelta(minutes=1),  # its lease ran out
+    )
+    assert sweep_due_deliveries() == 1
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.attempts, stuck.next_attempt_at) == (DeliveryStatus.FAILED, 3, None)
+
+
+def test_the_retry_sweep_is_on_the_periodic_schedule(settings) -> None:
+    from chatpresets.scheduler import from_beat_schedule
+
+    [entry] = [p for p in from_beat_schedule(settings.CELERY_BEAT_SCHEDULE) if p.name == "retry-webhook-deliveries"]
+    assert (entry.task, entry.interval) == (sweep_due_deliveries, settings.WEBHOOK_SWEEP_SECONDS)
