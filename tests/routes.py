@@ -141,6 +141,10 @@ def webhook_delivery(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "webhook_id": w.webhook.pk, "pk": w.delivery.pk}
 
 
+def webhook_delivery_page(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": w.webhook.pk, "delivery_id": w.delivery.pk}
+
+
 # A public address literal, so creating one needs no DNS; no test emits the event it subscribes to.
 WEBHOOK_BODY = {"url": "https://93.184.215.14/hook", "events": ["experiment.promoted"]}
 
@@ -306,6 +310,10 @@ CALLS: list[Call] = [
     Call("account-members", "get", org, ADMINS, page=True),
     Call("audit-page", "get", org, ADMINS, page=True),
     Call("audit-retention-page", "post", org, OWNERS, body=lambda w: {"retention_days": "400"}, page=True),
+    Call("webhooks-page", "get", org, ADMINS, page=True),
+    Call("webhooks-page", "post", org, ADMINS, body=lambda w: WEBHOOK_BODY, page=True),
+    Call("webhook-delete-page", "post", webhook, ADMINS, addresses_object=True, page=True),
+    Call("webhook-resend-page", "post", webhook_delivery_page, ADMINS, addresses_object=True, page=True),
     Call("account-members", "post", org, ADMINS, body=lambda w: {"user": w.outsider.username}, page=True),
     Call(
         "account-member-role",
