@@ -292,6 +292,8 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "conversations.models.MessageStatus.choices",
         "AssistantRoleEnum": ["assistant"],
         "SoftLimitCodeEnum": ["soft_limit_reached"],
+        "WebhookDeliveryStatusEnum": "presets.webhooks.models.DeliveryStatus.choices",
+        "WebhookEventEnum": "presets.webhooks.events.EVENTS",
     },
 }
 

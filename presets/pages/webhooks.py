@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from presets.webhooks import services
-from presets.webhooks.api import EndpointWriteSerializer
+from presets.webhooks.api import WebhookWriteSerializer
 from presets.webhooks.events import EVENTS
 from presets.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenancy.models import Membership
@@ -58,7 +58,7 @@ def webhooks_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     }
     created, error = attempt(
         lambda: services.endpoint_create(
-            org=membership.org, actor=membership.user, **validated(EndpointWriteSerializer, form)
+            org=membership.org, actor=membership.user, **validated(WebhookWriteSerializer, form)
         )
     )
     if error is not None:

@@ -28,7 +28,7 @@ from tenancy.permissions import Perm
 MANAGE = Perm.ORG_MANAGE
 
 
-class EndpointSerializer(serializers.ModelSerializer):
+class WebhookSerializer(serializers.ModelSerializer):
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), read_only=True)
 
     class Meta:
@@ -37,21 +37,21 @@ class EndpointSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EndpointCreatedSerializer(EndpointSerializer):
+class WebhookCreatedSerializer(WebhookSerializer):
     secret = serializers.CharField(read_only=True, help_text="The signing secret. Shown once; store it now.")
 
-    class Meta(EndpointSerializer.Meta):
-        fields = [*EndpointSerializer.Meta.fields, "secret"]
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
         read_only_fields = fields
 
 
-class EndpointWriteSerializer(serializers.Serializer):
+class WebhookWriteSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=2000)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), min_length=1, max_length=len(EVENTS))
 
 
-class EndpointUpdateSerializer(EndpointWriteSerializer):
+class WebhookUpdateSerializer(WebhookWriteSerializer):
     url = serializers.CharField(max_length=2000, required=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     events = serializers.ListField(
@@ -60,7 +60,7 @@ class EndpointUpdateSerializer(EndpointWriteSerializer):
     is_active = serializers.BooleanField(required=False)
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = [
@@ -84,7 +84,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
     """The organisation's webhook endpoints. Targets must pass the SSRF rules (docs/webhooks.md)."""
 
     model = WebhookEndpoint
-    serializer_class = EndpointSerializer
+    serializer_class = WebhookSerializer
     action_permissions = {
         "list": MANAGE,
         "retrieve": MANAGE,
@@ -93,18 +93,16 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
         "destroy": MANAGE,
     }
 
-    @extend_schema(request=EndpointWriteSerializer, responses={201: EndpointCreatedSerializer})
+    @extend_schema(request=WebhookWriteSerializer, responses={201: WebhookCreatedSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
-        endpoint = services.endpoint_create(
-            org=self.org, actor=request.user, **validated(self, EndpointWriteSerializer)
-        )
-        return Response(EndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+        endpoint = services.endpoint_create(org=self.org, actor=request.user, **validated(self, WebhookWriteSerializer))
+        return Response(WebhookCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=EndpointUpdateSerializer, responses=EndpointSerializer)
+    @extend_schema(request=WebhookUpdateSerializer, responses=WebhookSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
-        data, endpoint = validated(self, EndpointUpdateSerializer, partial=True), self.get_object()
+        data, endpoint = validated(self, WebhookUpdateSerializer, partial=True), self.get_object()
         endpoint = services.endpoint_update(endpoint=endpoint, actor=request.user, **data)
-        return Response(EndpointSerializer(endpoint).data)
+        return Response(WebhookSerializer(endpoint).data)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
         services.endpoint_delete(endpoint=self.get_object(), actor=request.user)
@@ -115,7 +113,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, TenantViewSet):
     """One endpoint's delivery log, and resending a delivery."""
 
     model = WebhookDelivery
-    serializer_class = DeliverySerializer
+    serializer_class = WebhookDeliverySerializer
     addressed_by = {"webhook_id": WebhookEndpoint}
     action_permissions = {"list": MANAGE, "resend": MANAGE}
 
@@ -129,9 +127,9 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, TenantViewSet):
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.filter(endpoint=self.endpoint())
 
-    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, **kwargs: Any) -> Response:
         resent = services.delivery_resend(delivery=self.get_object(), actor=request.user)
         resent.refresh_from_db()  # the first attempt may already have run (tasks inline)
-        return Response(DeliverySerializer(resent).data, status=status.HTTP_202_ACCEPTED)
+        return Response(WebhookDeliverySerializer(resent).data, status=status.HTTP_202_ACCEPTED)
