@@ -107,7 +107,7 @@ def send(delivery: WebhookDelivery) -> Outcome:
     started = time.monotonic()
     try:
         status_code = post(target, body=body, headers=_headers(delivery, body))
-    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as error:  # the network's and the receiver's doing, logged
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as error:  # the network's doing: logged
         return Outcome(None, _ms_since(started), f"{type(error).__name__}: {error}")
     latency = _ms_since(started)
     if 300 <= status_code < 400:
