@@ -85,8 +85,8 @@ def _settle(delivery: WebhookDelivery, outcome: Outcome, now: datetime) -> str:
     delivery.error = outcome.error[:ERROR_MAX_CHARS]
     if outcome.succeeded:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
-    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS or not delivery.endpoint.is_active:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None  # a disabled endpoint: no retries
     else:
         delivery.next_attempt_at = now + backoff(delivery.attempts)
     delivery.save(update_fields=["status", "last_status_code", "latency_ms", "error", "next_attempt_at", "updated_at"])

@@ -209,3 +209,17 @@ def test_the_retry_sweep_is_on_the_periodic_schedule(settings) -> None:
 
     [entry] = [p for p in from_beat_schedule(settings.CELERY_BEAT_SCHEDULE) if p.name == "retry-webhook-deliveries"]
     assert (entry.task, entry.interval) == (sweep_due_deliveries, settings.WEBHOOK_SWEEP_SECONDS)
+
+
+def test_a_delivery_to_a_disabled_endpoint_fails_at_once_without_contacting_it(
+    acme, alice, endpoint, receiver: Receiver, django_capture_on_commit_callbacks
+) -> None:
+    from presets.webhooks.services import delivery_resend, endpoint_update
+
+    delivery = emit_now(acme, django_capture_on_commit_callbacks)
+    endpoint_update(endpoint=endpoint, actor=alice, is_active=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = delivery_resend(delivery=delivery, actor=alice)
+    resent.refresh_from_db()
+    assert (resent.status, resent.attempts, resent.error) == (DeliveryStatus.FAILED, 1, "The endpoint is disabled.")
+    assert len(receiver.received) == 1  # the first delivery only
