@@ -6,6 +6,8 @@ import pytest
 
 from audit.models import AuditEvent
 from presets.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from tenancy.models import Role
+from tests.factories import MembershipFactory
 from tests.presets.conftest import url
 from tests.presets.webhook_receiver import Receiver
 
@@ -26,7 +28,7 @@ def test_an_admin_registers_an_endpoint_and_sees_its_secret_once(api, alice) -> 
     assert "secret" not in listed[0]
     assert "secret" not in api(alice).get(url("webhook-detail", pk=created.json()["id"])).json()
     event = AuditEvent.objects.get(action="webhook.created")
-    assert event.payload["host"] == "93.184.215.14"
+    assert set(event.payload) == {"host", "events"}  # the host only (an address literal is scrubbed as PII)
     assert "s3cret" not in str(event.payload)  # a token in the URL stays out of the trail
 
 
@@ -54,12 +56,13 @@ def test_unknown_events_are_refused(api, alice) -> None:
     assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid")
 
 
-def test_members_are_refused_and_other_organisations_see_nothing(api, alice, bob, carol) -> None:
+def test_members_are_refused_and_other_organisations_see_nothing(api, alice, bob, globex) -> None:
     endpoint_id = create(api, alice).json()["id"]
     assert create(api, bob).status_code == 403
-    assert api(carol).get(url("webhook-detail", pk=endpoint_id, org="globex")).status_code == 404
+    globex_admin = MembershipFactory(org=globex, role=Role.ADMIN).user
+    assert api(globex_admin).get(url("webhook-detail", pk=endpoint_id, org="globex")).status_code == 404
     deliveries = url("webhook-delivery-list", webhook_id=endpoint_id, org="globex")
-    assert api(carol).get(deliveries).status_code == 404
+    assert api(globex_admin).get(deliveries).status_code == 404
 
 
 def test_keys_need_the_org_write_scope(api, alice, acme, make_key) -> None:
