@@ -270,3 +270,8 @@ class RetentionExpired(Conflict):
 class PresetNotApproved(Conflict):
     code = "preset_not_approved"
     message = "This preset has no approved version you can use yet."
+
+
+class UnsafeUrl(InvalidInput):
+    code = "unsafe_url"
+    message = "This URL is not allowed as a delivery target."

@@ -7,6 +7,7 @@ to a real service. DJANGO_ENV=production turns on the deployment hardening.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from datetime import timedelta
@@ -291,6 +292,8 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "conversations.models.MessageStatus.choices",
         "AssistantRoleEnum": ["assistant"],
         "SoftLimitCodeEnum": ["soft_limit_reached"],
+        "WebhookDeliveryStatusEnum": "presets.webhooks.models.DeliveryStatus.choices",
+        "WebhookEventEnum": "presets.webhooks.events.EVENTS",
     },
 }
 
@@ -320,6 +323,26 @@ CELERY_BEAT_SCHEDULE = {
     "release-expired-reservations": {"task": "conversations.tasks.release_expired_reservations", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "conversations.tasks.purge_deleted_conversations", "schedule": 3600.0},
     "rollup-usage": {"task": "conversations.usage.rollup_usage", "schedule": 3600.0},
+}
+
+# Change webhooks (docs/webhooks.md). Targets resolving into loopback, private, link-local,
+# multicast or reserved ranges are refused unless a network here allows them (CIDR list).
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", [])
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)  # doubled after each failure
+WEBHOOK_SWEEP_SECONDS = env_float("WEBHOOK_SWEEP_SECONDS", 10.0)
+try:
+    _ = [ipaddress.ip_network(network, strict=False) for network in WEBHOOK_ALLOWED_NETWORKS]
+except ValueError as error:
+    raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {error}") from None
+if min(WEBHOOK_TIMEOUT_SECONDS, WEBHOOK_RETRY_BASE_SECONDS, WEBHOOK_SWEEP_SECONDS) <= 0 or WEBHOOK_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured("WEBHOOK_* seconds must be > 0 and WEBHOOK_MAX_ATTEMPTS >= 1")
+CELERY_BEAT_SCHEDULE |= {
+    "retry-webhook-deliveries": {
+        "task": "presets.webhooks.tasks.sweep_due_deliveries",
+        "schedule": WEBHOOK_SWEEP_SECONDS,
+    },
 }
 
 # The audit trail's hash chains (docs/audit.md). The signing key signs chain-head seals; it must

@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import services as audit
+from chatpresets.background import enqueue
 from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable, too_large
 from chatpresets.llm import gateway
 from chatpresets.llm.catalogue import get_model
@@ -388,7 +389,7 @@ def _pending_answer(
 
 def _schedule_summary(conversation: Conversation, plan: ContextPlan) -> None:
     if plan.dropped:
-        tasks.enqueue(
+        enqueue(
             tasks.summarise,
             conversation_id=str(conversation.pk),
             org_id=str(conversation.org_id),
@@ -516,7 +517,7 @@ def finish_turn(
     finally:
         metered.release(call)  # a no-op once finished
     if status == MessageStatus.COMPLETE and message.seq == 2:
-        tasks.enqueue(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
+        enqueue(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
     return message
 
 

@@ -7,14 +7,12 @@ summary never blocks chatting: until one lands, the context planner simply trunc
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
-from typing import Any
 
 from asgiref.sync import async_to_sync
 from celery import shared_task
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit
@@ -39,29 +37,6 @@ SUMMARY_INSTRUCTIONS = (
 # The instructions, the "Current summary"/"New messages" framing and the per-message role labels.
 SUMMARY_FRAMING_TOKENS = 256
 TITLE_INSTRUCTIONS = "Give this conversation a short title of at most six words. Answer with the title only."
-
-
-def enqueue(task: Any, **kwargs: Any) -> None:
-    """After commit: to the broker when there is one; without one, on a background thread so the
-    answer is not delayed (or inline, when BACKGROUND_TASKS_INLINE asks for determinism)."""
-
-    def send() -> None:
-        if not settings.CELERY_TASK_ALWAYS_EAGER:
-            task.delay(**kwargs)
-        elif settings.BACKGROUND_TASKS_INLINE:
-            task(**kwargs)
-        else:
-            threading.Thread(target=_closing_connections, args=(task,), kwargs=kwargs, daemon=True).start()
-
-    transaction.on_commit(send)
-
-
-def _closing_connections(task: Any, **kwargs: Any) -> None:
-    """Run a task on its own thread and hand the thread's connections back (to the pool) after."""
-    try:
-        task(**kwargs)
-    finally:
-        connections.close_all()
 
 
 def summary_model(conversation: Conversation | None = None) -> str:

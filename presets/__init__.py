@@ -13,8 +13,9 @@ search.py, filters.py  full-text search and list filters
 diff.py           bounded prompt diffs
 link_status.py    why a share link no longer opens
 prompt_reads.py   reads of a hidden system prompt, audited
-tasks.py          trash purge
+tasks.py          trash purge (and registers the webhook tasks)
 experiments/      A/B experiments: variants, sticky assignment, statistics, services, admin
+webhooks/         change webhooks: endpoints, signed deliveries, retries, the log; `emit()`
 api/, pages/      the REST API and the browser pages
 admin.py          the staff moderation console
 """

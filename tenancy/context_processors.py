@@ -37,4 +37,5 @@ def organisations(request: HttpRequest) -> dict[str, Any]:
         "current_membership": SimpleLazyObject(current),
         "may_manage_members": may(Perm.MEMBERS_MANAGE),
         "may_read_audit": may(Perm.AUDIT_VIEW),
+        "may_manage_org": may(Perm.ORG_MANAGE),
     }

@@ -12,6 +12,7 @@ from typing import Any
 
 from chatpresets.llm.catalogue import default_model
 from conversations.models import Conversation, Message
+from presets.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, User
 from tests.experiments_world import ExperimentWorld, build_experiment_world
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
@@ -39,6 +40,8 @@ class World:
     presets: PresetWorld
     conversation: Conversation
     experiments: ExperimentWorld
+    webhook: WebhookEndpoint
+    delivery: WebhookDelivery
 
 
 def build_world(org: Organization, caller: User) -> World:
@@ -61,7 +64,20 @@ def build_world(org: Organization, caller: User) -> World:
         presets=build_preset_world(org, caller, spare),
         conversation=_conversation_with_one_exchange(org, caller),
         experiments=build_experiment_world(org, caller),
+        **_webhook_with_one_delivery(org),
     )
+
+
+def _webhook_with_one_delivery(org: Organization) -> dict[str, Any]:
+    """Written directly: a loopback URL the SSRF rules refuse at every attempt, so no call here
+    reaches the network (a resend is logged as a refused attempt)."""
+    webhook = WebhookEndpoint.objects.create(
+        org=org, url="http://127.0.0.1:9/hook", events=["experiment.promoted"], secret="whsec_c2VjcmV0"
+    )
+    delivery = WebhookDelivery.objects.create(
+        org=org, endpoint=webhook, message_id="msg_1", event="experiment.promoted", payload={"data": {}}
+    )
+    return {"webhook": webhook, "delivery": delivery}
 
 
 def _conversation_with_one_exchange(org: Organization, user: User) -> Conversation:
@@ -114,6 +130,26 @@ def team_member(w: World) -> dict[str, Any]:
 
 def api_key(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.own_key.pk}
+
+
+def webhook(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": w.webhook.pk}
+
+
+def webhook_deliveries(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "webhook_id": w.webhook.pk}
+
+
+def webhook_delivery(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "webhook_id": w.webhook.pk, "pk": w.delivery.pk}
+
+
+def webhook_delivery_page(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "pk": w.webhook.pk, "delivery_id": w.delivery.pk}
+
+
+# A public address literal, so creating one needs no DNS; no test emits the event it subscribes to.
+WEBHOOK_BODY = {"url": "https://93.184.215.14/hook", "events": ["experiment.promoted"]}
 
 
 def preset(w: World, which: str = "own") -> dict[str, Any]:
@@ -312,6 +348,10 @@ CALLS: list[Call] = [
     Call("account-members", "get", org, ADMINS, page=True),
     Call("audit-page", "get", org, ADMINS, page=True),
     Call("audit-retention-page", "post", org, OWNERS, body=lambda w: {"retention_days": "400"}, page=True),
+    Call("webhooks-page", "get", org, ADMINS, page=True),
+    Call("webhooks-page", "post", org, ADMINS, body=lambda w: WEBHOOK_BODY, page=True),
+    Call("webhook-delete-page", "post", webhook, ADMINS, addresses_object=True, page=True),
+    Call("webhook-resend-page", "post", webhook_delivery_page, ADMINS, addresses_object=True, page=True),
     Call("account-members", "post", org, ADMINS, body=lambda w: {"user": w.outsider.username}, page=True),
     Call(
         "account-member-role",
@@ -491,6 +531,13 @@ CALLS: list[Call] = [
     Call("audit-event-export", "get", org, ADMINS),
     Call("audit-retention", "get", org, ADMINS),
     Call("audit-retention", "put", org, OWNERS, body=lambda w: {"retention_days": 400}),
+    Call("webhook-list", "get", org, ADMINS),
+    Call("webhook-list", "post", org, ADMINS, body=lambda w: WEBHOOK_BODY),
+    Call("webhook-detail", "get", webhook, ADMINS, addresses_object=True),
+    Call("webhook-detail", "patch", webhook, ADMINS, body=lambda w: {"description": "CI"}, addresses_object=True),
+    Call("webhook-detail", "delete", webhook, ADMINS, addresses_object=True),
+    Call("webhook-delivery-list", "get", webhook_deliveries, ADMINS, addresses_object=True),
+    Call("webhook-delivery-resend", "post", webhook_delivery, ADMINS, addresses_object=True),
     *PRESET_PAGES,
 ]
 

@@ -20,6 +20,7 @@ from conversations.testing.fake_llm import FakeConfig
 from conversations.usage import rollup_usage
 from presets.models import Preset
 from presets.services import review
+from presets.webhooks import emit
 from tenancy import services as tenancy_services
 from tenancy.models import Membership, Organization, Role, TeamMembership, User
 from tests.api_docs import ApiDocs
@@ -551,6 +552,35 @@ def document_audit_retention(s: Scenario) -> None:
     s.call("bob", "put", f"{ACME}/audit/retention/", {"retention_days": None}, title=title, expect=403)
 
 
+def document_webhooks(s: Scenario) -> None:
+    s.docs.section(
+        "Webhooks",
+        "Owners and admins register endpoints for preset events; deliveries are signed and retried "
+        "([webhooks.md](webhooks.md)).",
+    )
+    body = {"url": "https://93.184.215.14/hooks/presets", "events": ["preset.version_approved"], "description": "CI"}
+    title = "Register an endpoint. The signing secret is in the answer once and never again."
+    hook = s.created(s.call("alice", "post", f"{ACME}/webhooks/", body, title=title, expect=201), "webhook", "hook")
+    s.docs.secret(hook["secret"], "<secret>")
+    title = "A URL that resolves to a loopback, private, link-local or metadata address is refused."
+    s.call("alice", "post", f"{ACME}/webhooks/", {**body, "url": "http://0x7f000001/"}, title=title, expect=400)
+    s.call("alice", "get", f"{ACME}/webhooks/", title="The organisation's endpoints.", expect=200)
+    title = "Change what an endpoint receives, or switch it off with `is_active`."
+    events = ["preset.version_approved", "preset.version_rejected"]
+    s.call("alice", "patch", f"{ACME}/webhooks/{hook['id']}/", {"events": events}, title=title, expect=200)
+    s.call("alice", "get", f"{ACME}/webhooks/{hook['id']}/", title="One endpoint.", expect=200)
+    emit(org=Organization.objects.get(slug="acme"), event="preset.version_approved", data={"version": 1})
+    deliveries = f"{ACME}/webhooks/{hook['id']}/deliveries/"
+    title = "The delivery log, newest first (here one waiting for its first attempt)."
+    delivery = s.call("alice", "get", deliveries, title=title, expect=200)["results"][0]
+    s.docs.secret(delivery["message_id"], "<message-id>")
+    title = "Send a delivery again: a new delivery of the same message (`webhook-id`)."
+    s.call("alice", "post", f"{deliveries}{delivery['id']}/resend/", title=title, expect=202)
+    title = "Members may not manage webhooks."
+    s.call("bob", "get", f"{ACME}/webhooks/", title=title, expect=403)
+    s.call("alice", "delete", f"{ACME}/webhooks/{hook['id']}/", title="Delete an endpoint and its log.", expect=204)
+
+
 def document_errors(s: Scenario) -> None:
     s.docs.section("Errors", "Examples of the error shape.")
     s.clients["anonymous"] = APIClient()
@@ -610,6 +640,7 @@ def run(s: Scenario) -> None:
     document_analytics(s)
     document_experiments(s)
     document_audit(s)
+    document_webhooks(s)
     document_errors(s)
 
 

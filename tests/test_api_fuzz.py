@@ -89,6 +89,12 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         f"(GET|PATCH) {org}/experiments/{{id}}/": {"id": str(world.experiments.draft.pk)},
         f"GET {org}/experiments/{{id}}/results/": {"id": str(world.experiments.running.pk)},
         f"POST {org}/experiments/{{id}}/(start|pause|stop)/": {"id": str(world.experiments.running.pk)},
+        f"(GET|PATCH) {org}/webhooks/{{id}}/": {"id": str(world.webhook.pk)},
+        f"GET {org}/webhooks/{{webhook_id}}/deliveries/": {"webhook_id": str(world.webhook.pk)},
+        f"POST {org}/webhooks/{{webhook_id}}/deliveries/{{id}}/resend/": {
+            "webhook_id": str(world.webhook.pk),
+            "id": str(world.delivery.pk),
+        },
         f"(GET|POST) {org}/teams/{{team_id}}/members/": team,
         f"(GET|PATCH) {org}/teams/{{team_id}}/members/{{user_id}}/": {**team, "user_id": str(world.target.user_id)},
         # Cross-field rules the schema cannot state: someone outside the organisation joins it, a
@@ -118,6 +124,8 @@ def named_objects(world: World) -> dict[str, dict[str, list[str]]]:
         "outsiders": {"values": [world.outsider.username]},
         "future": {"values": ["2999-01-01T00:00:00Z"]},
         "cursors": {"values": [AUDIT_CURSOR]},
+        # A target the SSRF rules accept without DNS (an address literal), never sent to in tests.
+        "webhook_urls": {"values": ["https://93.184.215.14/hook"]},
     }
 
 
@@ -128,6 +136,7 @@ NAMED_FIELDS = {
     "body.presets[*]": "presets",
     "body.team": "teams",
     "body.user": "members",
+    "body.url": "webhook_urls",
 }
 
 

@@ -6,6 +6,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from presets.api import labels, libraries, public, sharing, versions, views
+from presets.webhooks import api as webhooks
 from tenancy.api.base import UUID_REGEX
 from tenancy.api.urls import ORG
 
@@ -19,6 +20,12 @@ router.register(rf"{PRESET}/labels", labels.PresetLabelViewSet, basename="preset
 router.register(rf"{PRESET}/shares", sharing.PresetShareViewSet, basename="preset-share")
 router.register(rf"{PRESET}/links", sharing.PresetLinkViewSet, basename="preset-link")
 router.register(rf"{ORG}/libraries", libraries.LibraryViewSet, basename="library")
+router.register(rf"{ORG}/webhooks", webhooks.WebhookEndpointViewSet, basename="webhook")
+router.register(
+    rf"{ORG}/webhooks/(?P<webhook_id>{UUID_REGEX})/deliveries",
+    webhooks.WebhookDeliveryViewSet,
+    basename="webhook-delivery",
+)
 router.register("gallery", public.GalleryViewSet, basename="gallery")
 
 urlpatterns = [

@@ -5,10 +5,13 @@ from __future__ import annotations
 from django.urls import path
 
 from presets.models import Preset, PresetLink
-from presets.pages import detail, editor, labels, listing, review, sharing
+from presets.pages import detail, editor, labels, listing, review, sharing, webhooks
+from presets.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenancy.pages.hidden import hiding_recorded
 
 PRESET = "presets/<uuid:pk>/"
+
+WEBHOOK = "webhooks/<uuid:pk>/"
 
 urlpatterns = hiding_recorded(
     [
@@ -38,4 +41,13 @@ urlpatterns = hiding_recorded(
     ],
     pk=Preset,
     link_id=PresetLink,
+)
+urlpatterns += hiding_recorded(
+    [
+        path("webhooks/", webhooks.webhooks_page, name="webhooks-page"),
+        path(f"{WEBHOOK}delete/", webhooks.webhook_delete, name="webhook-delete-page"),
+        path(f"{WEBHOOK}deliveries/<uuid:delivery_id>/resend/", webhooks.delivery_resend, name="webhook-resend-page"),
+    ],
+    pk=WebhookEndpoint,
+    delivery_id=WebhookDelivery,
 )

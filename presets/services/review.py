@@ -20,6 +20,7 @@ from audit import services as audit
 from chatpresets.errors import Forbidden, InvalidState, SelfApproval
 from presets.models import Preset, PresetVersion, Scope, Status
 from presets.safety import run_checks
+from presets.webhooks import emit, events
 from tenancy.models import Membership, Role, TeamMembership, User
 
 ORG_REVIEWERS = {Role.OWNER, Role.ADMIN, Role.APPROVER}
@@ -48,6 +49,12 @@ def may_review(*, preset: Preset, user: User) -> bool:
     return preset.scope in (Scope.ORG, Scope.PUBLIC) and role in ORG_REVIEWERS
 
 
+def _notify(preset: Preset, event: str, *, actor: User, version: int, **data: object) -> None:
+    """Tell the organisation's webhooks after commit; the prompt itself never leaves in a webhook."""
+    subject = {"id": str(preset.pk), "slug": preset.slug, "name": preset.name, "scope": preset.scope}
+    emit(org=preset.org, event=event, data={"preset": subject, "version": version, "actor": actor.username, **data})
+
+
 def _blocks_on_findings(preset: Preset) -> bool:
     return bool(preset.org.settings.get("block_on_findings", False))
 
@@ -73,6 +80,8 @@ def auto_submit(*, preset: Preset, version: PresetVersion, actor: User) -> None:
         target=preset,
         payload={"version": version.number, "automatic": True, "findings": version.findings, "blocked": blocked},
     )
+    if not blocked:
+        _notify(preset, events.VERSION_SUBMITTED, actor=actor, version=version.number, automatic=True)
 
 
 def _set_current_status(preset: Preset, version: PresetVersion) -> None:
@@ -103,6 +112,8 @@ def preset_submit(*, preset: Preset, actor: User) -> tuple[PresetVersion, bool]:
         target=preset,
         payload={"version": version.number, "findings": version.findings, "blocked": blocked},
     )
+    if not blocked:
+        _notify(preset, events.VERSION_SUBMITTED, actor=actor, version=version.number, automatic=False)
     return version, blocked
 
 
@@ -139,6 +150,9 @@ def _decide(
         target=preset,
         payload=payload,
     )
+    approved = status == Status.APPROVED
+    event = events.VERSION_APPROVED if approved else events.VERSION_REJECTED
+    _notify(preset, event, actor=actor, version=number, comment=comment)
     return version
 
 

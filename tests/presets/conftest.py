@@ -11,6 +11,7 @@ from django.urls import reverse
 from chatpresets.llm.catalogue import catalogue
 from tenancy.models import Role, User
 from tests.factories import MembershipFactory, UserFactory
+from tests.presets.webhook_receiver import Receiver, running_receiver
 
 
 def url(name: str, **kwargs: Any) -> str:
@@ -45,3 +46,11 @@ def models(settings) -> Iterator[None]:
     catalogue.cache_clear()
     yield
     catalogue.cache_clear()
+
+
+@pytest.fixture
+def receiver(settings) -> Iterator[Receiver]:
+    """A real loopback webhook receiver, with 127.0.0.1/32 allowed so deliveries may reach it."""
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    with running_receiver() as running:
+        yield running
