@@ -19,9 +19,11 @@ from django.db import transaction
 
 from audit import services as audit
 from chatpresets.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from presets import webhooks
 from presets.models import Preset, PresetLabel, PresetVersion, Scope, Status
 from presets.selectors import Access, preset_access
 from presets.services.review import may_review
+from presets.webhooks import events as webhook_events
 from tenancy.models import Membership, User
 from tenancy.org_settings import LABEL_NAME
 
@@ -113,6 +115,11 @@ def label_move(*, preset: Preset, name: str, version: int, actor: User) -> Prese
         preset=preset, name=name, defaults={"org": preset.org, "version": version, "moved_by": actor}
     )
     _audit(preset, actor, "preset.label_moved", name, before, version)
+    webhooks.emit(
+        org=preset.org,
+        event=webhook_events.LABEL_MOVED,
+        data={"preset": str(preset.pk), "label": name, "before": before, "after": version},
+    )
     return label
 
 

@@ -267,5 +267,6 @@ class LibraryItem(TenantOwned):
 
 # Experiments live in their own package; importing them here registers them with the presets app.
 from presets.experiments.models import Experiment, ExperimentVariant  # noqa: E402, F401
+
 # The webhook models live with the rest of their package; importing them here registers them with the app.
 from presets.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -17,7 +17,7 @@ UPDATE conversations_message SET turn_kind = 'new' WHERE role = 'assistant';
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0009_message_feedback"),
+        ("conversations", "0010_conversation_label"),
         ("presets", "0006_link_use_per_person"),
     ]
 

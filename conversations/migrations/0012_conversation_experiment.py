@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0009_message_feedback'),
+        ('conversations', '0011_analytics'),
         ('presets', '0009_experiments'),
     ]
 

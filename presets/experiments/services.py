@@ -26,9 +26,11 @@ from chatpresets.errors import (
     NotFound,
     PresetNotApproved,
 )
+from presets import webhooks
 from presets.experiments.models import ACTIVE, Experiment, ExperimentStatus, ExperimentVariant, Metric
 from presets.models import Preset, PresetVersion, Scope, Status
 from presets.services.review import may_review
+from presets.webhooks import events as webhook_events
 from tenancy.models import Organization, User
 
 MAX_VARIANTS = 10
@@ -131,6 +133,8 @@ def experiment_promote(*, experiment: Experiment, actor: User, variant_name: str
     experiment.save(update_fields=["status", "stopped_at", "promoted_variant"])
     payload = {"variant": variant.name, "label": label, "version": variant.version}
     audit.record(org=experiment.org, actor=actor, action="experiment.promoted", target=experiment, payload=payload)
+    data = _webhook_data(experiment, **payload)
+    webhooks.emit(org=experiment.org, event=webhook_events.EXPERIMENT_PROMOTED, data=data)
     return experiment
 
 
@@ -163,7 +167,13 @@ def _transition(experiment: Experiment, actor: User, sources: set[str], target: 
     if before == ExperimentStatus.PAUSED and target == ExperimentStatus.RUNNING:
         action = "experiment.resumed"
     audit.record(org=experiment.org, actor=actor, action=action, target=experiment, payload=_summary(experiment))
+    if action in (webhook_events.EXPERIMENT_STARTED, webhook_events.EXPERIMENT_STOPPED):
+        webhooks.emit(org=experiment.org, event=action, data=_webhook_data(experiment))
     return experiment
+
+
+def _webhook_data(experiment: Experiment, **extra: Any) -> dict[str, Any]:
+    return {"experiment": str(experiment.pk), "preset": str(experiment.preset_id), "name": experiment.name, **extra}
 
 
 def _require_reviewer(experiment: Experiment, actor: User) -> None:

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('presets', '0006_link_use_per_person'),
+        ('presets', '0008_webhooks'),
         ('tenancy', '0002_limit_override'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
