@@ -294,6 +294,8 @@ SPECTACULAR_SETTINGS = {
         "SoftLimitCodeEnum": ["soft_limit_reached"],
         "WebhookDeliveryStatusEnum": "presets.webhooks.models.DeliveryStatus.choices",
         "WebhookEventEnum": "presets.webhooks.events.EVENTS",
+        # An experiment's primary metric and its guardrails choose from the same metrics.
+        "ExperimentMetricEnum": "presets.experiments.models.Metric.choices",
     },
 }
 

@@ -106,7 +106,12 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
             "body.model": default_model(),  # a dictionary is only a hint; a model it lacks is refused
         },
         f"(POST|PATCH) {org}/libraries/({{id}}/)?": {"body.kind": "team", "body.team": str(world.team.pk)},
-        f"POST {org}/conversations/": {"body.variables": {}, "body.model_override": default_model()},
+        # A conversation follows a label of its preset only: without a preset the label is refused.
+        f"POST {org}/conversations/": {
+            "body.variables": {},
+            "body.model_override": default_model(),
+            "body.preset_label": "",
+        },
         f"POST {org}/api-keys/": {"body.expires_at": {"dictionary": "future"}},
         # A cursor is opaque (the server's own encoding): a made-up one is a 400, as documented.
         f"GET {org}/audit/": {"query.cursor": {"dictionary": "cursors"}},

@@ -70,7 +70,10 @@ def experiment_update(
     frozen = sorted(set(changes) - set(LIVE_EDITABLE) | ({"variants"} if variants is not None else set()))
     if experiment.status != ExperimentStatus.DRAFT and frozen:
         raise ExperimentFrozen(details={"fields": frozen})
-    for name, value in _checked_fields(changes).items():
+    changed = {name: value for name, value in _checked_fields(changes).items() if getattr(experiment, name) != value}
+    if variants is None and not changed:
+        return experiment  # an empty or same-valued edit changes nothing and records nothing
+    for name, value in changed.items():
         setattr(experiment, name, value)
     _clean(experiment)
     experiment.save()
