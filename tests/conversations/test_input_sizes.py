@@ -15,7 +15,7 @@ from django.urls import reverse
 from chatpresets.llm.tokens import count_message, count_text
 from conversations import tasks
 from conversations.models import Conversation, Message
-from tests.conversations.test_websocket import communicator, reply
+from tests.conversations.test_websocket import communicator, frames_until_done, reply
 from tests.presets_world import make_preset
 from tests.server import daphne
 
@@ -221,6 +221,7 @@ async def test_a_null_character_in_a_websocket_message_or_client_id_gets_an_erro
     assert fake_llm.requests == []  # refused before any model call
     await socket.send_json_to({"type": "send", "content": "still here"})
     assert (await reply(socket))["type"] == "ack"  # the socket lived through it
+    assert (await frames_until_done(socket))[-1]["type"] == "done"  # no answer left writing after the test
     await socket.disconnect()
 
 
