@@ -351,8 +351,10 @@ async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None = No
         return f"data: {json.dumps(body)}\n\n".encode()
 
     restorer = call.screening.restorer() if call.screening else None
+    produced: list[str] = []  # the model's text so far: what a client that leaves still pays for
 
     async def on_delta(text: str) -> None:
+        produced.append(text)
         text = restorer.feed(text) if restorer else text
         if text:
             await queue.put(text)
@@ -402,8 +404,18 @@ async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None = No
         if not task.done():
             task.cancel()
         if call.metered.admission is not None:
-            await asyncio.shield(database_sync_to_async(metered.release)(call.metered, client_left=client_left))
+            await asyncio.shield(database_sync_to_async(_settle_unrecorded)(call, "".join(produced), client_left))
         timing.end_turn(turn)
+
+
+def _settle_unrecorded(call: Call, text: str, client_left: bool) -> None:
+    """A client that left mid-answer pays for the text the model had produced, as a stopped chat turn
+    does; a stream that ended on an error, or before any text, gives its holds back."""
+    if client_left and text:
+        completion_tokens = count_text(text, call.metered.spec.encoding)
+        metered.finish(call.metered, status="cancelled", completion_tokens=completion_tokens)
+    else:
+        metered.release(call.metered, client_left=client_left)
 
 
 def _failed(task: asyncio.Task) -> bool:

@@ -150,11 +150,15 @@ def metered_server(fake_server, fake_llm, acme, alice, tmp_path) -> Iterator[dic
         yield {"base": base, "key": key}
 
 
-def test_a_client_that_leaves_mid_stream_counts_its_turn_stopped_not_failed(metered_server) -> None:
+def test_a_client_that_leaves_mid_stream_counts_its_turn_stopped_and_pays_for_the_text_so_far(metered_server) -> None:
     with streamed_completion(metered_server["base"], metered_server["key"]) as response:
         next(line for line in response.iter_lines() if '"content": "w' in line)  # the first token
     # Leaving the block closed the connection while the model was still writing.
     assert wait_for_turn_outcome(metered_server["base"], "stopped") == {"stopped": 1.0}
+    usage = UsageRecord.objects.get(kind="completion_api")  # written before the outcome is counted
+    assert usage.status == "cancelled"
+    assert 0 < usage.completion_tokens < 60  # what the model had produced, not its whole answer
+    assert usage.prompt_tokens > 0
 
 
 def test_a_client_that_gives_up_on_a_whole_answer_counts_its_turn_stopped(metered_server) -> None:
