@@ -35,7 +35,7 @@ from chatpresets.errors import (
 from chatpresets.observability import metrics, timing
 from conversations import services
 from conversations.models import Conversation
-from conversations.payloads import INTERNAL_ERROR, ack_frame, message_payload
+from conversations.payloads import ack_frame, error_payload, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
 from conversations.turns import attach, stop_answer, stream_turn
 from tenancy import access, denials
@@ -49,7 +49,8 @@ CLOSE_FORBIDDEN = 4403  # a handshake whose caller may not chat, or an open sock
 CLOSE_ACCESS_REVOKED = CLOSE_FORBIDDEN
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the database or Redis cannot serve now
-PREPARED_IN_AUTHORIZATION = frozenset({"send", "edit", "regenerate"})  # one thread hop for both
+TURN_FRAMES = frozenset({"send", "edit", "regenerate"})
+PREPARED_IN_AUTHORIZATION = TURN_FRAMES  # authorised and prepared in one thread hop
 CLOSE_BY_STATUS = {
     401: CLOSE_UNAUTHENTICATED,
     403: CLOSE_FORBIDDEN,
@@ -121,7 +122,7 @@ def handshake_close_code(error: DomainError) -> int:
 
 
 def error_frame(error: DomainError) -> dict[str, Any]:
-    frame = {"type": "error", "code": error.code, "message": error.message, "details": error.details}
+    frame = error_payload(error)
     seconds = retry_after(error) or error.details.get("retry_after")
     if seconds is not None:
         frame["retry_after"] = seconds
@@ -261,6 +262,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             await self.send_json({"type": "error", "code": "unknown_frame", "message": f"Unknown frame {kind!r}."})
             return
+        # A turn is a request of its own, from its first step to its error frame, if any.
+        context = request_context.begin_within(request_context.current()) if kind in TURN_FRAMES else None
         try:
             if kind not in PREPARED_IN_AUTHORIZATION:
                 await self.authorize()
@@ -274,7 +277,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             # A bug must not take the socket (and the user's other frames) down with it.
             logger.exception("websocket %s frame failed", kind)
-            await self.send_json(INTERNAL_ERROR)
+            await self.send_json(error_payload(None))
+        finally:
+            if context is not None:
+                request_context.end(context)
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
@@ -298,7 +304,6 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         events, with the socket's id as `connection_id`; the socket's own lines keep the socket's id.
         """
         kwargs = self.scope["url_route"]["kwargs"]
-        context = request_context.begin_within(request_context.current())
         turn = timing.begin_turn("websocket")
         try:
             caller, self.conversation, prepared = await database_sync_to_async(authorize_and_prepare)(
@@ -316,7 +321,6 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             raise
         finally:
             timing.leave(turn)  # the answer's task keeps the turn; the next frame starts clean
-            request_context.end(context)
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         """Catch up on an answer after a reconnect: live deltas after `after_seq`, or the stored answer."""
@@ -360,7 +364,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         except Exception:  # stream_turn stored the answer as failed and freed its hold; say so
             logger.exception("streamed answer %s failed", prepared.assistant_message.pk)
-            await self.send_frame(INTERNAL_ERROR)
+            await self.send_frame(error_payload(None))
             return
         with contextlib.suppress(Exception):  # other tabs are a courtesy; the answer is stored
             await self.channel_layer.group_send(

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from chatpresets import request_context
+from chatpresets.errors import DomainError
 from conversations.models import Message
 
 COST_PLACES = Decimal("0.00000001")
@@ -52,11 +53,19 @@ def ack_frame(user_message: Message) -> dict[str, Any]:
     }
 
 
-# An answer that failed unexpectedly (a bug, not a refusal), as the websocket and SSE streams say
-# it; the stored answer has the same `error_code`.
-INTERNAL_ERROR = {
-    "type": "error",
-    "code": "internal_error",
-    "message": "The answer failed; it has been logged.",
-    "details": {},
-}
+def error_payload(error: DomainError | None) -> dict[str, Any]:
+    """A refused frame or a failed answer, as the websocket and server-sent events say it, with the
+    request id to quote (the turn's, within a turn). None: a failure that is a bug, not a refusal;
+    the stored answer then has the same `internal_error` code."""
+    context = request_context.current()
+    if error is None:
+        code, message, details = "internal_error", "The answer failed; it has been logged.", {}
+    else:
+        code, message, details = error.code, error.message, error.details
+    return {
+        "type": "error",
+        "code": code,
+        "message": message,
+        "details": details,
+        "request_id": context.request_id if context is not None else "",
+    }

@@ -86,6 +86,7 @@ class ErrorEventSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="docs/errors.md lists every code.")
     message = serializers.CharField()
     details = serializers.DictField()
+    request_id = serializers.CharField(help_text="The turn's request id (as in its `ack`), to quote in a report.")
 
 
 TURN_EVENT = PolymorphicProxySerializer(

@@ -29,7 +29,7 @@ from conversations.api.plain import accepts, error_response
 from conversations.api.serializers import RegenerateSerializer, SendMessageSerializer
 from conversations.api.views import ConversationViewSet
 from conversations.models import Conversation
-from conversations.payloads import INTERNAL_ERROR, ack_frame, message_payload
+from conversations.payloads import ack_frame, error_payload, message_payload
 from conversations.selectors import conversation_for_caller
 from conversations.turns import prepare_off_loop, stream_turn
 from tenancy import denials
@@ -224,16 +224,12 @@ async def _run_into(prepared: services.PreparedTurn, frames: asyncio.Queue[dict[
     try:
         await stream_turn(prepared=prepared, send=frames.put)
     except DomainError as error:
-        await frames.put(_error_event(error))
+        await frames.put(error_payload(error))
     except Exception as exc:  # the 200 is sent: any failure must still end the stream with an event
         unavailable = dependency_failure(exc)
         if unavailable is None:
             logger.exception("The answer failed after its stream started.")
-        await frames.put(_error_event(unavailable) if unavailable else INTERNAL_ERROR)
-
-
-def _error_event(error: DomainError) -> dict[str, Any]:
-    return {"type": "error", "code": error.code, "message": error.message, "details": error.details}
+        await frames.put(error_payload(unavailable))
 
 
 def _sse(frame: dict[str, Any]) -> bytes:

@@ -209,6 +209,7 @@ def test_variables_without_a_preset_are_refused_and_nothing_is_stored(api, alice
 async def test_a_null_character_in_a_websocket_message_or_client_id_gets_an_error_frame(chat, fake_llm) -> None:
     socket = communicator(chat["path"], chat["key"])
     assert (await socket.connect())[0]
+    request_ids = set()
     for frame in [
         {"type": "send", "content": "a\x00b"},
         {"type": "send", "content": "fine", "client_id": "c\x00"},
@@ -218,6 +219,9 @@ async def test_a_null_character_in_a_websocket_message_or_client_id_gets_an_erro
         answer = await reply(socket)
         assert (answer["type"], answer["code"]) == ("error", "invalid"), frame
         assert answer["message"] == "Null characters are not allowed."
+        request_ids.add(answer["request_id"])
+    assert len(request_ids) == 3  # each refused turn is a request of its own
+    assert "" not in request_ids
     assert fake_llm.requests == []  # refused before any model call
     await socket.send_json_to({"type": "send", "content": "still here"})
     assert (await reply(socket))["type"] == "ack"  # the socket lived through it

@@ -84,9 +84,11 @@ def test_streamed_events_are_the_documented_events(api, alice, conversation) -> 
 def test_an_error_event_is_a_documented_event(api, alice, conversation, fake_llm) -> None:
     fake_llm.inject(*["500"] * 6)
     response = post(api(alice), url(MESSAGES, conversation), {"content": "Hello", "stream": True})
-    name, data = server_sent_events(response)[-1]
+    events = server_sent_events(response)
+    name, data = events[-1]
     assert name == "error"
     assert_event_matches(documented_response(MESSAGES, "post", 200, "text/event-stream"), name, data)
+    assert json.loads(data)["request_id"] == json.loads(events[0][1])["request_id"]  # the ack's: one turn
 
 
 def test_regenerate_and_edit_answers_are_the_documented_bodies(api, alice, conversation) -> None:
