@@ -2,7 +2,8 @@
 
 Three grouped queries (units, answers, votes), each filtered by the experiment first, so the cost
 follows the experiment's own traffic, not the size of the message table. Rates count answers (or
-votes, for thumbs up); means are per finished answer. Unfinished answers are not counted yet.
+votes, for thumbs up); means are per completed answer. Unfinished answers are not counted yet. Turns,
+errors and regenerations are defined as in the preset's analytics.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import Any
 from django.db.models import Avg, Count, F, Q, StdDev, Sum
 from django.db.models.functions import Coalesce
 
-from conversations.models import Conversation, Feedback, Message, MessageStatus, Role, Vote
+from conversations.analytics import ERRORS, FINISHED
+from conversations.models import Conversation, Feedback, Message, MessageStatus, Role, TurnKind, Vote
 from presets.experiments.models import Experiment, Metric, Unit
 from presets.experiments.services import min_sample
 from presets.experiments.statistics import MeanSample, RateSample, VariantData, analyse
 
-FINISHED = [MessageStatus.COMPLETE, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.INTERRUPTED]
 COMPLETE = Q(status=MessageStatus.COMPLETE)
 CONTINUOUS = {
     Metric.TOKENS_PER_TURN: (F("prompt_tokens") + F("completion_tokens"), COMPLETE),
@@ -93,9 +94,9 @@ def _units(experiment: Experiment) -> dict[Any, tuple[int, int]]:
 def _answers(experiment: Experiment) -> dict[Any, dict[str, Any]]:
     aggregates: dict[str, Any] = {
         "turns": Count("id"),
-        "errors": Count("id", filter=Q(status=MessageStatus.FAILED)),
-        # A regenerated answer: replaced while its question stayed (an edit replaces both).
-        "regenerates": Count("id", filter=Q(superseded=True, reply_to__superseded=False)),
+        # As the preset's analytics count them (conversations/analytics.py), so both pages agree.
+        "errors": Count("id", filter=Q(status__in=ERRORS)),
+        "regenerates": Count("id", filter=Q(turn_kind=TurnKind.REGENERATE)),
         "tokens_sum": Coalesce(Sum(F("prompt_tokens") + F("completion_tokens")), 0),
         "cost_sum": Sum("cost"),  # not "cost": an annotation may not shadow the column the means read
     }

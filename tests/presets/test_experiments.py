@@ -10,6 +10,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from chatpresets.errors import InvalidState
 from conversations import services as conversations
+from conversations.models import Conversation, Message
 from presets.experiments import services
 from presets.experiments.models import Experiment, ExperimentStatus
 from tenancy.models import Membership, Role
@@ -190,6 +191,17 @@ def test_results_count_what_each_variant_measured(api, acme, alice, world) -> No
     assert control["metrics"]["error_rate"]["value"] == pytest.approx(0.2)
     assert candidate["primary"]["judgement"] == "not_enough_data"
     assert found["verdict"]["status"] == "not_enough_data"
+
+
+def test_results_count_errors_and_regenerations_as_the_presets_analytics_do(api, acme, alice, world) -> None:
+    control = world.running.variants.order_by("position").first()
+    record_answers(acme, alice, world.running, control, ups=1, downs=0, failed=1)
+    conversation = Conversation.objects.get(experiment_variant=control)
+    common = {"org": acme, "conversation": conversation, "role": "assistant", "content": "a"}
+    Message.objects.create(seq=10, status="interrupted", turn_kind="new", **common)  # broke off: an error
+    Message.objects.create(seq=11, status="complete", turn_kind="regenerate", **common)
+    counts = api(alice).get(url("experiment-results", pk=world.running.pk)).json()["variants"][0]["counts"]
+    assert (counts["turns"], counts["errors"], counts["regenerates"]) == (4, 2, 1)
 
 
 def test_results_of_another_organisation_are_404(api, world, carol) -> None:
