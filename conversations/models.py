@@ -201,7 +201,16 @@ class UsageRecord(TenantOwned):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["org", "-created_at"], name="usage_org_recent")]
+        indexes = [
+            models.Index(fields=["org", "-created_at"], name="usage_org_recent"),
+            # The preset's analytics read its /v1 calls beside its chat answers (conversations/analytics.py).
+            models.Index(
+                fields=["preset", "created_at"],
+                include=["org", "preset_version", "status", "prompt_tokens", "completion_tokens", "cost", "ttft_ms"],
+                condition=models.Q(kind="completion_api"),
+                name="usage_preset_api_calls",
+            ),
+        ]
 
 
 class UsageDaily(TenantOwned):

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from conversations.models import Conversation, Feedback, Message
-from conversations.usage import utc_today
+from conversations import analytics
+from conversations.models import Conversation, Feedback, Message, UsageRecord
+from conversations.usage import UsageWindow, utc_today
 from tests.conversations.test_http import approved_preset, send, start  # noqa: F401 (a fixture)
 from tests.factories import MembershipFactory
 from tests.presets_world import make_preset
@@ -98,20 +99,20 @@ def test_report_matches_figures_worked_out_by_hand(api, alice, dataset) -> None:
     day1, day2 = v1["days"]
     assert day1 == {
         "day": "2026-11-01", "conversations": 1, "turns": 3, "thumbs_up": 1, "thumbs_down": 1, "regenerated": 1,
-        "edited": 0, "errors": 1, "prompt_tokens": 260, "completion_tokens": 50, "cost": "0.00300000",
+        "edited": 0, "errors": 1, "api_turns": 0, "prompt_tokens": 260, "completion_tokens": 50, "cost": "0.00300000",
         "thumbs_up_rate": 0.5, "regenerate_rate": 0.3333, "edit_rate": 0.0, "error_rate": 0.3333,
         "tokens_per_turn": 103.33, "cost_per_turn": "0.00100000", "ttft_ms_p50": 200.0,
     }  # fmt: skip
     assert day2 == {
         "day": "2026-11-02", "conversations": 2, "turns": 2, "thumbs_up": 1, "thumbs_down": 0, "regenerated": 0,
-        "edited": 1, "errors": 1, "prompt_tokens": 210, "completion_tokens": 45, "cost": "0.00350000",
+        "edited": 1, "errors": 1, "api_turns": 0, "prompt_tokens": 210, "completion_tokens": 45, "cost": "0.00350000",
         "thumbs_up_rate": 1.0, "regenerate_rate": 0.0, "edit_rate": 0.5, "error_rate": 0.5,
         "tokens_per_turn": 127.5, "cost_per_turn": "0.00175000", "ttft_ms_p50": 300.0,
     }  # fmt: skip
     # Totals are not sums of days: c1 answered on both days and counts once.
     assert v1["totals"] == {
         "conversations": 2, "turns": 5, "thumbs_up": 2, "thumbs_down": 1, "regenerated": 1, "edited": 1,
-        "errors": 2, "prompt_tokens": 470, "completion_tokens": 95, "cost": "0.00650000",
+        "errors": 2, "api_turns": 0, "prompt_tokens": 470, "completion_tokens": 95, "cost": "0.00650000",
         "thumbs_up_rate": 0.6667, "regenerate_rate": 0.2, "edit_rate": 0.2, "error_rate": 0.4,
         "tokens_per_turn": 113.0, "cost_per_turn": "0.00130000", "ttft_ms_p50": 250.0,
     }  # fmt: skip
@@ -120,10 +121,43 @@ def test_report_matches_figures_worked_out_by_hand(api, alice, dataset) -> None:
     assert v2["totals"]["tokens_per_turn"] == 360.0
     assert body["totals"] == {
         "conversations": 3, "turns": 6, "thumbs_up": 3, "thumbs_down": 1, "regenerated": 1, "edited": 1,
-        "errors": 2, "prompt_tokens": 770, "completion_tokens": 155, "cost": "0.01050000",
+        "errors": 2, "api_turns": 0, "prompt_tokens": 770, "completion_tokens": 155, "cost": "0.01050000",
         "thumbs_up_rate": 0.75, "regenerate_rate": 0.1667, "edit_rate": 0.1667, "error_rate": 0.3333,
         "tokens_per_turn": 154.17, "cost_per_turn": "0.00175000", "ttft_ms_p50": 300.0,
     }  # fmt: skip
+
+
+def api_call(preset, *, day, version, kind="completion_api", status="complete", org=None, ttft=None):
+    record = UsageRecord.objects.create(
+        org=org or preset.org, kind=kind, preset=preset, preset_version=version, model="fake", status=status,
+        prompt_tokens=10, completion_tokens=5, cost=Decimal("0.0001"), ttft_ms=ttft,
+    )  # fmt: skip
+    UsageRecord.objects.filter(pk=record.pk).update(created_at=datetime(day.year, day.month, day.day, 9, tzinfo=UTC))
+
+
+def test_calls_through_v1_with_the_preset_count_as_turns_without_conversations(api, alice, globex, dataset) -> None:
+    api_call(dataset, day=DAY1, version=1, ttft=50)
+    api_call(dataset, day=DAY1, version=1, status="interrupted")
+    # Not counted: a chat turn's own usage (its answer is counted), a summary, another organisation's call.
+    api_call(dataset, day=DAY1, version=1, kind="chat")
+    api_call(dataset, day=DAY1, version=1, kind="summary")
+    api_call(dataset, day=DAY1, version=1, org=globex)
+    body = api(alice).get(analytics_url(dataset, since="2026-11-01", until="2026-11-01")).json()
+    day1 = body["versions"][0]["days"][0]
+    assert (day1["conversations"], day1["turns"], day1["api_turns"], day1["errors"]) == (1, 5, 2, 2)
+    assert (day1["prompt_tokens"], day1["completion_tokens"]) == (260 + 20, 50 + 10)
+    assert day1["ttft_ms_p50"] == 100.0  # of 50, 100 and 300
+    assert day1["thumbs_up_rate"] == 0.5  # a /v1 call has no thumbs
+
+
+def test_the_embedded_databases_report_is_the_same_as_postgresqls(acme, globex, dataset) -> None:
+    api_call(dataset, day=DAY1, version=1, ttft=50)
+    api_call(dataset, day=DAY2, version=2, org=globex)
+    where = {"preset_id": dataset.pk, "org_id": acme.pk, "period": UsageWindow(DAY1, DAY2 + timedelta(1))}
+    by_sql = analytics._report_rows(**where)
+    in_python = analytics.portable_rows(analytics.report_params(**where))
+    assert len(by_sql) == 6  # two version-days of v1, one of v2, two version totals, the grand total
+    assert sorted(in_python, key=repr) == sorted(by_sql, key=repr)
 
 
 def test_a_period_without_answers_has_zero_counts_and_null_rates(api, alice, dataset) -> None:
