@@ -334,13 +334,17 @@ CELERY_BEAT_SCHEDULE = {
 WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", [])
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_MAX_ENDPOINTS = env_int("WEBHOOK_MAX_ENDPOINTS", 20)  # per organisation: every event fans out to each
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)  # doubled after each failure
 WEBHOOK_SWEEP_SECONDS = env_float("WEBHOOK_SWEEP_SECONDS", 10.0)
 try:
     _ = [ipaddress.ip_network(network, strict=False) for network in WEBHOOK_ALLOWED_NETWORKS]
 except ValueError as error:
     raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {error}") from None
-if min(WEBHOOK_TIMEOUT_SECONDS, WEBHOOK_RETRY_BASE_SECONDS, WEBHOOK_SWEEP_SECONDS) <= 0 or WEBHOOK_MAX_ATTEMPTS < 1:
+if (
+    min(WEBHOOK_TIMEOUT_SECONDS, WEBHOOK_RETRY_BASE_SECONDS, WEBHOOK_SWEEP_SECONDS) <= 0
+    or min(WEBHOOK_MAX_ATTEMPTS, WEBHOOK_MAX_ENDPOINTS) < 1
+):
     raise ImproperlyConfigured("WEBHOOK_* seconds must be > 0 and WEBHOOK_MAX_ATTEMPTS >= 1")
 CELERY_BEAT_SCHEDULE |= {
     "retry-webhook-deliveries": {

@@ -11,12 +11,13 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit
 from chatpresets.background import enqueue
-from chatpresets.errors import InvalidInput
+from chatpresets.errors import InvalidInput, TooLarge
 from presets.webhooks import signing, targets, tasks
 from presets.webhooks.events import EVENTS
 from presets.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -43,6 +44,7 @@ def endpoint_create(
     """The URL must pass the SSRF rules now (and again at every attempt); the new secret is on the
     returned endpoint, for the caller to show once."""
     targets.resolve(url)
+    _refuse_past_the_cap(org)
     endpoint = WebhookEndpoint.objects.create(
         org=org,
         url=url,
@@ -59,6 +61,18 @@ def endpoint_create(
         payload={"host": _host(url), "events": endpoint.events},
     )
     return endpoint
+
+
+def _refuse_past_the_cap(org: Organization) -> None:
+    """Each event fans out to every endpoint: their number is bounded (counted under the organisation's
+    row lock, so two concurrent creates cannot both take the last place)."""
+    Organization.objects.select_for_update().filter(pk=org.pk).first()
+    count, cap = WebhookEndpoint.objects.for_org(org).count(), settings.WEBHOOK_MAX_ENDPOINTS
+    if count >= cap:
+        raise TooLarge(
+            f"An organisation has at most {cap} webhook endpoints (WEBHOOK_MAX_ENDPOINTS); delete one first.",
+            details={"field": "url", "limit": "WEBHOOK_MAX_ENDPOINTS", "limit_value": cap, "size": count + 1},
+        )
 
 
 @transaction.atomic
@@ -135,7 +149,10 @@ def emit(*, org: Organization, event: str, data: dict[str, Any]) -> None:
     """Record one delivery per active subscribed endpoint in the caller's transaction; send after commit."""
     if event not in EVENTS:
         raise ValueError(f"Unknown webhook event {event!r}; add it to presets/webhooks/events.py")
-    endpoints = WebhookEndpoint.objects.for_org(org).filter(is_active=True, events__contains=[event])
+    # Filtered here rather than by a JSON `contains` lookup, which the embedded SQLite run lacks;
+    # an organisation has at most WEBHOOK_MAX_ENDPOINTS endpoints.
+    active = WebhookEndpoint.objects.for_org(org).filter(is_active=True)
+    endpoints = [endpoint for endpoint in active if event in endpoint.events]
     message_id = f"msg_{uuid.uuid4().hex}"
     payload = {"type": event, "timestamp": timezone.now().isoformat(), "data": data}
     deliveries = [

@@ -51,6 +51,22 @@ def test_a_change_of_url_passes_the_same_rules(api, alice) -> None:
     assert (changed.status_code, changed.json()["is_active"]) == (200, False)
 
 
+def test_an_organisation_registers_at_most_the_operators_number_of_endpoints(api, alice, settings) -> None:
+    settings.WEBHOOK_MAX_ENDPOINTS = 2
+    assert [create(api, alice).status_code for _ in range(2)] == [201, 201]
+    refused = create(api, alice)
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert (error["code"], error["details"]["limit"], error["details"]["limit_value"]) == (
+        "too_large",
+        "WEBHOOK_MAX_ENDPOINTS",
+        2,
+    )
+    assert WebhookEndpoint.objects.count() == 2
+    api(alice).delete(url("webhook-detail", pk=WebhookEndpoint.objects.first().pk))
+    assert create(api, alice).status_code == 201  # a freed place can be taken again
+
+
 def test_unknown_events_are_refused(api, alice) -> None:
     refused = create(api, alice, events=["preset.exploded"])
     assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid")
