@@ -1,5 +1,6 @@
 """Thirty markup payloads in what users and the model write never run on any main page: not in model
-output, conversation titles, preset names, descriptions, prompts and variables, or people's names.
+output, conversation titles, preset names, descriptions, prompts and variables, people's names,
+experiment names, or webhook descriptions and URLs.
 A `window` sentinel stays untouched, no dialog opens, and the page's policy reports nothing (the
 `context` fixture fails the test on any report)."""
 
@@ -10,9 +11,12 @@ from typing import Any
 import pytest
 
 from conversations.models import Conversation, Message
+from presets.experiments.models import Experiment
 from presets.models import Preset, Scope
 from presets.services import lifecycle, review
+from presets.webhooks.models import WebhookEndpoint
 from tenancy.models import Role
+from tests.experiments_world import build_experiment_world
 from tests.factories import MembershipFactory, UserFactory
 from tests.presets_world import make_preset
 from tests.ui.browser import sign_in
@@ -74,6 +78,17 @@ def _world(acme: Any, alice: Any) -> tuple[Conversation, Preset]:
     review.preset_approve(preset=preset, actor=MembershipFactory(org=acme, role=Role.APPROVER).user, number=2)
     # and a newer version, pending review (an edit of an approved org preset is), for the queue's diff
     lifecycle.preset_update(preset=preset, actor=alice, system_prompt=f"{PAYLOADS[9]}\n{HOSTILE}\n{{{{ v }}}}")
+    # What admins write on the experiment and webhook pages.
+    experiments = build_experiment_world(acme, alice)
+    Experiment.objects.filter(pk__in=[experiments.running.pk, experiments.draft.pk]).update(name=PAYLOADS[4])
+    WebhookEndpoint.objects.create(
+        org=acme,
+        url=f"https://93.184.215.14/hook?q={PAYLOADS[12]}",
+        description=PAYLOADS[10][:200],
+        events=["preset.label_moved"],
+        secret="whsec_test",
+        created_by=alice,
+    )
     conversation = Conversation.objects.create(org=acme, user=alice, title=PAYLOADS[19][:200], preset=preset)
     for seq, payload in enumerate(PAYLOADS, start=1):
         Conversation.objects.create(org=acme, user=alice, title=payload[:200])
@@ -109,6 +124,9 @@ def test_thirty_payloads_stay_text_on_every_main_page(page, context, live_ui, ac
         "/o/acme/usage/",
         "/o/acme/keys/",
         "/o/acme/audit/",  # the preset's hostile edits, as before/after changes
+        "/o/acme/experiments/",
+        *(f"/o/acme/experiments/{experiment.pk}/" for experiment in Experiment.objects.all()),
+        "/o/acme/webhooks/",
     ]
 
     for path in pages:
@@ -116,6 +134,10 @@ def test_thirty_payloads_stay_text_on_every_main_page(page, context, live_ui, ac
         assert response.status == 200, path
         page.wait_for_load_state("networkidle")
         assert page.evaluate("window.__xss") is None, path
+
+    for path, payload in [("/o/acme/experiments/", PAYLOADS[4]), ("/o/acme/webhooks/", PAYLOADS[10][:200])]:
+        page.goto(f"{live_ui}{path}")
+        assert payload in page.locator("main").inner_text(), path  # shown, as text
 
     page.goto(f"{live_ui}/o/acme/chat/{conversation.pk}/")
     page.wait_for_load_state("networkidle")
