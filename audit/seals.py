@@ -13,6 +13,7 @@ import hmac
 from datetime import UTC
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from audit.models import AuditChainHead, AuditSeal
@@ -40,6 +41,16 @@ def signed_text(seal: AuditSeal) -> bytes:
 def signature_valid(seal: AuditSeal, key: bytes) -> bool:
     expected = hmac.new(key, signed_text(seal), hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, seal.signature)
+
+
+def unsealed_chains() -> list[str]:
+    """The chains whose head moved since their newest seal (or that were never sealed)."""
+    newest = AuditSeal.objects.filter(chain=OuterRef("key")).order_by("-sealed_at", "-id")
+    heads = AuditChainHead.objects.filter(seq__gt=0).annotate(
+        sealed_seq=Subquery(newest.values("seq")[:1]), sealed_hash=Subquery(newest.values("hash")[:1])
+    )
+    rows = heads.values_list("key", "seq", "hash", "sealed_seq", "sealed_hash")
+    return [key for key, seq, hash_, sealed_seq, sealed_hash in rows if (seq, hash_) != (sealed_seq, sealed_hash)]
 
 
 def seal_heads(*, verified: dict[str, tuple[int, str]] | None = None) -> list[AuditSeal]:

@@ -12,19 +12,24 @@ from celery import shared_task
 
 from audit import retention, seals
 from audit.verification import record_run
-from audit.verify import verify
+from audit.verify import verify, verify_since_seal
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task
 def seal_chain_heads() -> str:
-    """Sign every chain head that moved since its last seal; a missing key is logged, not raised."""
-    try:
-        written = seals.seal_heads()
-    except seals.SigningKeyMissing as missing:
-        logger.warning("audit chain heads not sealed: %s", missing)
+    """Sign every chain head that moved since its last seal, once the events since that seal verify:
+    a seal vouches for what was checked, so a broken chain is logged and left unsealed. A missing key
+    is logged, not raised."""
+    if seals.signing_key() is None:
+        logger.warning("audit chain heads not sealed: AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) is not set")
         return ""
+    reports = [verify_since_seal(chain) for chain in seals.unsealed_chains()]
+    for report in reports:
+        if not report.ok:
+            logger.error("audit chain %s not sealed: %s", report.chain, report.broken)
+    written = seals.seal_heads(verified={r.chain: (r.head_seq, r.head_hash) for r in reports if r.ok})
     return f"sealed {len(written)} chain head(s)" if written else ""
 
 

@@ -107,8 +107,9 @@ class Walk:
             return Break("forged", seq, event_id, f"event seq {seq} lies beyond the chain head (seq {self.head.seq})")
         return None
 
-    def finish(self) -> Break | None:
-        """After the last row: the chain must reach its head, and its cut point must be recorded."""
+    def finish(self, *, from_cut_point: bool = True) -> Break | None:
+        """After the last row: the chain must reach its head, and (walked from its cut point) that cut
+        point must be recorded."""
         head = self.head
         if self.last_seq < head.seq:
             return Break(
@@ -116,10 +117,14 @@ class Walk:
             )
         if self.last_hash != head.hash:
             return Break("forged", self.last_seq, self.last_id, "the last event is not the one the head recorded")
-        if head.anchor_seq and (
-            not self.purge_payload
-            or self.purge_payload.get("to_seq") != head.anchor_seq
-            or self.purge_payload.get("anchor_hash") != head.anchor_hash
+        if (
+            from_cut_point
+            and head.anchor_seq
+            and (
+                not self.purge_payload
+                or self.purge_payload.get("to_seq") != head.anchor_seq
+                or self.purge_payload.get("anchor_hash") != head.anchor_hash
+            )
         ):
             return Break("cut_point", head.anchor_seq, None, "the chain starts at a cut point no purge event recorded")
         return None
@@ -168,8 +173,32 @@ def verify_chain(chain: str) -> ChainReport:
     return report
 
 
-def rows(chain: str) -> Iterator[tuple[Any, ...]]:
-    ordered = chain_events(chain).order_by("seq", "id").values_list("id", "hash", *HASHED_COLUMNS)
+def verify_since_seal(chain: str) -> ChainReport:
+    """Walk only the events after the chain's newest seal, from the sealed seq and hash, once the
+    seal's signature verifies: what the periodic seal checks before it vouches for a new head, at a
+    cost that follows the events since (the daily run walks every chain whole). A chain never sealed,
+    or purged past its seal, is walked whole."""
+    with transaction.atomic():
+        head = AuditChainHead.objects.filter(pk=chain).first()
+        seal = AuditSeal.objects.filter(chain=chain).order_by("-sealed_at", "-id").first()
+        key = seals.signing_key()
+        if head is None or seal is None or key is None or seal.seq < head.anchor_seq:
+            return verify_chain(chain)
+        if not seals.signature_valid(seal, key):
+            return ChainReport(chain, broken=Break("seal", seal.seq, None, "the newest seal does not verify"))
+        walk = Walk(head, None)
+        walk.last_seq, walk.last_hash = seal.seq, seal.hash
+        for row in rows(chain, after=seal.seq):
+            walk.step(row[0], row[1], row[2:])
+            if walk.broken:
+                break
+        broken = walk.broken or walk.finish(from_cut_point=False)
+        return ChainReport(chain, walk.events, head.seq, head.hash, broken=broken, seal=f"from seal at seq {seal.seq}")
+
+
+def rows(chain: str, *, after: int = 0) -> Iterator[tuple[Any, ...]]:
+    events = chain_events(chain).filter(seq__gt=after) if after else chain_events(chain)
+    ordered = events.order_by("seq", "id").values_list("id", "hash", *HASHED_COLUMNS)
     return ordered.iterator(chunk_size=STREAM_CHUNK)
 
 

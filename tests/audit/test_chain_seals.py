@@ -14,7 +14,7 @@ from audit.models import AuditSeal
 from audit.seals import seal_heads
 from audit.tasks import seal_chain_heads, verify_chains
 from audit.verification import last_verification
-from audit.verify import verify_chain
+from audit.verify import verify_chain, verify_since_seal
 from chatpresets.scheduler import from_beat_schedule
 
 
@@ -103,6 +103,31 @@ def test_broken_chain_is_never_sealed(events, acme, settings) -> None:
     with pytest.raises(CommandError):
         run_verify("--seal")
     assert not AuditSeal.objects.exists()
+
+
+def test_the_periodic_seal_checks_the_events_since_the_last_seal_and_leaves_a_broken_chain_unsealed(
+    events, acme, alice, settings
+) -> None:
+    settings.AUDIT_SIGNING_KEY = "key-one"
+    assert seal_chain_heads() == "sealed 1 chain head(s)"
+    more = [audit.record(org=acme, actor=alice, action="test.more", payload={"n": n}) for n in range(3)]
+    with transaction.atomic(), connection.cursor() as cursor:  # an event after the seal is edited
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("UPDATE audit_auditevent SET action = 'x' WHERE id = %s", [more[1].pk])
+    broken = verify_since_seal(str(acme.pk)).broken
+    assert broken is not None
+    assert (broken.kind, broken.seq) == ("edited", 7)
+    assert seal_chain_heads() == ""  # it would vouch for the edit
+    assert list(AuditSeal.objects.values_list("seq", flat=True)) == [5]
+
+
+def test_the_periodic_seal_walks_only_the_events_after_the_last_seal(events, acme, alice, settings) -> None:
+    settings.AUDIT_SIGNING_KEY = "key-one"
+    seal_chain_heads()
+    audit.record(org=acme, actor=alice, action="test.more")
+    report = verify_since_seal(str(acme.pk))
+    assert (report.ok, report.events, report.head_seq) == (True, 1, 6)
+    assert seal_chain_heads() == "sealed 1 chain head(s)"
 
 
 def test_unknown_org_slug_is_an_error(db) -> None:
