@@ -421,6 +421,11 @@ SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 EXPERIMENT_MIN_SAMPLE = env_int("EXPERIMENT_MIN_SAMPLE", 100)
 if EXPERIMENT_MIN_SAMPLE < 2:
     raise ImproperlyConfigured("EXPERIMENT_MIN_SAMPLE must be at least 2")
+# Replays before approval (conversations/replays/): the most tokens one replay may spend; an
+# organisation's `replay_max_token_budget` and each approver's budget may only go lower.
+REPLAY_MAX_TOKEN_BUDGET = env_int("REPLAY_MAX_TOKEN_BUDGET", 200_000)
+if REPLAY_MAX_TOKEN_BUDGET < 1:
+    raise ImproperlyConfigured("REPLAY_MAX_TOKEN_BUDGET must be at least 1")
 # Guardrails (tenancy/metering/guardrails.py): per plan, rates per minute and token quotas per period;
 # null turns a limit off. Organization.settings["limits"] overrides single values.
 GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)

@@ -23,6 +23,7 @@ from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import Screening, mode_for, screening
 from chatpresets.llm.tokens import count_message, count_text, truncate_text
 from conversations import metered, services
+from conversations.replays import runner
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind
 from conversations.selectors import IN_CONTEXT
 from tenancy.metering.quota import get_quota_store
@@ -120,6 +121,12 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
     title = text.strip('"').splitlines()[0][:200] if text else ""
     Conversation.objects.filter(pk=conversation_id, title="").update(title=title)
     return title
+
+
+@shared_task
+def run_replay(*, replay_id: str, org_id: str) -> str:
+    """A replay before approval, item by item (conversations/replays/runner.py)."""
+    return runner.run(replay_id=replay_id, org_id=org_id)
 
 
 @shared_task

@@ -136,3 +136,21 @@ def _usable(preset: Preset, number: int, access: Access) -> bool:
     if access >= Access.EDIT:
         return number <= preset.version
     return PresetVersion.objects.filter(preset=preset, number=number, status=Status.APPROVED).exists()
+
+
+def resolve_for_review(*, preset: Preset, version: int, values: dict[str, Any]) -> ResolvedPreset:
+    """Version `version` rendered for a replay by someone who may review the preset (checked by the
+    caller): approved or in review, whatever the reviewer's own access to drafts."""
+    content = version_content(preset_id=preset.pk, number=version)
+    if content is None:
+        raise NotFound(f"Version {version} does not exist.")
+    prompt = render_prompt(content["system_prompt"], content["variables"], values)
+    return ResolvedPreset(
+        preset_id=preset.pk,
+        version=version,
+        system_prompt=prompt,
+        model=content["model"],
+        params=content["params"],
+        policy=content["policy"],
+        prompt_visible=True,
+    )

@@ -1,0 +1,203 @@
+"""Running a replay: each item through the baseline and the candidate, within the token budget.
+
+Every call goes through conversations.metered (admit → stream → finish): it lands in the usage
+ledger as `replay` and counts against the organisation's and the approver's quotas, not their
+requests per minute. A refusal or a failed call marks that side with its error code and the run
+goes on. Before each call, the tokens spent plus the call's reservation (prompt plus answer limit)
+must fit the budget; otherwise the item and every item after it end `skipped` (reason `budget`).
+
+Nothing here writes to a source conversation: its messages are read as context, its PII vault is
+copied into the screening and never saved back, and no summary or title is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db.models import F
+from django.utils import timezone
+
+from chatpresets.errors import DomainError
+from chatpresets.llm.catalogue import ModelSpec
+from chatpresets.llm.cost_controls import CostControls, controls_for
+from chatpresets.llm.pii.policy import screening_for
+from chatpresets.llm.tokens import count_text
+from conversations import metered
+from conversations.context import ContextPlan, plan_context
+from conversations.models import Conversation, UsageKind
+from conversations.replays.models import ItemStatus, Replay, ReplayItem, ReplayStatus
+from conversations.selectors import history_loader, history_reader
+from conversations.turn_setup import model_prompt
+from presets.resolve import resolve_for_review
+from tenancy.models import Membership
+
+logger = logging.getLogger(__name__)
+
+
+class OverBudget(Exception):
+    """The next call's reservation does not fit what is left of the replay's token budget."""
+
+
+@dataclass
+class Side:
+    name: str  # baseline | candidate
+    version: int
+
+
+@dataclass
+class Answer:
+    model: str = ""
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Any = 0
+    ttft_ms: int | None = None
+    total_ms: int | None = None
+    error: str = ""
+
+
+def run(*, replay_id: str, org_id: str) -> str:
+    """Run a queued replay to its end; returns its final status (a cancelled one stays cancelled)."""
+    claimed = Replay.objects.filter(pk=replay_id, org_id=org_id, status=ReplayStatus.QUEUED).update(
+        status=ReplayStatus.RUNNING, started_at=timezone.now()
+    )
+    replay = Replay.objects.filter(pk=replay_id, org_id=org_id).select_related("org", "preset").first()
+    if replay is None or not claimed:
+        return replay.status if replay else ""
+    membership = Membership.objects.filter(org_id=org_id, user_id=replay.started_by_id).select_related("org").first()
+    if membership is None:  # the approver left the organisation: nothing is spent in their name
+        return _end(replay, ReplayStatus.FAILED, "approver_left")
+    try:
+        _run_items(replay, membership)
+    except Exception:
+        _end(replay, ReplayStatus.FAILED, "internal_error")
+        raise
+    return _end(replay, ReplayStatus.DONE)
+
+
+def _end(replay: Replay, status: str, error_code: str = "") -> str:
+    """Leave a cancelled replay as it is; otherwise record how it ended."""
+    Replay.objects.filter(pk=replay.pk, status=ReplayStatus.RUNNING).update(
+        status=status, error_code=error_code, finished_at=timezone.now()
+    )
+    return Replay.objects.values_list("status", flat=True).get(pk=replay.pk)
+
+
+def _cancelled(replay: Replay) -> bool:
+    return Replay.objects.filter(pk=replay.pk, status=ReplayStatus.CANCELLED).exists()
+
+
+def _run_items(replay: Replay, membership: Membership) -> None:
+    sides = [Side("baseline", replay.baseline_version), Side("candidate", replay.candidate_version)]
+    pending = replay.items.filter(status=ItemStatus.PENDING).select_related("source_message__conversation")
+    for item in pending.order_by("position"):
+        if _cancelled(replay):
+            return
+        try:
+            for side in sides:
+                _record(item, side, _answer(replay, membership, item, side))
+        except OverBudget:
+            item.status, item.skip_reason = ItemStatus.SKIPPED, "budget"
+            item.save()
+            replay.items.filter(status=ItemStatus.PENDING).update(status=ItemStatus.SKIPPED, skip_reason="budget")
+            return
+        item.status = ItemStatus.DONE
+        item.save()
+
+
+def _record(item: ReplayItem, side: Side, answer: Answer) -> None:
+    for field, value in vars(answer).items():
+        setattr(item, f"{side.name}_{'answer' if field == 'text' else field}", value)
+
+
+def _answer(replay: Replay, membership: Membership, item: ReplayItem, side: Side) -> Answer:
+    """One version's answer to one item; a domain refusal is the answer's error code."""
+    source = item.source_message
+    conversation = source.conversation if source is not None else None
+    try:
+        resolved = resolve_for_review(preset=replay.preset, version=side.version, values=_values(replay, conversation))
+        controls = controls_for(membership.org.settings)
+        spec = controls.model(resolved.model)
+        max_tokens = controls.answer_limit(spec, resolved.params.get("max_tokens"))
+        screening = screening_for(
+            org_settings=membership.org.settings,
+            preset_policy=resolved.policy,
+            stored=dict(conversation.pii_vault) if conversation is not None else None,
+        )
+        screening.stored_text(item.user_text)  # `block` refuses a turn with PII, as a chat turn does
+        plan = _plan(controls, spec, max_tokens, resolved, conversation, item)
+        if replay.tokens_spent + plan.used + max_tokens > replay.token_budget:
+            raise OverBudget()
+        call = metered.admit(
+            membership=membership,
+            kind=UsageKind.REPLAY,
+            spec=spec,
+            prompt_tokens=plan.used,
+            max_tokens=max_tokens,
+            messages=model_prompt(plan, screening).messages,
+            params=resolved.params,
+            fallbacks=controls.fallbacks(spec, resolved.policy),
+            preset_id=replay.preset_id,
+            preset_version=side.version,
+            preset_policy=resolved.policy,
+            background=True,
+        )
+    except DomainError as error:
+        return Answer(error=error.code)
+    call.user_id = membership.user_id  # the approver's own spending: the ledger counts it against them
+    return _called(replay, call, screening)
+
+
+def _called(replay: Replay, call: metered.MeteredCall, screening: Any) -> Answer:
+    try:
+        result = async_to_sync(metered.stream)(call, _ignore)
+        completion = count_text(result.text, call.spec.encoding)
+        record = metered.finish(call, status=result.status, completion_tokens=completion, result=result).record
+    except DomainError as error:
+        return Answer(model=call.spec.name, error=error.code)
+    finally:
+        metered.release(call)  # a no-op once finished
+    spent = record.prompt_tokens + record.completion_tokens
+    Replay.objects.filter(pk=replay.pk).update(tokens_spent=F("tokens_spent") + spent)
+    replay.tokens_spent += spent
+    return Answer(
+        model=record.model,
+        text=screening.restore(result.text),
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        cost=record.cost,
+        ttft_ms=result.ttft_ms,
+        total_ms=result.total_ms,
+    )
+
+
+async def _ignore(text: str) -> None:
+    """Nobody watches a replay stream; it streams for its time to first token."""
+
+
+def _values(replay: Replay, conversation: Conversation | None) -> dict[str, Any]:
+    """A turn of a conversation on this preset keeps its variables; other turns use the defaults."""
+    return dict(conversation.variables) if conversation is not None and conversation.preset_id == replay.preset_id else {}
+
+
+def _plan(
+    controls: CostControls, spec: ModelSpec, max_tokens: int, resolved: Any, conversation: Any, item: ReplayItem
+) -> ContextPlan:
+    """The prompt as a chat turn at that point would build it; a prompt-set prompt has no history."""
+    seq = item.source_message.seq if item.source_message is not None else None
+    # A running summary written after this turn would tell the model what came later: left out.
+    earlier_summary = conversation is not None and conversation.summary_through_seq < seq
+    return plan_context(
+        context_window=controls.context_window(spec, resolved.policy.get("max_context_tokens")),
+        reserved_output=max_tokens,
+        encoding=spec.encoding,
+        system_prompt=resolved.system_prompt,
+        summary=conversation.summary if earlier_summary else "",
+        summarised_through=conversation.summary_through_seq if earlier_summary else 0,
+        history_newest_first=history_reader(conversation, seq) if earlier_summary else [],
+        load_from=history_loader(conversation, seq) if earlier_summary else None,
+        new_message=item.user_text,
+    )

@@ -1,0 +1,226 @@
+"""Replays before approval through the API: who may run them, what they answer, what they spend."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from conversations.models import Conversation, Message, UsageRecord
+from conversations.replays.models import Replay
+from tests.factories import MembershipFactory
+from tests.replays_world import conversation_on, preset_in_review
+
+pytestmark = pytest.mark.usefixtures("fake_llm")
+
+
+@pytest.fixture
+def approver(acme):
+    return MembershipFactory(org=acme, role="approver").user
+
+
+@pytest.fixture
+def preset(acme, bob, alice):
+    """Bob's preset: version 1 approved by alice, version 2 in review."""
+    return preset_in_review(acme, bob, "tutor", alice)
+
+
+@pytest.fixture
+def asked(preset, bob):
+    return conversation_on(preset, bob, ["What is a preset?", "And a label?", "Why review?"])
+
+
+def replays_url(preset, pk=None, action: str = "") -> str:
+    kwargs = {"org_slug": preset.org.slug, "preset_id": preset.pk}
+    if pk is None:
+        return reverse("preset-replay-list", kwargs=kwargs)
+    name = "preset-replay-cancel" if action == "cancel" else "preset-replay-detail"
+    return reverse(name, kwargs={**kwargs, "pk": pk})
+
+
+@pytest.fixture
+def start(api, django_capture_on_commit_callbacks):
+    """Start a replay as `user`; the task runs inline once the request commits."""
+
+    def post(user, preset, **body):
+        with django_capture_on_commit_callbacks(execute=True):
+            return api(user).post(replays_url(preset), {"token_budget": 20_000, **body}, format="json")
+
+    return post
+
+
+def detail(api, user, preset, replay_id) -> dict:
+    response = api(user).get(replays_url(preset, replay_id))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_an_approver_replays_recent_turns_through_both_versions_side_by_side(
+    api, start, approver, preset, asked, fake_llm
+) -> None:
+    started = start(approver, preset, turns=2)
+    assert started.status_code == 201, started.content
+    assert (started.json()["baseline_version"], started.json()["candidate_version"]) == (1, 2)
+    body = detail(api, approver, preset, started.json()["id"])
+    assert body["status"] == "done"
+    assert [item["user_text"] for item in body["items"]] == ["And a label?", "Why review?"]
+    systems = [request["messages"][0]["content"] for request in fake_llm.requests]
+    assert systems == ["You are tutor.", "You are tutor, the candidate."] * 2
+    # A turn replays with its conversation's earlier messages as context.
+    assert [m["content"] for m in fake_llm.requests[0]["messages"][1:]] == [
+        "What is a preset?",
+        "Answer 0",
+        "And a label?",
+    ]
+    item = body["items"][0]
+    assert item["baseline"]["answer"] and item["candidate"]["answer"]
+    assert item["baseline"]["ttft_ms"] is not None and item["candidate"]["total_ms"] is not None
+    tokens = lambda side: item[side]["prompt_tokens"] + item[side]["completion_tokens"]  # noqa: E731
+    assert item["difference"]["tokens"] == tokens("candidate") - tokens("baseline")
+    totals = body["totals"]
+    assert totals["compared"] == 2
+    assert totals["difference"]["tokens"] == totals["candidate"]["tokens"] - totals["baseline"]["tokens"]
+    assert body["tokens_spent"] == totals["baseline"]["tokens"] + totals["candidate"]["tokens"]
+
+
+def test_a_replay_never_writes_to_the_source_conversations(api, start, approver, preset, asked) -> None:
+    before_conversation = Conversation.objects.values().get(pk=asked.pk)
+    before_messages = list(Message.objects.order_by("pk").values())
+    response = start(approver, preset, source="conversations", conversations=[str(asked.pk)])
+    assert response.status_code == 201, response.content
+    assert Replay.objects.get(pk=response.json()["id"]).status == "done"
+    assert Conversation.objects.values().get(pk=asked.pk) == before_conversation  # updated_at, summary, title…
+    assert list(Message.objects.order_by("pk").values()) == before_messages  # no new rows, none changed
+    kinds = set(UsageRecord.objects.values_list("kind", flat=True))
+    assert kinds == {"replay"}  # no summary or title was asked for
+    assert not UsageRecord.objects.exclude(conversation=None).exists()
+
+
+def test_the_budget_skips_the_items_that_would_not_fit(api, start, approver, preset, asked, fake_llm) -> None:
+    fake_llm.config.output_tokens = 40
+    response = start(approver, preset, turns=3, token_budget=700)
+    body = detail(api, approver, preset, response.json()["id"])
+    statuses = [(item["status"], item["skip_reason"]) for item in body["items"]]
+    print(statuses, body["tokens_spent"], len(fake_llm.requests))
+    done = statuses.count(("done", ""))
+    assert done >= 1 and statuses[done:] == [("skipped", "budget")] * (3 - done), statuses
+    assert done < 3
+    ledger = sum(row.prompt_tokens + row.completion_tokens for row in UsageRecord.objects.filter(kind="replay"))
+    assert body["tokens_spent"] == ledger <= 700
+    calls = len(fake_llm.requests)
+    assert calls in (2 * done, 2 * done + 1)  # a skipped item may keep its baseline answer
+
+
+def test_a_budget_above_the_operator_cap_or_the_organisations_is_refused(start, approver, preset, asked, settings) -> None:
+    settings.REPLAY_MAX_TOKEN_BUDGET = 5000
+    refused = start(approver, preset, token_budget=5001)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "budget_above_limit")
+    preset.org.settings = {**preset.org.settings, "replay_max_token_budget": 1000}
+    preset.org.save()
+    assert start(approver, preset, token_budget=1001).status_code == 400
+    assert start(approver, preset, token_budget=1000).status_code == 201
+
+
+def test_replays_count_against_the_approvers_quota_and_a_refusal_marks_the_item(
+    api, start, approver, preset, asked, acme
+) -> None:
+    response = start(approver, preset, turns=1)
+    rows = UsageRecord.objects.filter(kind="replay")
+    assert rows.count() == 2 and set(rows.values_list("user_id", flat=True)) == {approver.pk}
+    assert set(rows.values_list("preset_version", flat=True)) == {1, 2}
+    acme.settings = {**acme.settings, "limits": {"user_tokens_day": 1}}
+    acme.save()
+    response = start(approver, preset, turns=1)
+    item = detail(api, approver, preset, response.json()["id"])["items"][0]
+    assert item["status"] == "done"
+    assert item["baseline"]["error"] == item["candidate"]["error"] == "quota_exceeded"
+    assert UsageRecord.objects.filter(kind="replay").count() == 2  # refused calls spent nothing
+
+
+def test_the_model_receives_masked_text_under_redact_for_model(api, start, approver, preset, bob, acme, fake_llm) -> None:
+    acme.settings = {**acme.settings, "pii_mode": "redact_for_model"}
+    acme.save()
+    conversation_on(preset, bob, ["Mail canary.person@example.com please"])
+    vault_before = Conversation.objects.get(preset=preset).pii_vault
+    fake_llm.config.reply = "Sent to <EMAIL_1>"
+    response = start(approver, preset, turns=1)
+    sent = json.dumps([request["messages"] for request in fake_llm.requests])
+    assert "canary.person@example.com" not in sent and "<EMAIL_1>" in sent
+    item = detail(api, approver, preset, response.json()["id"])["items"][0]
+    assert item["candidate"]["answer"] == "Sent to canary.person@example.com"  # restored, as a chat turn's is
+    assert Conversation.objects.get(preset=preset).pii_vault == vault_before
+
+
+def test_block_mode_marks_a_turn_with_pii_instead_of_sending_it(api, start, approver, preset, bob, acme, fake_llm) -> None:
+    conversation_on(preset, bob, ["Card 4111 1111 1111 1111"])
+    acme.settings = {**acme.settings, "pii_mode": "block"}
+    acme.save()
+    response = start(approver, preset, turns=1)
+    item = detail(api, approver, preset, response.json()["id"])["items"][0]
+    assert item["baseline"]["error"] == item["candidate"]["error"] == "pii_blocked"
+    assert fake_llm.requests == []
+
+
+def test_a_writer_who_may_not_review_gets_403_and_another_tenant_404(api, start, bob, carol, preset, asked) -> None:
+    refused = start(bob, preset)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "permission_denied")
+    assert api(bob).get(replays_url(preset)).status_code == 403
+    assert start(carol, preset).status_code == 404  # carol is in globex: acme's slug is not hers
+    assert Replay.objects.count() == 0
+
+
+def test_another_tenants_conversation_id_is_404(start, approver, preset, asked, globex, carol) -> None:
+    theirs = conversation_on(
+        preset_in_review(globex, carol, "theirs", MembershipFactory(org=globex, role="owner").user), carol, ["Hi"]
+    )
+    response = start(approver, preset, source="conversations", conversations=[str(asked.pk), str(theirs.pk)])
+    assert response.status_code == 404
+    assert Replay.objects.count() == 0
+
+
+def test_only_a_version_in_review_is_replayed(start, approver, preset, asked, alice) -> None:
+    from presets.services import review
+
+    review.preset_approve(preset=preset, actor=alice, number=2)
+    response = start(approver, preset)
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "version_not_in_review")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"turns": 51}, 400),
+        ({"turns": 0}, 400),
+        ({"token_budget": 0}, 400),
+        ({"source": "conversations"}, 400),
+        ({"source": "prompt_set"}, 400),
+        ({"source": "conversations", "conversations": ["not-a-uuid"]}, 400),
+    ],
+)
+def test_out_of_bounds_starts_are_refused(start, approver, preset, asked, body, status) -> None:
+    assert start(approver, preset, **body).status_code == status
+    assert Replay.objects.count() == 0
+
+
+def test_too_many_turns_in_chosen_conversations_is_refused(start, approver, preset, bob) -> None:
+    many = conversation_on(preset, bob, [f"Question {n}" for n in range(51)])
+    response = start(approver, preset, source="conversations", conversations=[str(many.pk)])
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "too_many_turns")
+
+
+def test_cancelling_a_queued_replay_skips_its_items_and_is_audited(api, approver, preset, asked) -> None:
+    response = api(approver).post(replays_url(preset), {"token_budget": 5000}, format="json")  # never committed: stays queued
+    replay_id = response.json()["id"]
+    cancelled = api(approver).post(replays_url(preset, replay_id, "cancel"))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    body = detail(api, approver, preset, replay_id)
+    assert {(item["status"], item["skip_reason"]) for item in body["items"]} == {("skipped", "cancelled")}
+    again = api(approver).post(replays_url(preset, replay_id, "cancel"))
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "replay_finished")
+    actions = list(AuditEvent.objects.filter(target_id=replay_id).values_list("action", flat=True))
+    assert sorted(actions) == ["replay.cancelled", "replay.started"]
+    from conversations.replays import runner
+
+    assert runner.run(replay_id=replay_id, org_id=str(preset.org_id)) == "cancelled"  # a late task does nothing
