@@ -1,7 +1,8 @@
 """Replays before approval and the prompt sets they can replay, under orgs/<org>/presets/<preset_id>/.
 
 A replay shows other people's turns and spends tokens, so every replay route is for those who may
-review the preset (Perm.PRESETS_APPROVE for the role or key, then may_review for this preset).
+review the preset: as for approving, the role (or key) needs presets:write and then may_review decides,
+so a team's lead reviews its presets whatever their role in the organisation.
 Prompt sets are read by whoever sees the preset and kept by its editors and reviewers.
 """
 
@@ -28,7 +29,7 @@ from tenancy.permissions import Perm
 class ReplayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PresetChildViewSet):
     model = Replay
     serializer_class = s.ReplaySerializer
-    action_permissions = dict.fromkeys(["list", "retrieve", "create", "cancel"], Perm.PRESETS_APPROVE)
+    action_permissions = dict.fromkeys(["list", "retrieve", "create", "cancel"], Perm.PRESETS_WRITE)
 
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         preset, _ = self.preset_at()  # first: an unseen preset is a 404 before anything else

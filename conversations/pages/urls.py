@@ -1,12 +1,15 @@
-"""Chat and experiment pages under /o/<org_slug>/ (experiments here because their results read conversations)."""
+"""Chat, experiment and replay pages under /o/<org_slug>/ (experiments and replays here because they read
+conversations)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
 from conversations.models import Conversation
-from conversations.pages import chat, conversation, experiments, sidebar, start
+from conversations.pages import chat, conversation, experiments, replays, sidebar, start
+from conversations.replays.models import Replay
 from presets.experiments.models import Experiment
+from presets.models import Preset
 from tenancy.pages.hidden import hiding_recorded
 
 urlpatterns = hiding_recorded(
@@ -30,4 +33,13 @@ urlpatterns = hiding_recorded(
         path("experiments/<uuid:pk>/act/", experiments.experiment_act, name="experiment-act-page"),
     ],
     pk=Experiment,
+) + hiding_recorded(
+    [
+        path("presets/<uuid:preset_id>/replays/", replays.review_fragment, name="preset-replays-page"),
+        path("presets/<uuid:preset_id>/replays/start/", replays.start, name="replay-start-page"),
+        path("presets/<uuid:preset_id>/replays/<uuid:pk>/", replays.replay_page, name="replay-page"),
+        path("presets/<uuid:preset_id>/replays/<uuid:pk>/cancel/", replays.cancel, name="replay-cancel-page"),
+    ],
+    preset_id=Preset,
+    pk=Replay,
 )
