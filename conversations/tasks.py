@@ -23,8 +23,8 @@ from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import Screening, mode_for, screening
 from chatpresets.llm.tokens import count_message, count_text, truncate_text
 from conversations import metered, services
-from conversations.replays import runner
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind
+from conversations.replays import runner
 from conversations.selectors import IN_CONTEXT
 from tenancy.metering.quota import get_quota_store
 from tenancy.models import Membership

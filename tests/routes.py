@@ -242,7 +242,9 @@ REPLAY_CALLS = [
     ),
     Call("preset-prompt-set-detail", "delete", prompt_set, WRITERS, addresses_object=True),
     Call("preset-replays-page", "get", replayed, REVIEWERS, addresses_object=True, page=True),
-    Call("replay-start-page", "post", replayed, REVIEWERS, body=lambda w: REPLAY_BODY, addresses_object=True, page=True),
+    Call(
+        "replay-start-page", "post", replayed, REVIEWERS, body=lambda w: REPLAY_BODY, addresses_object=True, page=True
+    ),
     Call("replay-page", "get", replay, REVIEWERS, addresses_object=True, page=True),
     Call("replay-cancel-page", "post", replay, REVIEWERS, addresses_object=True, page=True),
 ]

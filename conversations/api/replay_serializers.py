@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -42,7 +43,16 @@ class ReplayItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReplayItem
-        fields = ["position", "source_message", "user_text", "status", "skip_reason", "baseline", "candidate", "difference"]
+        fields = [
+            "position",
+            "source_message",
+            "user_text",
+            "status",
+            "skip_reason",
+            "baseline",
+            "candidate",
+            "difference",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(AnswerSerializer)
@@ -115,7 +125,7 @@ def _plain(value: Any) -> Any:
     """Decimals as strings, as every cost in the API is written."""
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
-    return str(value) if hasattr(value, "as_tuple") else value
+    return f"{value:f}" if isinstance(value, Decimal) else value
 
 
 class ReplayStartSerializer(serializers.Serializer):

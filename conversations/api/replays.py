@@ -54,9 +54,7 @@ class ReplayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PresetChil
         return Response(s.ReplaySerializer(replay).data)
 
 
-class PromptSetViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, PresetChildViewSet
-):
+class PromptSetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, PresetChildViewSet):
     model = PromptSet
     serializer_class = s.PromptSetSerializer
     action_permissions = {

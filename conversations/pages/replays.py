@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.contrib.auth.decorators import login_required
 from django.views.decorators.http import require_POST
 
 from chatpresets.errors import DomainError, Forbidden
 from conversations.api.replay_serializers import ReplayStartSerializer
 from conversations.replays import services
-from conversations.replays.models import Replay
 from conversations.replays.selectors import item_difference, prompt_sets_of, replay_totals, replays_of
 from presets.models import Preset
 from presets.pages.access import form_data, preset_in_page, refused

@@ -180,7 +180,9 @@ async def _ignore(text: str) -> None:
 
 def _values(replay: Replay, conversation: Conversation | None) -> dict[str, Any]:
     """A turn of a conversation on this preset keeps its variables; other turns use the defaults."""
-    return dict(conversation.variables) if conversation is not None and conversation.preset_id == replay.preset_id else {}
+    return (
+        dict(conversation.variables) if conversation is not None and conversation.preset_id == replay.preset_id else {}
+    )
 
 
 def _plan(

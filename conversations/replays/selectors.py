@@ -35,7 +35,7 @@ def item_difference(item: ReplayItem) -> dict[str, Any] | None:
 
 def replay_totals(items: list[ReplayItem]) -> dict[str, Any]:
     """Over the items both versions answered: each side's tokens, cost and median times, and the
-    differences (candidate − baseline); counts of every item's status."""
+    differences (candidate - baseline); counts of every item's status."""
     compared = [item for item in items if item.compared]
     sides = {side: _side_totals(compared, side) for side in ("baseline", "candidate")}
     base, cand = sides["baseline"], sides["candidate"]

@@ -101,7 +101,9 @@ def replay_start(
     limit = budget_limit(org_settings=preset.org.settings)
     if token_budget > limit:
         raise BudgetAboveLimit(details={"field": "token_budget", "max": limit})
-    chosen = sources.prompt_set_of(preset=preset, prompt_set_id=prompt_set) if source == ReplaySource.PROMPT_SET else None
+    chosen = (
+        sources.prompt_set_of(preset=preset, prompt_set_id=prompt_set) if source == ReplaySource.PROMPT_SET else None
+    )
     found = _items(preset, source, turns, conversations, chosen)
     if not found:
         raise NothingToReplay()

@@ -30,9 +30,11 @@ class Source:
 
 
 def _user_turns(org: Organization) -> Any:
-    return Message.objects.for_org(org).filter(
-        role=Role.USER, superseded=False, conversation__deleted_at__isnull=True
-    ).exclude(content="")
+    return (
+        Message.objects.for_org(org)
+        .filter(role=Role.USER, superseded=False, conversation__deleted_at__isnull=True)
+        .exclude(content="")
+    )
 
 
 def recent_turns(*, preset: Preset, limit: int) -> list[Source]:

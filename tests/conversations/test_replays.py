@@ -75,8 +75,10 @@ def test_an_approver_replays_recent_turns_through_both_versions_side_by_side(
         "And a label?",
     ]
     item = body["items"][0]
-    assert item["baseline"]["answer"] and item["candidate"]["answer"]
-    assert item["baseline"]["ttft_ms"] is not None and item["candidate"]["total_ms"] is not None
+    assert item["baseline"]["answer"]
+    assert item["candidate"]["answer"]
+    assert item["baseline"]["ttft_ms"] is not None
+    assert item["candidate"]["total_ms"] is not None
     tokens = lambda side: item[side]["prompt_tokens"] + item[side]["completion_tokens"]  # noqa: E731
     assert item["difference"]["tokens"] == tokens("candidate") - tokens("baseline")
     totals = body["totals"]
@@ -103,17 +105,19 @@ def test_the_budget_skips_the_items_that_would_not_fit(api, start, approver, pre
     response = start(approver, preset, turns=3, token_budget=700)
     body = detail(api, approver, preset, response.json()["id"])
     statuses = [(item["status"], item["skip_reason"]) for item in body["items"]]
-    print(statuses, body["tokens_spent"], len(fake_llm.requests))
-    done = statuses.count(("done", ""))
-    assert done >= 1 and statuses[done:] == [("skipped", "budget")] * (3 - done), statuses
-    assert done < 3
+    # Each call reserves its prompt plus the 256-token answer limit; two items' four calls fit in 700,
+    # the third item's first reservation would not.
+    assert statuses == [("done", ""), ("done", ""), ("skipped", "budget")]
+    assert len(fake_llm.requests) == 4
     ledger = sum(row.prompt_tokens + row.completion_tokens for row in UsageRecord.objects.filter(kind="replay"))
-    assert body["tokens_spent"] == ledger <= 700
-    calls = len(fake_llm.requests)
-    assert calls in (2 * done, 2 * done + 1)  # a skipped item may keep its baseline answer
+    assert body["tokens_spent"] == ledger
+    third_prompt = body["items"][1]["baseline"]["prompt_tokens"] + 2 * 8  # one more exchange of history
+    assert ledger + third_prompt + 256 > 700 >= ledger
 
 
-def test_a_budget_above_the_operator_cap_or_the_organisations_is_refused(start, approver, preset, asked, settings) -> None:
+def test_a_budget_above_the_operator_cap_or_the_organisations_is_refused(
+    start, approver, preset, asked, settings
+) -> None:
     settings.REPLAY_MAX_TOKEN_BUDGET = 5000
     refused = start(approver, preset, token_budget=5001)
     assert (refused.status_code, refused.json()["error"]["code"]) == (400, "budget_above_limit")
@@ -128,7 +132,8 @@ def test_replays_count_against_the_approvers_quota_and_a_refusal_marks_the_item(
 ) -> None:
     response = start(approver, preset, turns=1)
     rows = UsageRecord.objects.filter(kind="replay")
-    assert rows.count() == 2 and set(rows.values_list("user_id", flat=True)) == {approver.pk}
+    assert rows.count() == 2
+    assert set(rows.values_list("user_id", flat=True)) == {approver.pk}
     assert set(rows.values_list("preset_version", flat=True)) == {1, 2}
     acme.settings = {**acme.settings, "limits": {"user_tokens_day": 1}}
     acme.save()
@@ -139,7 +144,9 @@ def test_replays_count_against_the_approvers_quota_and_a_refusal_marks_the_item(
     assert UsageRecord.objects.filter(kind="replay").count() == 2  # refused calls spent nothing
 
 
-def test_the_model_receives_masked_text_under_redact_for_model(api, start, approver, preset, bob, acme, fake_llm) -> None:
+def test_the_model_receives_masked_text_under_redact_for_model(
+    api, start, approver, preset, bob, acme, fake_llm
+) -> None:
     acme.settings = {**acme.settings, "pii_mode": "redact_for_model"}
     acme.save()
     conversation_on(preset, bob, ["Mail canary.person@example.com please"])
@@ -147,13 +154,16 @@ def test_the_model_receives_masked_text_under_redact_for_model(api, start, appro
     fake_llm.config.reply = "Sent to <EMAIL_1>"
     response = start(approver, preset, turns=1)
     sent = json.dumps([request["messages"] for request in fake_llm.requests])
-    assert "canary.person@example.com" not in sent and "<EMAIL_1>" in sent
+    assert "canary.person@example.com" not in sent
+    assert "<EMAIL_1>" in sent
     item = detail(api, approver, preset, response.json()["id"])["items"][0]
     assert item["candidate"]["answer"] == "Sent to canary.person@example.com"  # restored, as a chat turn's is
     assert Conversation.objects.get(preset=preset).pii_vault == vault_before
 
 
-def test_block_mode_marks_a_turn_with_pii_instead_of_sending_it(api, start, approver, preset, bob, acme, fake_llm) -> None:
+def test_block_mode_marks_a_turn_with_pii_instead_of_sending_it(
+    api, start, approver, preset, bob, acme, fake_llm
+) -> None:
     conversation_on(preset, bob, ["Card 4111 1111 1111 1111"])
     acme.settings = {**acme.settings, "pii_mode": "block"}
     acme.save()
@@ -211,10 +221,13 @@ def test_too_many_turns_in_chosen_conversations_is_refused(start, approver, pres
 
 
 def test_cancelling_a_queued_replay_skips_its_items_and_is_audited(api, approver, preset, asked) -> None:
-    response = api(approver).post(replays_url(preset), {"token_budget": 5000}, format="json")  # never committed: stays queued
+    response = api(approver).post(
+        replays_url(preset), {"token_budget": 5000}, format="json"
+    )  # never committed: stays queued
     replay_id = response.json()["id"]
     cancelled = api(approver).post(replays_url(preset, replay_id, "cancel"))
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
     body = detail(api, approver, preset, replay_id)
     assert {(item["status"], item["skip_reason"]) for item in body["items"]} == {("skipped", "cancelled")}
     again = api(approver).post(replays_url(preset, replay_id, "cancel"))
