@@ -1,4 +1,5 @@
-"""Background work for conversations: running summaries, titles, and sweeping abandoned streams.
+"""Background work for conversations: running summaries, titles and replays, and sweeping abandoned
+streams and stalled replays.
 
 Tasks take ids plus the organisation id, never model instances, and re-read everything. A failed
 summary never blocks chatting: until one lands, the context planner simply truncates.
@@ -127,6 +128,12 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
 def run_replay(*, replay_id: str, org_id: str) -> str:
     """A replay before approval, item by item (conversations/replays/runner.py)."""
     return runner.run(replay_id=replay_id, org_id=org_id)
+
+
+@shared_task
+def sweep_stalled_replays() -> int:
+    """Replays whose worker vanished run again from their first pending item (runner.sweep_stalled)."""
+    return runner.sweep_stalled(run_task=run_replay)
 
 
 @shared_task

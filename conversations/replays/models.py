@@ -79,6 +79,10 @@ class Replay(TenantOwned):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written when a run claims the replay and after each item: a run that stops writing lost its
+    # worker, and the sweep (runner.sweep_stalled) queues the replay again, `runs` times at most.
+    progressed_at = models.DateTimeField(null=True, blank=True)
+    runs = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -13,13 +13,18 @@ copied into the screening and never saved back, and no summary or title is asked
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.db.models import F
+from django.conf import settings
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from chatpresets.background import dispatch
 from chatpresets.errors import DomainError
 from chatpresets.llm.catalogue import ModelSpec
 from chatpresets.llm.cost_controls import CostControls, controls_for
@@ -60,30 +65,74 @@ class Answer:
 
 
 def run(*, replay_id: str, org_id: str) -> str:
-    """Run a queued replay to its end; returns its final status (a cancelled one stays cancelled)."""
+    """Run a queued replay to its end; returns its final status (a cancelled one stays cancelled).
+
+    Only the run that moves it from `queued` to `running` goes on, so a task delivered twice runs once.
+    """
+    now = timezone.now()
     claimed = Replay.objects.filter(pk=replay_id, org_id=org_id, status=ReplayStatus.QUEUED).update(
-        status=ReplayStatus.RUNNING, started_at=timezone.now()
+        status=ReplayStatus.RUNNING,
+        started_at=Coalesce("started_at", Value(now)),
+        progressed_at=now,
+        runs=F("runs") + 1,
     )
     replay = Replay.objects.filter(pk=replay_id, org_id=org_id).select_related("org", "preset").first()
     if replay is None or not claimed:
         return replay.status if replay else ""
     membership = Membership.objects.filter(org_id=org_id, user_id=replay.started_by_id).select_related("org").first()
     if membership is None:  # the approver left the organisation: nothing is spent in their name
-        return _end(replay, ReplayStatus.FAILED, "approver_left")
+        _fail(Replay.objects.filter(pk=replay.pk, status=ReplayStatus.RUNNING), "approver_left")
+        return ReplayStatus.FAILED
     try:
         _run_items(replay, membership)
     except Exception:
-        _end(replay, ReplayStatus.FAILED, "internal_error")
+        _fail(Replay.objects.filter(pk=replay.pk, status=ReplayStatus.RUNNING), "internal_error")
         raise
-    return _end(replay, ReplayStatus.DONE)
+    return _end(replay)
 
 
-def _end(replay: Replay, status: str, error_code: str = "") -> str:
-    """Leave a cancelled replay as it is; otherwise record how it ended."""
+# A replay whose worker vanished this many times is not run again: it fails as `worker_lost`.
+MAX_RUNS = 3
+SWEEP_BATCH = 100
+
+
+def sweep_stalled(*, run_task: Callable[..., Any]) -> int:
+    """Queue again the replays nobody runs (queued or running, untouched for REPLAY_STALLED_SECONDS);
+    one that lost its worker MAX_RUNS times fails instead. Returns how many it handled."""
+    cutoff = timezone.now() - timedelta(seconds=settings.REPLAY_STALLED_SECONDS)
+    stalled = Replay.objects.filter(
+        Q(status=ReplayStatus.RUNNING, progressed_at__lt=cutoff) | Q(status=ReplayStatus.QUEUED, created_at__lt=cutoff)
+    )
+    handled = 0
+    for replay in stalled.only("pk", "org_id", "status", "runs")[:SWEEP_BATCH]:
+        # Each change is conditional on the state read, so two sweepers never requeue the same run twice.
+        unchanged = Replay.objects.filter(pk=replay.pk, status=replay.status, runs=replay.runs)
+        if replay.runs >= MAX_RUNS:
+            handled += _fail(unchanged, "worker_lost")
+        elif unchanged.update(status=ReplayStatus.QUEUED):
+            dispatch(run_task, replay_id=str(replay.pk), org_id=str(replay.org_id))
+            handled += 1
+    return handled
+
+
+def _end(replay: Replay) -> str:
+    """A run that went through every item is done, unless it was cancelled meanwhile."""
     Replay.objects.filter(pk=replay.pk, status=ReplayStatus.RUNNING).update(
-        status=status, error_code=error_code, finished_at=timezone.now()
+        status=ReplayStatus.DONE, finished_at=timezone.now()
     )
     return Replay.objects.values_list("status", flat=True).get(pk=replay.pk)
+
+
+def _fail(replays: Any, error_code: str) -> int:
+    """Fail the replay `replays` selects (none, if it changed meanwhile); its pending items are skipped."""
+    chosen = list(replays.values_list("pk", flat=True))
+    failed = replays.filter(pk__in=chosen).update(
+        status=ReplayStatus.FAILED, error_code=error_code, finished_at=timezone.now()
+    )
+    if failed:
+        pending = ReplayItem.objects.filter(replay_id__in=chosen, status=ItemStatus.PENDING)
+        pending.update(status=ItemStatus.SKIPPED, skip_reason="failed")
+    return failed
 
 
 def _cancelled(replay: Replay) -> bool:
@@ -106,6 +155,7 @@ def _run_items(replay: Replay, membership: Membership) -> None:
             return
         item.status = ItemStatus.DONE
         item.save()
+        Replay.objects.filter(pk=replay.pk).update(progressed_at=timezone.now())
 
 
 def _record(item: ReplayItem, side: Side, answer: Answer) -> None:

@@ -237,3 +237,30 @@ def test_cancelling_a_queued_replay_skips_its_items_and_is_audited(api, approver
     from conversations.replays import runner
 
     assert runner.run(replay_id=replay_id, org_id=str(preset.org_id)) == "cancelled"  # a late task does nothing
+
+
+def test_the_sweep_runs_again_a_replay_whose_worker_vanished_and_fails_one_that_keeps_losing_it(
+    api, approver, preset, asked, fake_llm, settings
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations import tasks
+
+    settings.REPLAY_STALLED_SECONDS = 60
+    long_ago = timezone.now() - timedelta(minutes=5)
+    lost, hopeless, live = (
+        api(approver).post(replays_url(preset), {"token_budget": 5000, "turns": 1}, format="json").json()["id"]
+        for _ in range(3)
+    )  # never committed: no task ran
+    Replay.objects.filter(pk=lost).update(status="running", runs=1, progressed_at=long_ago)
+    Replay.objects.filter(pk=hopeless).update(status="running", runs=3, progressed_at=long_ago)
+    Replay.objects.filter(pk=live).update(status="running", runs=1, progressed_at=timezone.now())
+    assert tasks.sweep_stalled_replays() == 2
+    statuses = dict(Replay.objects.values_list("pk", "status"))
+    assert {str(pk): status for pk, status in statuses.items()} == {lost: "done", hopeless: "failed", live: "running"}
+    assert Replay.objects.get(pk=lost).runs == 2
+    assert detail(api, approver, preset, hopeless)["error_code"] == "worker_lost"
+    assert detail(api, approver, preset, hopeless)["items"][0]["skip_reason"] == "failed"
+    assert len(fake_llm.requests) == 2  # the lost replay's one item, through both versions
