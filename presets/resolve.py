@@ -58,6 +58,10 @@ def resolve_for_conversation(
         preset, access, number = _reached_from_outside(membership, preset_id, version, via, link_id)
     else:
         preset, access, number = _of_own_org(membership, preset_id, version, existing, preset, label)
+    return _rendered(preset, number, values, prompt_visible=access >= Access.VIEW)
+
+
+def _rendered(preset: Preset, number: int, values: dict[str, Any], *, prompt_visible: bool) -> ResolvedPreset:
     content = version_content(preset_id=preset.pk, number=number)
     if content is None:
         raise NotFound(f"Version {number} does not exist.")
@@ -69,7 +73,7 @@ def resolve_for_conversation(
         model=content["model"],
         params=content["params"],
         policy=content["policy"],
-        prompt_visible=access >= Access.VIEW,
+        prompt_visible=prompt_visible,
     )
 
 
@@ -141,16 +145,4 @@ def _usable(preset: Preset, number: int, access: Access) -> bool:
 def resolve_for_review(*, preset: Preset, version: int, values: dict[str, Any]) -> ResolvedPreset:
     """Version `version` rendered for a replay by someone who may review the preset (checked by the
     caller): approved or in review, whatever the reviewer's own access to drafts."""
-    content = version_content(preset_id=preset.pk, number=version)
-    if content is None:
-        raise NotFound(f"Version {version} does not exist.")
-    prompt = render_prompt(content["system_prompt"], content["variables"], values)
-    return ResolvedPreset(
-        preset_id=preset.pk,
-        version=version,
-        system_prompt=prompt,
-        model=content["model"],
-        params=content["params"],
-        policy=content["policy"],
-        prompt_visible=True,
-    )
+    return _rendered(preset, version, values, prompt_visible=True)

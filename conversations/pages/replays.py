@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from chatpresets.errors import DomainError, Forbidden
 from conversations.api.replay_serializers import ReplayStartSerializer
 from conversations.replays import services
+from conversations.replays.models import Replay
 from conversations.replays.selectors import item_difference, prompt_sets_of, replay_totals, replays_of
 from presets.models import Preset
 from presets.pages.access import form_data, preset_in_page, refused
@@ -36,6 +37,13 @@ def _reviewed(request: HttpRequest, org_slug: str, preset_id: Any) -> tuple[Memb
     except Forbidden as error:
         raise PermissionDenied(error.message) from None
     return membership, preset
+
+
+def _replay_of(preset: Preset, pk: Any) -> Replay:
+    replay = replays_of(preset=preset).filter(pk=pk).first()
+    if replay is None:
+        raise Http404("No such replay")
+    return replay
 
 
 @login_required
@@ -68,9 +76,7 @@ def start(request: HttpRequest, org_slug: str, preset_id: Any) -> HttpResponse:
 def replay_page(request: HttpRequest, org_slug: str, preset_id: Any, pk: Any) -> HttpResponse:
     """Both answers of every item with their differences; htmx asks for the items again while it runs."""
     membership, preset = _reviewed(request, org_slug, preset_id)
-    replay = replays_of(preset=preset).filter(pk=pk).first()
-    if replay is None:
-        raise Http404("No such replay")
+    replay = _replay_of(preset, pk)
     items = list(replay.items.order_by("position"))
     rows = [{"item": item, "difference": item_difference(item)} for item in items]
     context = frame(membership, preset=preset, replay=replay, rows=rows, totals=replay_totals(items), tab="review")
@@ -82,9 +88,7 @@ def replay_page(request: HttpRequest, org_slug: str, preset_id: Any, pk: Any) ->
 @login_required
 def cancel(request: HttpRequest, org_slug: str, preset_id: Any, pk: Any) -> HttpResponse:
     membership, preset = _reviewed(request, org_slug, preset_id)
-    replay = replays_of(preset=preset).filter(pk=pk).first()
-    if replay is None:
-        raise Http404("No such replay")
+    replay = _replay_of(preset, pk)
     try:
         services.replay_cancel(replay=replay, actor=request.user)
     except DomainError as error:

@@ -264,3 +264,33 @@ def test_the_sweep_runs_again_a_replay_whose_worker_vanished_and_fails_one_that_
     assert detail(api, approver, preset, hopeless)["error_code"] == "worker_lost"
     assert detail(api, approver, preset, hopeless)["items"][0]["skip_reason"] == "failed"
     assert len(fake_llm.requests) == 2  # the lost replay's one item, through both versions
+
+
+def test_an_unexpected_error_fails_the_replay_and_skips_what_was_left(
+    api, approver, preset, asked, monkeypatch
+) -> None:
+    from conversations.replays import runner
+
+    replay_id = api(approver).post(replays_url(preset), {"token_budget": 5000, "turns": 2}, format="json").json()["id"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runner, "_answer", broken)
+    with pytest.raises(RuntimeError):
+        runner.run(replay_id=replay_id, org_id=str(preset.org_id))
+    body = detail(api, approver, preset, replay_id)
+    assert (body["status"], body["error_code"]) == ("failed", "internal_error")
+    assert {(item["status"], item["skip_reason"]) for item in body["items"]} == {("skipped", "failed")}
+
+
+def test_a_replay_whose_approver_left_spends_nothing(api, approver, preset, asked, fake_llm) -> None:
+    from conversations.replays import runner
+    from tenancy.models import Membership
+
+    replay_id = api(approver).post(replays_url(preset), {"token_budget": 5000, "turns": 2}, format="json").json()["id"]
+    Membership.objects.filter(user=approver).delete()
+    assert runner.run(replay_id=replay_id, org_id=str(preset.org_id)) == "failed"
+    replay = Replay.objects.get(pk=replay_id)
+    assert replay.error_code == "approver_left"
+    assert (fake_llm.requests, UsageRecord.objects.count()) == ([], 0)
