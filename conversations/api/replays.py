@@ -44,7 +44,8 @@ class ReplayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PresetChil
         """Queue a replay of the version in review against the approved version, within `token_budget`."""
         preset, _ = self.preset_at()
         data = validated(self, s.ReplayStartSerializer)
-        replay = services.replay_start(preset=preset, actor=request.user, **data)
+        key_id = self.api_key.pk if self.api_key else None
+        replay = services.replay_start(preset=preset, actor=request.user, api_key_id=key_id, **data)
         return Response(s.ReplaySerializer(replay).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.ReplaySerializer)

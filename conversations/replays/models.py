@@ -77,6 +77,8 @@ class Replay(TenantOwned):
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The key a replay was started with: its calls count against the key's limits too, as the key's own.
+    api_key = models.ForeignKey("tenancy.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     # Written when a run claims the replay and after each item: a run that stops writing lost its

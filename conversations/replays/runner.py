@@ -190,6 +190,7 @@ def _answer(replay: Replay, membership: Membership, item: ReplayItem, side: Side
             messages=model_prompt(plan, screening).messages,
             params=resolved.params,
             fallbacks=controls.fallbacks(spec, resolved.policy),
+            api_key_id=replay.api_key_id,
             preset_id=replay.preset_id,
             preset_version=side.version,
             preset_policy=resolved.policy,

@@ -90,6 +90,7 @@ def replay_start(
     turns: int = 20,
     conversations: Sequence[Any] = (),
     prompt_set: Any = None,
+    api_key_id: Any = None,
 ) -> Replay:
     """Queue a replay of `version` (default: the newest) against the approved version; audited."""
     require_reviewer(preset=preset, actor=actor)
@@ -116,6 +117,7 @@ def replay_start(
         prompt_set=chosen,
         token_budget=token_budget,
         started_by=actor,
+        api_key_id=api_key_id,
     )
     ReplayItem.objects.bulk_create(
         ReplayItem(org=preset.org, replay=replay, position=index, source_message=item.message, user_text=item.text)

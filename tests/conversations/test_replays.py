@@ -294,3 +294,19 @@ def test_a_replay_whose_approver_left_spends_nothing(api, approver, preset, aske
     replay = Replay.objects.get(pk=replay_id)
     assert replay.error_code == "approver_left"
     assert (fake_llm.requests, UsageRecord.objects.count()) == ([], 0)
+
+
+def test_an_api_key_needs_presets_write_to_start_a_replay(
+    api, make_key, approver, acme, preset, asked, django_capture_on_commit_callbacks
+) -> None:
+    _, reading = make_key(approver, acme, ["presets:read"])
+    _, writing = make_key(approver, acme, ["presets:write"])
+    body = {"token_budget": 5000, "turns": 1}
+    refused = api(key=reading).post(replays_url(preset), body, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "permission_denied")
+    with django_capture_on_commit_callbacks(execute=True):
+        started = api(key=writing).post(replays_url(preset), body, format="json")
+    assert started.status_code == 201
+    assert Replay.objects.get().status == "done"
+    key_ids = set(UsageRecord.objects.values_list("api_key_id", flat=True))
+    assert key_ids == {Replay.objects.get().api_key_id} != {None}  # the key's limits and ledger count it
