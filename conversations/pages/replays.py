@@ -4,6 +4,7 @@ runs. They call the same services and selectors as the API."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -56,8 +57,15 @@ def review_fragment(request: HttpRequest, org_slug: str, preset_id: Any) -> Http
         replays=replays_of(preset=preset)[:LISTED],
         prompt_sets=prompt_sets_of(preset=preset),
         budget_limit=services.budget_limit(org_settings=membership.org.settings),
+        version=_version_asked(request),
     )
     return render(request, "replays/_for_review.html", context)
+
+
+def _version_asked(request: HttpRequest) -> int | None:
+    """The pending version the review page shows (`?version=`), which the form replays; else the newest."""
+    asked = request.GET.get("version", "")
+    return int(asked) if re.fullmatch(r"[1-9][0-9]{0,8}", asked) else None
 
 
 @require_POST

@@ -310,3 +310,11 @@ def test_an_api_key_needs_presets_write_to_start_a_replay(
     assert Replay.objects.get().status == "done"
     key_ids = set(UsageRecord.objects.values_list("api_key_id", flat=True))
     assert key_ids == {Replay.objects.get().api_key_id} != {None}  # the key's limits and ledger count it
+
+
+def test_the_review_pages_form_replays_the_version_it_shows(client, approver, preset, asked) -> None:
+    client.force_login(approver)
+    url = reverse("preset-replays-page", kwargs={"org_slug": "acme", "preset_id": preset.pk})
+    shown = client.get(f"{url}?version=2").content.decode()
+    assert '<input type="hidden" name="version" value="2">' in shown
+    assert 'name="version"' not in client.get(f"{url}?version=²").content.decode()
