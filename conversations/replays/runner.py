@@ -33,7 +33,7 @@ from chatpresets.llm.tokens import count_text
 from conversations import metered
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, UsageKind
-from conversations.replays.models import ItemStatus, Replay, ReplayItem, ReplayStatus
+from conversations.replays.models import UNFINISHED, ItemStatus, Replay, ReplayItem, ReplayStatus
 from conversations.selectors import history_loader, history_reader
 from conversations.turn_setup import model_prompt
 from presets.resolve import resolve_for_review
@@ -100,16 +100,16 @@ def sweep_stalled(*, run_task: Callable[..., Any]) -> int:
     """Queue again the replays nobody runs (queued or running, untouched for REPLAY_STALLED_SECONDS);
     one that lost its worker MAX_RUNS times fails instead. Returns how many it handled."""
     cutoff = timezone.now() - timedelta(seconds=settings.REPLAY_STALLED_SECONDS)
-    stalled = Replay.objects.filter(
-        Q(status=ReplayStatus.RUNNING, progressed_at__lt=cutoff) | Q(status=ReplayStatus.QUEUED, created_at__lt=cutoff)
-    )
+    # A queued replay counts from its creation, or from the sweep's last requeue of it.
+    never_run = Q(status=ReplayStatus.QUEUED, progressed_at__isnull=True, created_at__lt=cutoff)
+    stalled = Replay.objects.filter(Q(status__in=UNFINISHED, progressed_at__lt=cutoff) | never_run)
     handled = 0
     for replay in stalled.only("pk", "org_id", "status", "runs")[:SWEEP_BATCH]:
         # Each change is conditional on the state read, so two sweepers never requeue the same run twice.
         unchanged = Replay.objects.filter(pk=replay.pk, status=replay.status, runs=replay.runs)
         if replay.runs >= MAX_RUNS:
             handled += _fail(unchanged, "worker_lost")
-        elif unchanged.update(status=ReplayStatus.QUEUED):
+        elif unchanged.update(status=ReplayStatus.QUEUED, progressed_at=timezone.now()):
             dispatch(run_task, replay_id=str(replay.pk), org_id=str(replay.org_id))
             handled += 1
     return handled

@@ -250,20 +250,22 @@ def test_the_sweep_runs_again_a_replay_whose_worker_vanished_and_fails_one_that_
 
     settings.REPLAY_STALLED_SECONDS = 60
     long_ago = timezone.now() - timedelta(minutes=5)
-    lost, hopeless, live = (
+    lost, hopeless, live, forgotten = (
         api(approver).post(replays_url(preset), {"token_budget": 5000, "turns": 1}, format="json").json()["id"]
-        for _ in range(3)
+        for _ in range(4)
     )  # never committed: no task ran
     Replay.objects.filter(pk=lost).update(status="running", runs=1, progressed_at=long_ago)
     Replay.objects.filter(pk=hopeless).update(status="running", runs=3, progressed_at=long_ago)
     Replay.objects.filter(pk=live).update(status="running", runs=1, progressed_at=timezone.now())
-    assert tasks.sweep_stalled_replays() == 2
-    statuses = dict(Replay.objects.values_list("pk", "status"))
-    assert {str(pk): status for pk, status in statuses.items()} == {lost: "done", hopeless: "failed", live: "running"}
+    Replay.objects.filter(pk=forgotten).update(created_at=long_ago)  # queued, and no worker took it
+    assert tasks.sweep_stalled_replays() == 3
+    statuses = {str(pk): status for pk, status in Replay.objects.values_list("pk", "status")}
+    assert statuses == {lost: "done", hopeless: "failed", live: "running", forgotten: "done"}
     assert Replay.objects.get(pk=lost).runs == 2
     assert detail(api, approver, preset, hopeless)["error_code"] == "worker_lost"
     assert detail(api, approver, preset, hopeless)["items"][0]["skip_reason"] == "failed"
-    assert len(fake_llm.requests) == 2  # the lost replay's one item, through both versions
+    assert tasks.sweep_stalled_replays() == 0
+    assert len(fake_llm.requests) == 4  # one item each of the lost and the forgotten, through both versions
 
 
 def test_an_unexpected_error_fails_the_replay_and_skips_what_was_left(
