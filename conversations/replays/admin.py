@@ -3,16 +3,13 @@ the services, which check review rights and audit every change."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from audit.admin import ReadOnlyAdmin
+from audit.admin import ReadOnlyAdmin, ReadOnlyInline
 from conversations.replays.models import PromptSet, Replay, ReplayItem
 
 
-class ItemInline(admin.TabularInline):
+class ItemInline(ReadOnlyInline):
     model = ReplayItem
     fields = [
         "position",
@@ -25,12 +22,6 @@ class ItemInline(admin.TabularInline):
         "candidate_completion_tokens",
         "candidate_error",
     ]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Replay)

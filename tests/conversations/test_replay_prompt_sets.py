@@ -104,3 +104,21 @@ def test_another_presets_prompt_set_is_404(api, acme, alice, bob, preset, django
     url = reverse("preset-replay-list", kwargs={"org_slug": "acme", "preset_id": preset.pk})
     body = {"source": "prompt_set", "prompt_set": str(theirs.pk), "token_budget": 5000}
     assert api(alice).post(url, body, format="json").status_code == 404
+
+
+def test_the_admin_shows_replays_and_prompt_sets_read_only(client, acme, alice) -> None:
+    from tests.replays_world import build_replay_world
+
+    world = build_replay_world(acme, alice)
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+    page = client.get(reverse("admin:conversations_replay_change", args=[world.queued.pk]))
+    assert page.status_code == 200
+    assert b"pending" in page.content
+    assert b'name="items-0-status"' not in page.content  # the items are shown, not editable
+    assert b'name="token_budget"' not in page.content  # nothing editable
+    assert client.post(reverse("admin:conversations_replay_delete", args=[world.queued.pk])).status_code == 403
+    page = client.get(reverse("admin:conversations_promptset_change", args=[world.prompt_set.pk]))
+    assert (page.status_code, b'name="name"' in page.content) == (200, False)
+    assert client.get(reverse("admin:conversations_replay_add")).status_code == 403
