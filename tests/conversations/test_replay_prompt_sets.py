@@ -115,7 +115,7 @@ def test_the_admin_shows_replays_and_prompt_sets_read_only(client, acme, alice) 
     client.force_login(alice)
     page = client.get(reverse("admin:conversations_replay_change", args=[world.queued.pk]))
     assert page.status_code == 200
-    assert b"pending" in page.content
+    assert b"Pending" in page.content  # the item, as its status reads
     assert b'name="items-0-status"' not in page.content  # the items are shown, not editable
     assert b'name="token_budget"' not in page.content  # nothing editable
     assert client.post(reverse("admin:conversations_replay_delete", args=[world.queued.pk])).status_code == 403
