@@ -26,8 +26,7 @@ from django.utils import timezone
 
 from chatpresets.background import dispatch
 from chatpresets.errors import DomainError
-from chatpresets.llm.catalogue import ModelSpec
-from chatpresets.llm.cost_controls import CostControls, controls_for
+from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import screening_for
 from chatpresets.llm.tokens import count_text
 from conversations import metered
@@ -35,7 +34,7 @@ from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, UsageKind
 from conversations.replays.models import UNFINISHED, ItemStatus, Replay, ReplayItem, ReplayStatus
 from conversations.selectors import history_loader, history_reader
-from conversations.turn_setup import model_prompt
+from conversations.turn_setup import TurnSettings, model_prompt
 from presets.resolve import resolve_for_review
 from tenancy.models import Membership
 
@@ -165,41 +164,50 @@ def _record(item: ReplayItem, side: Side, answer: Answer) -> None:
 
 def _answer(replay: Replay, membership: Membership, item: ReplayItem, side: Side) -> Answer:
     """One version's answer to one item; a domain refusal is the answer's error code."""
-    source = item.source_message
-    conversation = source.conversation if source is not None else None
+    conversation = item.source_message.conversation if item.source_message is not None else None
     try:
-        resolved = resolve_for_review(preset=replay.preset, version=side.version, values=_values(replay, conversation))
-        controls = controls_for(membership.org.settings)
-        spec = controls.model(resolved.model)
-        max_tokens = controls.answer_limit(spec, resolved.params.get("max_tokens"))
-        screening = screening_for(
-            org_settings=membership.org.settings,
-            preset_policy=resolved.policy,
-            stored=dict(conversation.pii_vault) if conversation is not None else None,
-        )
-        screening.stored_text(item.user_text)  # `block` refuses a turn with PII, as a chat turn does
-        plan = _plan(controls, spec, max_tokens, resolved, conversation, item)
-        if replay.tokens_spent + plan.used + max_tokens > replay.token_budget:
+        turn = _turn_settings(replay, membership, conversation, side)
+        turn.screening.stored_text(item.user_text)  # `block` refuses a turn with PII, as a chat turn does
+        plan = _plan(turn, conversation, item)
+        if replay.tokens_spent + plan.used + turn.max_tokens > replay.token_budget:
             raise OverBudget()
+        policy = turn.resolved.policy
         call = metered.admit(
             membership=membership,
             kind=UsageKind.REPLAY,
-            spec=spec,
+            spec=turn.spec,
             prompt_tokens=plan.used,
-            max_tokens=max_tokens,
-            messages=model_prompt(plan, screening).messages,
-            params=resolved.params,
-            fallbacks=controls.fallbacks(spec, resolved.policy),
+            max_tokens=turn.max_tokens,
+            messages=model_prompt(plan, turn.screening).messages,
+            params=turn.params,
+            fallbacks=turn.controls.fallbacks(turn.spec, policy),
             api_key_id=replay.api_key_id,
             preset_id=replay.preset_id,
             preset_version=side.version,
-            preset_policy=resolved.policy,
+            preset_policy=policy,
             background=True,
         )
     except DomainError as error:
         return Answer(error=error.code)
     call.user_id = membership.user_id  # the approver's own spending: the ledger counts it against them
-    return _called(replay, call, screening)
+    return _called(replay, call, turn.screening)
+
+
+def _turn_settings(
+    replay: Replay, membership: Membership, conversation: Conversation | None, side: Side
+) -> TurnSettings:
+    """The version's model, parameters and limits within the organisation's controls, and the PII mode
+    over a copy of the source conversation's vault (never saved back)."""
+    resolved = resolve_for_review(preset=replay.preset, version=side.version, values=_values(replay, conversation))
+    controls = controls_for(membership.org.settings)
+    spec = controls.model(resolved.model)
+    screening = screening_for(
+        org_settings=membership.org.settings,
+        preset_policy=resolved.policy,
+        stored=dict(conversation.pii_vault) if conversation is not None else None,
+    )
+    max_tokens = controls.answer_limit(spec, resolved.params.get("max_tokens"))
+    return TurnSettings(resolved, spec, resolved.params, max_tokens, controls, screening)
 
 
 def _called(replay: Replay, call: metered.MeteredCall, screening: Any) -> Answer:
@@ -236,18 +244,17 @@ def _values(replay: Replay, conversation: Conversation | None) -> dict[str, Any]
     )
 
 
-def _plan(
-    controls: CostControls, spec: ModelSpec, max_tokens: int, resolved: Any, conversation: Any, item: ReplayItem
-) -> ContextPlan:
+def _plan(turn: TurnSettings, conversation: Conversation | None, item: ReplayItem) -> ContextPlan:
     """The prompt as a chat turn at that point would build it; a prompt-set prompt has no history."""
     seq = item.source_message.seq if item.source_message is not None else None
-    # A running summary written after this turn would tell the model what came later: left out.
+    # A running summary that reaches this turn would tell the model what came later: then the turn
+    # replays without it, and without history (all of which the summary had replaced).
     earlier_summary = conversation is not None and conversation.summary_through_seq < seq
     return plan_context(
-        context_window=controls.context_window(spec, resolved.policy.get("max_context_tokens")),
-        reserved_output=max_tokens,
-        encoding=spec.encoding,
-        system_prompt=resolved.system_prompt,
+        context_window=turn.controls.context_window(turn.spec, turn.resolved.policy.get("max_context_tokens")),
+        reserved_output=turn.max_tokens,
+        encoding=turn.spec.encoding,
+        system_prompt=turn.resolved.system_prompt,
         summary=conversation.summary if earlier_summary else "",
         summarised_through=conversation.summary_through_seq if earlier_summary else 0,
         history_newest_first=history_reader(conversation, seq) if earlier_summary else [],

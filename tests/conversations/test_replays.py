@@ -320,3 +320,22 @@ def test_the_review_pages_form_replays_the_version_it_shows(client, approver, pr
     shown = client.get(f"{url}?version=2").content.decode()
     assert '<input type="hidden" name="version" value="2">' in shown
     assert 'name="version"' not in client.get(f"{url}?version=²").content.decode()
+
+
+def test_a_turn_replays_with_the_running_summary_only_when_it_was_written_before_that_turn(
+    start, approver, preset, asked, fake_llm
+) -> None:
+    Conversation.objects.filter(pk=asked.pk).update(summary="They asked what a preset is.", summary_through_seq=2)
+    response = start(approver, preset, source="conversations", conversations=[str(asked.pk)])
+    assert response.status_code == 201
+    sent = [[m["content"] for m in request["messages"][1:]] for request in fake_llm.requests[::2]]
+    assert sent == [
+        ["What is a preset?"],  # the summary covers this turn and what followed: left out
+        ["Summary of the earlier conversation:\nThey asked what a preset is.", "And a label?"],
+        [
+            "Summary of the earlier conversation:\nThey asked what a preset is.",
+            "And a label?",
+            "Answer 1",
+            "Why review?",
+        ],
+    ]
