@@ -79,6 +79,20 @@ def _items(preset: Preset, source: str, turns: int, conversation_ids: Sequence[A
     return sources.prompt_set_items(prompt_set)
 
 
+def _replayable_version(preset: Preset, actor: User, version: int | None, token_budget: int) -> int:
+    """The version to replay, once the actor may review it, it is in review, and the budget is allowed."""
+    require_reviewer(preset=preset, actor=actor)
+    number = version or preset.version
+    if not PresetVersion.objects.filter(preset=preset, number=number, status=Status.PENDING_REVIEW).exists():
+        raise NotInReview(details={"version": number})
+    if preset.approved_version is None:
+        raise NoApprovedVersion()
+    limit = budget_limit(org_settings=preset.org.settings)
+    if token_budget > limit:
+        raise BudgetAboveLimit(details={"field": "token_budget", "max": limit})
+    return number
+
+
 @transaction.atomic
 def replay_start(
     *,
@@ -93,15 +107,7 @@ def replay_start(
     api_key_id: Any = None,
 ) -> Replay:
     """Queue a replay of `version` (default: the newest) against the approved version; audited."""
-    require_reviewer(preset=preset, actor=actor)
-    number = version or preset.version
-    if not PresetVersion.objects.filter(preset=preset, number=number, status=Status.PENDING_REVIEW).exists():
-        raise NotInReview(details={"version": number})
-    if preset.approved_version is None:
-        raise NoApprovedVersion()
-    limit = budget_limit(org_settings=preset.org.settings)
-    if token_budget > limit:
-        raise BudgetAboveLimit(details={"field": "token_budget", "max": limit})
+    number = _replayable_version(preset, actor, version, token_budget)
     chosen = (
         sources.prompt_set_of(preset=preset, prompt_set_id=prompt_set) if source == ReplaySource.PROMPT_SET else None
     )
