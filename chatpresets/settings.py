@@ -327,6 +327,7 @@ CELERY_BEAT_SCHEDULE = {
     "release-expired-reservations": {"task": "conversations.tasks.release_expired_reservations", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "conversations.tasks.purge_deleted_conversations", "schedule": 3600.0},
     "rollup-usage": {"task": "conversations.usage.rollup_usage", "schedule": 3600.0},
+    "sweep-stalled-replays": {"task": "conversations.tasks.sweep_stalled_replays", "schedule": 60.0},
 }
 
 # Change webhooks (docs/webhooks.md). Targets resolving into loopback, private, link-local,
@@ -427,6 +428,15 @@ SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 EXPERIMENT_MIN_SAMPLE = env_int("EXPERIMENT_MIN_SAMPLE", 100)
 if EXPERIMENT_MIN_SAMPLE < 2:
     raise ImproperlyConfigured("EXPERIMENT_MIN_SAMPLE must be at least 2")
+# Replays before approval (conversations/replays/): the most tokens one replay may spend; an
+# organisation's `replay_max_token_budget` and each approver's budget may only go lower.
+REPLAY_MAX_TOKEN_BUDGET = env_int("REPLAY_MAX_TOKEN_BUDGET", 200_000)
+if REPLAY_MAX_TOKEN_BUDGET < 1:
+    raise ImproperlyConfigured("REPLAY_MAX_TOKEN_BUDGET must be at least 1")
+# A replay whose run has written nothing for this long lost its worker: the sweep queues it again.
+REPLAY_STALLED_SECONDS = env_int("REPLAY_STALLED_SECONDS", 600)
+if REPLAY_STALLED_SECONDS < 1:
+    raise ImproperlyConfigured("REPLAY_STALLED_SECONDS must be at least 1")
 # Guardrails (tenancy/metering/guardrails.py): per plan, rates per minute and token quotas per period;
 # null turns a limit off. Organization.settings["limits"] overrides single values.
 GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)

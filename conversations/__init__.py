@@ -14,6 +14,7 @@ quota_ledger.py   ledger sums that rebuild lost quota counters (registered with 
 outside_presets.py  conversations with a preset from the gallery or a share link
 feedback.py       votes on answers
 experiment_metrics.py  what each variant of an experiment measured (the results API reads it)
+replays/          replays before approval: a version in review and the approved one answer the same turns
 export.py         streamed exports (each audited)
 payloads.py       the JSON shape of a message, and of a turn's `ack` (with its request id)
 local_model.py    where the embedded SmolLM2 model file lies

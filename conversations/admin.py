@@ -51,3 +51,7 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["kind", "status", "model", "org"]
     date_hierarchy = "created_at"
+
+
+# The replays package's read-only pages register themselves when imported.
+from conversations.replays import admin as replays_admin  # noqa: E402, F401

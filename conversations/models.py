@@ -174,6 +174,7 @@ class UsageKind(models.TextChoices):
     COMPLETION_API = "completion_api", "OpenAI-compatible API"
     SUMMARY = "summary", "Running summary"
     TITLE = "title", "Title"
+    REPLAY = "replay", "Replay before approval"
 
 
 class UsageRecord(TenantOwned):
@@ -279,3 +280,7 @@ class Feedback(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.vote}"
+
+
+# The replays package's models belong to this app (migrations and admin find them here).
+from conversations.replays.models import PromptSet, Replay, ReplayItem  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""Background work for conversations: running summaries, titles, and sweeping abandoned streams.
+"""Background work for conversations: running summaries, titles and replays, and sweeping abandoned
+streams and stalled replays.
 
 Tasks take ids plus the organisation id, never model instances, and re-read everything. A failed
 summary never blocks chatting: until one lands, the context planner simply truncates.
@@ -24,6 +25,7 @@ from chatpresets.llm.pii.policy import Screening, mode_for, screening
 from chatpresets.llm.tokens import count_message, count_text, truncate_text
 from conversations import metered, services
 from conversations.models import Conversation, Message, MessageStatus, Role, UsageKind
+from conversations.replays import runner
 from conversations.selectors import IN_CONTEXT
 from tenancy.metering.quota import get_quota_store
 from tenancy.models import Membership
@@ -120,6 +122,18 @@ def generate_title(*, conversation_id: str, org_id: str) -> str:
     title = text.strip('"').splitlines()[0][:200] if text else ""
     Conversation.objects.filter(pk=conversation_id, title="").update(title=title)
     return title
+
+
+@shared_task
+def run_replay(*, replay_id: str, org_id: str) -> str:
+    """A replay before approval, item by item (conversations/replays/runner.py)."""
+    return runner.run(replay_id=replay_id, org_id=org_id)
+
+
+@shared_task
+def sweep_stalled_replays() -> int:
+    """Replays whose worker vanished run again from their first pending item (runner.sweep_stalled)."""
+    return runner.sweep_stalled(run_task=run_replay)
 
 
 @shared_task

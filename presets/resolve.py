@@ -58,6 +58,10 @@ def resolve_for_conversation(
         preset, access, number = _reached_from_outside(membership, preset_id, version, via, link_id)
     else:
         preset, access, number = _of_own_org(membership, preset_id, version, existing, preset, label)
+    return _rendered(preset, number, values, prompt_visible=access >= Access.VIEW)
+
+
+def _rendered(preset: Preset, number: int, values: dict[str, Any], *, prompt_visible: bool) -> ResolvedPreset:
     content = version_content(preset_id=preset.pk, number=number)
     if content is None:
         raise NotFound(f"Version {number} does not exist.")
@@ -69,7 +73,7 @@ def resolve_for_conversation(
         model=content["model"],
         params=content["params"],
         policy=content["policy"],
-        prompt_visible=access >= Access.VIEW,
+        prompt_visible=prompt_visible,
     )
 
 
@@ -136,3 +140,9 @@ def _usable(preset: Preset, number: int, access: Access) -> bool:
     if access >= Access.EDIT:
         return number <= preset.version
     return PresetVersion.objects.filter(preset=preset, number=number, status=Status.APPROVED).exists()
+
+
+def resolve_for_review(*, preset: Preset, version: int, values: dict[str, Any]) -> ResolvedPreset:
+    """Version `version` rendered for a replay by someone who may review the preset (checked by the
+    caller): approved or in review, whatever the reviewer's own access to drafts."""
+    return _rendered(preset, version, values, prompt_visible=True)

@@ -113,6 +113,8 @@ SCHEMA: dict[str, Callable[[str, Any], None]] = {
     "block_on_findings": _boolean,
     # Preset labels whose moves need review rights, besides `production` which always does.
     "protected_labels": _strings(LABEL_NAME, "label names (a-z, 0-9, - and _, at most 40)"),
+    # The most tokens one replay before approval may spend (below the operator's REPLAY_MAX_TOKEN_BUDGET).
+    "replay_max_token_budget": _optional(_whole(1, MAX_TOKENS_CEILING)),
     "limits": lambda key, value: None,  # checked name by name in limit_value()
 }
 

@@ -17,6 +17,7 @@ from tenancy.models import ApiKey, Membership, Organization, Role, Team, User
 from tests.experiments_world import ExperimentWorld, build_experiment_world
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.presets_world import PresetWorld, build_preset_world
+from tests.replays_world import ReplayWorld, build_replay_world
 
 ALL_ROLES = frozenset(Role.values)
 OWNERS = frozenset({Role.OWNER})
@@ -42,6 +43,7 @@ class World:
     experiments: ExperimentWorld
     webhook: WebhookEndpoint
     delivery: WebhookDelivery
+    replays: ReplayWorld
 
 
 def build_world(org: Organization, caller: User) -> World:
@@ -65,6 +67,7 @@ def build_world(org: Organization, caller: User) -> World:
         conversation=_conversation_with_one_exchange(org, caller),
         experiments=build_experiment_world(org, caller),
         **_webhook_with_one_delivery(org),
+        replays=build_replay_world(org, caller),
     )
 
 
@@ -199,6 +202,52 @@ def experiment_body(w: World) -> dict[str, Any]:
         {"name": "b", "preset": str(preset.pk), "version": 1, "weight": 1},
     ]
     return {"name": "New", "preset": str(other.pk), "variants": variants}
+
+
+def replayed(w: World) -> dict[str, Any]:
+    return {"org_slug": w.org.slug, "preset_id": w.replays.preset.pk}
+
+
+def replay(w: World) -> dict[str, Any]:
+    return {**replayed(w), "pk": w.replays.queued.pk}
+
+
+def prompt_set(w: World) -> dict[str, Any]:
+    return {**replayed(w), "pk": w.replays.prompt_set.pk}
+
+
+REPLAY_BODY = {"token_budget": 5000, "turns": 5}
+REPLAY_CALLS = [
+    Call("preset-replay-list", "get", replayed, REVIEWERS, addresses_object=True),
+    Call("preset-replay-list", "post", replayed, REVIEWERS, body=lambda w: REPLAY_BODY, addresses_object=True),
+    Call("preset-replay-detail", "get", replay, REVIEWERS, addresses_object=True),
+    Call("preset-replay-cancel", "post", replay, REVIEWERS, addresses_object=True),
+    Call("preset-prompt-set-list", "get", replayed, ALL_ROLES, addresses_object=True),
+    Call(
+        "preset-prompt-set-list",
+        "post",
+        replayed,
+        WRITERS,
+        body=lambda w: {"name": "New", "prompts": ["Hi?"]},
+        addresses_object=True,
+    ),
+    Call("preset-prompt-set-detail", "get", prompt_set, ALL_ROLES, addresses_object=True),
+    Call(
+        "preset-prompt-set-detail",
+        "patch",
+        prompt_set,
+        WRITERS,
+        body=lambda w: {"prompts": ["Hi?", "Why?"]},
+        addresses_object=True,
+    ),
+    Call("preset-prompt-set-detail", "delete", prompt_set, WRITERS, addresses_object=True),
+    Call("preset-replays-page", "get", replayed, REVIEWERS, addresses_object=True, page=True),
+    Call(
+        "replay-start-page", "post", replayed, REVIEWERS, body=lambda w: REPLAY_BODY, addresses_object=True, page=True
+    ),
+    Call("replay-page", "get", replay, REVIEWERS, addresses_object=True, page=True),
+    Call("replay-cancel-page", "post", replay, REVIEWERS, addresses_object=True, page=True),
+]
 
 
 def conversation(w: World) -> dict[str, Any]:
@@ -539,6 +588,7 @@ CALLS: list[Call] = [
     Call("webhook-delivery-list", "get", webhook_deliveries, ADMINS, addresses_object=True),
     Call("webhook-delivery-resend", "post", webhook_delivery, ADMINS, addresses_object=True),
     *PRESET_PAGES,
+    *REPLAY_CALLS,
 ]
 
 ROUTE_NAMES = {call.name for call in CALLS}

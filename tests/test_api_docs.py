@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from chatpresets.llm import catalogue
 from conversations.models import Conversation, Feedback, Message, UsageRecord
+from conversations.tasks import run_replay
 from conversations.testing.fake_llm import FakeConfig
 from conversations.usage import rollup_usage
 from presets.models import Preset
@@ -513,6 +514,50 @@ def document_experiments(s: Scenario) -> None:
     s.call("alice", "delete", f"{ACME}/experiments/{draft['id']}/", title="Delete a draft.", expect=204)
 
 
+def document_replays(s: Scenario) -> None:
+    s.docs.section(
+        "Replays before approval",
+        "A reviewer of a preset replays recent user turns, the turns of chosen conversations or a saved prompt "
+        "set through the approved version and the version in review, within a token budget, and compares "
+        "the answers side by side (docs/experiments.md). Prompt sets are read by whoever sees the preset and "
+        "kept by its editors and reviewers.",
+    )
+    body = preset_body("Summariser", "summariser", "You summarise in three bullets.", scope="org")
+    preset = s.created(s.setup("alice", "post", f"{ACME}/presets/", body, 201), "preset", "summariser")
+    path = f"{ACME}/presets/{preset['id']}/"
+    s.setup("alice", "post", f"{path}submit/", {}, 200)
+    s.setup("quinn", "post", f"{path}approve/", {"version": 1}, 200)
+    s.setup("alice", "patch", path, {"system_prompt": "You summarise in one sentence."}, 200)
+    chat = s.created(
+        s.setup("bob", "post", f"{ACME}/conversations/", {"preset": preset["id"]}, 201), "conversation", "rc"
+    )
+    content = {"content": "Summarise: the release moved to Friday."}
+    s.setup("bob", "post", f"{ACME}/conversations/{chat['id']}/messages/", content, 201)
+    sets = f"{path}prompt-sets/"
+    body = {"name": "Smoke", "prompts": ["Summarise: lunch is at noon.", "Summarise: the office is closed."]}
+    title = "Save a prompt set with the preset: 1 to 50 prompts of at most 4,000 characters (editors, reviewers)."
+    prompt_set = s.created(s.call("alice", "post", sets, body, title=title, expect=201), "prompt-set", "ps")
+    s.call("bob", "get", sets, title="The preset's prompt sets (whoever sees the preset).", expect=200)
+    s.call("bob", "get", f"{sets}{prompt_set['id']}/", title="One prompt set.", expect=200)
+    title = "Rename it or replace its prompts."
+    s.call("alice", "patch", f"{sets}{prompt_set['id']}/", {"name": "Smoke tests"}, title=title, expect=200)
+    replays = f"{path}replays/"
+    title = "Replays are for those who may review the preset: other writers get 403."
+    s.call("bob", "post", replays, {"token_budget": 5000}, title=title, expect=403)
+    body = {"source": "recent", "turns": 10, "token_budget": 20000}
+    title = "Replay the newest user turns (at most 50) of the preset's conversations, each with its earlier messages."
+    started = s.created(s.call("quinn", "post", replays, body, title=title, expect=201), "replay", "r1")
+    run_replay(replay_id=started["id"], org_id=str(Organization.objects.get(slug="acme").pk))  # the queued task
+    s.call("quinn", "get", replays, title="The preset's replays, newest first.", expect=200)
+    title = "Both answers of each item, their tokens, cost and times, and the differences (candidate - baseline)."
+    s.call("quinn", "get", f"{replays}{started['id']}/", title=title, expect=200)
+    body = {"source": "prompt_set", "prompt_set": prompt_set["id"], "token_budget": 20000}
+    queued = s.created(s.setup("quinn", "post", replays, body, 201), "replay", "r2")
+    title = "Cancel a queued or running replay: items not yet run are skipped."
+    s.call("quinn", "post", f"{replays}{queued['id']}/cancel/", title=title, expect=200)
+    s.call("alice", "delete", f"{sets}{prompt_set['id']}/", title="Delete a prompt set.", expect=204)
+
+
 def greeter(version: int) -> dict[str, Any]:
     prompt = "You greet visitors warmly." if version == 1 else "You greet visitors in five words."
     return preset_body("Greeter", "greeter", prompt, scope="org")
@@ -639,6 +684,7 @@ def run(s: Scenario) -> None:
     document_usage(s)
     document_analytics(s)
     document_experiments(s)
+    document_replays(s)
     document_audit(s)
     document_webhooks(s)
     document_errors(s)

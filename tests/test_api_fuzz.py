@@ -89,6 +89,15 @@ def object_ids(world: World) -> dict[str, dict[str, Any]]:
         f"(GET|PATCH) {org}/experiments/{{id}}/": {"id": str(world.experiments.draft.pk)},
         f"GET {org}/experiments/{{id}}/results/": {"id": str(world.experiments.running.pk)},
         f"POST {org}/experiments/{{id}}/(start|pause|stop)/": {"id": str(world.experiments.running.pk)},
+        f"(GET|POST) {org}/presets/{{preset_id}}/(replays|prompt-sets)/": {"preset_id": str(world.replays.preset.pk)},
+        f"(GET|POST) {org}/presets/{{preset_id}}/replays/{{id}}/(cancel/)?": {
+            "preset_id": str(world.replays.preset.pk),
+            "id": str(world.replays.queued.pk),
+        },
+        f"(GET|PATCH) {org}/presets/{{preset_id}}/prompt-sets/{{id}}/": {
+            "preset_id": str(world.replays.preset.pk),
+            "id": str(world.replays.prompt_set.pk),
+        },
         f"(GET|PATCH) {org}/webhooks/{{id}}/": {"id": str(world.webhook.pk)},
         f"GET {org}/webhooks/{{webhook_id}}/deliveries/": {"webhook_id": str(world.webhook.pk)},
         f"POST {org}/webhooks/{{webhook_id}}/deliveries/{{id}}/resend/": {

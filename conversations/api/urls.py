@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from conversations.api import experiments, outside, send, usage
+from conversations.api import experiments, outside, replays, send, usage
 from conversations.api.analytics import PresetAnalyticsViewSet
 from conversations.api.feedback import feedback_view
 from conversations.api.views import ConversationViewSet
@@ -14,6 +14,7 @@ from tenancy.api.base import UUID_REGEX
 from tenancy.api.urls import ORG
 
 CONVERSATION = rf"^{ORG}/conversations/(?P<pk>{UUID_REGEX})"
+PRESET = rf"{ORG}/presets/(?P<preset_id>{UUID_REGEX})"
 
 router = SimpleRouter(trailing_slash=True)
 router.register(rf"{ORG}/conversations", ConversationViewSet, basename="conversation")
@@ -22,6 +23,8 @@ router.register(
     rf"{ORG}/presets/(?P<preset_id>{UUID_REGEX})/analytics", PresetAnalyticsViewSet, basename="preset-analytics"
 )
 router.register(rf"{ORG}/experiments", experiments.ExperimentViewSet, basename="experiment")
+router.register(rf"{PRESET}/replays", replays.ReplayViewSet, basename="preset-replay")
+router.register(rf"{PRESET}/prompt-sets", replays.PromptSetViewSet, basename="preset-prompt-set")
 
 urlpatterns = [
     path("me/quota/", usage.MeQuotaView.as_view(), name="me-quota"),

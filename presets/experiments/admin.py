@@ -3,25 +3,16 @@ variants, the audit trail) that only the services apply, so staff change nothing
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from audit.admin import ReadOnlyAdmin
+from audit.admin import ReadOnlyAdmin, ReadOnlyInline
 from chatpresets.audited_admin import AuditTrailLinkMixin
 from presets.experiments.models import Experiment, ExperimentVariant
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(ReadOnlyInline):
     model = ExperimentVariant
     fields = ["position", "name", "preset", "version", "weight"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Experiment)
