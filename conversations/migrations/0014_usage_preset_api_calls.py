@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0012_conversation_experiment"),
+        ("conversations", "0013_replays"),
     ]
 
     operations = [
