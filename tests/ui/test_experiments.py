@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from presets.experiments.models import Experiment
 from tests.experiments_world import approved_preset, build_experiment_world, record_answers
@@ -78,8 +79,7 @@ def test_an_owner_drafts_starts_measures_and_promotes_an_experiment(live_ui, con
     assert page.locator("[data-experiment-status]").inner_text() == "draft"
 
     page.get_by_role("button", name="Start").click()
-    page.wait_for_load_state()
-    assert page.locator("[data-experiment-status]").inner_text() == "running"
+    expect(page.locator("[data-experiment-status]")).to_have_text("running")
     control, candidate = experiment.variants.order_by("position")
     record_answers(acme, alice, experiment, control, ups=40, downs=70, failed=0)
     record_answers(acme, alice, experiment, candidate, ups=90, downs=20, failed=0)
@@ -89,7 +89,6 @@ def test_an_owner_drafts_starts_measures_and_promotes_an_experiment(live_ui, con
     screenshot(page, "experiment-winner", tmp_path)
 
     page.get_by_role("button", name="Promote and stop").click()
-    page.wait_for_load_state()
-    assert page.locator("[data-experiment-status]").inner_text() == "stopped"
+    expect(page.locator("[data-experiment-status]")).to_have_text("stopped")
     assert label_version(preset=preset, name="staging") == 2
     assert Experiment.objects.get(pk=experiment.pk).promoted_variant == "b"
