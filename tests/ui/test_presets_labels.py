@@ -24,7 +24,7 @@ def test_a_reviewer_moves_staging_and_deletes_a_custom_label(page, context, live
 
     labels.get_by_label("Move label").fill("staging")
     labels.get_by_label("to", exact=True).select_option("1")
-    labels.get_by_role("button", name="Move").click()
+    labels.get_by_role("button", name="Move", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Label staging now points at version 1")
     staging = labels.get_by_role("row").filter(has=page.locator("code", has_text="staging"))
     assert "v1" in staging.inner_text()
