@@ -68,6 +68,7 @@ def test_an_owner_drafts_starts_measures_and_promotes_an_experiment(live_ui, con
     page.get_by_role("group", name="Guardrail metrics").get_by_label("Error rate").check()
     page.get_by_label("Variant 1 version").fill("1")
     page.get_by_label("Variant 2 version").fill("2")
+    screenshot(page, "experiment-new", tmp_path)
     page.get_by_role("button", name="Create draft").click()
     page.locator("[data-experiment-status]").wait_for()
     experiment = Experiment.objects.get(name="Whole way")
