@@ -1,5 +1,5 @@
-"""The experiments pages: the list, and one experiment's live results with its actions (start or
-resume, pause, stop, promote), through the same selectors and services as the API."""
+"""The experiments pages: the list with its create form, and one experiment's live results with its
+actions (start or resume, pause, stop, promote), through the same selectors and services as the API."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from presets.experiments.models import Experiment
 from tests.experiments_world import approved_preset, build_experiment_world, record_answers
 from tests.ui.browser import screenshot, sign_in
+from tests.ui.test_presets_a11y import SCAN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,6 +70,8 @@ def test_an_owner_drafts_starts_measures_and_promotes_an_experiment(live_ui, con
     page.get_by_label("Variant 1 version").fill("1")
     page.get_by_label("Variant 2 version").fill("2")
     screenshot(page, "experiment-new", tmp_path)
+    page.add_script_tag(url=f"{live_ui}/static/vendor/axe-core/axe.min.js")
+    assert page.evaluate(SCAN) == []  # the form: every field named, nothing serious for axe
     page.get_by_role("button", name="Create draft").click()
     page.locator("[data-experiment-status]").wait_for()
     experiment = Experiment.objects.get(name="Whole way")
