@@ -452,3 +452,12 @@ def test_staff_delete_labels_through_the_service(staff_client, staging) -> None:
     assert reported(deleted, messages.SUCCESS)
     assert not PresetLabel.objects.filter(pk=staging.pk).exists()
     assert label_events(staging, "preset.label_deleted") == [{"label": "staging", "before": 1, "after": None}]
+
+
+def test_a_refused_delete_is_reported_and_keeps_the_label(client, staging) -> None:
+    outsider = UserFactory(username="ops", is_staff=True, is_superuser=True)  # no membership of Acme
+    client.force_login(outsider)
+    refused = run_action(client, "delete_labels", [staging], model="presetlabel")
+    assert reported(refused, messages.WARNING)
+    assert PresetLabel.objects.filter(pk=staging.pk).exists()
+    assert label_events(staging, "preset.label_deleted") == []
