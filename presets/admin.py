@@ -382,5 +382,6 @@ class LibraryAdmin(AuditedAdminMixin, admin.ModelAdmin):
             removed.delete()
 
 
-# The experiments package's read-only pages register themselves when imported.
+# The experiments package's read-only pages and the labels' page register themselves when imported.
+from presets import label_admin  # noqa: E402, F401
 from presets.experiments import admin as experiments_admin  # noqa: E402, F401

@@ -250,6 +250,15 @@ REPLAY_CALLS = [
 ]
 
 
+def experiment_form(w: World) -> dict[str, Any]:
+    """experiment_body as the experiments page's form posts it."""
+    body = experiment_body(w)
+    rows = {
+        f"variant-{i}-{key}": str(value) for i, row in enumerate(body.pop("variants")) for key, value in row.items()
+    }
+    return {**body, **rows}
+
+
 def conversation(w: World) -> dict[str, Any]:
     return {"org_slug": w.org.slug, "pk": w.conversation.pk}
 
@@ -566,6 +575,7 @@ CALLS: list[Call] = [
     ),
     Call("experiment-results", "get", experiment("running"), ALL_ROLES, addresses_object=True),
     Call("experiments-page", "get", org, ALL_ROLES, page=True),
+    Call("experiment-create-page", "post", org, WRITERS, body=experiment_form, page=True),
     Call("experiment-page", "get", experiment("running"), ALL_ROLES, addresses_object=True, page=True),
     Call(
         "experiment-act-page",

@@ -16,15 +16,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chatpresets.errors import NotFound
+from conversations import experiment_drafts as drafts
 from conversations.api import experiment_serializers as s
 from conversations.experiment_metrics import experiment_results
-from presets.api.base import require
 from presets.experiments import services
 from presets.experiments.models import Experiment
 from presets.experiments.selectors import experiments_visible
 from presets.models import Preset
-from presets.selectors import Access, preset_for_caller
 from tenancy.api.base import TenantViewSet
 from tenancy.api.views import validated
 from tenancy.permissions import Perm
@@ -57,9 +55,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     @extend_schema(request=s.ExperimentWriteSerializer, responses={201: s.ExperimentSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
         data = validated(self, s.ExperimentWriteSerializer)
-        preset = self.editable_preset(data.pop("preset"))
-        data["variants"] = self.variant_rows(data["variants"], preset)
-        experiment = services.experiment_create(org=self.org, preset=preset, actor=request.user, **data)
+        experiment = drafts.experiment_draft(membership=self.membership, actor=request.user, data=data)
         return Response(s.ExperimentSerializer(experiment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.ExperimentUpdateSerializer, responses=s.ExperimentSerializer)
@@ -68,7 +64,8 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         preset = self.editable_preset(experiment.preset_id)
         data = validated(self, s.ExperimentUpdateSerializer, partial=True)
         if "variants" in data:
-            data["variants"] = self.variant_rows(validated(self, s.VariantsSerializer)["variants"], preset)
+            variants = validated(self, s.VariantsSerializer)["variants"]
+            data["variants"] = drafts.variant_rows(membership=self.membership, variants=variants, preset=preset)
         experiment = services.experiment_update(experiment=experiment, actor=request.user, **data)
         return Response(s.ExperimentSerializer(experiment).data)
 
@@ -117,23 +114,4 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         return Response(s.ExperimentSerializer(experiment).data)
 
     def editable_preset(self, preset_id: Any) -> Preset:
-        """Drafting an experiment on a preset needs edit access to it (404 when it is not visible)."""
-        preset, access = preset_for_caller(membership=self.membership, preset_id=preset_id)
-        require(access, Access.EDIT)
-        return preset
-
-    def variant_rows(self, variants: list[dict[str, Any]], preset: Preset) -> list[dict[str, Any]]:
-        """Each variant's preset: the experiment's own, or another the caller may use."""
-        rows = []
-        for index, variant in enumerate(variants):
-            other = variant["preset"]
-            try:
-                chosen = (
-                    preset
-                    if other in (None, preset.pk)
-                    else preset_for_caller(membership=self.membership, preset_id=other)[0]
-                )
-            except NotFound:
-                raise NotFound("No such preset.", details={"field": "variants", "index": index}) from None
-            rows.append({**variant, "preset": chosen})
-        return rows
+        return drafts.editable_preset(membership=self.membership, preset_id=preset_id)

@@ -1,5 +1,5 @@
-"""The experiments pages: the list, and one experiment's live results with its actions (start or
-resume, pause, stop, promote), through the same selectors and services as the API."""
+"""The experiments pages: the list with its create form, and one experiment's live results with its
+actions (start or resume, pause, stop, promote), through the same selectors and services as the API."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chatpresets.errors import DomainError, InvalidInput
+from conversations.experiment_drafts import experiment_draft
 from conversations.experiment_metrics import experiment_results
+from conversations.pages import experiment_form
 from presets.experiments import services
 from presets.experiments.models import Experiment
 from presets.experiments.selectors import experiments_visible
@@ -39,8 +41,33 @@ def experiment_of(membership: Membership, pk: Any) -> Experiment:
 @login_required
 def experiment_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = page_membership(request, org_slug, needs=Perm.PRESETS_READ)
-    context = frame(membership, experiments=experiments_visible(membership=membership)[:100], tab="experiments")
-    return render(request, "experiments/list.html", context)
+    return render(request, "experiments/list.html", list_context(membership, form=experiment_form.blank_form()))
+
+
+@require_POST
+@login_required
+def experiment_create(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The API's create: the same serializer and drafting rules; a refusal is shown in the form."""
+    membership = page_membership(request, org_slug, needs=Perm.PRESETS_WRITE)
+    form = experiment_form.posted_form(request.POST)
+    try:
+        data = experiment_form.checked(form)
+        experiment = experiment_draft(membership=membership, actor=request.user, data=data)
+    except DomainError as error:
+        context = list_context(membership, form=form, error=error)
+        return render(request, "experiments/list.html", context, status=error.status_code)
+    messages.success(request, f"{experiment.name} is drafted: start it when it is ready.")
+    return redirect("experiment-page", org_slug=org_slug, pk=experiment.pk)
+
+
+def list_context(membership: Membership, **extra: Any) -> dict[str, Any]:
+    return frame(
+        membership,
+        experiments=experiments_visible(membership=membership)[:100],
+        tab="experiments",
+        **experiment_form.choices(membership),
+        **extra,
+    )
 
 
 @login_required

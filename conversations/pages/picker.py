@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models.functions import Lower
 
 from chatpresets.llm.cost_controls import controls_for
+from presets.labels import LabelView, labels_of
 from presets.models import Preset, Scope
 from presets.search import search
 from presets.selectors import (
@@ -100,6 +101,7 @@ class Choice:
     can_follow: bool
     variables: list[dict[str, Any]]
     blocked: str
+    labels: list[LabelView]  # a chat may follow one of these instead of a pinned version
 
 
 def choose(membership: Membership, preset_id: Any) -> Choice:
@@ -123,4 +125,5 @@ def choose(membership: Membership, preset_id: Any) -> Choice:
         can_follow=preset.approved_version is not None,
         variables=content["variables"] if content else [],
         blocked=blocked,
+        labels=labels_of(preset=preset),
     )

@@ -13,11 +13,13 @@ from django.shortcuts import redirect, render
 
 from chatpresets.errors import DomainError, InvalidInput, NotFound
 from conversations import services
+from conversations.api.serializers import ConversationCreateSerializer
 from conversations.pages.chat import sidebar
 from conversations.pages.picker import Choice, build_picker, choose
 from conversations.pages.sidebar import own_conversation
 from presets.models import Preset
 from tenancy.models import Membership
+from tenancy.pages.forms import validated
 from tenancy.pages.frame import page_membership
 from tenancy.pages.hidden import address
 from tenancy.pages.methods import page_methods
@@ -50,11 +52,12 @@ def _form(
     *,
     values: dict[str, str] | None = None,
     follow: str = "pin",
+    label: str = "",
     error: str = "",
 ) -> dict[str, Any]:
     """What the start form shows (alone for htmx, or inside the page)."""
     fields = _fields(choice, values)
-    return {"org": membership.org, "choice": choice, "follow": follow, "fields": fields, "error": error}
+    return {"org": membership.org, "choice": choice, "follow": follow, "label": label, "fields": fields, "error": error}
 
 
 def _page(request: HttpRequest, membership: Membership, form: dict[str, Any]) -> dict[str, Any]:
@@ -107,12 +110,22 @@ def _variables(request: HttpRequest) -> dict[str, str]:
 
 
 def _version(request: HttpRequest, choice: Choice | None) -> int | None:
-    if choice is None or request.POST.get("follow") == "latest":
+    if choice is None or request.POST.get("follow") in ("latest", "label"):
         return None
     number = version_number(request.POST.get("version", ""))
     if number is None:
         raise InvalidInput("Choose the version to pin.", details={"field": "version"})
     return number
+
+
+def _label(request: HttpRequest) -> str:
+    """The label to follow ("" unless the form says follow a label), checked by the API's serializer."""
+    if request.POST.get("follow") != "label":
+        return ""
+    label = request.POST.get("label", "")
+    if not label:
+        raise InvalidInput("Choose the label to follow.", details={"field": "preset_label"})
+    return validated(ConversationCreateSerializer, {"preset_label": label})["preset_label"]
 
 
 def version_number(raw: str) -> int | None:
@@ -134,11 +147,12 @@ def start(request: HttpRequest, org_slug: str) -> HttpResponse:
             membership=membership,
             preset=choice.preset if choice else None,
             preset_version=_version(request, choice),
+            preset_label=_label(request),
             variables=variables,
         )
     except DomainError as error:
-        follow = request.POST.get("follow", "pin")
-        form = _form(membership, choice, values=variables, follow=follow, error=error.message)
+        follow, label = request.POST.get("follow", "pin"), request.POST.get("label", "")
+        form = _form(membership, choice, values=variables, follow=follow, label=label, error=error.message)
         return render(request, "chat/new.html", _page(request, membership, form), status=error.status_code)
     return redirect("chat", org_slug=org_slug, pk=conversation.pk)
 

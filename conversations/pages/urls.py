@@ -31,6 +31,7 @@ urlpatterns = (
     + hiding_recorded(
         [
             path("experiments/", experiments.experiment_list, name="experiments-page"),
+            path("experiments/new/", experiments.experiment_create, name="experiment-create-page"),
             path("experiments/<uuid:pk>/", experiments.experiment_page, name="experiment-page"),
             path("experiments/<uuid:pk>/act/", experiments.experiment_act, name="experiment-act-page"),
         ],

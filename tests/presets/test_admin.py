@@ -11,10 +11,12 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from presets.models import Library, LibraryItem, Preset, PresetLink, PresetVersion, Scope, Status
+from presets import labels
+from presets.models import Library, LibraryItem, Preset, PresetLabel, PresetLink, PresetVersion, Scope, Status
 from presets.services import lifecycle, review
 from tenancy.models import Organization, Role, User
-from tests.factories import MembershipFactory
+from tests.experiments_world import approved_preset
+from tests.factories import MembershipFactory, UserFactory
 from tests.presets_world import build_preset_world, make_preset
 from tests.server import ROOT
 
@@ -393,3 +395,69 @@ def test_the_moderator_permission_documented_in_rbac_md_exists(db) -> None:
     assert f"`{review.MODERATE_PERMISSION}`" in documented
     app_label, codename = review.MODERATE_PERMISSION.split(".")
     assert Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists()
+
+
+@pytest.fixture
+def staging(acme, alice, approver) -> PresetLabel:
+    """`staging` of an org preset whose versions 1 and 2 are approved, pointing at version 1."""
+    preset = approved_preset(acme, alice, "labelled", approver, versions=2)
+    labels.label_move(preset=preset, name="staging", version=1, actor=alice)
+    return PresetLabel.objects.get(preset=preset, name="staging")
+
+
+def move_in_admin(client: Client, label: PresetLabel, version: int) -> Any:
+    url = reverse("admin:presets_presetlabel_change", args=[label.pk])
+    return client.post(url, {"version": str(version), "_save": "Save"}, follow=True)
+
+
+def label_events(label: PresetLabel, action: str) -> list[dict]:
+    events = AuditEvent.objects.filter(action=action, target_id=str(label.preset_id)).order_by("created_at")
+    return [event.payload for event in events]
+
+
+def test_staff_list_labels(staff_client, staging) -> None:
+    listed = staff_client.get(reverse("admin:presets_presetlabel_changelist"))
+    assert listed.status_code == 200
+    assert "staging" in listed.content.decode()
+    assert staff_client.get(reverse("admin:presets_presetlabel_add")).status_code == 403
+
+
+def test_staff_move_a_label_through_the_label_rules_and_it_is_audited(staff_client, staging, approver) -> None:
+    moved = move_in_admin(staff_client, staging, 2)
+    assert reported(moved, messages.SUCCESS)
+    assert labels.label_version(preset=staging.preset, name="staging") == 2
+    assert label_events(staging, "preset.label_moved")[-1] == {"label": "staging", "before": 1, "after": 2}
+    assert AuditEvent.objects.filter(action="preset.label_moved", actor_user=approver).count() == 1
+
+
+def test_a_move_to_an_unapproved_version_is_refused_in_the_admin(staff_client, staging) -> None:
+    refused = move_in_admin(staff_client, staging, 9)
+    assert any("not moved" in text for text in reported(refused, messages.ERROR))
+    assert labels.label_version(preset=staging.preset, name="staging") == 1
+    assert len(label_events(staging, "preset.label_moved")) == 1  # the fixture's move only
+
+
+def test_staff_outside_the_organisation_may_not_move_production(client, staging, alice) -> None:
+    labels.label_move(preset=staging.preset, name="production", version=2, actor=alice)
+    production = PresetLabel.objects.get(preset=staging.preset, name="production")
+    outsider = UserFactory(username="ops", is_staff=True, is_superuser=True)
+    client.force_login(outsider)
+    refused = move_in_admin(client, production, 1)
+    assert reported(refused, messages.ERROR)
+    assert labels.label_version(preset=staging.preset, name="production") == 2
+
+
+def test_staff_delete_labels_through_the_service(staff_client, staging) -> None:
+    deleted = run_action(staff_client, "delete_labels", [staging], model="presetlabel")
+    assert reported(deleted, messages.SUCCESS)
+    assert not PresetLabel.objects.filter(pk=staging.pk).exists()
+    assert label_events(staging, "preset.label_deleted") == [{"label": "staging", "before": 1, "after": None}]
+
+
+def test_a_refused_delete_is_reported_and_keeps_the_label(client, staging) -> None:
+    outsider = UserFactory(username="ops", is_staff=True, is_superuser=True)  # no membership of Acme
+    client.force_login(outsider)
+    refused = run_action(client, "delete_labels", [staging], model="presetlabel")
+    assert reported(refused, messages.WARNING)
+    assert PresetLabel.objects.filter(pk=staging.pk).exists()
+    assert label_events(staging, "preset.label_deleted") == []
