@@ -295,6 +295,8 @@ SPECTACULAR_SETTINGS = {
         "AssistantRoleEnum": ["assistant"],
         "SoftLimitCodeEnum": ["soft_limit_reached"],
         "WebhookDeliveryStatusEnum": "presets.webhooks.models.DeliveryStatus.choices",
+        "ReplayStatusEnum": "conversations.replays.models.ReplayStatus.choices",
+        "ReplayItemStatusEnum": "conversations.replays.models.ItemStatus.choices",
         "WebhookEventEnum": "presets.webhooks.events.EVENTS",
         # An experiment's primary metric and its guardrails choose from the same metrics.
         "ExperimentMetricEnum": "presets.experiments.models.Metric.choices",

@@ -247,6 +247,16 @@ REPLAY_CALLS = [
     ),
     Call("replay-page", "get", replay, REVIEWERS, addresses_object=True, page=True),
     Call("replay-cancel-page", "post", replay, REVIEWERS, addresses_object=True, page=True),
+    Call(
+        "prompt-set-create-page",
+        "post",
+        replayed,
+        WRITERS,
+        body=lambda w: {"name": "New", "prompts": "Hi?\nWhy?"},
+        addresses_object=True,
+        page=True,
+    ),
+    Call("prompt-set-delete-page", "post", prompt_set, WRITERS, addresses_object=True, page=True),
 ]
 
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from chatpresets.errors import DomainError, Forbidden
-from conversations.api.replay_serializers import ReplayStartSerializer
+from chatpresets.errors import DomainError, Forbidden, InvalidInput
+from conversations.api.replay_serializers import PromptSetWriteSerializer, ReplayStartSerializer
 from conversations.replays import services
 from conversations.replays.models import Replay
 from conversations.replays.selectors import item_difference, prompt_sets_of, replay_totals, replays_of
@@ -90,6 +91,46 @@ def replay_page(request: HttpRequest, org_slug: str, preset_id: Any, pk: Any) ->
     context = frame(membership, preset=preset, replay=replay, rows=rows, totals=replay_totals(items), tab="review")
     template = "replays/_items.html" if request.headers.get("HX-Request") else "replays/detail.html"
     return render(request, template, context)
+
+
+@require_POST
+@login_required
+def prompt_set_create(request: HttpRequest, org_slug: str, preset_id: Any) -> HttpResponse:
+    """Save a prompt set from the review page's form: one prompt per line of the text box."""
+    membership, preset = _keeper(request, org_slug, preset_id)
+    lines = [line.strip() for line in request.POST.get("prompts", "").splitlines()]
+    data = {"name": request.POST.get("name", "").strip(), "prompts": [line for line in lines if line]}
+    serializer = PromptSetWriteSerializer(data=data)
+    try:
+        if not serializer.is_valid():
+            fields = {name: [str(e) for e in errors] for name, errors in serializer.errors.items()}
+            raise InvalidInput("Check the prompt set's name and prompts.", details={"fields": fields})
+        prompt_set = services.prompt_set_create(preset=preset, actor=request.user, **serializer.validated_data)
+    except DomainError as error:
+        return refused(request, error, org=membership.org)
+    messages.success(request, f"Prompt set {prompt_set.name} saved with {len(prompt_set.prompts)} prompts.")
+    return redirect("presets-review-page", org_slug=org_slug)
+
+
+@require_POST
+@login_required
+def prompt_set_delete(request: HttpRequest, org_slug: str, preset_id: Any, pk: Any) -> HttpResponse:
+    _, preset = _keeper(request, org_slug, preset_id)
+    prompt_set = prompt_sets_of(preset=preset).filter(pk=pk).first()
+    if prompt_set is None:
+        raise Http404("No such prompt set")
+    services.prompt_set_delete(prompt_set=prompt_set, actor=request.user)
+    messages.success(request, f"Prompt set {prompt_set.name} deleted.")
+    return redirect("presets-review-page", org_slug=org_slug)
+
+
+def _keeper(request: HttpRequest, org_slug: str, preset_id: Any) -> tuple[Membership, Preset]:
+    """As the API: the role check (403), the preset (404 when unseen), then its editors and reviewers (403)."""
+    membership = page_membership(request, org_slug, needs=Perm.PRESETS_WRITE)
+    preset, _ = preset_in_page(membership, preset_id, Access.USE)
+    if not services.may_edit_prompt_sets(preset=preset, membership=membership):
+        raise PermissionDenied("Prompt sets are kept by the preset's editors and reviewers.")
+    return membership, preset
 
 
 @require_POST

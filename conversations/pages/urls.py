@@ -7,7 +7,7 @@ from django.urls import path
 
 from conversations.models import Conversation
 from conversations.pages import chat, conversation, experiments, replays, sidebar, start
-from conversations.replays.models import Replay
+from conversations.replays.models import PromptSet, Replay
 from presets.experiments.models import Experiment
 from presets.models import Preset
 from tenancy.pages.hidden import hiding_recorded
@@ -46,5 +46,17 @@ urlpatterns = (
         ],
         preset_id=Preset,
         pk=Replay,
+    )
+    + hiding_recorded(
+        [
+            path("presets/<uuid:preset_id>/prompt-sets/", replays.prompt_set_create, name="prompt-set-create-page"),
+            path(
+                "presets/<uuid:preset_id>/prompt-sets/<uuid:pk>/delete/",
+                replays.prompt_set_delete,
+                name="prompt-set-delete-page",
+            ),
+        ],
+        preset_id=Preset,
+        pk=PromptSet,
     )
 )

@@ -8,6 +8,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from conversations.replays.models import MAX_PROMPT_CHARS, PromptSet, Replay
 from tests.factories import MembershipFactory
+from tests.presets.pages import signed_in
 from tests.replays_world import preset_in_review
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
@@ -122,3 +123,48 @@ def test_the_admin_shows_replays_and_prompt_sets_read_only(client, acme, alice) 
     page = client.get(reverse("admin:conversations_promptset_change", args=[world.prompt_set.pk]))
     assert (page.status_code, b'name="name"' in page.content) == (200, False)
     assert client.get(reverse("admin:conversations_replay_add")).status_code == 403
+
+
+def page_url(name: str, preset, **kwargs) -> str:
+    return reverse(name, kwargs={"org_slug": preset.org.slug, "preset_id": preset.pk, **kwargs})
+
+
+def test_the_review_page_form_saves_one_prompt_per_line_and_deletes_a_set(alice, preset) -> None:
+    client = signed_in(alice)  # the reviewer, whose review page holds the form
+    form = {"name": "Smoke", "prompts": "Hi?\r\n\r\n  Why?  \nHow?\n"}
+    saved = client.post(page_url("prompt-set-create-page", preset), form)
+    assert saved.status_code == 302
+    prompt_set = PromptSet.objects.get(preset=preset)
+    assert (prompt_set.name, prompt_set.prompts) == ("Smoke", ["Hi?", "Why?", "How?"])  # blank lines dropped
+    fragment = client.get(page_url("preset-replays-page", preset)).content.decode()
+    assert "Smoke" in fragment
+    deleted = client.post(page_url("prompt-set-delete-page", preset, pk=prompt_set.pk))
+    assert deleted.status_code == 302
+    assert not PromptSet.objects.exists()
+    actions = AuditEvent.objects.filter(target_id=str(prompt_set.pk)).values_list("action", flat=True)
+    assert sorted(actions) == ["prompt_set.created", "prompt_set.deleted"]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"name": "Empty", "prompts": "\n \n"},
+        {"name": "", "prompts": "Hi?"},
+        {"name": "Huge", "prompts": "x" * (MAX_PROMPT_CHARS + 1)},
+        {"name": "Nul", "prompts": "a\x00b"},
+        {"name": "Many", "prompts": "\n".join(f"q{n}" for n in range(51))},
+    ],
+    ids=["no-prompts", "no-name", "huge-prompt", "nul", "too-many"],
+)
+def test_a_bad_prompt_set_form_is_refused_with_its_code_and_saves_nothing(bob, preset, form) -> None:
+    refused = signed_in(bob).post(page_url("prompt-set-create-page", preset), form)
+    assert refused.status_code == 400
+    assert "invalid" in refused.content.decode()
+    assert not PromptSet.objects.exists()
+
+
+def test_the_form_is_refused_to_a_member_who_neither_edits_nor_reviews(acme, preset) -> None:
+    reader = MembershipFactory(org=acme, role="member").user
+    refused = signed_in(reader).post(page_url("prompt-set-create-page", preset), {"name": "x", "prompts": "Hi?"})
+    assert refused.status_code == 403
+    assert not PromptSet.objects.exists()
