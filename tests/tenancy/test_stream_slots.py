@@ -1,0 +1,106 @@
+"""Stream slots: the process's cap, each organisation's share, and slots given back on every ending."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatpresets.errors import retry_after
+from tenancy.metering import guardrails, stream_slots
+from tenancy.metering.stream_slots import Overloaded
+from tenancy.models import Membership
+from tests.conversations.test_guardrails import limit
+
+
+@pytest.fixture
+def four_slots(settings) -> None:
+    settings.MAX_CONCURRENT_STREAMS, settings.STREAM_ORG_SHARE, settings.STREAM_RETRY_AFTER_SECONDS = 4, 0.5, 3
+
+
+def test_an_organisation_past_its_share_is_refused_while_another_still_gets_a_slot(four_slots) -> None:
+    held = [stream_slots.acquire("acme"), stream_slots.acquire("acme")]
+    with pytest.raises(Overloaded) as refused:
+        stream_slots.acquire("acme")
+    assert refused.value.details == {"reason": "org_share", "limit_value": 2, "retry_after": 3}
+    assert stream_slots.acquire("globex").held
+    assert [slot.held for slot in held] == [True, True]
+
+
+def test_a_full_process_refuses_every_organisation_with_retry_after(four_slots) -> None:
+    for org in ("a", "a", "b", "b"):
+        stream_slots.acquire(org)
+    with pytest.raises(Overloaded) as refused:
+        stream_slots.acquire("c")
+    error = refused.value
+    assert (error.status_code, error.code, error.details["reason"]) == (503, "overloaded", "process_capacity")
+    assert retry_after(error) == 3
+    assert error.headers() == {"Retry-After": "3"}
+
+
+def test_a_released_slot_is_free_again_and_releasing_twice_frees_nothing_more(four_slots) -> None:
+    first = stream_slots.acquire("acme")
+    second = stream_slots.acquire("acme")
+    first.release()
+    first.release()
+    assert stream_slots.in_use("acme") == 1
+    stream_slots.acquire("acme")
+    with pytest.raises(Overloaded):
+        stream_slots.acquire("acme")
+    second.release()
+    assert stream_slots.in_use() == 1
+
+
+def test_the_share_is_at_least_one_stream(settings) -> None:
+    settings.MAX_CONCURRENT_STREAMS, settings.STREAM_ORG_SHARE = 3, 0.1
+    assert stream_slots.org_limit() == 1
+
+
+def admit(membership: Membership, *, background: bool = False) -> guardrails.Admission:
+    return guardrails.admit(
+        membership=membership, api_key_id=None, prompt_tokens=10, max_tokens=10, counts_request=not background
+    )
+
+
+def test_an_interactive_admission_holds_a_slot_until_it_is_settled(acme, alice, four_slots) -> None:
+    membership = Membership.objects.get(org=acme, user=alice)
+    admission = admit(membership)
+    assert stream_slots.in_use(acme.pk) == 1
+    guardrails.settle(admission, used_tokens=15)
+    assert stream_slots.in_use() == 0
+    guardrails.release(admission)
+    assert stream_slots.in_use() == 0
+
+
+def test_background_calls_take_no_slot_and_are_not_refused_by_a_full_process(acme, alice, settings) -> None:
+    settings.MAX_CONCURRENT_STREAMS, settings.STREAM_ORG_SHARE = 1, 1.0
+    membership = Membership.objects.get(org=acme, user=alice)
+    interactive = admit(membership)
+    background = admit(membership, background=True)
+    assert background.slot is None
+    assert stream_slots.in_use() == 1
+    with pytest.raises(Overloaded):
+        admit(membership)
+    guardrails.release(interactive)
+    guardrails.release(background)
+    assert stream_slots.in_use() == 0
+
+
+def test_a_call_refused_by_a_limit_gives_its_slot_back(acme, alice, four_slots) -> None:
+    limit(acme, user_rpm=1)
+    membership = Membership.objects.get(org=acme, user=alice)
+    guardrails.release(admit(membership))
+    with pytest.raises(guardrails.RateLimited):
+        admit(membership)
+    assert stream_slots.in_use() == 0
+
+
+def test_an_admission_made_inside_a_block_that_fails_gives_its_slot_back(acme, alice, four_slots) -> None:
+    membership = Membership.objects.get(org=acme, user=alice)
+
+    def prepare_then_fail() -> None:
+        with guardrails.released_on_error():
+            admit(membership)
+            raise RuntimeError("storing the turn failed")
+
+    with pytest.raises(RuntimeError):
+        prepare_then_fail()
+    assert stream_slots.in_use() == 0
