@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
 from chatpresets.errors import retry_after
+from conversations.models import Message
 from tenancy.metering import guardrails, stream_slots
 from tenancy.metering.stream_slots import Overloaded
 from tenancy.models import Membership
+from tests.chatpresets.observability import METRICS_TOKEN, scrape, send_turn, start_conversation, value
 from tests.conversations.test_guardrails import limit
 
 
@@ -104,3 +107,21 @@ def test_an_admission_made_inside_a_block_that_fails_gives_its_slot_back(acme, a
     with pytest.raises(RuntimeError):
         prepare_then_fail()
     assert stream_slots.in_use() == 0
+
+
+def test_a_turn_refused_for_want_of_a_slot_is_counted_and_stores_nothing(api, acme, alice, fake_llm, settings) -> None:
+    settings.METRICS_ENABLED, settings.METRICS_TOKEN = True, METRICS_TOKEN
+    settings.MAX_CONCURRENT_STREAMS, settings.STREAM_ORG_SHARE = 2, 0.5
+    client = api(alice)
+    conversation_id = start_conversation(client)
+    stream_slots.acquire(acme.pk)  # another of acme's streams holds its whole share
+    before = scrape(APIClient())
+    response = send_turn(client, conversation_id)
+    after = scrape(APIClient())
+    assert response.status_code == 503
+    assert response["Retry-After"] == str(settings.STREAM_RETRY_AFTER_SECONDS)
+    assert response.json()["error"]["details"]["reason"] == "org_share"
+    name = "chatpresets_stream_refusals_total"
+    assert value(after, name, reason="org_share") - value(before, name, reason="org_share") == 1
+    assert not Message.objects.filter(conversation_id=conversation_id).exists()
+    assert fake_llm.requests == []
