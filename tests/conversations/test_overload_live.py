@@ -107,19 +107,24 @@ def held_tokens(org, user) -> int:
     return row.reserved
 
 
-async def refused_then_answered_on_one_socket(url: str, key: str, wait_for_free_slot: Callable[[], None]) -> list:
-    """A turn refused while the process is full, a ping on the same socket, then the turn again once free."""
+async def refused_then_answered_on_one_socket(
+    url: str, key: str, wait_for_free_slot: Callable[[], None]
+) -> tuple[list, float]:
+    """A turn refused while the process is full, a ping on the same socket, then the turn again once free;
+    the frames, and the seconds the refusal took."""
     frames = []
     async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=auth(key)) as socket:
+        began = time.monotonic()
         await socket.send_json({"type": "send", "content": "now?"})
         frames.append(await socket.receive_json(timeout=5))
+        took = time.monotonic() - began
         await socket.send_json({"type": "ping"})
         frames.append(await socket.receive_json(timeout=5))
         await asyncio.to_thread(wait_for_free_slot)
         await socket.send_json({"type": "send", "content": "now?"})
         while frames[-1]["type"] not in ("done", "error") or len(frames) < 3:
             frames.append(await socket.receive_json(timeout=10))
-    return frames
+    return frames, took
 
 
 def test_past_the_cap_every_transport_refuses_at_once_with_retry_after_and_stores_nothing(
@@ -147,7 +152,7 @@ def test_past_the_cap_every_transport_refuses_at_once_with_retry_after_and_store
                 streamer.join(timeout=15)
             fake_llm.config.output_tokens, fake_llm.config.token_delay = 3, 0.0
 
-        frames = asyncio.run(refused_then_answered_on_one_socket(socket_url, bob_key, wait_for_free_slot))
+        frames, socket_took = asyncio.run(refused_then_answered_on_one_socket(socket_url, bob_key, wait_for_free_slot))
 
     assert refused.status_code == 503, refused.text
     assert refused.headers["Retry-After"] == "2"
@@ -164,6 +169,7 @@ def test_past_the_cap_every_transport_refuses_at_once_with_retry_after_and_store
     assert Message.objects.filter(conversation__user=bob).count() == 4
     assert frames[0]["type"] == "error"
     assert (frames[0]["code"], frames[0]["retry_after"]) == ("overloaded", 2)
+    assert socket_took < 0.1, f"the socket's turn refused in {socket_took * 1000:.0f} ms"
     assert frames[1] == {"type": "pong"}
     assert [frame["type"] for frame in frames[2:]][:1] == ["ack"]
     assert frames[-1]["type"] == "done"
