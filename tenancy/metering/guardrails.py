@@ -161,7 +161,10 @@ def admit(
     before any limit is spent. Every refusal by a limit is counted (`counting_refusals`): this is
     the one place they are raised.
     """
-    slot = stream_slots.acquire(membership.org_id) if counts_request else None
+    slot = None
+    if counts_request:
+        own = membership.org.settings.get("max_concurrent_streams")
+        slot = stream_slots.acquire(membership.org_id, own_limit=own)
     try:
         admission = _limits_admit(
             membership=membership,

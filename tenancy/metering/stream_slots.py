@@ -58,14 +58,16 @@ _lock = threading.Lock()
 _in_use: Counter[Any] = Counter()  # org id → slots held; the process total is their sum
 
 
-def org_limit() -> int:
-    """The slots one organisation may hold: its share of the process's, at least one."""
-    return max(1, math.floor(settings.MAX_CONCURRENT_STREAMS * settings.STREAM_ORG_SHARE))
+def org_limit(own: int | None = None) -> int:
+    """The slots one organisation may hold: its share of the process's (at least one), or its own
+    `max_concurrent_streams` setting when that is lower; an organisation can tighten, never lift."""
+    share = max(1, math.floor(settings.MAX_CONCURRENT_STREAMS * settings.STREAM_ORG_SHARE))
+    return share if own is None else min(share, own)
 
 
-def acquire(org_id: Any) -> Slot:
+def acquire(org_id: Any, *, own_limit: int | None = None) -> Slot:
     """A slot for one of `org_id`'s streams, or Overloaded (counted) without waiting."""
-    process_limit, share = settings.MAX_CONCURRENT_STREAMS, org_limit()
+    process_limit, share = settings.MAX_CONCURRENT_STREAMS, org_limit(own_limit)
     with _lock:
         if sum(_in_use.values()) >= process_limit:
             refusal = Overloaded(reason="process_capacity", limit_value=process_limit)

@@ -125,3 +125,21 @@ def test_a_turn_refused_for_want_of_a_slot_is_counted_and_stores_nothing(api, ac
     assert value(after, name, reason="org_share") - value(before, name, reason="org_share") == 1
     assert not Message.objects.filter(conversation_id=conversation_id).exists()
     assert fake_llm.requests == []
+
+
+def test_an_organisation_may_tighten_its_share_but_not_lift_it(acme, alice, four_slots) -> None:
+    membership = Membership.objects.select_related("org").get(org=acme, user=alice)
+    acme.settings = {**acme.settings, "max_concurrent_streams": 1}
+    acme.save()
+    membership.org.refresh_from_db()
+    admit(membership)
+    with pytest.raises(Overloaded) as refused:
+        admit(membership)
+    assert refused.value.details["limit_value"] == 1
+    stream_slots.forget_all()
+    membership.org.settings["max_concurrent_streams"] = 50
+    admit(membership)
+    admit(membership)
+    with pytest.raises(Overloaded) as refused:
+        admit(membership)
+    assert refused.value.details["limit_value"] == 2  # the operator's share, not the organisation's 50
