@@ -248,7 +248,14 @@ def test_a_slot_comes_back_when_the_client_leaves_mid_stream_and_when_the_model_
             within=3,
         )
 
-        fake_llm.config.output_tokens = 10
+        fake_llm.config.output_tokens, fake_llm.config.token_delay = LONG_ANSWER.values()
+        v1_held = leave_a_completion_mid_stream(base, key)
+        fake_llm.config.output_tokens, fake_llm.config.token_delay = 10, 0.0
+        eventually(
+            lambda: httpx.post(base + next_path, json={"content": "free?"}, headers=auth(key)).status_code == 201,
+            within=3,
+        )
+
         fake_llm.inject("disconnect")  # the model drops the connection after two tokens
         dropped = httpx.post(base + messages_path(acme, alice), json={"content": "x"}, headers=auth(key), timeout=30)
         fake_llm.inject("500")  # no retries, no fallback: the answer fails with an error
@@ -256,7 +263,20 @@ def test_a_slot_comes_back_when_the_client_leaves_mid_stream_and_when_the_model_
         after_failures = httpx.post(base + messages_path(acme, alice), json={"content": "z"}, headers=auth(key))
 
     assert while_held.status_code == 503
+    assert v1_held.status_code == 503
     assert (dropped.status_code, dropped.json()["message"]["status"]) == (201, "interrupted"), dropped.text
     assert failed.status_code == 503, failed.text
     assert failed.json()["error"]["code"] == "model_unavailable"
     assert after_failures.status_code == 201, after_failures.text
+
+
+def leave_a_completion_mid_stream(base: str, key: str) -> httpx.Response:
+    """A streamed /v1 completion whose client leaves after its first chunk; the answer to a turn sent
+    while it still streamed."""
+    body = {"model": "fake", "messages": [{"role": "user", "content": "long"}], "stream": True}
+    with httpx.stream("POST", base + "/v1/chat/completions", json=body, headers=auth(key), timeout=30) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        while not next(lines).startswith("data: "):
+            pass
+        return httpx.post(base + "/v1/chat/completions", json={**body, "stream": False}, headers=auth(key))
