@@ -424,6 +424,17 @@ DEFAULT_MODEL = env_str("DEFAULT_MODEL", "")  # empty: the first model of the ca
 DEFAULT_SYSTEM_PROMPT = env_str("DEFAULT_SYSTEM_PROMPT", "You are a helpful assistant.")
 STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
+# Backpressure (tenancy/metering/stream_slots.py): interactive model streams one process runs at
+# once, the share of them one organisation may hold, and the wait a refused caller is told.
+MAX_CONCURRENT_STREAMS = env_int("MAX_CONCURRENT_STREAMS", 100)
+STREAM_ORG_SHARE = env_float("STREAM_ORG_SHARE", 0.5)
+STREAM_RETRY_AFTER_SECONDS = env_int("STREAM_RETRY_AFTER_SECONDS", 2)
+if MAX_CONCURRENT_STREAMS < 1:
+    raise ImproperlyConfigured(f"MAX_CONCURRENT_STREAMS={MAX_CONCURRENT_STREAMS} must be at least 1")
+if not 0 < STREAM_ORG_SHARE <= 1:
+    raise ImproperlyConfigured(f"STREAM_ORG_SHARE={STREAM_ORG_SHARE} must be more than 0 and at most 1")
+if STREAM_RETRY_AFTER_SECONDS < 1:
+    raise ImproperlyConfigured(f"STREAM_RETRY_AFTER_SECONDS={STREAM_RETRY_AFTER_SECONDS} must be at least 1")
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 # Experiments (presets/experiments/statistics.py): observations each variant needs before a verdict.

@@ -2,7 +2,8 @@
 
 A chat turn (services.prepare_turn → turns.stream_turn → services.finish_turn), /v1/chat/completions
 and the background summaries and titles all pass here. `admit` is the one place a model call meets
-the guardrails (rate limits, token quotas, cost budgets); `stream` and `complete` run it through the
+the guardrails (a stream slot of this process for a call someone waits on, rate limits, token
+quotas, cost budgets); `stream` and `complete` run it through the
 gateway's retries and fallbacks; `finish` settles the holds to the real tokens and cost and writes
 the call's one UsageRecord. Every other ending (an error, a client that left, a crash between admit
 and finish) must `release` the holds, a no-op once finished; holds a dead process kept are freed

@@ -20,7 +20,7 @@ presets and conversations; imports only chatpresets.
   admin.py, admin_services.py  the staff console
   context_processors.py  the page frame's organisations
   schema.py, rbac_doc.py  OpenAPI key auth; docs/rbac.md from the role matrix
-  metering/         rate limits, quotas, budgets, guardrails, soft limits (imports only tenancy.models
+  metering/         rate limits, quotas, budgets, stream slots, guardrails, soft limits (imports only tenancy.models
                     of the rest of tenancy)
   management/       seed_demo and rbac_doc commands
 """

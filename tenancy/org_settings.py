@@ -28,6 +28,7 @@ LABEL_NAME = re.compile(f"^{LABEL_PATTERN}$")
 MAX_PROMPT_CHARS = 20_000
 MAX_TOKENS_CEILING = 10_000_000  # answer and context ceilings: far above any catalogue entry
 MAX_LIST_ITEMS = 500
+MAX_STREAMS_CEILING = 100_000
 MAX_TERM_CHARS = 200
 
 
@@ -115,6 +116,8 @@ SCHEMA: dict[str, Callable[[str, Any], None]] = {
     "protected_labels": _strings(LABEL_NAME, "label names (a-z, 0-9, - and _, at most 40)"),
     # The most tokens one replay before approval may spend (below the operator's REPLAY_MAX_TOKEN_BUDGET).
     "replay_max_token_budget": _optional(_whole(1, MAX_TOKENS_CEILING)),
+    # The organisation's streams at once in one web process, below its share of MAX_CONCURRENT_STREAMS.
+    "max_concurrent_streams": _optional(_whole(1, MAX_STREAMS_CEILING)),
     "limits": lambda key, value: None,  # checked name by name in limit_value()
 }
 

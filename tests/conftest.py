@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from chatpresets.llm import catalogue, gateway
 from conversations.testing.fake_llm import FakeConfig, FakeLLMServer
 from tenancy import services
+from tenancy.metering import stream_slots
 from tenancy.models import ApiKey, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.server import RUN_SUMMARY
@@ -35,6 +36,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _idle_stream_slots() -> Iterator[None]:
+    # A test that admits a call and keeps it (to look at its holds) must not fill the next test's slots.
+    yield
+    stream_slots.forget_all()
 
 
 @pytest.fixture

@@ -130,6 +130,9 @@ CIRCUIT_OPEN = _gauge(
 OPEN_WEBSOCKETS = _gauge("chatpresets_open_websockets", "Accepted conversation websockets")
 ACTIVE_STREAMS = _gauge("chatpresets_active_streams", "Model calls streaming now")
 LIMIT_REFUSALS = _counter("chatpresets_limit_refusals_total", "Calls refused by a limit", ("kind",))
+STREAM_REFUSALS = _counter(
+    "chatpresets_stream_refusals_total", "Turns refused for want of a stream slot in this process", ("reason",)
+)
 TASK_DURATION = _histogram("chatpresets_celery_task_duration_seconds", "Celery task run time", ("task",), TASK_BUCKETS)
 TASK_FAILURES = _counter("chatpresets_celery_task_failures_total", "Celery tasks that raised", ("task",))
 AUDIT_VERIFY_OK = _gauge(

@@ -135,7 +135,8 @@ STATUS_MEANINGS = {
     429: "A rate limit, quota or budget is exhausted (`rate_limited`, `quota_exceeded`, `budget_exceeded`), or "
     "too many failed API key attempts from this address (`too_many_failed_attempts`).",
     502: "The model server refused the call (`upstream_rejected`).",
-    503: "The model (`model_unavailable`), the quota store (`quota_store_unavailable`), the database or Redis "
+    503: "The process has no stream slot for the turn, or the organisation holds its share of them (`overloaded`); "
+    "the model (`model_unavailable`), the quota store (`quota_store_unavailable`), the database or Redis "
     "(`service_unavailable`) cannot serve now; retry after `Retry-After`.",
 }
 

@@ -37,7 +37,7 @@ from rest_framework import status
 
 from chatpresets.errors import DomainError
 from chatpresets.observability import metrics
-from tenancy.metering import ledger, soft_limits
+from tenancy.metering import ledger, soft_limits, stream_slots
 from tenancy.metering.gcra import Decision, Limit
 from tenancy.metering.quota import QuotaLimit, get_quota_store
 from tenancy.metering.quota_types import QuotaExceeded, QuotaStoreUnavailable
@@ -122,6 +122,7 @@ class Admission:
     cost_reservation_id: str | None = None
     membership: Membership | None = None
     quotas: list[QuotaLimit] = field(default_factory=list)  # token and cost limits, for soft-limit warnings
+    slot: stream_slots.Slot | None = None  # an interactive call's stream slot in this process
 
 
 def counting_refusals(admit: Callable[..., Admission]) -> Callable[..., Admission]:
@@ -155,9 +156,48 @@ def admit(
 
     Inside `released_on_error`, the admission is also released if the block raises afterwards.
     Background calls (titles, summaries) pass `counts_request=False`: nobody asked for them, so
-    they spend tokens and cost but not the requests-per-minute a user has for their own sends.
-    Every refusal by a limit is counted (`counting_refusals`): this is the one place they are raised.
+    they spend tokens and cost but not the requests-per-minute a user has for their own sends,
+    nor one of the process's stream slots. A call the process has no slot for is refused first,
+    before any limit is spent. Every refusal by a limit is counted (`counting_refusals`): this is
+    the one place they are raised.
     """
+    slot = None
+    if counts_request:
+        own = membership.org.settings.get("max_concurrent_streams")
+        slot = stream_slots.acquire(membership.org_id, own_limit=own)
+    try:
+        admission = _limits_admit(
+            membership=membership,
+            api_key_id=api_key_id,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            preset_id=preset_id,
+            preset_policy=preset_policy,
+            estimated_cost=estimated_cost,
+            counts_request=counts_request,
+        )
+    except BaseException:
+        if slot is not None:
+            slot.release()
+        raise
+    admission.slot = slot
+    if (scope := _open_scope.get()) is not None:
+        scope.append(admission)
+    return admission
+
+
+def _limits_admit(
+    *,
+    membership: Membership,
+    api_key_id: Any,
+    prompt_tokens: int,
+    max_tokens: int,
+    preset_id: Any,
+    preset_policy: dict[str, Any] | None,
+    estimated_cost: Decimal,
+    counts_request: bool,
+) -> Admission:
+    """The rate limits, then the token and cost reservations; a refusal spends nothing."""
     if not settings.GUARDRAILS_ENABLED:
         return Admission(None, prompt_tokens + max_tokens)
     parties = subjects(membership, api_key_id)
@@ -183,8 +223,6 @@ def admit(
     except BaseException:
         release(admission)  # a refused (or failed) call spends nothing, not even its tokens per minute
         raise
-    if (scope := _open_scope.get()) is not None:
-        scope.append(admission)
     return admission
 
 
@@ -248,6 +286,9 @@ def settle(admission: Admission | None, *, used_tokens: int, used_cost: Decimal 
     """
     if admission is None:
         return []
+    if admission.slot is not None:
+        admission.slot.release()  # the stream has ended, whichever way
+        admission.slot = None
     if admission.tpm_limits and used_tokens != admission.estimated_tokens:
         _refund_tokens(admission.tpm_limits, admission.estimated_tokens - used_tokens)
     admission.tpm_limits = []
