@@ -146,7 +146,7 @@ def streamed_send(cluster: dict, conversation: Conversation) -> list[tuple[float
     return events
 
 
-async def test_the_cluster_serves_health_websocket_and_streams_through_nginx_and_stops_cleanly(
+def test_the_cluster_serves_health_websocket_and_streams_through_nginx_and_stops_cleanly(
     cluster, fake_llm, acme, alice
 ) -> None:
     for path in ("/healthz", "/readyz", "/healthz", "/readyz"):
@@ -156,18 +156,20 @@ async def test_the_cluster_serves_health_websocket_and_streams_through_nginx_and
 
     fake_llm.config.output_tokens = 10
     fake_llm.config.token_delay = 0.05
-    conversation = await Conversation.objects.acreate(org=acme, user=alice)
-    frames = await websocket_turn(cluster, conversation)
+    conversation = Conversation.objects.create(org=acme, user=alice)
+    frames = asyncio.run(websocket_turn(cluster, conversation))
     assert [f["type"] for f in frames] == ["ack"] + ["delta"] * 10 + ["done"]
 
-    events = await asyncio.to_thread(streamed_send, cluster, conversation)
+    events = streamed_send(cluster, conversation)
     kinds = [event["type"] for _, event in events]
     assert (kinds[0], kinds.count("delta"), kinds[-1]) == ("ack", 10, "done")
     first_delta = next(at for at, event in events if event["type"] == "delta")
     assert events[-1][0] - first_delta >= 0.3  # nginx passed the first delta on while nine more were coming
-    answers = [m async for m in Message.objects.filter(conversation=conversation, role="assistant").order_by("seq")]
+    answers = Message.objects.filter(conversation=conversation, role="assistant").order_by("seq")
     assert [a.status for a in answers] == ["complete", "complete"]
 
     assert cluster["stop"]() == []  # nginx, both web processes, the workers' pools and beat: all gone
     assert cluster["process"].returncode == 0, cluster["output"].read_text()[-3000:]
     assert not list(cluster["dir"].glob("*.pid")), "pid files left behind"
+    logs = {path.name: path.read_text() for path in cluster["dir"].glob("*.log")}
+    assert [name for name, text in logs.items() if "Traceback" in text] == []
