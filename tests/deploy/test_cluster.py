@@ -1,6 +1,6 @@
 """`bin/cluster` runs the production topology on loopback: nginx in front of two daphne processes,
 a Celery worker per queue and beat on RabbitMQ. Through nginx: health, a websocket turn and a
-streamed send whose deltas arrive before the end; then it stops and leaves no process behind."""
+streamed send whose deltas arrive before the end. Then `bin/cluster stop` stops it all."""
 
 from __future__ import annotations
 
@@ -95,12 +95,12 @@ def cluster(fake_server, fake_llm, acme, alice, rabbitmq_vhost, tmp_path) -> Ite
     stopped: list[str] = []
 
     def stop() -> list[str]:
-        """SIGTERM the script as Ctrl-C would; the processes of its session still alive after."""
+        """Stop the cluster with `bin/cluster stop`; the processes of its session still alive after."""
         if not stopped:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+            if process.poll() is None:  # as `make cluster-stop` does from another shell
+                subprocess.run([str(ROOT / "bin" / "cluster"), "stop"], cwd=ROOT, env=env, timeout=60, check=False)
             try:
-                process.wait(timeout=45)
+                process.wait(timeout=15)
             finally:
                 stopped.extend(processes_in_session(process.pid))
                 for line in stopped:  # never leave a server holding the test database
