@@ -136,5 +136,18 @@ def test_nginx_upgrades_websockets_and_does_not_buffer_streams() -> None:
     for streaming in ("/ws/", "/api/", "/v1/"):
         assert "proxy_buffering off;" in locations[streaming]
     assert "proxy_set_header Upgrade $http_upgrade;" in conf
-    assert f"client_max_body_size {settings.REQUEST_BODY_MAX_BYTES};" in conf
-    assert {"@LISTEN@", "@UPSTREAM_SERVERS@"} <= set(re.findall(r"@[A-Z_]+@", conf))
+    assert set(re.findall(r"\$\{[A-Z_]+\}", conf)) == {"${CHATPRESETS_LISTEN}", "${CHATPRESETS_UPSTREAM_SERVERS}"}
+
+
+def test_nginx_lets_the_service_refuse_large_bodies_with_its_own_error() -> None:
+    """nginx's limit is a backstop just above the service's, whose 413 carries the JSON error code."""
+    conf = (DEPLOY / "nginx" / "chatpresets.conf").read_text()
+    megabytes = int(re.search(r"client_max_body_size (\d+)m;", conf).group(1))
+    assert settings.REQUEST_BODY_MAX_BYTES < megabytes * 1024 * 1024 <= 1.5 * settings.REQUEST_BODY_MAX_BYTES
+
+
+def test_compose_fills_the_nginx_template_from_the_environment() -> None:
+    nginx = compose()["services"]["nginx"]
+    assert "./nginx/chatpresets.conf:/etc/nginx/templates/default.conf.template:ro" in nginx["volumes"]
+    assert set(nginx["environment"]) == {"CHATPRESETS_LISTEN", "CHATPRESETS_UPSTREAM_SERVERS"}
+    assert nginx["environment"]["CHATPRESETS_UPSTREAM_SERVERS"].startswith("server web:8000")
