@@ -208,3 +208,21 @@ class FakeLLMServer:
         self._ready.set()
         self._loop.run_forever()
         self._loop.run_until_complete(runner.cleanup())
+
+
+def main() -> None:
+    """Serve the fake model in the foreground (bin/cluster with CLUSTER_MODEL=fake, benchmarks)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--ttft", type=float, default=0.0)
+    parser.add_argument("--token-delay", type=float, default=0.0)
+    parser.add_argument("--output-tokens", type=int, default=12)
+    args = parser.parse_args()
+    config = FakeConfig(ttft=args.ttft, token_delay=args.token_delay, output_tokens=args.output_tokens)
+    web.run_app(FakeLLM(config).app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
