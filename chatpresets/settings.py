@@ -422,6 +422,11 @@ DEFAULT_MODEL = env_str("DEFAULT_MODEL", "")  # empty: the first model of the ca
 DEFAULT_SYSTEM_PROMPT = env_str("DEFAULT_SYSTEM_PROMPT", "You are a helpful assistant.")
 STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
+# On SIGTERM a web process refuses new turns and lets answers in flight finish for this long; the
+# rest end `interrupted` (chatpresets/shutdown.py). Keep it under Kubernetes' terminationGracePeriodSeconds.
+SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 20.0)
+if SHUTDOWN_GRACE_SECONDS < 0:
+    raise ImproperlyConfigured(f"SHUTDOWN_GRACE_SECONDS={SHUTDOWN_GRACE_SECONDS} must not be negative")
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 # Experiments (presets/experiments/statistics.py): observations each variant needs before a verdict.

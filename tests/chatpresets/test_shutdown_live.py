@@ -1,0 +1,126 @@
+"""SIGTERM drains a real daphne process: answers in flight finish within the grace period, the rest
+end `interrupted` with their text and their holds settled, and new turns are refused meanwhile."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import httpx
+import pytest
+
+from conversations.models import Conversation, Message, UsageRecord
+from tenancy import services as tenancy_services
+from tests.conversations.conftest import server_env
+from tests.conversations.test_guardrails import limit
+from tests.conversations.test_quota_holds import used_and_held
+from tests.server import spawn_daphne
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BUDGET = 100_000
+SLOW_MODEL = {"ttft_timeout": 5.0, "total_timeout": 60.0}
+
+
+@pytest.fixture
+def chat(acme, alice) -> dict:
+    """Two conversations of alice's and the headers of a chat key of hers."""
+    limit(acme, user_tokens_day=BUDGET)  # so the turns hold tokens, and the test can see them released
+    _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="drain", scopes=["chat"], expires_at=None)
+    first, second = (Conversation.objects.create(org=acme, user=alice) for _ in range(2))
+    return {
+        "paths": [f"/api/v1/orgs/acme/conversations/{c.pk}/messages/" for c in (first, second)],
+        "conversation": first,
+        "second": second,
+        "headers": {"Authorization": f"Bearer {key}"},
+    }
+
+
+def stream_and_terminate(base: str, process, chat: dict, *, during_grace=None) -> tuple[dict, float]:
+    """Stream a turn, SIGTERM the server at its first delta (then call `during_grace`); the last frame
+    and when the signal went."""
+    body = {"content": "a long answer, please", "stream": True}
+    frames, signalled = [], 0.0
+    with httpx.stream("POST", base + chat["paths"][0], json=body, headers=chat["headers"], timeout=30) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            frames.append(json.loads(line.removeprefix("data: ")))
+            if frames[-1]["type"] == "delta" and not signalled:
+                process.send_signal(signal.SIGTERM)
+                signalled = time.monotonic()
+                if during_grace is not None:
+                    during_grace()
+    return frames[-1], signalled
+
+
+def stored_answer(chat: dict) -> Message:
+    return Message.objects.get(conversation=chat["conversation"], role="assistant")
+
+
+def test_an_answer_that_ends_within_the_grace_period_completes_and_new_turns_are_refused(
+    fake_server, fake_llm, chat, acme, alice
+) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 20, 0.1  # two seconds of answer
+    env = server_env(fake_server, model=SLOW_MODEL, SHUTDOWN_GRACE_SECONDS="10")
+    process, base = spawn_daphne(env)
+    refused: dict[str, httpx.Response] = {}
+
+    def during_grace() -> None:
+        time.sleep(0.2)  # the signal is handled on the server's loop
+        refused["turn"] = httpx.post(base + chat["paths"][1], json={"content": "me too"}, headers=chat["headers"])
+        refused["readyz"] = httpx.get(base + "/readyz")
+
+    try:
+        last, signalled = stream_and_terminate(base, process, chat, during_grace=during_grace)
+        process.wait(timeout=15)
+        exited_after = time.monotonic() - signalled
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert last["type"] == "done"
+    assert last["message"]["status"] == "complete"
+    answer = stored_answer(chat)
+    assert answer.status == "complete"
+    assert answer.content.startswith("w0 ")
+    assert exited_after < 5  # it did not wait out the whole grace period once the answer ended
+    assert refused["turn"].status_code == 503
+    assert refused["turn"].json()["error"]["code"] == "shutting_down"
+    assert refused["turn"].headers["Retry-After"] == "1"
+    assert refused["readyz"].status_code == 503
+    assert refused["readyz"].json()["status"] == "draining"
+    # The refused turn stored nothing.
+    assert not Message.objects.filter(conversation=chat["second"]).exists()
+    assert used_and_held(acme, alice)[1] == 0
+
+
+def test_an_answer_still_streaming_when_the_grace_runs_out_is_interrupted_with_its_text_and_holds_freed(
+    fake_server, fake_llm, chat, acme, alice
+) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 200, 0.05  # ten seconds of answer
+    grace = 1.5
+    env = server_env(fake_server, model=SLOW_MODEL, SHUTDOWN_GRACE_SECONDS=str(grace))
+    process, base = spawn_daphne(env)
+    try:
+        last, signalled = stream_and_terminate(base, process, chat)
+        process.wait(timeout=grace + 10)
+        exited_after = time.monotonic() - signalled
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert last["type"] == "done"
+    assert last["message"]["status"] == "interrupted"
+    assert grace <= exited_after < grace + 4
+    answer = stored_answer(chat)
+    assert answer.status == "interrupted"
+    assert answer.content.startswith("w0 ")
+    assert answer.content == last["message"]["content"]
+    assert len(answer.content.split()) < 200  # cut short
+    record = UsageRecord.objects.get(message=answer)
+    assert (record.status, record.completion_tokens) == ("interrupted", answer.completion_tokens)
+    assert record.completion_tokens > 0
+    used, held = used_and_held(acme, alice)
+    assert held == 0  # the hold settled to what the answer used
+    assert used == record.prompt_tokens + record.completion_tokens
