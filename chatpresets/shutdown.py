@@ -42,8 +42,9 @@ LAST_FRAMES_SECONDS = 0.5
 _draining = threading.Event()  # read from worker threads too (a turn is admitted on one)
 _hurry = threading.Event()
 _interrupting = False
-# Each answer streaming in this process, by a key of its own: how to interrupt it.
-_streams: dict[object, Callable[[], None]] = {}
+# Each model call streaming in this process, by a key of its own: how to interrupt it, or None for a
+# call only its transport can end (a /v1 call: daphne cancels it after the drain, as if its client left).
+_streams: dict[object, Callable[[], None] | None] = {}
 _drain_task: asyncio.Future | None = None  # held so the running drain is not garbage-collected
 
 
@@ -68,11 +69,11 @@ def refuse_if_draining() -> None:
 
 
 @contextlib.contextmanager
-def streaming(interrupt: Callable[[], None]) -> Iterator[None]:
-    """Count an answer as in flight while the block runs; `interrupt` ends it early when the grace runs out."""
+def streaming(interrupt: Callable[[], None] | None) -> Iterator[None]:
+    """Count a call as in flight while the block runs; `interrupt` ends it early when the grace runs out."""
     key = object()
     _streams[key] = interrupt
-    if _interrupting:  # prepared before the drain, started after its grace: it ends at once
+    if _interrupting and interrupt is not None:  # prepared before the drain, started after its grace
         interrupt()
     try:
         yield
@@ -97,15 +98,20 @@ async def drain(*, grace_seconds: float) -> None:
         await asyncio.sleep(LAST_FRAMES_SECONDS)
         return
     _interrupting = True
-    logger.warning("grace period over: interrupting %d answer(s)", len(_streams))
-    for interrupt in list(_streams.values()):
+    interrupts = [interrupt for interrupt in _streams.values() if interrupt is not None]
+    logger.warning("grace period over: interrupting %d answer(s) of %d call(s)", len(interrupts), len(_streams))
+    for interrupt in interrupts:
         interrupt()
     deadline = loop.time() + INTERRUPT_SETTLE_SECONDS
-    while _streams and loop.time() < deadline:
+    while _interruptible() and loop.time() < deadline:
         await asyncio.sleep(POLL_SECONDS)
-    if _streams:
-        logger.error("%d answer(s) did not settle; the abandoned-answer sweep will", len(_streams))
+    if _interruptible():
+        logger.error("%d answer(s) did not settle; the abandoned-answer sweep will", _interruptible())
     await asyncio.sleep(LAST_FRAMES_SECONDS)
+
+
+def _interruptible() -> int:
+    return sum(1 for interrupt in list(_streams.values()) if interrupt is not None)
 
 
 def install() -> None:

@@ -126,7 +126,7 @@ def _model_call() -> Iterator[None]:
     streams = metrics.ACTIVE_STREAMS.labels()
     streams.inc()
     try:
-        with timing.stage("model"):
+        with timing.stage("model"), shutdown.streaming(None):  # a draining process waits for it
             yield
     finally:
         streams.dec()

@@ -47,12 +47,23 @@ async def test_the_drain_waits_for_an_answer_within_the_grace_and_interrupts_one
 
     quick = asyncio.create_task(_answer_for("quick", 0.2, interrupted))
     slow = asyncio.create_task(_answer_for("slow", 30, interrupted))
+    uninterruptible = asyncio.create_task(_call_for(30))
     await asyncio.sleep(0)
-    await asyncio.wait_for(shutdown.drain(grace_seconds=0.5), 5)
+    await asyncio.wait_for(shutdown.drain(grace_seconds=0.5), 2)  # not held up by the call it cannot end
     await asyncio.gather(quick, slow)
     assert interrupted == ["slow"]
+    assert not uninterruptible.done()
+    uninterruptible.cancel()  # as daphne does once the drain is over
+    with contextlib.suppress(asyncio.CancelledError):
+        await uninterruptible
     assert shutdown.draining()
     assert shutdown.in_flight() == 0
+
+
+async def _call_for(seconds: float) -> None:
+    """A call only its transport can end (a /v1 call)."""
+    with shutdown.streaming(None):
+        await asyncio.sleep(seconds)
 
 
 async def _answer_for(name: str, seconds: float, interrupted: list[str]) -> None:
