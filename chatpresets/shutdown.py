@@ -86,11 +86,11 @@ def in_flight() -> int:
 
 
 async def drain(*, grace_seconds: float) -> None:
-    """Refuse new turns, let answers in flight finish within the grace, then interrupt the rest."""
+    """Refuse new turns, let calls in flight finish within the grace, then interrupt the answers left."""
     global _interrupting
     _draining.set()
     loop = asyncio.get_running_loop()
-    logger.warning("SIGTERM: draining %d answer(s) in flight for up to %ss", len(_streams), grace_seconds)
+    logger.warning("SIGTERM: draining %d model call(s) in flight for up to %ss", len(_streams), grace_seconds)
     deadline = loop.time() + grace_seconds
     while _streams and not _hurry.is_set() and loop.time() < deadline:
         await asyncio.sleep(POLL_SECONDS)
@@ -98,7 +98,7 @@ async def drain(*, grace_seconds: float) -> None:
         await asyncio.sleep(LAST_FRAMES_SECONDS)
         return
     _interrupting = True
-    interrupts = [interrupt for interrupt in _streams.values() if interrupt is not None]
+    interrupts = [interrupt for interrupt in list(_streams.values()) if interrupt is not None]
     logger.warning("grace period over: interrupting %d answer(s) of %d call(s)", len(interrupts), len(_streams))
     for interrupt in interrupts:
         interrupt()
