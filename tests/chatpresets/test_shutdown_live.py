@@ -3,10 +3,12 @@ end `interrupted` with their text and their holds settled, and new turns are ref
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
 
+import aiohttp
 import httpx
 import pytest
 
@@ -124,3 +126,48 @@ def test_an_answer_still_streaming_when_the_grace_runs_out_is_interrupted_with_i
     used, held = used_and_held(acme, alice)
     assert held == 0  # the hold settled to what the answer used
     assert used == record.prompt_tokens + record.completion_tokens
+
+
+def test_a_websocket_answer_is_interrupted_at_once_by_a_second_sigterm(fake_server, fake_llm, chat) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 200, 0.05  # ten seconds of answer
+    env = server_env(fake_server, model=SLOW_MODEL, SHUTDOWN_GRACE_SECONDS="30")
+    process, base = spawn_daphne(env)
+    try:
+        frames, refusal, signalled = asyncio.run(_websocket_turn_through_two_sigterms(base, process, chat))
+        process.wait(timeout=10)
+        exited_after = time.monotonic() - signalled
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert exited_after < 8  # far inside the 30 s grace: the second signal cut it short
+    assert refusal["type"] == "error"
+    assert refusal["code"] == "shutting_down"
+    assert refusal["retry_after"] == 1
+    assert frames[-1]["type"] == "done"
+    assert frames[-1]["message"]["status"] == "interrupted"
+    answer = stored_answer(chat)
+    assert answer.status == "interrupted"
+    assert answer.content == "".join(f["text"] for f in frames if f["type"] == "delta")
+    assert not Message.objects.filter(conversation=chat["second"]).exists()
+
+
+async def _websocket_turn_through_two_sigterms(base: str, process, chat: dict) -> tuple[list, dict, float]:
+    """Stream a turn over a socket; at its first delta SIGTERM the server, try a turn on a new socket
+    (refused), then SIGTERM again. The first socket's frames, the refusal, and when the first signal went."""
+    ws = base.replace("http://", "ws://")
+    urls = [f"{ws}/ws/orgs/acme/conversations/{c.pk}/" for c in (chat["conversation"], chat["second"])]
+    frames: list[dict] = []
+    async with aiohttp.ClientSession(headers=chat["headers"]) as session, session.ws_connect(urls[0]) as socket:
+        await socket.send_json({"type": "send", "content": "a long answer, please"})
+        while not frames or frames[-1]["type"] != "delta":
+            frames.append(await socket.receive_json(timeout=10))
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        await asyncio.sleep(0.3)
+        async with session.ws_connect(urls[1]) as late:  # still accepted: it could resume an answer here
+            await late.send_json({"type": "send", "content": "me too"})
+            refusal = await late.receive_json(timeout=5)
+        process.send_signal(signal.SIGTERM)
+        while frames[-1]["type"] not in ("done", "error"):
+            frames.append(await socket.receive_json(timeout=10))
+    return frames, refusal, signalled
