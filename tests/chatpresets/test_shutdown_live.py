@@ -171,3 +171,40 @@ async def _websocket_turn_through_two_sigterms(base: str, process, chat: dict) -
         while frames[-1]["type"] not in ("done", "error"):
             frames.append(await socket.receive_json(timeout=10))
     return frames, refusal, signalled
+
+
+def test_a_v1_stream_past_the_grace_is_cut_off_billed_for_its_text_and_its_hold_freed(
+    fake_server, fake_llm, chat, acme, alice
+) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 200, 0.05  # ten seconds of answer
+    grace = 1.0
+    process, base = spawn_daphne(server_env(fake_server, model=SLOW_MODEL, SHUTDOWN_GRACE_SECONDS=str(grace)))
+    body = {"model": "fake", "messages": [{"role": "user", "content": "a long answer"}], "stream": True}
+    signalled: dict[str, float] = {}
+    try:
+        with pytest.raises(httpx.RemoteProtocolError):  # cut off mid-stream, as when its client leaves
+            _stream_v1_and_terminate(base, process, chat, body, signalled)
+        process.wait(timeout=grace + 10)
+        exited_after = time.monotonic() - signalled["at"]
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert grace <= exited_after < grace + 4
+    record = UsageRecord.objects.get(kind="completion_api")
+    assert record.status == "cancelled"
+    assert 0 < record.completion_tokens < 200
+    used, held = used_and_held(acme, alice)
+    assert held == 0
+    assert used == record.prompt_tokens + record.completion_tokens
+
+
+def _stream_v1_and_terminate(base: str, process, chat: dict, body: dict, signalled: dict[str, float]) -> None:
+    """Read a /v1 stream, SIGTERM the server at its third event and note when in `signalled`."""
+    received = 0
+    with httpx.stream("POST", base + "/v1/chat/completions", json=body, headers=chat["headers"], timeout=30) as got:
+        assert got.status_code == 200
+        for line in got.iter_lines():
+            received += line.startswith("data: ")
+            if received == 3 and "at" not in signalled:
+                process.send_signal(signal.SIGTERM)
+                signalled["at"] = time.monotonic()
