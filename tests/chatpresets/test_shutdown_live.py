@@ -87,7 +87,7 @@ def test_an_answer_that_ends_within_the_grace_period_completes_and_new_turns_are
     answer = stored_answer(chat)
     assert answer.status == "complete"
     assert answer.content.startswith("w0 ")
-    assert exited_after < 5  # it did not wait out the whole grace period once the answer ended
+    assert exited_after < 7  # it did not wait out the 10 s grace period once the answer ended
     assert refused["turn"].status_code == 503
     assert refused["turn"].json()["error"]["code"] == "shutting_down"
     assert refused["turn"].headers["Retry-After"] == "1"
@@ -114,7 +114,7 @@ def test_an_answer_still_streaming_when_the_grace_runs_out_is_interrupted_with_i
         process.wait(timeout=10)
     assert last["type"] == "done"
     assert last["message"]["status"] == "interrupted"
-    assert grace <= exited_after < grace + 4
+    assert grace <= exited_after < grace + 6  # the grace, then a few seconds to settle and stop
     answer = stored_answer(chat)
     assert answer.status == "interrupted"
     assert answer.content.startswith("w0 ")
@@ -189,7 +189,7 @@ def test_a_v1_stream_past_the_grace_is_cut_off_billed_for_its_text_and_its_hold_
     finally:
         process.kill()
         process.wait(timeout=10)
-    assert grace <= exited_after < grace + 4
+    assert grace <= exited_after < grace + 6  # the grace, then a few seconds to settle and stop
     record = UsageRecord.objects.get(kind="completion_api")
     assert record.status == "cancelled"
     assert 0 < record.completion_tokens < 200
