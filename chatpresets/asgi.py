@@ -25,11 +25,13 @@ from chatpresets.gc_tuning import freeze_startup_heap  # noqa: E402
 from chatpresets.llm.tokens import load_catalogue_encodings  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.scheduler import start_if_enabled as start_periodic_tasks  # noqa: E402
+from chatpresets.shutdown import install as drain_on_sigterm  # noqa: E402
 from tenancy.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 enable_tcp_nodelay()
 load_catalogue_encodings()  # here, not in an AppConfig.ready(): manage.py commands need not wait
 limit_websocket_messages(settings.REQUEST_BODY_MAX_BYTES)
+drain_on_sigterm()
 
 application = ProtocolTypeRouter(
     {

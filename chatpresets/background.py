@@ -1,38 +1,65 @@
-"""Hand a Celery task its work after the transaction commits, in every topology.
+"""Hand a Celery task its work after the transaction commits, in every topology, within its queue's limit.
 
 With a broker the task goes to it. Without one (the embedded run) a task called eagerly would
 run inside the request that committed, so it runs on a background thread instead, unless
 BACKGROUND_TASKS_INLINE asks for determinism (the tests).
+
+Each queue has a depth limit (CELERY_QUEUE_MAX_DEPTH, chatpresets/queue_limits.py): work for a
+full queue is refused at once, logged and counted, rather than queued forever. `enqueue` and
+`dispatch` raise QueueFull (503 `queue_full`: a user's request that needs the work fails and
+stores nothing); `enqueue_if_room` is for work the product can do without (a running summary,
+a title, a webhook delivery its sweep retries) and only says whether it was queued.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
 
+from chatpresets import queue_limits
+
 
 def enqueue(task: Any, **kwargs: Any) -> None:
     """After commit: to the broker when there is one; without one, on a background thread so the
-    answer is not delayed (or inline, when BACKGROUND_TASKS_INLINE asks for determinism)."""
-    transaction.on_commit(lambda: dispatch(task, **kwargs))
+    answer is not delayed (or inline, when BACKGROUND_TASKS_INLINE asks for determinism).
+    A full queue raises QueueFull now, so the caller's transaction rolls back."""
+    queue_limits.refuse_if_full(task)
+    transaction.on_commit(lambda: _send(task, **kwargs))
+
+
+def enqueue_if_room(task: Any, **kwargs: Any) -> bool:
+    """As `enqueue`, for optional work: False (refusal logged and counted) when the queue is full."""
+    try:
+        enqueue(task, **kwargs)
+    except queue_limits.QueueFull:
+        return False
+    return True
 
 
 def dispatch(task: Any, **kwargs: Any) -> None:
     """Now, by the same rules as `enqueue` (for callers outside a transaction, such as a sweep)."""
+    queue_limits.refuse_if_full(task)
+    _send(task, **kwargs)
+
+
+def _send(task: Any, **kwargs: Any) -> None:
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         task.delay(**kwargs)
     elif settings.BACKGROUND_TASKS_INLINE:
         task(**kwargs)
     else:
-        threading.Thread(target=_closing_connections, args=(task,), kwargs=kwargs, daemon=True).start()
+        finished = queue_limits.count_running(task)  # counted from now: a burst sees the threads it starts
+        threading.Thread(target=_closing_connections, args=(task, finished), kwargs=kwargs, daemon=True).start()
 
 
-def _closing_connections(task: Any, **kwargs: Any) -> None:
+def _closing_connections(task: Any, finished: Callable[[], None], **kwargs: Any) -> None:
     """Run a task on its own thread and hand the thread's connections back (to the pool) after."""
     try:
         task(**kwargs)
     finally:
+        finished()
         connections.close_all()

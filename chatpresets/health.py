@@ -1,4 +1,4 @@
-"""Liveness (/healthz) and readiness (/readyz: database, cache, channel layer)."""
+"""Liveness (/healthz) and readiness (/readyz: database, cache, channel layer; not while draining on SIGTERM)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
+
+from chatpresets import shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -70,4 +72,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             results[name] = f"error: {type(exc).__name__}"
     failing = sorted(name for name, result in results.items() if result != "ok")
     body = {"status": "unavailable" if failing else "ready", "checks": results, "failing": failing}
+    if shutdown.draining():  # SIGTERM: the load balancer should send new work elsewhere
+        body["status"] = "draining"
+        return JsonResponse(body, status=503)
     return JsonResponse(body, status=503 if failing else 200)

@@ -314,6 +314,32 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# Background work by queue, so a backlog of one kind (webhooks to a slow receiver) does not hold up
+# another, and each queue gets workers of its own (deploy/Procfile).
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "conversations.tasks.summarise": {"queue": "summaries"},
+    "conversations.tasks.generate_title": {"queue": "summaries"},
+    "presets.webhooks.tasks.deliver": {"queue": "webhooks"},
+}
+
+
+def _queue_depths(items: list[str]) -> dict[str, int]:
+    depths = {}
+    for item in items:
+        queue, _, depth = item.partition("=")
+        if not depth.strip().isdigit():
+            raise ImproperlyConfigured(f"CELERY_QUEUE_MAX_DEPTH: {item!r} is not queue=depth (0: no limit)")
+        depths[queue.strip()] = int(depth)
+    return depths
+
+
+# Messages a queue may hold before new work for it is refused (chatpresets/queue_limits.py); without
+# a broker, tasks running at once on background threads. 0 or a queue not named: no limit.
+CELERY_QUEUE_MAX_DEPTH = _queue_depths(
+    env_list("CELERY_QUEUE_MAX_DEPTH", ["default=10000", "summaries=10000", "webhooks=50000"])
+)
+CELERY_QUEUE_DEPTH_CACHE_SECONDS = env_float("CELERY_QUEUE_DEPTH_CACHE_SECONDS", 1.0)
 # Without a broker nothing runs Celery beat, so the web process runs the schedule itself
 # (chatpresets/scheduler.py). Tests start it only when asked.
 PERIODIC_TASKS_INLINE = env_bool("PERIODIC_TASKS_INLINE", not CELERY_BROKER_URL and DJANGO_ENV != "test")
@@ -435,6 +461,11 @@ if not 0 < STREAM_ORG_SHARE <= 1:
     raise ImproperlyConfigured(f"STREAM_ORG_SHARE={STREAM_ORG_SHARE} must be more than 0 and at most 1")
 if STREAM_RETRY_AFTER_SECONDS < 1:
     raise ImproperlyConfigured(f"STREAM_RETRY_AFTER_SECONDS={STREAM_RETRY_AFTER_SECONDS} must be at least 1")
+# On SIGTERM a web process refuses new turns and lets answers in flight finish for this long; the
+# rest end `interrupted` (chatpresets/shutdown.py). Keep it under Kubernetes' terminationGracePeriodSeconds.
+SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 20.0)
+if SHUTDOWN_GRACE_SECONDS < 0:
+    raise ImproperlyConfigured(f"SHUTDOWN_GRACE_SECONDS={SHUTDOWN_GRACE_SECONDS} must not be negative")
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 # Experiments (presets/experiments/statistics.py): observations each variant needs before a verdict.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from chatpresets import request_context
+from chatpresets import request_context, shutdown
 from chatpresets.llm import gateway
 from chatpresets.llm.catalogue import ModelSpec, get_model
 from chatpresets.observability import metrics, timing
@@ -81,9 +81,13 @@ def admit(
 ) -> MeteredCall:
     """Refuse (429/413/503) or hold the call's estimate: prompt plus `max_tokens`, priced by `spec`.
 
+    A turn is refused with 503 `shutting_down` while its process drains (chatpresets/shutdown.py).
+
     An admitted call must end in `finish` or `release`. A background call (nobody asked for it)
     spends tokens and cost but not the requests per minute its owner has for their own sends.
     """
+    if not background:
+        shutdown.refuse_if_draining()  # a turn this process could not finish
     turn = None if background else timing.current_turn()
     with timing.stage("guardrails"):
         admission = guardrails.admit(
@@ -123,7 +127,7 @@ def _model_call() -> Iterator[None]:
     streams = metrics.ACTIVE_STREAMS.labels()
     streams.inc()
     try:
-        with timing.stage("model"):
+        with timing.stage("model"), shutdown.streaming(None):  # a draining process waits for it
             yield
     finally:
         streams.dec()

@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import services as audit
-from chatpresets.background import enqueue
+from chatpresets.background import enqueue_if_room
 from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable, too_large
 from chatpresets.llm import gateway
 from chatpresets.llm.catalogue import get_model
@@ -388,8 +388,8 @@ def _pending_answer(
 
 
 def _schedule_summary(conversation: Conversation, plan: ContextPlan) -> None:
-    if plan.dropped:
-        enqueue(
+    if plan.dropped:  # with the summaries queue full the window stays truncated until a later turn
+        enqueue_if_room(
             tasks.summarise,
             conversation_id=str(conversation.pk),
             org_id=str(conversation.org_id),
@@ -517,7 +517,7 @@ def finish_turn(
     finally:
         metered.release(call)  # a no-op once finished
     if status == MessageStatus.COMPLETE and message.seq == 2:
-        enqueue(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
+        enqueue_if_room(tasks.generate_title, conversation_id=str(message.conversation_id), org_id=str(message.org_id))
     return message
 
 

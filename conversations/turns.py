@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +21,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from chatpresets import request_context
+from chatpresets import request_context, shutdown
 from chatpresets.errors import DomainError
 from chatpresets.llm import gateway
 from chatpresets.observability import timing
@@ -40,6 +41,7 @@ class _Buffer:
         self.deltas: list[str] = []
         self.listeners: list[Send] = []
         self.model: asyncio.Future | None = None  # the model call, which a stop cancels
+        self.interrupted = False  # cut short by the process shutting down, not by a stop
 
 
 # Answers streaming in this process, so a reconnecting socket can catch up and follow along.
@@ -97,7 +99,20 @@ async def prepare_off_loop(prepare: Callable[[], services.PreparedTurn]) -> serv
 
 async def stream_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
     """Stream the prepared answer to `send` (and any listener that attaches) and return it stored."""
-    answer_id, buffer = str(prepared.assistant_message.pk), _Buffer()
+    buffer = _Buffer()
+    with shutdown.streaming(functools.partial(_interrupt, buffer)):
+        return await _stream_turn(prepared=prepared, send=send, buffer=buffer)
+
+
+def _interrupt(buffer: _Buffer) -> None:
+    """The process is shutting down: end the answer as a stop would, but stored `interrupted`."""
+    buffer.interrupted = True
+    if buffer.model is not None:
+        buffer.model.cancel()
+
+
+async def _stream_turn(*, prepared: services.PreparedTurn, send: Send, buffer: _Buffer) -> Message:
+    answer_id = str(prepared.assistant_message.pk)
     request_context.note(conversation_id=prepared.conversation_id, message_id=answer_id)
     buffer.listeners.append(send)
     LIVE[answer_id] = buffer
@@ -120,7 +135,7 @@ async def stream_turn(*, prepared: services.PreparedTurn, send: Send) -> Message
             await emit(text)
 
     buffer.model = asyncio.ensure_future(metered.stream(prepared.call, on_delta))
-    if STOPPED.pop(answer_id, None) is not None:  # stopped before it started
+    if STOPPED.pop(answer_id, None) is not None or buffer.interrupted:  # stopped before it started
         buffer.model.cancel()
     flusher = asyncio.create_task(_flush_periodically(answer_id, buffer))
     send = broadcast
@@ -129,7 +144,8 @@ async def stream_turn(*, prepared: services.PreparedTurn, send: Send) -> Message
         if restorer is not None and (tail := restorer.flush()):
             await emit(tail)
     except asyncio.CancelledError:
-        message = await _finish(prepared, buffer, status=MessageStatus.CANCELLED, send=send)
+        ended = MessageStatus.INTERRUPTED if buffer.interrupted else MessageStatus.CANCELLED
+        message = await _finish(prepared, buffer, status=ended, send=send)
         if _cancelled_from_outside():
             raise  # the caller itself was cancelled (its client left): it must see that
         return message  # a stop: the answer ended, cancelled

@@ -134,6 +134,9 @@ STREAM_REFUSALS = _counter(
     "chatpresets_stream_refusals_total", "Turns refused for want of a stream slot in this process", ("reason",)
 )
 TASK_DURATION = _histogram("chatpresets_celery_task_duration_seconds", "Celery task run time", ("task",), TASK_BUCKETS)
+QUEUE_REFUSALS = _counter(
+    "chatpresets_celery_queue_refusals_total", "Background work refused: its queue was full", ("queue",)
+)
 TASK_FAILURES = _counter("chatpresets_celery_task_failures_total", "Celery tasks that raised", ("task",))
 AUDIT_VERIFY_OK = _gauge(
     "chatpresets_audit_verify_ok", "1: the last audit chain verification found it intact", mode="mostrecent"

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chatpresets import shutdown
 from chatpresets.bearer import bearer_secret
 from chatpresets.errors import (
     DomainError,
@@ -360,52 +361,54 @@ async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None = No
             await queue.put(text)
 
     task = asyncio.create_task(metered.stream(call.metered, on_delta))
-    try:
-        yield chunk({"role": "assistant", "content": ""})
-        while not (task.done() and queue.empty()):
-            getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield chunk({"content": getter.result()})
-            else:
-                getter.cancel()
+    # A draining process interrupts the call past its grace, and waits for it to settle below.
+    with shutdown.streaming(task.cancel):
         try:
-            result = task.result()
-        except Exception as exc:  # the 200 is sent: the client must still learn why the answer stopped
-            yield _error_chunk(exc)
-            return
-        if restorer is not None and (tail := restorer.flush()):
-            yield chunk({"content": tail})
-        completion_tokens = count_text(result.text, call.metered.spec.encoding)
-        await database_sync_to_async(_record)(call, result, completion_tokens)
-        if result.status == "interrupted":  # never a `stop`: the client must know the text is cut short
-            yield _error_chunk(gateway.UpstreamInterrupted(details={"model": result.model}))
-            return
-        yield chunk({}, result.finish_reason or "stop")
-        if include_usage:
-            body = {
-                "id": chunk_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": call.name,
-                "choices": [],
-                "usage": _usage(call.metered.prompt_tokens, completion_tokens),
-            }
-            yield f"data: {json.dumps(body)}\n\n".encode()
-        yield b"data: [DONE]\n\n"
-    except (GeneratorExit, asyncio.CancelledError):
-        # Django closes the stream (at a `yield`) or cancels it (at an `await`) when the client
-        # disconnects: the turn was stopped, unless the model had already failed it.
-        client_left = not _failed(task)
-        raise
-    finally:
-        # However the stream ends before it is recorded (an error, the client went away), the
-        # call's hold is given back: one place for every exit.
-        if not task.done():
-            task.cancel()
-        if call.metered.admission is not None:
-            await asyncio.shield(database_sync_to_async(_settle_unrecorded)(call, "".join(produced), client_left))
-        timing.end_turn(turn)
+            yield chunk({"role": "assistant", "content": ""})
+            while not (task.done() and queue.empty()):
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield chunk({"content": getter.result()})
+                else:
+                    getter.cancel()
+            try:
+                result = task.result()
+            except Exception as exc:  # the 200 is sent: the client must still learn why the answer stopped
+                yield _error_chunk(exc)
+                return
+            if restorer is not None and (tail := restorer.flush()):
+                yield chunk({"content": tail})
+            completion_tokens = count_text(result.text, call.metered.spec.encoding)
+            await database_sync_to_async(_record)(call, result, completion_tokens)
+            if result.status == "interrupted":  # never a `stop`: the client must know the text is cut short
+                yield _error_chunk(gateway.UpstreamInterrupted(details={"model": result.model}))
+                return
+            yield chunk({}, result.finish_reason or "stop")
+            if include_usage:
+                body = {
+                    "id": chunk_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": call.name,
+                    "choices": [],
+                    "usage": _usage(call.metered.prompt_tokens, completion_tokens),
+                }
+                yield f"data: {json.dumps(body)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+        except (GeneratorExit, asyncio.CancelledError):
+            # Django closes the stream (at a `yield`) or cancels it (at an `await`) when the client
+            # disconnects: the turn was stopped, unless the model had already failed it.
+            client_left = not _failed(task)
+            raise
+        finally:
+            # However the stream ends before it is recorded (an error, the client went away), the
+            # call's hold is given back: one place for every exit.
+            if not task.done():
+                task.cancel()
+            if call.metered.admission is not None:
+                await asyncio.shield(database_sync_to_async(_settle_unrecorded)(call, "".join(produced), client_left))
+            timing.end_turn(turn)
 
 
 def _settle_unrecorded(call: Call, text: str, client_left: bool) -> None:

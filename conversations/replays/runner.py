@@ -29,6 +29,7 @@ from chatpresets.errors import DomainError
 from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import screening_for
 from chatpresets.llm.tokens import count_text
+from chatpresets.queue_limits import QueueFull
 from conversations import metered
 from conversations.context import ContextPlan, plan_context
 from conversations.models import Conversation, UsageKind
@@ -109,7 +110,10 @@ def sweep_stalled(*, run_task: Callable[..., Any]) -> int:
         if replay.runs >= MAX_RUNS:
             handled += _fail(unchanged, "worker_lost")
         elif unchanged.update(status=ReplayStatus.QUEUED, progressed_at=timezone.now()):
-            dispatch(run_task, replay_id=str(replay.pk), org_id=str(replay.org_id))
+            try:
+                dispatch(run_task, replay_id=str(replay.pk), org_id=str(replay.org_id))
+            except QueueFull:  # queued, it is tried again once REPLAY_STALLED_SECONDS pass
+                break
             handled += 1
     return handled
 

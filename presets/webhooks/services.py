@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit
-from chatpresets.background import enqueue
+from chatpresets.background import enqueue_if_room
 from chatpresets.errors import InvalidInput, TooLarge
 from presets.webhooks import signing, targets, tasks
 from presets.webhooks.events import EVENTS
@@ -122,8 +122,8 @@ def _new_delivery(
 
 
 def _schedule(deliveries: list[WebhookDelivery]) -> None:
-    for delivery in deliveries:
-        enqueue(tasks.deliver, delivery_id=str(delivery.pk), org_id=str(delivery.org_id))
+    for delivery in deliveries:  # with the webhooks queue full, the delivery waits, due, for the sweep
+        enqueue_if_room(tasks.deliver, delivery_id=str(delivery.pk), org_id=str(delivery.org_id))
 
 
 @transaction.atomic

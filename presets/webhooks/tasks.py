@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from chatpresets.background import dispatch
+from chatpresets.queue_limits import QueueFull
 from presets.webhooks import delivery
 from presets.webhooks.models import DeliveryStatus, WebhookDelivery
 
@@ -36,6 +37,9 @@ def sweep_due_deliveries(now: datetime | None = None) -> int:
         .order_by("next_attempt_at")
         .values_list("pk", "org_id")[:SWEEP_BATCH]
     )
-    for delivery_id, org_id in due:
-        dispatch(deliver, delivery_id=str(delivery_id), org_id=str(org_id), now=now.isoformat())
+    for sent, (delivery_id, org_id) in enumerate(due):
+        try:
+            dispatch(deliver, delivery_id=str(delivery_id), org_id=str(org_id), now=now.isoformat())
+        except QueueFull:  # the rest stay due for a later sweep
+            return sent
     return len(due)

@@ -8,6 +8,8 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from chatpresets import queue_limits
+from conversations import tasks
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.replays.models import Replay
 from tests.factories import MembershipFactory
@@ -339,3 +341,21 @@ def test_a_turn_replays_with_the_running_summary_only_when_it_was_written_before
             "Why review?",
         ],
     ]
+
+
+def test_a_replay_started_while_its_queue_is_full_is_503_and_stores_nothing(
+    start, approver, preset, asked, settings
+) -> None:
+    settings.CELERY_QUEUE_MAX_DEPTH = {"default": 1}
+    finished = queue_limits.count_running(tasks.run_replay)
+    try:
+        refused = start(approver, preset)
+    finally:
+        finished()
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "queue_full"
+    assert refused.json()["error"]["details"]["queue"] == "default"
+    assert refused["Retry-After"] == "5"
+    assert not Replay.objects.exists()
+    assert not AuditEvent.objects.filter(action="replay.started").exists()
+    assert start(approver, preset).status_code == 201

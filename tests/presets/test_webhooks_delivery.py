@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from chatpresets import queue_limits
 from presets.services import review
 from presets.webhooks import emit, signing
 from presets.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from presets.webhooks.services import endpoint_create
-from presets.webhooks.tasks import sweep_due_deliveries
+from presets.webhooks.tasks import deliver, sweep_due_deliveries
 from tests.presets.webhook_receiver import Receiver
 from tests.presets_world import make_preset
 
@@ -223,3 +224,21 @@ def test_a_delivery_to_a_disabled_endpoint_fails_at_once_without_contacting_it(
     resent.refresh_from_db()
     assert (resent.status, resent.attempts, resent.error) == (DeliveryStatus.FAILED, 1, "The endpoint is disabled.")
     assert len(receiver.received) == 1  # the first delivery only
+
+
+def test_with_the_webhooks_queue_full_a_delivery_waits_due_for_the_sweep(
+    acme, endpoint, receiver: Receiver, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.CELERY_QUEUE_MAX_DEPTH = {"webhooks": 1}
+    finished = queue_limits.count_running(deliver)  # the one slot is taken
+    try:
+        delivery = emit_now(acme, django_capture_on_commit_callbacks)  # the emitting change still commits
+        assert sweep_due_deliveries() == 0
+    finally:
+        finished()
+    assert receiver.received == []
+    assert delivery.status == DeliveryStatus.PENDING
+    assert sweep_due_deliveries() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert len(receiver.received) == 1
