@@ -422,6 +422,12 @@ DEFAULT_MODEL = env_str("DEFAULT_MODEL", "")  # empty: the first model of the ca
 DEFAULT_SYSTEM_PROMPT = env_str("DEFAULT_SYSTEM_PROMPT", "You are a helpful assistant.")
 STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
+# An answer in flight is also a Redis stream (conversations/answer_relay.py), for `resume` on any process.
+ANSWER_STREAM_MAXLEN = env_int("ANSWER_STREAM_MAXLEN", 20000)
+# Beyond STREAM_ABANDONED_SECONDS, so a follower of a dead process's answer still finds its stream.
+ANSWER_STREAM_EXPIRY_SECONDS = env_int("ANSWER_STREAM_EXPIRY_SECONDS", STREAM_ABANDONED_SECONDS + 60)
+if ANSWER_STREAM_EXPIRY_SECONDS <= STREAM_ABANDONED_SECONDS:
+    raise ImproperlyConfigured("ANSWER_STREAM_EXPIRY_SECONDS must be more than STREAM_ABANDONED_SECONDS")
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 # Experiments (presets/experiments/statistics.py): observations each variant needs before a verdict.

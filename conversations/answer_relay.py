@@ -1,0 +1,153 @@
+"""An answer in flight, published to Redis so that `resume` works on any web process.
+
+Each answer streaming with Redis configured has a Redis stream `answer-deltas:<id>`: a `start`
+entry, one entry per delta (`seq`, `text`), then an `end` entry carrying the `done` frame when
+there is one. The stream loop never waits for Redis: a delta is appended to a list and one writer
+task per answer sends whatever has gathered in one pipeline (XADD each, trimmed to
+ANSWER_STREAM_MAXLEN, and EXPIRE), so a slow Redis makes batches larger, not tokens later. The
+stream expires ANSWER_STREAM_EXPIRY_SECONDS after its last write, longer than
+STREAM_ABANDONED_SECONDS, so a follower of a stream whose process died still finds it and can end
+the answer as `interrupted`. Without REDIS_URL nothing is published (one process: turns.LIVE is
+enough), and a Redis failure only costs the cross-process catch-up: the stored answer is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+
+from tenancy.metering.clients import REDIS_FAILURES, LogThrottle, PerRedisUrl, RedisClients, warn_throttled
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+KEY = "answer-deltas:{}"
+READ_BLOCK_MS = 1000  # a follower re-checks the stored answer after this long without an entry
+CLOSE_WAIT_SECONDS = 2.0  # how long an ending answer waits for its last batch to reach Redis
+_clients: PerRedisUrl[RedisClients] = PerRedisUrl(
+    # The follower's blocking read needs a socket timeout beyond its block.
+    lambda url: RedisClients(url=url, scripts={}, timeout_seconds=READ_BLOCK_MS / 1000 + 1.0, max_connections=200)
+)
+_warnings = LogThrottle()
+
+
+def enabled() -> bool:
+    return bool(settings.REDIS_URL)
+
+
+class Publisher:
+    """Writes one answer's frames to its Redis stream in batches; `frame` is a listener of the answer."""
+
+    def __init__(self, message_id: str) -> None:
+        self.key = KEY.format(message_id)
+        self.pending: list[dict[str, str]] = [{"start": "1"}]
+        self.ended = False
+        self.wake = asyncio.Event()
+        self.wake.set()
+        self.writer = asyncio.create_task(self._write())
+
+    async def frame(self, frame: dict[str, Any]) -> None:
+        if frame["type"] == "delta":
+            self.pending.append({"seq": str(frame["seq"]), "text": frame["text"]})
+        elif frame["type"] == "done":
+            self._end(frame)
+        self.wake.set()
+
+    async def close(self) -> None:
+        """End the stream (without a `done` if none was sent: the follower reads the stored answer)."""
+        self._end(None)
+        self.wake.set()
+        with contextlib.suppress(TimeoutError):  # Redis is slow: followers fall back on the stored answer
+            await asyncio.wait_for(asyncio.shield(self.writer), timeout=CLOSE_WAIT_SECONDS)
+
+    def _end(self, done: dict[str, Any] | None) -> None:
+        if not self.ended:
+            self.ended = True
+            self.pending.append({"end": "1", "done": json.dumps(done, default=str) if done else ""})
+
+    async def _write(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            batch, self.pending = self.pending, []
+            if batch:
+                await self._send(batch)
+            if self.ended and not self.pending:
+                return
+
+    async def _send(self, batch: list[dict[str, str]]) -> None:
+        try:
+            pipeline = _clients.get().for_running_loop().client.pipeline(transaction=False)
+            for fields in batch:
+                pipeline.xadd(self.key, fields, maxlen=settings.ANSWER_STREAM_MAXLEN, approximate=True)
+            pipeline.expire(self.key, settings.ANSWER_STREAM_EXPIRY_SECONDS)
+            await pipeline.execute()
+        except REDIS_FAILURES as error:
+            warn_throttled(logger=logger, throttle=_warnings, message="answer stream not published", error=error)
+
+
+def publisher(message_id: str) -> Publisher | None:
+    return Publisher(message_id) if enabled() else None
+
+
+async def follow(
+    *, message_id: str, after_seq: int, send: Send, ended: Callable[[], Awaitable[dict[str, Any] | None]]
+) -> bool:
+    """Send the deltas after `after_seq` of an answer streaming in any process, then follow it to its
+    `done`; False if it has no stream (no Redis, or long finished). `ended()`, asked whenever the
+    stream is silent, returns the stored answer's `done` frame once it has ended (its process gone)."""
+    if not enabled():
+        return False
+    key, last_id = KEY.format(message_id), "0-0"
+    try:
+        client = _clients.get().for_running_loop().client
+        entries = await client.xrange(key)
+    except REDIS_FAILURES as error:
+        warn_throttled(logger=logger, throttle=_warnings, message="answer stream not read", error=error)
+        return False
+    if not entries:
+        return False
+    first, last = _fields(entries[0][1]), _fields(entries[-1][1])
+    if "end" in last or ("start" not in first and int(first["seq"]) > after_seq + 1):
+        # Ended (the stored answer is the whole of it), or trimmed past what the caller has: the
+        # deltas cannot be replayed in full, so the caller gets the stored answer once it ends.
+        await send(await _stored(ended))
+        return True
+    try:
+        while True:
+            for entry_id, raw in entries:
+                last_id = entry_id
+                fields = _fields(raw)
+                if "end" in fields:
+                    await send(json.loads(fields["done"]) if fields["done"] else await _stored(ended))
+                    return True
+                if "seq" in fields and int(fields["seq"]) > after_seq:
+                    await send(
+                        {"type": "delta", "message_id": message_id, "seq": int(fields["seq"]), "text": fields["text"]}
+                    )
+            read = await client.xread({key: last_id}, block=READ_BLOCK_MS)
+            entries = read[0][1] if read else []
+            if not entries and (done := await ended()) is not None:
+                await send(done)
+                return True
+    except REDIS_FAILURES as error:
+        warn_throttled(logger=logger, throttle=_warnings, message="answer stream not followed", error=error)
+        await send(await _stored(ended))  # Redis went away mid-answer: wait for it to be stored
+        return True
+
+
+def _fields(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {name.decode(): value.decode() for name, value in raw.items()}
+
+
+async def _stored(ended: Callable[[], Awaitable[dict[str, Any] | None]]) -> dict[str, Any]:
+    """The stored answer's `done`, once there is one (at an end entry it already is)."""
+    while (done := await ended()) is None:
+        await asyncio.sleep(READ_BLOCK_MS / 1000)
+    return done

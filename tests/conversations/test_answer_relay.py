@@ -1,0 +1,106 @@
+"""An answer's Redis stream (conversations/answer_relay.py): what a follower in another process gets."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from django.test import override_settings
+
+from conversations import answer_relay
+
+STORED = {"type": "done", "message": {"content": "stored"}}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    async def __call__(self, frame: dict[str, Any]) -> None:
+        self.frames.append(frame)
+
+
+def delta(answer_id: str, seq: int) -> dict[str, Any]:
+    return {"type": "delta", "message_id": answer_id, "seq": seq, "text": f"w{seq} "}
+
+
+async def never_ended() -> None:
+    return None
+
+
+async def stored() -> dict[str, Any]:
+    return STORED
+
+
+async def test_a_follower_gets_the_deltas_after_its_seq_then_the_live_ones_once_and_in_order() -> None:
+    answer_id = str(uuid.uuid4())
+    publisher = answer_relay.Publisher(answer_id)
+    for seq in range(1, 6):
+        await publisher.frame(delta(answer_id, seq))
+    await asyncio.sleep(0.05)  # the first batch is written
+    follower = Recorder()
+    following = asyncio.create_task(
+        answer_relay.follow(message_id=answer_id, after_seq=2, send=follower, ended=never_ended)
+    )
+    await asyncio.sleep(0.05)
+    for seq in range(6, 9):
+        await publisher.frame(delta(answer_id, seq))
+    await publisher.frame({"type": "done", "message": {"content": "live"}})
+    await publisher.close()
+    assert await asyncio.wait_for(following, timeout=5) is True
+    assert [frame.get("seq") for frame in follower.frames] == [3, 4, 5, 6, 7, 8, None]
+    assert follower.frames[-1] == {"type": "done", "message": {"content": "live"}}
+
+
+async def test_an_ended_stream_gives_the_stored_answer_without_replaying_deltas() -> None:
+    answer_id = str(uuid.uuid4())
+    publisher = answer_relay.Publisher(answer_id)
+    await publisher.frame(delta(answer_id, 1))
+    await publisher.close()
+    follower = Recorder()
+    assert await answer_relay.follow(message_id=answer_id, after_seq=0, send=follower, ended=stored) is True
+    assert follower.frames == [STORED]
+
+
+async def test_a_silent_stream_ends_with_the_stored_answer_once_it_has_ended() -> None:
+    answer_id = str(uuid.uuid4())
+    publisher = answer_relay.Publisher(answer_id)
+    await publisher.frame(delta(answer_id, 1))
+    await asyncio.sleep(0.05)
+    publisher.writer.cancel()  # its process died: no end entry will come
+    asks = []
+
+    async def ended_on_second_ask() -> dict[str, Any] | None:
+        asks.append(1)
+        return STORED if len(asks) > 1 else None
+
+    follower = Recorder()
+    assert await answer_relay.follow(message_id=answer_id, after_seq=0, send=follower, ended=ended_on_second_ask)
+    assert [frame["type"] for frame in follower.frames] == ["delta", "done"]
+    assert follower.frames[-1] == STORED
+
+
+@override_settings(ANSWER_STREAM_MAXLEN=3)
+async def test_a_stream_trimmed_past_the_callers_seq_gives_the_stored_answer() -> None:
+    answer_id = str(uuid.uuid4())
+    publisher = answer_relay.Publisher(answer_id)
+    for seq in range(1, 400):  # XADD's approximate trimming removes whole nodes (100 entries)
+        await publisher.frame(delta(answer_id, seq))
+    await asyncio.sleep(0.1)
+    follower = Recorder()
+    assert await answer_relay.follow(message_id=answer_id, after_seq=1, send=follower, ended=stored) is True
+    assert follower.frames == [STORED]
+    publisher.writer.cancel()
+
+
+async def test_an_unknown_answer_has_no_stream() -> None:
+    follower = Recorder()
+    assert not await answer_relay.follow(message_id=str(uuid.uuid4()), after_seq=0, send=follower, ended=stored)
+    assert follower.frames == []
+
+
+async def test_without_redis_nothing_is_published_or_followed() -> None:
+    with override_settings(REDIS_URL=""):
+        assert answer_relay.publisher(str(uuid.uuid4())) is None
+        assert not await answer_relay.follow(message_id="x", after_seq=0, send=Recorder(), ended=stored)
