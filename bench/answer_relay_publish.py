@@ -63,7 +63,8 @@ async def play(*, publish: bool, pace: float) -> tuple[float, float, int, float]
     played_cpu, played_wall = time.process_time() - cpu, time.perf_counter() - wall
     ending = time.perf_counter()
     if publisher is not None:
-        await publisher.close()
+        publisher.close()
+        await publisher.writer
     return played_cpu, played_wall, batches, time.perf_counter() - ending
 
 

@@ -14,7 +14,6 @@ enough), and a Redis failure only costs the cross-process catch-up: the stored a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,12 +28,12 @@ logger = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 KEY = "answer-deltas:{}"
 READ_BLOCK_MS = 1000  # a follower re-checks the stored answer after this long without an entry
-CLOSE_WAIT_SECONDS = 2.0  # how long an ending answer waits for its last batch to reach Redis
 _clients: PerRedisUrl[RedisClients] = PerRedisUrl(
     # The follower's blocking read needs a socket timeout beyond its block.
     lambda url: RedisClients(url=url, scripts={}, timeout_seconds=READ_BLOCK_MS / 1000 + 1.0, max_connections=200)
 )
 _warnings = LogThrottle()
+_closing: set[asyncio.Task] = set()
 
 
 def enabled() -> bool:
@@ -59,12 +58,14 @@ class Publisher:
             self._end(frame)
         self.wake.set()
 
-    async def close(self) -> None:
-        """End the stream (without a `done` if none was sent: the follower reads the stored answer)."""
+    def close(self) -> None:
+        """End the stream (without a `done` if none was sent: the follower reads the stored answer).
+
+        The last batch is written in the background: an answer's caller never waits for Redis."""
         self._end(None)
         self.wake.set()
-        with contextlib.suppress(TimeoutError):  # Redis is slow: followers fall back on the stored answer
-            await asyncio.wait_for(asyncio.shield(self.writer), timeout=CLOSE_WAIT_SECONDS)
+        _closing.add(self.writer)  # held until written, or the task could be collected unfinished
+        self.writer.add_done_callback(_closing.discard)
 
     def _end(self, done: dict[str, Any] | None) -> None:
         if not self.ended:

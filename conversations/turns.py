@@ -119,7 +119,7 @@ async def stream_turn(*, prepared: services.PreparedTurn, send: Send) -> Message
         return await _stream(prepared, answer_id, buffer, send)
     finally:
         if publisher is not None:
-            await publisher.close()  # after the answer is stored: a follower's end comes with its `done`
+            publisher.close()  # after the answer is stored: a follower's end comes with its `done`
 
 
 async def _stream(prepared: services.PreparedTurn, answer_id: str, buffer: _Buffer, send: Send) -> Message:

@@ -47,7 +47,8 @@ async def test_a_follower_gets_the_deltas_after_its_seq_then_the_live_ones_once_
     for seq in range(6, 9):
         await publisher.frame(delta(answer_id, seq))
     await publisher.frame({"type": "done", "message": {"content": "live"}})
-    await publisher.close()
+    publisher.close()
+    await publisher.writer
     assert await asyncio.wait_for(following, timeout=5) is True
     assert [frame.get("seq") for frame in follower.frames] == [3, 4, 5, 6, 7, 8, None]
     assert follower.frames[-1] == {"type": "done", "message": {"content": "live"}}
@@ -57,7 +58,8 @@ async def test_an_ended_stream_gives_the_stored_answer_without_replaying_deltas(
     answer_id = str(uuid.uuid4())
     publisher = answer_relay.Publisher(answer_id)
     await publisher.frame(delta(answer_id, 1))
-    await publisher.close()
+    publisher.close()
+    await publisher.writer
     follower = Recorder()
     assert await answer_relay.follow(message_id=answer_id, after_seq=0, send=follower, ended=stored) is True
     assert follower.frames == [STORED]

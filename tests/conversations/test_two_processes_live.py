@@ -158,8 +158,9 @@ async def test_through_nginx_turns_and_resumes_land_on_both_processes(fake_serve
                     headers=chat["headers"],
                 )
                 events = [line async for line in sse.content if line.startswith(b"data: ")]
+            log = access_log.read_text().splitlines()  # the directory goes with nginx
     assert sse.status == 200
     assert len(events) > ANSWER_TOKENS  # every delta came through, then the end
-    sockets = [line.split()[-1] for line in access_log.read_text().splitlines() if line.startswith("GET /ws/")]
+    sockets = [line.split()[-1] for line in log if line.startswith("GET /ws/")]
     assert set(sockets) == set(upstreams)  # both processes served this conversation's sockets
     assert all(a != b for a, b in itertools.pairwise(sockets))  # in turn: turn and resume never on one
