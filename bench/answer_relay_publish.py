@@ -4,12 +4,13 @@ Run from the project root:
 
     DJANGO_ENV=test REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/answer_relay_publish.py
 
-A stream of DELTAS deltas is played on one event loop, as turns.stream_turn plays it to its
-listeners: once with a no-op listener (the baseline), once with the Redis publisher as a listener.
-Deltas come back to back (a model far faster than any real one, the worst case for batching) and
-paced at 1 ms (a fast model). It prints the event loop's CPU time per delta added by publishing
-(the publisher's pipelines run on the same loop, so this is the cost the stream pays), the wall
-time per delta, the batches written, and how long after the last delta its end reaches Redis.
+A stream of deltas is played on one event loop, as turns.stream_turn plays it to its listeners:
+once with a no-op listener (the baseline), once with the Redis publisher as a listener. Deltas
+come back to back (far faster than any model), 1 ms apart (a very fast model) and 20 ms apart (50
+tokens a second, a typical model, and the fewest deltas per batch). It prints the event loop's CPU
+time added per delta and per batch by publishing (the writes run on the same loop, so this is
+the cost the stream pays), the wall time per delta, the batches written, and how long after the
+last delta its end reaches Redis.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
+
 from conversations import answer_relay  # noqa: E402
 
-DELTAS = 2000
 ROUNDS = 5
 
 
-async def play(*, publish: bool, pace: float) -> tuple[float, float, int, float]:
-    """(CPU s, wall s, batches, end latency s) of one stream of DELTAS deltas."""
+async def play(*, publish: bool, pace: float, deltas: int) -> tuple[float, float, int, float]:
+    """(CPU s, wall s, batches, end latency s) of one stream of `deltas` deltas."""
     answer_id = str(uuid.uuid4())
     publisher = answer_relay.Publisher(answer_id) if publish else None
     batches = 0
@@ -57,7 +59,7 @@ async def play(*, publish: bool, pace: float) -> tuple[float, float, int, float]
 
     listener = publisher.frame if publisher is not None else nothing
     cpu, wall = time.process_time(), time.perf_counter()
-    for seq in range(1, DELTAS + 1):
+    for seq in range(1, deltas + 1):
         await listener({"type": "delta", "message_id": answer_id, "seq": seq, "text": "word "})
         await asyncio.sleep(pace)
     played_cpu, played_wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -71,22 +73,25 @@ async def play(*, publish: bool, pace: float) -> tuple[float, float, int, float]
 async def main() -> None:
     if not answer_relay.enabled():
         raise SystemExit("Set REDIS_URL: without Redis nothing is published.")
-    print(f"{DELTAS} deltas per stream, {ROUNDS} rounds, medians")
-    for label, pace in (("back to back", 0.0), ("1 ms apart", 0.001)):
-        runs = {flag: [await play(publish=flag, pace=pace) for _ in range(ROUNDS)] for flag in (False, True)}
+    print(f"batches of {settings.ANSWER_STREAM_BATCH_SECONDS * 1000:.0f} ms; medians of {ROUNDS} rounds")
+    for label, pace, deltas in (("back to back", 0.0, 2000), ("1 ms apart", 0.001, 2000), ("20 ms apart", 0.02, 150)):
+        runs = {
+            flag: [await play(publish=flag, pace=pace, deltas=deltas) for _ in range(ROUNDS)] for flag in (False, True)
+        }
         base, published = runs[False], runs[True]
 
-        def per_delta_us(runs: list[tuple], index: int) -> float:
-            return statistics.median(run[index] for run in runs) / DELTAS * 1e6
+        def per_delta_us(runs: list[tuple], index: int, deltas: int = deltas) -> float:
+            return statistics.median(run[index] for run in runs) / deltas * 1e6
 
         cpu_added = per_delta_us(published, 0) - per_delta_us(base, 0)
         wall_added = per_delta_us(published, 1) - per_delta_us(base, 1)
         batches = statistics.median(run[2] for run in published)
         end_ms = statistics.median(run[3] for run in published) * 1000
         print(
-            f"{label}: loop CPU +{cpu_added:.1f} µs/delta (baseline {per_delta_us(base, 0):.1f}), "
-            f"wall +{wall_added:.1f} µs/delta (baseline {per_delta_us(base, 1):.1f}), "
-            f"{batches:.0f} batches, end in Redis {end_ms:.1f} ms after the last delta"
+            f"{label}, {deltas} deltas: loop CPU +{cpu_added:.1f} µs/delta (baseline {per_delta_us(base, 0):.1f}), "
+            f"+{cpu_added * deltas / batches:.0f} µs/batch; wall +{wall_added:.1f} µs/delta "
+            f"(baseline {per_delta_us(base, 1):.1f}); {batches:.0f} batches; "
+            f"end in Redis {end_ms:.1f} ms after the last delta"
         )
 
 

@@ -423,7 +423,9 @@ DEFAULT_SYSTEM_PROMPT = env_str("DEFAULT_SYSTEM_PROMPT", "You are a helpful assi
 STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 1.0)
 STREAM_ABANDONED_SECONDS = env_int("STREAM_ABANDONED_SECONDS", 120)
 # An answer in flight is also a Redis stream (conversations/answer_relay.py), for `resume` on any process.
-ANSWER_STREAM_MAXLEN = env_int("ANSWER_STREAM_MAXLEN", 20000)
+ANSWER_STREAM_MAXLEN = env_int("ANSWER_STREAM_MAXLEN", 5000)
+# Deltas gathered this long become one entry: one Redis write per batch, not per token.
+ANSWER_STREAM_BATCH_SECONDS = env_float("ANSWER_STREAM_BATCH_SECONDS", 0.05)
 # Beyond STREAM_ABANDONED_SECONDS, so a follower of a dead process's answer still finds its stream.
 ANSWER_STREAM_EXPIRY_SECONDS = env_int("ANSWER_STREAM_EXPIRY_SECONDS", STREAM_ABANDONED_SECONDS + 60)
 if ANSWER_STREAM_EXPIRY_SECONDS <= STREAM_ABANDONED_SECONDS:

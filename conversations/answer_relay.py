@@ -1,13 +1,13 @@
 """An answer in flight, published to Redis so that `resume` works on any web process.
 
 Each answer streaming with Redis configured has a Redis stream `answer-deltas:<id>`: a `start`
-entry, one entry per delta (`seq`, `text`), then an `end` entry carrying the `done` frame when
-there is one. The stream loop never waits for Redis: a delta is appended to a list and one writer
-task per answer sends whatever has gathered in one pipeline (XADD each, trimmed to
-ANSWER_STREAM_MAXLEN, and EXPIRE), so a slow Redis makes batches larger, not tokens later. The
-stream expires ANSWER_STREAM_EXPIRY_SECONDS after its last write, longer than
-STREAM_ABANDONED_SECONDS, so a follower of a stream whose process died still finds it and can end
-the answer as `interrupted`. Without REDIS_URL nothing is published (one process: turns.LIVE is
+entry, entries of deltas (`seq` of the first, `texts`), then an `end` entry carrying the `done`
+frame when there is one. The stream loop never waits for Redis: a delta is appended to a list, and
+one writer task per answer sends what gathered in ANSWER_STREAM_BATCH_SECONDS as one entry, in one
+pipeline with its EXPIRE, trimmed to about ANSWER_STREAM_MAXLEN entries; a slow Redis makes
+entries larger, not tokens later. The stream expires ANSWER_STREAM_EXPIRY_SECONDS after its last
+write, longer than STREAM_ABANDONED_SECONDS, so a follower of a stream whose process died still
+finds it and can end the answer as `interrupted`. Without REDIS_URL nothing is published (one process: turns.LIVE is
 enough), and a Redis failure only costs the cross-process catch-up: the stored answer is sent.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,19 +42,30 @@ def enabled() -> bool:
 
 
 class Publisher:
-    """Writes one answer's frames to its Redis stream in batches; `frame` is a listener of the answer."""
+    """Writes one answer's frames to its Redis stream in batches; `frame` is a listener of the answer.
+
+    One XADD per batch however fast the model writes; a follower is at most a batch behind."""
 
     def __init__(self, message_id: str) -> None:
         self.key = KEY.format(message_id)
-        self.pending: list[dict[str, str]] = [{"start": "1"}]
-        self.ended = False
+        self.started = False
+        self.texts: list[str] = []
+        self.first_seq = 1
+        self.end: dict[str, str] | None = None
+        self.expiry_set = -1e9  # monotonic time the stream's expiry was last renewed
         self.wake = asyncio.Event()
         self.wake.set()
         self.writer = asyncio.create_task(self._write())
 
+    @property
+    def ended(self) -> bool:
+        return self.end is not None
+
     async def frame(self, frame: dict[str, Any]) -> None:
         if frame["type"] == "delta":
-            self.pending.append({"seq": str(frame["seq"]), "text": frame["text"]})
+            if not self.texts:
+                self.first_seq = frame["seq"]
+            self.texts.append(frame["text"])
         elif frame["type"] == "done":
             self._end(frame)
         self.wake.set()
@@ -68,27 +80,46 @@ class Publisher:
         self.writer.add_done_callback(_closing.discard)
 
     def _end(self, done: dict[str, Any] | None) -> None:
-        if not self.ended:
-            self.ended = True
-            self.pending.append({"end": "1", "done": json.dumps(done, default=str) if done else ""})
+        if self.end is None:
+            self.end = {"end": "1", "done": json.dumps(done, default=str) if done else ""}
+
+    def _take(self) -> list[dict[str, str]]:
+        batch = [] if self.started else [{"start": "1"}]
+        self.started = True
+        if self.texts:
+            batch.append({"seq": str(self.first_seq), "texts": json.dumps(self.texts)})
+            self.texts = []
+        if self.end is not None:
+            batch.append(self.end)
+        return batch
 
     async def _write(self) -> None:
         while True:
             await self.wake.wait()
+            if not self.ended:
+                await asyncio.sleep(settings.ANSWER_STREAM_BATCH_SECONDS)  # let more deltas gather
             self.wake.clear()
-            batch, self.pending = self.pending, []
+            ending, batch = self.ended, self._take()
             if batch:
                 await self._send(batch)
-            if self.ended and not self.pending:
+            if ending:
                 return
 
     async def _send(self, batch: list[dict[str, str]]) -> None:
+        """One round trip; the expiry is renewed at most once a second (it has a minute to spare)."""
+        now = time.monotonic()
+        renew = now - self.expiry_set >= 1.0 or "end" in batch[-1]
         try:
-            pipeline = _clients.get().for_running_loop().client.pipeline(transaction=False)
+            client = _clients.get().for_running_loop().client
+            if len(batch) == 1 and not renew:  # the common case, and a pipeline costs more
+                await client.xadd(self.key, batch[0], maxlen=settings.ANSWER_STREAM_MAXLEN, approximate=True)
+                return
+            pipeline = client.pipeline(transaction=False)
             for fields in batch:
                 pipeline.xadd(self.key, fields, maxlen=settings.ANSWER_STREAM_MAXLEN, approximate=True)
             pipeline.expire(self.key, settings.ANSWER_STREAM_EXPIRY_SECONDS)
             await pipeline.execute()
+            self.expiry_set = now
         except REDIS_FAILURES as error:
             warn_throttled(logger=logger, throttle=_warnings, message="answer stream not published", error=error)
 
@@ -128,10 +159,9 @@ async def follow(
                 if "end" in fields:
                     await send(json.loads(fields["done"]) if fields["done"] else await _stored(ended))
                     return True
-                if "seq" in fields and int(fields["seq"]) > after_seq:
-                    await send(
-                        {"type": "delta", "message_id": message_id, "seq": int(fields["seq"]), "text": fields["text"]}
-                    )
+                for seq, text in enumerate(json.loads(fields.get("texts", "[]")), start=int(fields.get("seq", 0))):
+                    if seq > after_seq:
+                        await send({"type": "delta", "message_id": message_id, "seq": seq, "text": text})
             read = await client.xread({key: last_id}, block=READ_BLOCK_MS)
             entries = read[0][1] if read else []
             if not entries and (done := await ended()) is not None:

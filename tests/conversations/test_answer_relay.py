@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.test import override_settings
 
 from conversations import answer_relay
 
+BATCH_WRITTEN = 0.2  # seconds: past ANSWER_STREAM_BATCH_SECONDS and the write
 STORED = {"type": "done", "message": {"content": "stored"}}
 
 
@@ -38,12 +40,12 @@ async def test_a_follower_gets_the_deltas_after_its_seq_then_the_live_ones_once_
     publisher = answer_relay.Publisher(answer_id)
     for seq in range(1, 6):
         await publisher.frame(delta(answer_id, seq))
-    await asyncio.sleep(0.05)  # the first batch is written
+    await asyncio.sleep(BATCH_WRITTEN)
     follower = Recorder()
     following = asyncio.create_task(
         answer_relay.follow(message_id=answer_id, after_seq=2, send=follower, ended=never_ended)
     )
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(BATCH_WRITTEN)
     for seq in range(6, 9):
         await publisher.frame(delta(answer_id, seq))
     await publisher.frame({"type": "done", "message": {"content": "live"}})
@@ -69,7 +71,7 @@ async def test_a_silent_stream_ends_with_the_stored_answer_once_it_has_ended() -
     answer_id = str(uuid.uuid4())
     publisher = answer_relay.Publisher(answer_id)
     await publisher.frame(delta(answer_id, 1))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(BATCH_WRITTEN)
     publisher.writer.cancel()  # its process died: no end entry will come
     asks = []
 
@@ -87,13 +89,23 @@ async def test_a_silent_stream_ends_with_the_stored_answer_once_it_has_ended() -
 async def test_a_stream_trimmed_past_the_callers_seq_gives_the_stored_answer() -> None:
     answer_id = str(uuid.uuid4())
     publisher = answer_relay.Publisher(answer_id)
-    for seq in range(1, 400):  # XADD's approximate trimming removes whole nodes (100 entries)
-        await publisher.frame(delta(answer_id, seq))
-    await asyncio.sleep(0.1)
+    publisher.writer.cancel()
+    # One entry a batch; XADD's approximate trimming removes whole nodes (100 entries).
+    await publisher._send([{"seq": str(seq), "texts": json.dumps([f"w{seq} "])} for seq in range(1, 400)])
     follower = Recorder()
     assert await answer_relay.follow(message_id=answer_id, after_seq=1, send=follower, ended=stored) is True
     assert follower.frames == [STORED]
-    publisher.writer.cancel()
+
+
+async def test_deltas_arriving_together_are_one_entry() -> None:
+    answer_id = str(uuid.uuid4())
+    publisher = answer_relay.Publisher(answer_id)
+    for seq in range(1, 51):
+        await publisher.frame(delta(answer_id, seq))
+    publisher.close()
+    await publisher.writer
+    entries = await answer_relay._clients.get().for_running_loop().client.xrange(answer_relay.KEY.format(answer_id))
+    assert len(entries) == 3  # start, the fifty deltas, end
 
 
 async def test_an_unknown_answer_has_no_stream() -> None:
