@@ -7,7 +7,8 @@ Run from the project root:
 A stream of deltas is played on one event loop, as turns.stream_turn plays it to its listeners:
 once with a no-op listener (the baseline), once with the Redis publisher as a listener. Deltas
 come back to back (far faster than any model), 1 ms apart (a very fast model) and 20 ms apart (50
-tokens a second, a typical model, and the fewest deltas per batch). It prints the event loop's CPU
+tokens a second, a typical model, and the fewest deltas per batch), and 100 answers at once 20 ms
+apart (one writer per process gathers them all into one round trip). It prints the event loop's CPU
 time added per delta and per batch by publishing (the writes run on the same loop, so this is
 the cost the stream pays), the wall time per delta, the batches written, and how long after the
 last delta its end reaches Redis.
@@ -39,34 +40,37 @@ from conversations import answer_relay  # noqa: E402
 ROUNDS = 5
 
 
-async def play(*, publish: bool, pace: float, deltas: int) -> tuple[float, float, int, float]:
-    """(CPU s, wall s, batches, end latency s) of one stream of `deltas` deltas."""
-    answer_id = str(uuid.uuid4())
-    publisher = answer_relay.Publisher(answer_id) if publish else None
+async def play(*, publish: bool, pace: float, deltas: int, streams: int) -> tuple[float, float, int, float]:
+    """(CPU s, wall s, batches, end latency s) of `streams` answers of `deltas` deltas at once."""
     batches = 0
-    if publisher is not None:
-        send = publisher._send
+    send = answer_relay._Writer._send
 
-        async def counted(batch: list[dict[str, str]]) -> None:
-            nonlocal batches
-            batches += 1
-            await send(batch)
+    async def counted(writer: answer_relay._Writer, publishers: list) -> None:
+        nonlocal batches
+        batches += 1
+        await send(writer, publishers)
 
-        publisher._send = counted  # type: ignore[method-assign]
+    answer_relay._Writer._send = counted  # type: ignore[method-assign]
+    publishers = [answer_relay.Publisher(str(uuid.uuid4())) if publish else None for _ in range(streams)]
 
     async def nothing(frame: dict) -> None:
         return None
 
-    listener = publisher.frame if publisher is not None else nothing
+    async def answer(publisher: answer_relay.Publisher | None) -> None:
+        listener = publisher.frame if publisher is not None else nothing
+        for seq in range(1, deltas + 1):
+            await listener({"type": "delta", "message_id": "bench", "seq": seq, "text": "word "})
+            await asyncio.sleep(pace)
+
     cpu, wall = time.process_time(), time.perf_counter()
-    for seq in range(1, deltas + 1):
-        await listener({"type": "delta", "message_id": answer_id, "seq": seq, "text": "word "})
-        await asyncio.sleep(pace)
+    await asyncio.gather(*(answer(publisher) for publisher in publishers))
     played_cpu, played_wall = time.process_time() - cpu, time.perf_counter() - wall
     ending = time.perf_counter()
-    if publisher is not None:
-        publisher.close()
-        await publisher.writer
+    for publisher in publishers:
+        if publisher is not None:
+            publisher.close()
+            await publisher.flushed.wait()
+    answer_relay._Writer._send = send  # type: ignore[method-assign]
     return played_cpu, played_wall, batches, time.perf_counter() - ending
 
 
@@ -74,9 +78,17 @@ async def main() -> None:
     if not answer_relay.enabled():
         raise SystemExit("Set REDIS_URL: without Redis nothing is published.")
     print(f"batches of {settings.ANSWER_STREAM_BATCH_SECONDS * 1000:.0f} ms; medians of {ROUNDS} rounds")
-    for label, pace, deltas in (("back to back", 0.0, 2000), ("1 ms apart", 0.001, 2000), ("20 ms apart", 0.02, 150)):
+    cases = (
+        ("1 answer, back to back", 0.0, 2000, 1),
+        ("1 answer, 1 ms apart", 0.001, 2000, 1),
+        ("1 answer, 20 ms apart", 0.02, 150, 1),
+        ("100 answers at once, 20 ms apart", 0.02, 100, 100),
+    )
+    for label, pace, per_answer, streams in cases:
+        deltas = per_answer * streams
         runs = {
-            flag: [await play(publish=flag, pace=pace, deltas=deltas) for _ in range(ROUNDS)] for flag in (False, True)
+            flag: [await play(publish=flag, pace=pace, deltas=per_answer, streams=streams) for _ in range(ROUNDS)]
+            for flag in (False, True)
         }
         base, published = runs[False], runs[True]
 
@@ -88,7 +100,7 @@ async def main() -> None:
         batches = statistics.median(run[2] for run in published)
         end_ms = statistics.median(run[3] for run in published) * 1000
         print(
-            f"{label}, {deltas} deltas: loop CPU +{cpu_added:.1f} µs/delta (baseline {per_delta_us(base, 0):.1f}), "
+            f"{label} ({deltas} deltas): loop CPU +{cpu_added:.1f} µs/delta (baseline {per_delta_us(base, 0):.1f}), "
             f"+{cpu_added * deltas / batches:.0f} µs/batch; wall +{wall_added:.1f} µs/delta "
             f"(baseline {per_delta_us(base, 1):.1f}); {batches:.0f} batches; "
             f"end in Redis {end_ms:.1f} ms after the last delta"

@@ -3,9 +3,9 @@
 Each answer streaming with Redis configured has a Redis stream `answer-deltas:<id>`: a `start`
 entry, entries of deltas (`seq` of the first, `texts`), then an `end` entry carrying the `done`
 frame when there is one. The stream loop never waits for Redis: a delta is appended to a list, and
-one writer task per answer sends what gathered in ANSWER_STREAM_BATCH_SECONDS as one entry, in one
-pipeline with its EXPIRE, trimmed to about ANSWER_STREAM_MAXLEN entries; a slow Redis makes
-entries larger, not tokens later. The stream expires ANSWER_STREAM_EXPIRY_SECONDS after its last
+one writer task per event loop sends what every answer gathered in ANSWER_STREAM_BATCH_SECONDS,
+one entry per answer, in one pipeline (trimmed to about ANSWER_STREAM_MAXLEN entries); a slow
+Redis makes entries larger, not tokens later. The stream expires ANSWER_STREAM_EXPIRY_SECONDS after its last
 write, longer than STREAM_ABANDONED_SECONDS, so a follower of a stream whose process died still
 finds it and can end the answer as `interrupted`. Without REDIS_URL nothing is published (one process: turns.LIVE is
 enough), and a Redis failure only costs the cross-process catch-up: the stored answer is sent.
@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,7 +35,6 @@ _clients: PerRedisUrl[RedisClients] = PerRedisUrl(
     lambda url: RedisClients(url=url, scripts={}, timeout_seconds=READ_BLOCK_MS / 1000 + 1.0, max_connections=200)
 )
 _warnings = LogThrottle()
-_closing: set[asyncio.Task] = set()
 
 
 def enabled() -> bool:
@@ -42,9 +42,7 @@ def enabled() -> bool:
 
 
 class Publisher:
-    """Writes one answer's frames to its Redis stream in batches; `frame` is a listener of the answer.
-
-    One XADD per batch however fast the model writes; a follower is at most a batch behind."""
+    """One answer's stream: `frame` (a listener of the answer) gathers its deltas for the writer."""
 
     def __init__(self, message_id: str) -> None:
         self.key = KEY.format(message_id)
@@ -53,13 +51,8 @@ class Publisher:
         self.first_seq = 1
         self.end: dict[str, str] | None = None
         self.expiry_set = -1e9  # monotonic time the stream's expiry was last renewed
-        self.wake = asyncio.Event()
-        self.wake.set()
-        self.writer = asyncio.create_task(self._write())
-
-    @property
-    def ended(self) -> bool:
-        return self.end is not None
+        self.flushed = asyncio.Event()  # set once the end was written (or its write failed)
+        _writer().mark(self)
 
     async def frame(self, frame: dict[str, Any]) -> None:
         if frame["type"] == "delta":
@@ -68,22 +61,23 @@ class Publisher:
             self.texts.append(frame["text"])
         elif frame["type"] == "done":
             self._end(frame)
-        self.wake.set()
+        _writer().mark(self)
 
     def close(self) -> None:
         """End the stream (without a `done` if none was sent: the follower reads the stored answer).
 
-        The last batch is written in the background: an answer's caller never waits for Redis."""
+        Written with the next batch, in the background: an answer's caller never waits for Redis."""
         self._end(None)
-        self.wake.set()
-        _closing.add(self.writer)  # held until written, or the task could be collected unfinished
-        self.writer.add_done_callback(_closing.discard)
+        _writer().mark(self)
 
     def _end(self, done: dict[str, Any] | None) -> None:
         if self.end is None:
             self.end = {"end": "1", "done": json.dumps(done, default=str) if done else ""}
 
-    def _take(self) -> list[dict[str, str]]:
+    def take(self) -> list[dict[str, str]]:
+        """The entries gathered since the last batch (once the end is taken, nothing more)."""
+        if self.flushed.is_set():
+            return []
         batch = [] if self.started else [{"start": "1"}]
         self.started = True
         if self.texts:
@@ -93,35 +87,57 @@ class Publisher:
             batch.append(self.end)
         return batch
 
-    async def _write(self) -> None:
-        while True:
-            await self.wake.wait()
-            if not self.ended:
-                await asyncio.sleep(settings.ANSWER_STREAM_BATCH_SECONDS)  # let more deltas gather
-            self.wake.clear()
-            ending, batch = self.ended, self._take()
-            if batch:
-                await self._send(batch)
-            if ending:
-                return
 
-    async def _send(self, batch: list[dict[str, str]]) -> None:
-        """One round trip; the expiry is renewed at most once a second (it has a minute to spare)."""
+class _Writer:
+    """Every answer's gathered entries on one event loop, written together: one pipeline (one round
+    trip) per ANSWER_STREAM_BATCH_SECONDS however many answers stream, and no task while none do."""
+
+    def __init__(self) -> None:
+        self.dirty: dict[str, Publisher] = {}
+        self.task: asyncio.Task | None = None
+
+    def mark(self, publisher: Publisher) -> None:
+        self.dirty[publisher.key] = publisher
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.dirty:
+            await asyncio.sleep(settings.ANSWER_STREAM_BATCH_SECONDS)  # let more deltas gather
+            publishers, self.dirty = list(self.dirty.values()), {}
+            try:
+                await self._send(publishers)
+            finally:
+                for publisher in publishers:
+                    if publisher.end is not None:
+                        publisher.flushed.set()
+
+    async def _send(self, publishers: list[Publisher]) -> None:
+        """The expiry of each stream is renewed at most once a second (it has a minute to spare)."""
         now = time.monotonic()
-        renew = now - self.expiry_set >= 1.0 or "end" in batch[-1]
         try:
-            client = _clients.get().for_running_loop().client
-            if len(batch) == 1 and not renew:  # the common case, and a pipeline costs more
-                await client.xadd(self.key, batch[0], maxlen=settings.ANSWER_STREAM_MAXLEN, approximate=True)
-                return
-            pipeline = client.pipeline(transaction=False)
-            for fields in batch:
-                pipeline.xadd(self.key, fields, maxlen=settings.ANSWER_STREAM_MAXLEN, approximate=True)
-            pipeline.expire(self.key, settings.ANSWER_STREAM_EXPIRY_SECONDS)
-            await pipeline.execute()
-            self.expiry_set = now
+            pipeline = _clients.get().for_running_loop().client.pipeline(transaction=False)
+            for publisher in publishers:
+                entries = publisher.take()
+                for fields in entries:
+                    pipeline.xadd(publisher.key, fields, maxlen=settings.ANSWER_STREAM_MAXLEN, approximate=True)
+                if entries and (now - publisher.expiry_set >= 1.0 or publisher.end is not None):
+                    pipeline.expire(publisher.key, settings.ANSWER_STREAM_EXPIRY_SECONDS)
+                    publisher.expiry_set = now
+            if len(pipeline):
+                await pipeline.execute()
         except REDIS_FAILURES as error:
             warn_throttled(logger=logger, throttle=_warnings, message="answer stream not published", error=error)
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = weakref.WeakKeyDictionary()
+
+
+def _writer() -> _Writer:
+    loop = asyncio.get_running_loop()
+    if (writer := _writers.get(loop)) is None:
+        writer = _writers[loop] = _Writer()
+    return writer
 
 
 def publisher(message_id: str) -> Publisher | None:

@@ -50,7 +50,7 @@ async def test_a_follower_gets_the_deltas_after_its_seq_then_the_live_ones_once_
         await publisher.frame(delta(answer_id, seq))
     await publisher.frame({"type": "done", "message": {"content": "live"}})
     publisher.close()
-    await publisher.writer
+    await publisher.flushed.wait()
     assert await asyncio.wait_for(following, timeout=5) is True
     assert [frame.get("seq") for frame in follower.frames] == [3, 4, 5, 6, 7, 8, None]
     assert follower.frames[-1] == {"type": "done", "message": {"content": "live"}}
@@ -61,7 +61,7 @@ async def test_an_ended_stream_gives_the_stored_answer_without_replaying_deltas(
     publisher = answer_relay.Publisher(answer_id)
     await publisher.frame(delta(answer_id, 1))
     publisher.close()
-    await publisher.writer
+    await publisher.flushed.wait()
     follower = Recorder()
     assert await answer_relay.follow(message_id=answer_id, after_seq=0, send=follower, ended=stored) is True
     assert follower.frames == [STORED]
@@ -72,7 +72,7 @@ async def test_a_silent_stream_ends_with_the_stored_answer_once_it_has_ended() -
     publisher = answer_relay.Publisher(answer_id)
     await publisher.frame(delta(answer_id, 1))
     await asyncio.sleep(BATCH_WRITTEN)
-    publisher.writer.cancel()  # its process died: no end entry will come
+    # Its process dies: no end entry will come.
     asks = []
 
     async def ended_on_second_ask() -> dict[str, Any] | None:
@@ -85,16 +85,37 @@ async def test_a_silent_stream_ends_with_the_stored_answer_once_it_has_ended() -
     assert follower.frames[-1] == STORED
 
 
-@override_settings(ANSWER_STREAM_MAXLEN=3)
 async def test_a_stream_trimmed_past_the_callers_seq_gives_the_stored_answer() -> None:
     answer_id = str(uuid.uuid4())
-    publisher = answer_relay.Publisher(answer_id)
-    publisher.writer.cancel()
-    # One entry a batch; XADD's approximate trimming removes whole nodes (100 entries).
-    await publisher._send([{"seq": str(seq), "texts": json.dumps([f"w{seq} "])} for seq in range(1, 400)])
+    key = answer_relay.KEY.format(answer_id)
+    pipeline = answer_relay._clients.get().for_running_loop().client.pipeline(transaction=False)
+    for seq in range(1, 400):  # XADD's approximate trimming removes whole nodes (100 entries)
+        pipeline.xadd(key, {"seq": str(seq), "texts": json.dumps([f"w{seq} "])}, maxlen=3, approximate=True)
+    pipeline.expire(key, 60)
+    await pipeline.execute()
     follower = Recorder()
     assert await answer_relay.follow(message_id=answer_id, after_seq=1, send=follower, ended=stored) is True
     assert follower.frames == [STORED]
+
+
+async def test_answers_streaming_together_are_written_in_one_round_trip(monkeypatch) -> None:
+    rounds = []
+    send = answer_relay._Writer._send
+
+    async def counted(writer: answer_relay._Writer, publishers: list) -> None:
+        rounds.append(len(publishers))
+        await send(writer, publishers)
+
+    monkeypatch.setattr(answer_relay._Writer, "_send", counted)
+    answers = [str(uuid.uuid4()) for _ in range(20)]
+    publishers = [answer_relay.Publisher(answer_id) for answer_id in answers]
+    for seq in range(1, 11):
+        for answer_id, publisher in zip(answers, publishers, strict=True):
+            await publisher.frame(delta(answer_id, seq))
+    for publisher in publishers:
+        publisher.close()
+    await asyncio.gather(*(publisher.flushed.wait() for publisher in publishers))
+    assert rounds == [20]
 
 
 async def test_deltas_arriving_together_are_one_entry() -> None:
@@ -103,7 +124,7 @@ async def test_deltas_arriving_together_are_one_entry() -> None:
     for seq in range(1, 51):
         await publisher.frame(delta(answer_id, seq))
     publisher.close()
-    await publisher.writer
+    await publisher.flushed.wait()
     entries = await answer_relay._clients.get().for_running_loop().client.xrange(answer_relay.KEY.format(answer_id))
     assert len(entries) == 3  # start, the fifty deltas, end
 
