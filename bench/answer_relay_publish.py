@@ -66,10 +66,10 @@ async def play(*, publish: bool, pace: float, deltas: int, streams: int) -> tupl
     await asyncio.gather(*(answer(publisher) for publisher in publishers))
     played_cpu, played_wall = time.process_time() - cpu, time.perf_counter() - wall
     ending = time.perf_counter()
-    for publisher in publishers:
-        if publisher is not None:
-            publisher.close()
-            await publisher.flushed.wait()
+    ending_publishers = [publisher for publisher in publishers if publisher is not None]
+    for publisher in ending_publishers:
+        publisher.close()
+    await asyncio.gather(*(publisher.flushed.wait() for publisher in ending_publishers))
     answer_relay._Writer._send = send  # type: ignore[method-assign]
     return played_cpu, played_wall, batches, time.perf_counter() - ending
 
