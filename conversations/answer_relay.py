@@ -167,6 +167,9 @@ async def follow(
         # deltas cannot be replayed in full, so the caller gets the stored answer once it ends.
         await send(await _stored(ended))
         return True
+    if (done := await ended()) is not None:  # stored, its end entry not yet written: nothing to follow
+        await send(done)
+        return True
     try:
         while True:
             for entry_id, raw in entries:
