@@ -466,6 +466,14 @@ if STREAM_RETRY_AFTER_SECONDS < 1:
 SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 20.0)
 if SHUTDOWN_GRACE_SECONDS < 0:
     raise ImproperlyConfigured(f"SHUTDOWN_GRACE_SECONDS={SHUTDOWN_GRACE_SECONDS} must not be negative")
+# An answer in flight is also a Redis stream (conversations/answer_relay.py), for `resume` on any process.
+ANSWER_STREAM_MAXLEN = env_int("ANSWER_STREAM_MAXLEN", 5000)
+# Deltas gathered this long become one entry: one Redis write per batch, not per token.
+ANSWER_STREAM_BATCH_SECONDS = env_float("ANSWER_STREAM_BATCH_SECONDS", 0.05)
+# Beyond STREAM_ABANDONED_SECONDS, so a follower of a dead process's answer still finds its stream.
+ANSWER_STREAM_EXPIRY_SECONDS = env_int("ANSWER_STREAM_EXPIRY_SECONDS", STREAM_ABANDONED_SECONDS + 60)
+if ANSWER_STREAM_EXPIRY_SECONDS <= STREAM_ABANDONED_SECONDS:
+    raise ImproperlyConfigured("ANSWER_STREAM_EXPIRY_SECONDS must be more than STREAM_ABANDONED_SECONDS")
 SUMMARY_MODEL = env_str("SUMMARY_MODEL", "")
 SUMMARY_MAX_TOKENS = env_int("SUMMARY_MAX_TOKENS", 300)
 # Experiments (presets/experiments/statistics.py): observations each variant needs before a verdict.

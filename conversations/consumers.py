@@ -34,10 +34,10 @@ from chatpresets.errors import (
 )
 from chatpresets.observability import metrics, timing
 from conversations import services
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from conversations.payloads import ack_frame, error_payload, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
-from conversations.turns import attach, stop_answer, stream_turn
+from conversations.turns import resume, stop_answer, stream_turn
 from tenancy import access, denials
 from tenancy.chat_caller import ChatCaller, chat_caller_as_stored
 from tenancy.ws_auth import CLOSE_TOO_MANY_FAILED_ATTEMPTS, CLOSE_UNAUTHENTICATED
@@ -131,6 +131,7 @@ def error_frame(error: DomainError) -> dict[str, Any]:
 
 class ConversationConsumer(AsyncJsonWebsocketConsumer):
     task: asyncio.Task | None = None
+    catch_up: asyncio.Task | None = None  # a `resume` following an answer
     expiry_watch: asyncio.Task | None = None
     groups_joined: tuple[str, ...] = ()
 
@@ -198,8 +199,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.closed = True  # a streaming answer goes on; a reconnecting socket can `resume` it
         if self.opened:
             metrics.OPEN_WEBSOCKETS.labels().dec()
-        if self.expiry_watch is not None:
-            self.expiry_watch.cancel()
+        for watcher in (self.expiry_watch, self.catch_up):
+            if watcher is not None:
+                watcher.cancel()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -323,13 +325,26 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             timing.leave(turn)  # the answer's task keeps the turn; the next frame starts clean
 
     async def on_resume(self, content: dict[str, Any]) -> None:
-        """Catch up on an answer after a reconnect: live deltas after `after_seq`, or the stored answer."""
+        """Catch up on an answer after a reconnect: its deltas after `after_seq`, then live ones, from
+        whichever process streams it; or the stored answer."""
         message_id, after = str(content.get("message_id", "")), content.get("after_seq", 0)
         if not isinstance(after, int) or after < 0:
             raise services.InvalidInput("`after_seq` must be a whole number.")
         message = await database_sync_to_async(answer_in)(self.conversation, message_id)
-        if not await attach(message_id=str(message.pk), after_seq=after, send=self.send_frame):
-            await self.send_json({"type": "done", "message": message_payload(message)})
+        if self.catch_up is not None:
+            self.catch_up.cancel()  # a second resume replaces the first
+        # A task: following an answer streamed by another process lasts as long as the answer.
+        self.catch_up = asyncio.create_task(self.follow(message, after))
+
+    async def follow(self, message: Message, after: int) -> None:
+        try:
+            if not await resume(message_id=str(message.pk), after_seq=after, send=self.send_frame):
+                await self.send_frame({"type": "done", "message": message_payload(message)})
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            await self.send_frame(error_frame(dependency_failure(exc)))
+        except Exception:
+            logger.exception("resume of answer %s failed", message.pk)
+            await self.send_frame(error_payload(None))
 
     @property
     def api_key_id(self) -> Any:

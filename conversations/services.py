@@ -437,6 +437,16 @@ def interrupt_abandoned_answers(*, conversation_id: Any = None) -> int:
     return finished
 
 
+def answer_if_ended(*, message_id: Any) -> Message | None:
+    """The answer once it has ended, or None while it may still be streaming somewhere. One left
+    unwritten for STREAM_ABANDONED_SECONDS lost its process: it is ended here as `interrupted`, as
+    the sweep would, so a reader following it does not wait for the next sweep."""
+    message = Message.objects.get(pk=message_id)
+    if message.status in UNFINISHED and interrupt_abandoned_answers(conversation_id=message.conversation_id):
+        message.refresh_from_db()
+    return None if message.status in UNFINISHED else message
+
+
 def _finish_abandoned(message: Message) -> None:
     holds = message.holds or {}
     admission = metered.admission_from(holds)

@@ -25,7 +25,7 @@ from chatpresets import request_context, shutdown
 from chatpresets.errors import DomainError
 from chatpresets.llm import gateway
 from chatpresets.observability import timing
-from conversations import metered, services
+from conversations import answer_relay, metered, services
 from conversations.models import Message, MessageStatus
 from conversations.payloads import message_payload, money
 
@@ -84,6 +84,19 @@ async def attach(*, message_id: str, after_seq: int, send: Send) -> bool:
     return True
 
 
+async def resume(*, message_id: str, after_seq: int, send: Send) -> bool:
+    """Catch `send` up on the answer wherever it streams: from this process's buffer, or from its
+    Redis stream (answer_relay.py) when another process runs it; False if it streams nowhere now."""
+    if await attach(message_id=message_id, after_seq=after_seq, send=send):
+        return True
+
+    async def ended() -> dict[str, Any] | None:
+        message = await database_sync_to_async(services.answer_if_ended)(message_id=message_id)
+        return None if message is None else {"type": "done", "message": message_payload(message)}
+
+    return await answer_relay.follow(message_id=message_id, after_seq=after_seq, send=send, ended=ended)
+
+
 async def prepare_off_loop(prepare: Callable[[], services.PreparedTurn]) -> services.PreparedTurn:
     """Prepare a turn in a worker thread; if the caller is cancelled meanwhile (the client left),
     the thread still finishes, so the turn it prepared is ended at once and holds nothing."""
@@ -98,10 +111,18 @@ async def prepare_off_loop(prepare: Callable[[], services.PreparedTurn]) -> serv
 
 
 async def stream_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:
-    """Stream the prepared answer to `send` (and any listener that attaches) and return it stored."""
-    buffer = _Buffer()
-    with shutdown.streaming(functools.partial(_interrupt, buffer)):
-        return await _stream_turn(prepared=prepared, send=send, buffer=buffer)
+    """Stream the prepared answer to `send` (and any listener that attaches, here or, through its
+    Redis stream, in another process) and return it stored."""
+    answer_id, buffer = str(prepared.assistant_message.pk), _Buffer()
+    publisher = answer_relay.publisher(answer_id)
+    if publisher is not None:
+        buffer.listeners.append(publisher.frame)
+    try:
+        with shutdown.streaming(functools.partial(_interrupt, buffer)):
+            return await _stream(prepared, answer_id, buffer, send)
+    finally:
+        if publisher is not None:
+            publisher.close()  # after the answer is stored: a follower's end comes with its `done`
 
 
 def _interrupt(buffer: _Buffer) -> None:
@@ -111,8 +132,7 @@ def _interrupt(buffer: _Buffer) -> None:
         buffer.model.cancel()
 
 
-async def _stream_turn(*, prepared: services.PreparedTurn, send: Send, buffer: _Buffer) -> Message:
-    answer_id = str(prepared.assistant_message.pk)
+async def _stream(prepared: services.PreparedTurn, answer_id: str, buffer: _Buffer, send: Send) -> Message:
     request_context.note(conversation_id=prepared.conversation_id, message_id=answer_id)
     buffer.listeners.append(send)
     LIVE[answer_id] = buffer

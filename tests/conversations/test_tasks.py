@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import tasks
+from conversations import services, tasks
 from conversations.models import Conversation, Message, MessageStatus, UsageRecord
 from tests.conversations.test_http import send
 
@@ -97,6 +97,17 @@ def test_abandoned_streams_become_interrupted_and_keep_text(conversation) -> Non
     fresh.refresh_from_db()
     assert (stale.status, stale.content, stale.error_code) == ("interrupted", "half an ans", "worker_lost")
     assert fresh.status == "streaming"
+
+
+def test_following_an_answer_ends_it_once_stale_and_waits_while_it_is_fresh(conversation) -> None:
+    stale = add(conversation, 7, "assistant", "half an ans", status=MessageStatus.STREAMING)
+    Message.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    ended = services.answer_if_ended(message_id=stale.pk)
+    assert (ended.status, ended.content, ended.error_code) == ("interrupted", "half an ans", "worker_lost")
+    Message.objects.filter(pk=stale.pk).update(status=MessageStatus.STREAMING, updated_at=timezone.now())
+    assert services.answer_if_ended(message_id=stale.pk) is None  # written recently: its process lives
+    done = add(conversation, 8, "assistant", "all of it")
+    assert services.answer_if_ended(message_id=done.pk).status == "complete"
 
 
 def test_a_stale_unfinished_answer_is_interrupted_by_the_next_turn_without_the_sweep(

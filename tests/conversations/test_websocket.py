@@ -260,6 +260,24 @@ async def test_reconnecting_socket_resumes_a_live_answer_where_it_left_off(chat,
     await second.disconnect()
 
 
+async def test_without_redis_a_reconnecting_socket_resumes_from_this_process(chat, fake_llm, settings) -> None:
+    settings.REDIS_URL = ""  # the embedded run: one process, nothing published
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 20, 0.02
+    first = communicator(chat["path"], chat["key"])
+    await first.connect()
+    await first.send_json_to({"type": "send", "content": "long answer please"})
+    await first.receive_json_from()  # ack
+    message_id = (await first.receive_json_from())["message_id"]
+    await first.disconnect()
+    second = communicator(chat["path"], chat["key"])
+    await second.connect()
+    await second.send_json_to({"type": "resume", "message_id": message_id, "after_seq": 1})
+    frames = await frames_until_done(second)
+    assert [f["seq"] for f in frames[:-1]] == list(range(2, 21))
+    assert frames[-1]["message"]["content"] == "".join(f"w{i} " for i in range(20))
+    await second.disconnect()
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_an_unexpected_failure_is_an_error_frame_and_the_socket_lives_on(chat, fake_llm, monkeypatch) -> None:
     async def broken_stream(**kwargs):
