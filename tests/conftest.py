@@ -171,6 +171,7 @@ def fake_llm(fake_server: FakeLLMServer, settings: Any) -> Iterator[Any]:
     settings.DEFAULT_MODEL = "fake"
     catalogue.catalogue.cache_clear()
     gateway._breakers.clear()
+    gateway._endpoint_names.clear()  # the fake server's URL is named by whichever catalogue saw it first
     llm = fake_server.llm
     llm.faults.clear()
     llm.requests.clear()
@@ -178,6 +179,7 @@ def fake_llm(fake_server: FakeLLMServer, settings: Any) -> Iterator[Any]:
     yield llm
     catalogue.catalogue.cache_clear()
     gateway._breakers.clear()
+    gateway._endpoint_names.clear()
 
 
 def _close_old_connections_outside_atomic(**kwargs: Any) -> None:
