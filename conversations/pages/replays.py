@@ -14,13 +14,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from chatpresets.errors import DomainError, Forbidden, InvalidInput
+from chatpresets.errors import DomainError, Forbidden
 from conversations.api.replay_serializers import PromptSetWriteSerializer, ReplayStartSerializer
 from conversations.replays import services
 from conversations.replays.models import Replay
 from conversations.replays.selectors import item_difference, prompt_sets_of, replay_totals, replays_of
 from presets.models import Preset
-from presets.pages.access import form_data, preset_in_page, refused
+from presets.pages.access import checked, form_data, preset_in_page, refused
 from presets.pages.listing import frame
 from presets.selectors import Access
 from tenancy.models import Membership
@@ -100,12 +100,10 @@ def prompt_set_create(request: HttpRequest, org_slug: str, preset_id: Any) -> Ht
     membership, preset = _keeper(request, org_slug, preset_id)
     lines = [line.strip() for line in request.POST.get("prompts", "").splitlines()]
     data = {"name": request.POST.get("name", "").strip(), "prompts": [line for line in lines if line]}
-    serializer = PromptSetWriteSerializer(data=data)
     try:
-        if not serializer.is_valid():
-            fields = {name: [str(e) for e in errors] for name, errors in serializer.errors.items()}
-            raise InvalidInput("Check the prompt set's name and prompts.", details={"fields": fields})
-        prompt_set = services.prompt_set_create(preset=preset, actor=request.user, **serializer.validated_data)
+        prompt_set = services.prompt_set_create(
+            preset=preset, actor=request.user, **checked(PromptSetWriteSerializer, data)
+        )
     except DomainError as error:
         return refused(request, error, org=membership.org)
     messages.success(request, f"Prompt set {prompt_set.name} saved with {len(prompt_set.prompts)} prompts.")

@@ -54,6 +54,11 @@ def form_data(serializer_class: type, request: HttpRequest, **context: Any) -> d
     """The POSTed form checked by the API's serializer for the same action; its errors are `invalid`."""
     # A blank field is an absent one, as in a JSON body that leaves it out.
     data = {key: value for key, value in request.POST.items() if value.strip() and key != "csrfmiddlewaretoken"}
+    return checked(serializer_class, data, **context)
+
+
+def checked(serializer_class: type, data: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """`data` checked by the API's serializer; its errors are `invalid`, field by field."""
     serializer = serializer_class(data=data, context=context)
     if not serializer.is_valid():
         fields = {name: [str(e) for e in errors] for name, errors in serializer.errors.items()}
