@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatpresets import shutdown
+from chatpresets import admission, shutdown
 from chatpresets.bearer import bearer_secret
 from chatpresets.errors import (
     DomainError,
@@ -31,6 +31,7 @@ from chatpresets.errors import (
     TooLarge,
     dependency_failure,
     error_body,
+    openai_fields,
     too_large,
 )
 from chatpresets.llm import gateway
@@ -60,16 +61,6 @@ ROLES = {"system", "user", "assistant"}
 PASSTHROUGH = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")
 
 logger = logging.getLogger(__name__)
-
-# OpenAI's `error.type` by status, so its clients and SDKs classify our refusals as theirs.
-OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
-OPENAI_ERROR_TYPES |= {429: "rate_limit_error", 500: "server_error", 502: "api_error", 503: "service_unavailable_error"}
-
-
-def openai_fields(error: DomainError) -> dict[str, Any]:
-    """OpenAI's `type` and `param` (the field at fault, or null), added beside the error's own keys."""
-    kind = OPENAI_ERROR_TYPES.get(error.status_code, "invalid_request_error")
-    return {"type": kind, "param": error.details.get("field")}
 
 
 def error_response(error: DomainError) -> HttpResponse:
@@ -135,6 +126,7 @@ def _model_names(secret: str) -> list[str]:
     return allowed_models(membership) + [f"preset:{slug}" for slug in presets]
 
 
+@admission.starts_turns
 @csrf_exempt
 @accepts("POST", refuse=error_response)
 async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
