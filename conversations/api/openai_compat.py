@@ -285,13 +285,21 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
 
 
 async def _complete(call: Call) -> JsonResponse:
-    try:
-        result = await metered.complete(call.metered)
-    except BaseException as error:  # cancelled: Django cancels the view when its client disconnects
-        await database_sync_to_async(metered.release)(
-            call.metered, client_left=isinstance(error, asyncio.CancelledError)
-        )
-        raise
+    task = asyncio.ensure_future(metered.complete(call.metered))
+    # A draining process interrupts the call past its grace and waits for this block to end, so
+    # the hold is given back while the process still runs, not left to expire.
+    with shutdown.streaming(task.cancel):
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:  # Django cancels the view when its client disconnects
+            task.cancel()
+            await asyncio.shield(database_sync_to_async(metered.release)(call.metered, client_left=True))
+            raise
+        if task.cancelled() or task.exception() is not None:
+            await database_sync_to_async(metered.release)(call.metered)
+            if task.cancelled():
+                raise shutdown.ShuttingDown()
+        result = task.result()
     completion_tokens = count_text(result.text, call.metered.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
     if result.status == "interrupted":  # recorded and charged: the tokens were spent
