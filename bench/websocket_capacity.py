@@ -191,6 +191,7 @@ async def stream_all(args: argparse.Namespace, pid: int, sockets: list) -> dict[
         "ttft_max_ms": max(ttfts, default=None),
         "peak_streaming_at_once": peak_streaming(verdicts),
         "all_streaming_at_once": bool(first_deltas and dones) and max(first_deltas) < min(dones),
+        "closed_by_server": sum(1 for socket in sockets if socket.ws is not None and socket.ws.closed),
         "peak_rss_kib": sampler.peak_rss_kib(),
         "cpu_mean_percent": cpu_mean,
         "cpu_peak_percent": cpu_peak,
@@ -237,7 +238,9 @@ def main() -> int:
     try:
         with web_process(env) as (process, base, log):
             results = asyncio.run(measure(args, process.pid, base, secret, conversations))
-            results["server_log_tail"] = log.read_text(errors="replace")[-3000:]
+            server_log = log.read_text(errors="replace")
+            results["server_log_errors"] = sum(" ERROR " in line for line in server_log.splitlines())
+            results["server_log_tail"] = server_log[-3000:]
     finally:
         fake.terminate()
         fake.wait(timeout=10)

@@ -63,6 +63,8 @@ def streaming_table(results: dict[str, Any]) -> list[str]:
         f"{run['duplicates']} |",
         f"| text mismatches | {run['text_mismatches']} |",
         f"| errors | {errors} |",
+        f"| sockets the server closed before the bench did | {run.get('closed_by_server', '-')} |",
+        f"| ERROR lines in the server's log | {results.get('server_log_errors', '-')} |",
         f"| most sockets streaming at the same moment | {run['peak_streaming_at_once']:,} |",
         f"| every socket streaming at once (last first delta before first `done`) | "
         f"{'yes' if run['all_streaming_at_once'] else 'no'} |",
