@@ -176,7 +176,11 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "chatpresets"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {
+                "socket_connect_timeout": 1,
+                "socket_timeout": 1,
+                "pool_class": "chatpresets.redis_pools.SharedConnectionPool",
+            },
         }
     }
     # An idle socket's receive is a blocking BZPOPMIN that Redis answers after brpop_timeout (5 s);
@@ -189,10 +193,16 @@ if REDIS_URL:
         raise ImproperlyConfigured(
             f"CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS must exceed {RedisChannelLayer.brpop_timeout} seconds."
         )
-    CHANNEL_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS}
+    CHANNEL_LAYER_HOST = {
+        "address": REDIS_URL,
+        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
+        # Per process and event loop: group sends past it wait for a connection, up to the timeout.
+        "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 100, minimum=2),
+        "timeout": env_float("CHANNEL_LAYER_POOL_TIMEOUT_SECONDS", 5.0),
+    }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "chatpresets.redis_pools.BoundedRedisChannelLayer",
             "CONFIG": {"hosts": [CHANNEL_LAYER_HOST], "prefix": env_str("CHANNEL_LAYER_PREFIX", "chatpresets")},
         }
     }
