@@ -10,9 +10,10 @@ counts streams, not that queue; this gate watches the queue and refuses before a
   token less the model's; `observe`, from the turn's timing), the queue is standing. CoDel's test
   (RFC 8289): the minimum, not the mean, so one slow turn does not shut the gate, and a burst that
   drains does not either. A turn still waiting for admission a whole interval counts as well;
-- while it stands, a caller with a turn waiting, or one admitted in the last RECENT_SECONDS, is
-  refused (503 `overloaded`, reason `admission_wait`): a client firing turns backs off until the
-  process keeps up again, while a person's occasional turn still gets in;
+- while it stands, new turns are refused (503 `overloaded`, reason `admission_wait`) but for one
+  an interval, from a caller with no turn waiting and none admitted in the last RECENT_SECONDS: the
+  queue drains, clients firing turns back off until the process keeps up again, and a quiet
+  tenant's occasional turn still gets in beside a busy one's flood;
 - one caller may hold STREAM_ORG_SHARE of TURN_ADMISSION_MAX_PENDING waiting turns (`admission_share`),
   and at TURN_ADMISSION_MAX_PENDING everyone is refused (`admission_queue`): the bound on how long
   an admitted turn can wait behind a burst.
@@ -80,6 +81,7 @@ class Gate:
         self.pending: dict[object, tuple[Hashable, float]] = {}  # token → (caller, arrival); oldest first
         self.by_caller: Counter[Hashable] = Counter()
         self.served: dict[Hashable, float] = {}  # caller → when a turn of theirs was last admitted
+        self.admitted_while_standing = -math.inf
         self.window_started = clock()
         self.window_min = math.inf
         self.standing = False
@@ -94,9 +96,7 @@ class Gate:
                 reason, value = "admission_queue", settings.TURN_ADMISSION_MAX_PENDING
             elif self.by_caller[caller] >= share:
                 reason, value = "admission_share", share
-            elif self.standing and (
-                self.by_caller[caller] or now - self.served.get(caller, -math.inf) < RECENT_SECONDS
-            ):
+            elif self.standing and not self._admits_while_standing(caller, now):
                 reason, value = "admission_wait", settings.TURN_ADMISSION_TARGET_MS
             else:
                 token = object()
@@ -104,6 +104,16 @@ class Gate:
                 self.by_caller[caller] += 1
                 return token
         raise refused(reason, value)
+
+    def _admits_while_standing(self, caller: Hashable, now: float) -> bool:
+        """One turn an interval, from a caller with none waiting and none admitted lately: the queue
+        drains, yet a quiet tenant is not shut out by a busy one (under the lock)."""
+        if self.by_caller[caller] or now - self.served.get(caller, -math.inf) < RECENT_SECONDS:
+            return False
+        if now - self.admitted_while_standing < settings.TURN_ADMISSION_INTERVAL_MS / 1000:
+            return False
+        self.admitted_while_standing = now
+        return True
 
     def leave(self, token: object, *, admitted: bool) -> None:
         """The turn is no longer waiting (admitted, or refused further on, or answering). Idempotent."""

@@ -70,6 +70,20 @@ def test_while_the_queue_stands_a_caller_just_served_is_refused_and_a_quiet_one_
     gate.leave(quiet, admitted=False)
 
 
+def test_while_the_queue_stands_only_one_quiet_callers_turn_gets_in_an_interval() -> None:
+    clock = Clock()
+    gate = standing_gate(clock)
+    gate.enter("first-quiet")
+    assert refusal_reason(gate, "second-quiet") == "admission_wait"
+    clock.advance(0.050)
+    gate.observe(0.070)  # the queue still stands
+    assert refusal_reason(gate, "second-quiet") == "admission_wait"
+    clock.advance(0.060)  # a new interval: it still stands (70 ms), and one more may enter
+    gate.enter("second-quiet")
+    assert gate.standing
+    assert refusal_reason(gate, "third-quiet") == "admission_wait"
+
+
 def test_a_caller_not_served_for_a_while_gets_in_even_while_the_queue_stands() -> None:
     clock = Clock()
     gate = standing_gate(clock)
