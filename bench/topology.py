@@ -89,6 +89,7 @@ async def step(target: Target, rate: float, seconds: float, baseline_ms: float) 
 
 async def measure(direct: Target, routed: Target, options: Options) -> dict[str, Any]:
     """One topology: concurrency 1, the step-up to the knee, then 80% and 2x of the sustainable rate."""
+    load_before = os.getloadavg()[0]
     one = rules.concurrency_one(*await sequential(direct, routed, options.sequential))
     print(f"  concurrency 1: {json.dumps(one)}", file=sys.stderr)
     baseline = one["direct_ttft_p50_ms"]
@@ -106,10 +107,12 @@ async def measure(direct: Target, routed: Target, options: Options) -> dict[str,
         "concurrency_one": one,
         "steps": steps,
         "sustainable_rps": best,
+        "knee_reached": not all(rules.holds(s) for s in steps),
         "peak_answered_rps": max(s["answered_rps"] for s in steps),
         "at_80_percent": below,
         "at_2x": above,
         "targets": rules.targets(one["added_p99_ms"], below, above),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 

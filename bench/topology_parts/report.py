@@ -66,9 +66,9 @@ def steps_table(results: dict[str, Any]) -> list[str]:
 
 def summary_table(results: dict[str, Any]) -> list[str]:
     lines = [
-        "| N | model alone p50 | c=1 added p50 / p99 | sustainable | peak answered | 3x bound "
+        "| N | load avg | model alone p50 | c=1 added p50 / p99 | sustainable | peak answered | 3x bound "
         "| 80%: added p99 | 2x: refusal p99 | 2x: admitted added p99 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, topology in results["topologies"].items():
         one, goal = topology["concurrency_one"], topology["targets"]
@@ -78,9 +78,10 @@ def summary_table(results: dict[str, Any]) -> list[str]:
             refusal = "nothing refused"
         cells = [
             n,
+            "{:.1f} → {:.1f}".format(*topology["load_average"]),
             cell(one["direct_ttft_p50_ms"]),
             f"{cell(one['added_p50_ms'])} / {cell(one['added_p99_ms'])}",
-            f"{topology['sustainable_rps']:g}/s",
+            f"{topology['sustainable_rps']:g}/s" + ("" if topology["knee_reached"] else " (every step held)"),
             f"{topology['peak_answered_rps']:.1f}/s",
             cell(goal["ttft_bound_ms"]),
             f"{cell(below.get('added_p99_ms'))} ({verdict(goal['below_ttft_within_bound'])})",

@@ -75,6 +75,8 @@ def test_scaling_is_over_one_process_and_the_report_names_every_topology() -> No
         "concurrency_one": {"direct_ttft_p50_ms": 21.0, "added_p50_ms": 10.0, "added_p99_ms": 20.0},
         "steps": [step(10), step(20, p99=1500.0)],
         "sustainable_rps": 10,
+        "knee_reached": True,
+        "load_average": [1.0, 1.5],
         "peak_answered_rps": 20.0,
         "at_80_percent": step(8),
         "at_2x": step(20, refused=30),
