@@ -19,6 +19,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
 from django.conf import settings  # noqa: E402
 
+from chatpresets.admission import TurnGate  # noqa: E402
 from chatpresets.body_limit import BodySizeLimit  # noqa: E402
 from chatpresets.daphne_tuning import enable_tcp_nodelay, limit_websocket_messages  # noqa: E402
 from chatpresets.gc_tuning import freeze_startup_heap  # noqa: E402
@@ -35,7 +36,7 @@ drain_on_sigterm()
 
 application = ProtocolTypeRouter(
     {
-        "http": BodySizeLimit(django_asgi_app),
+        "http": TurnGate(BodySizeLimit(django_asgi_app)),
         "websocket": ApiKeyOrSessionAuth(URLRouter(websocket_urlpatterns)),
     }
 )

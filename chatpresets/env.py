@@ -29,8 +29,11 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use one of {sorted(TRUE | FALSE - {''})})")
 
 
-def env_int(name: str, default: int) -> int:
-    return _parsed(name, default, int, "an integer")
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _parsed(name, default, int, "an integer")
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}")
+    return value
 
 
 def env_float(name: str, default: float) -> float:

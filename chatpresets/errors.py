@@ -161,6 +161,17 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+# OpenAI's `error.type` by status, so its clients and SDKs classify our refusals as theirs (/v1).
+OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
+OPENAI_ERROR_TYPES |= {429: "rate_limit_error", 500: "server_error", 502: "api_error", 503: "service_unavailable_error"}
+
+
+def openai_fields(error: DomainError) -> dict[str, Any]:
+    """OpenAI's `type` and `param` (the field at fault, or null), added beside the error's own keys."""
+    kind = OPENAI_ERROR_TYPES.get(error.status_code, "invalid_request_error")
+    return {"type": kind, "param": error.details.get("field")}
+
+
 def error_response(error: DomainError) -> JsonResponse:
     """A plain Django response in the one error shape, with the error's headers."""
     response = JsonResponse(error_body(error.code, error.message, error.details), status=error.status_code)

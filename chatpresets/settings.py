@@ -461,6 +461,11 @@ if not 0 < STREAM_ORG_SHARE <= 1:
     raise ImproperlyConfigured(f"STREAM_ORG_SHARE={STREAM_ORG_SHARE} must be more than 0 and at most 1")
 if STREAM_RETRY_AFTER_SECONDS < 1:
     raise ImproperlyConfigured(f"STREAM_RETRY_AFTER_SECONDS={STREAM_RETRY_AFTER_SECONDS} must be at least 1")
+# The gate before admission (chatpresets/admission.py): a standing queue is one in which even the
+# quickest admission of an interval waited over the target; the pending turns are capped outright.
+TURN_ADMISSION_TARGET_MS = env_int("TURN_ADMISSION_TARGET_MS", 50, minimum=1)
+TURN_ADMISSION_INTERVAL_MS = env_int("TURN_ADMISSION_INTERVAL_MS", 100, minimum=1)
+TURN_ADMISSION_MAX_PENDING = env_int("TURN_ADMISSION_MAX_PENDING", 16, minimum=1)
 # On SIGTERM a web process refuses new turns and lets answers in flight finish for this long; the
 # rest end `interrupted` (chatpresets/shutdown.py). Keep it under Kubernetes' terminationGracePeriodSeconds.
 SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 20.0)
@@ -533,6 +538,8 @@ TIKTOKEN_CACHE_DIR = env_str("TIKTOKEN_CACHE_DIR", str(BASE_DIR / "tiktoken_cach
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", TIKTOKEN_CACHE_DIR)
 
 PRESET_TRASH_RETENTION_DAYS = env_int("PRESET_TRASH_RETENTION_DAYS", 30)
+# A preset version's content is immutable, but versions stop being read: their copy in Redis expires.
+PRESET_CONTENT_CACHE_SECONDS = env_int("PRESET_CONTENT_CACHE_SECONDS", 7 * 24 * 3600, minimum=1)
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 30)
 ORG_CREATION_ENABLED = env_bool("ORG_CREATION_ENABLED", True)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)

@@ -23,7 +23,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
-from chatpresets import request_context
+from chatpresets import admission, request_context
 from chatpresets.errors import (
     UNAVAILABLE_EXCEPTIONS,
     AccessRevoked,
@@ -308,14 +308,15 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         kwargs = self.scope["url_route"]["kwargs"]
         turn = timing.begin_turn("websocket")
         try:
-            caller, self.conversation, prepared = await database_sync_to_async(authorize_and_prepare)(
-                content,
-                self.scope["user"].pk,
-                self.api_key_id,
-                kwargs["org_slug"],
-                kwargs["conversation_id"],
-                socket_open=self.opened,
-            )
+            with admission.pending((self.scope["user"].pk, self.api_key_id)):
+                caller, self.conversation, prepared = await database_sync_to_async(authorize_and_prepare)(
+                    content,
+                    self.scope["user"].pk,
+                    self.api_key_id,
+                    kwargs["org_slug"],
+                    kwargs["conversation_id"],
+                    socket_open=self.opened,
+                )
             self.authorized(caller)
             await self.start(prepared, turn)
         except BaseException as error:

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from enum import IntEnum
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.db import connection
@@ -220,7 +221,7 @@ def _shared_cache_get(key: str) -> dict[str, Any] | None:
 def _shared_cache_set(key: str, content: dict[str, Any]) -> None:
     if BREAKER.available():
         try:
-            cache.set(key, content, timeout=None)
+            cache.set(key, content, timeout=settings.PRESET_CONTENT_CACHE_SECONDS)
         except CACHE_ERRORS as error:
             BREAKER.failed(error, what="preset content")
 

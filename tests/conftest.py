@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from chatpresets import admission
 from chatpresets.llm import catalogue, gateway
 from conversations.testing.fake_llm import FakeConfig, FakeLLMServer
 from tenancy import services
@@ -43,6 +44,7 @@ def _idle_stream_slots() -> Iterator[None]:
     # A test that admits a call and keeps it (to look at its holds) must not fill the next test's slots.
     yield
     stream_slots.forget_all()
+    admission.forget_all()
 
 
 @pytest.fixture

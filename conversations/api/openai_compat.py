@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatpresets import shutdown
+from chatpresets import admission, shutdown
 from chatpresets.bearer import bearer_secret
 from chatpresets.errors import (
     DomainError,
@@ -31,6 +31,7 @@ from chatpresets.errors import (
     TooLarge,
     dependency_failure,
     error_body,
+    openai_fields,
     too_large,
 )
 from chatpresets.llm import gateway
@@ -60,16 +61,6 @@ ROLES = {"system", "user", "assistant"}
 PASSTHROUGH = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "stop")
 
 logger = logging.getLogger(__name__)
-
-# OpenAI's `error.type` by status, so its clients and SDKs classify our refusals as theirs.
-OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
-OPENAI_ERROR_TYPES |= {429: "rate_limit_error", 500: "server_error", 502: "api_error", 503: "service_unavailable_error"}
-
-
-def openai_fields(error: DomainError) -> dict[str, Any]:
-    """OpenAI's `type` and `param` (the field at fault, or null), added beside the error's own keys."""
-    kind = OPENAI_ERROR_TYPES.get(error.status_code, "invalid_request_error")
-    return {"type": kind, "param": error.details.get("field")}
 
 
 def error_response(error: DomainError) -> HttpResponse:
@@ -135,6 +126,7 @@ def _model_names(secret: str) -> list[str]:
     return allowed_models(membership) + [f"preset:{slug}" for slug in presets]
 
 
+@admission.starts_turns
 @csrf_exempt
 @accepts("POST", refuse=error_response)
 async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
@@ -293,13 +285,21 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
 
 
 async def _complete(call: Call) -> JsonResponse:
-    try:
-        result = await metered.complete(call.metered)
-    except BaseException as error:  # cancelled: Django cancels the view when its client disconnects
-        await database_sync_to_async(metered.release)(
-            call.metered, client_left=isinstance(error, asyncio.CancelledError)
-        )
-        raise
+    task = asyncio.ensure_future(metered.complete(call.metered))
+    # A draining process interrupts the call past its grace and waits for this block to end, so
+    # the hold is given back while the process still runs, not left to expire.
+    with shutdown.streaming(task.cancel):
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:  # Django cancels the view when its client disconnects
+            task.cancel()
+            await asyncio.shield(database_sync_to_async(metered.release)(call.metered, client_left=True))
+            raise
+        if task.cancelled() or task.exception() is not None:
+            await database_sync_to_async(metered.release)(call.metered)
+            if task.cancelled():
+                raise shutdown.ShuttingDown()
+        result = task.result()
     completion_tokens = count_text(result.text, call.metered.spec.encoding)
     await database_sync_to_async(_record)(call, result, completion_tokens)
     if result.status == "interrupted":  # recorded and charged: the tokens were spent

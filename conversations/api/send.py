@@ -21,6 +21,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
+from chatpresets import admission
 from chatpresets.bearer import bearer_secret
 from chatpresets.errors import DomainError, Forbidden, NotFound, dependency_failure
 from chatpresets.observability import timing
@@ -47,6 +48,7 @@ class MalformedBody(DomainError):
     message = "The body is not valid JSON."
 
 
+@admission.starts_turns
 @csrf_exempt  # session callers are checked below, as DRF does; key callers send no cookies
 @accepts("GET", "HEAD", "POST")
 async def messages_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
@@ -55,6 +57,7 @@ async def messages_endpoint(request: HttpRequest, org_slug: str, pk: str) -> Htt
     return await _turn_endpoint(request, org_slug, pk, operation="send")
 
 
+@admission.starts_turns
 @csrf_exempt
 @accepts("POST")
 async def regenerate_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:
@@ -62,6 +65,7 @@ async def regenerate_endpoint(request: HttpRequest, org_slug: str, pk: str) -> H
     return await _turn_endpoint(request, org_slug, pk, operation="regenerate")
 
 
+@admission.starts_turns
 @csrf_exempt
 @accepts("POST")
 async def edit_endpoint(request: HttpRequest, org_slug: str, pk: str) -> HttpResponse:

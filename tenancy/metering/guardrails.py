@@ -35,6 +35,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import status
 
+from chatpresets import admission as turn_gate
 from chatpresets.errors import DomainError
 from chatpresets.observability import metrics
 from tenancy.metering import ledger, soft_limits, stream_slots
@@ -165,6 +166,7 @@ def admit(
     if counts_request:
         own = membership.org.settings.get("max_concurrent_streams")
         slot = stream_slots.acquire(membership.org_id, own_limit=own)
+        turn_gate.admitted()  # out of the gate's queue: what follows is this turn's own work
     try:
         admission = _limits_admit(
             membership=membership,

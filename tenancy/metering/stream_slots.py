@@ -17,24 +17,10 @@ from collections import Counter
 from typing import Any
 
 from django.conf import settings
-from rest_framework import status
 
-from chatpresets.errors import DomainError
-from chatpresets.observability import metrics
+from chatpresets.admission import Overloaded, refused
 
-
-class Overloaded(DomainError):
-    """No stream slot: the process is at MAX_CONCURRENT_STREAMS, or the organisation at its share."""
-
-    code = "overloaded"
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    message = "The service is at capacity; retry shortly."
-
-    def __init__(self, *, reason: str, limit_value: int) -> None:
-        self.retry_after_seconds = settings.STREAM_RETRY_AFTER_SECONDS
-        super().__init__(
-            details={"reason": reason, "limit_value": limit_value, "retry_after": self.retry_after_seconds}
-        )
+__all__ = ["Overloaded", "Slot", "acquire", "forget_all", "in_use", "org_limit"]
 
 
 class Slot:
@@ -70,14 +56,13 @@ def acquire(org_id: Any, *, own_limit: int | None = None) -> Slot:
     process_limit, share = settings.MAX_CONCURRENT_STREAMS, org_limit(own_limit)
     with _lock:
         if sum(_in_use.values()) >= process_limit:
-            refusal = Overloaded(reason="process_capacity", limit_value=process_limit)
+            reason, value = "process_capacity", process_limit
         elif _in_use[org_id] >= share:
-            refusal = Overloaded(reason="org_share", limit_value=share)
+            reason, value = "org_share", share
         else:
             _in_use[org_id] += 1
             return Slot(org_id)
-    metrics.STREAM_REFUSALS.labels(refusal.details["reason"]).inc()
-    raise refusal
+    raise refused(reason, value)
 
 
 def in_use(org_id: Any = None) -> int:

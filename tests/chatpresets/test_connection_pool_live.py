@@ -54,6 +54,10 @@ def pooled_server(fake_server: Any, **pool: str) -> Iterator[tuple[str, str]]:
         "API_THROTTLE_USER_RATE": "1000000/min",
         "DEBUG": "false",
         "LOG_LEVEL": "ERROR",
+        # The gate before admission would refuse most of one caller's 60 simultaneous turns: opened
+        # wide, so the turns reach the pool, which is what these tests watch.
+        "TURN_ADMISSION_MAX_PENDING": "1000",
+        "TURN_ADMISSION_TARGET_MS": "600000",
         **pool,
     }
     with daphne(env) as base:

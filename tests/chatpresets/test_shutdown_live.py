@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import threading
 import time
 
 import aiohttp
@@ -208,3 +209,38 @@ def _stream_v1_and_terminate(base: str, process, chat: dict, body: dict, signall
             if received == 3 and "at" not in signalled:
                 process.send_signal(signal.SIGTERM)
                 signalled["at"] = time.monotonic()
+
+
+def test_a_v1_completion_past_the_grace_gets_503_and_its_hold_is_freed_before_the_exit(
+    fake_server, fake_llm, chat, acme, alice
+) -> None:
+    fake_llm.config.output_tokens, fake_llm.config.token_delay = 200, 0.05  # ten seconds of answer
+    grace = 1.0
+    process, base = spawn_daphne(server_env(fake_server, model=SLOW_MODEL, SHUTDOWN_GRACE_SECONDS=str(grace)))
+    body = {"model": "fake", "messages": [{"role": "user", "content": "a long answer"}]}
+    try:
+        with httpx.Client(timeout=30) as client:
+            sent = client.build_request("POST", base + "/v1/chat/completions", json=body, headers=chat["headers"])
+            signalled = {}
+
+            def terminate_once_held() -> None:
+                while used_and_held(acme, alice)[1] == 0:
+                    time.sleep(0.02)
+                process.send_signal(signal.SIGTERM)
+                signalled["at"] = time.monotonic()
+
+            waiter = threading.Thread(target=terminate_once_held, daemon=True)
+            waiter.start()
+            response = client.send(sent)
+            waiter.join(timeout=10)
+        process.wait(timeout=grace + 10)
+        exited_after = time.monotonic() - signalled["at"]
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "shutting_down"
+    assert response.headers["Retry-After"] == "1"
+    assert grace <= exited_after < grace + 6
+    assert not UsageRecord.objects.filter(kind="completion_api").exists()  # no answer, nothing charged
+    assert used_and_held(acme, alice) == (0, 0)

@@ -213,7 +213,8 @@ def test_one_organisation_floods_while_another_still_answers_at_its_normal_pace(
             flooder.join(timeout=15)
         flood_client.close()
 
-    assert set(refusals) == {"org_share"}
+    assert "org_share" in refusals
+    assert set(refusals) <= {"org_share", "admission_share", "admission_queue", "admission_wait"}
     assert answered
     assert set(answered) == {"done"}
     normal = statistics.median(quiet)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.test import override_settings
 
 from presets import selectors
 from presets.models import Preset
@@ -34,8 +35,11 @@ def test_version_content_is_cached_under_a_key_with_the_number(alice, acme) -> N
 
     preset = make_preset(acme, alice, "cached")
     selectors._process_cache.clear()
-    first = selectors.version_content(preset_id=preset.pk, number=1)
+    with override_settings(PRESET_CONTENT_CACHE_SECONDS=600):
+        first = selectors.version_content(preset_id=preset.pk, number=1)
     assert cache.get(f"preset-version:{preset.pk}:1") == first
+    stored_for = cache._cache.get_client().ttl(cache.make_and_validate_key(f"preset-version:{preset.pk}:1"))
+    assert 590 <= stored_for <= 600  # versions stop being read: their copy must not stay in Redis forever
     Preset.history.filter(id=preset.pk).delete()  # the cache, not the table, must answer now
     selectors._process_cache.clear()
     assert selectors.version_content(preset_id=preset.pk, number=1) == first
