@@ -38,12 +38,15 @@ def since(started: float) -> float:
 
 
 def error_code(body: bytes) -> str:
-    """The JSON error's code (`overloaded`, `service_unavailable`, …), or `?` when the body has none."""
+    """The JSON error's code and its reason when it gives one (`overloaded/admission_wait`), or `?`."""
     try:
         error = json.loads(body).get("error")
     except (ValueError, AttributeError):
         return "?"
-    return str(error.get("code", "?")) if isinstance(error, dict) else "?"
+    if not isinstance(error, dict):
+        return "?"
+    reason = (error.get("details") or {}).get("reason")
+    return f"{error.get('code', '?')}/{reason}" if reason else str(error.get("code", "?"))
 
 
 async def first_content(response: aiohttp.ClientResponse, started: float) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.topology_parts import report, rules
-from bench.topology_parts.load import Step
+from bench.topology_parts.load import Step, error_code
 
 
 def step(rate: float, *, p99: float | None = 50.0, refused: int = 0, errors: int = 0, answered: int | None = None):
@@ -101,3 +101,10 @@ def test_scaling_is_over_one_process_and_the_report_names_every_topology() -> No
     assert text.endswith(report.END)
     assert "| 2 | 2x | 20/s |" in text
     assert "N=2: sustainable 1x" in text
+
+
+def test_a_refusal_is_counted_by_its_code_and_reason() -> None:
+    body = b'{"error": {"code": "overloaded", "details": {"reason": "admission_wait", "retry_after": 2}}}'
+    assert error_code(body) == "overloaded/admission_wait"
+    assert error_code(b'{"error": {"code": "service_unavailable", "details": {}}}') == "service_unavailable"
+    assert error_code(b"<html>Bad Gateway</html>") == "?"
