@@ -1,18 +1,19 @@
-"""The gate every new turn passes first: refused at once when this process already has a standing queue.
+"""The gate every new turn passes first: refused at once while this process runs past its knee.
 
-A turn's admission (authentication, the conversation, the context, the limits, a stream slot) costs
-a few milliseconds of CPU before the model is called. Past the process's knee those turns queue for
-the CPU behind one another, time to first token grows for everyone, and an open-loop arrival rate
-collapses throughput. The stream cap (tenancy/metering/stream_slots.py) counts streams once admitted,
-so it cannot see that queue; this gate does, before any of that work:
+Admitting a turn (caller, conversation, context, limits, a stream slot) and relaying its answer
+cost CPU. Past the process's knee that work queues: time to first token grows for every turn and
+an open-loop arrival rate collapses throughput. The stream cap (tenancy/metering/stream_slots.py)
+counts streams, not that queue; this gate watches the queue and refuses before any of the work:
 
-- a turn waits in "pending" from its arrival until a stream slot is its (or it fails);
-- every TURN_ADMISSION_INTERVAL_MS the gate looks back: if even the quickest admission in that
-  interval waited over TURN_ADMISSION_TARGET_MS, the queue is standing (CoDel, RFC 8289: the
-  minimum, not the mean, so one slow turn does not close the gate, and a burst that drains does not);
-- while it stands, a caller who already has a turn pending is refused (503 `overloaded`, reason
-  `admission_wait`), so a flood backs off while a quiet caller's single turn still gets in;
-- one caller may hold STREAM_ORG_SHARE of TURN_ADMISSION_MAX_PENDING pending turns (`admission_share`),
+- every TURN_ADMISSION_INTERVAL_MS the gate looks back: if even the quickest turn of the interval
+  took over TURN_ADMISSION_TARGET_MS of the service's own time to its first token (time to first
+  token less the model's; `observe`, from the turn's timing), the queue is standing. CoDel's test
+  (RFC 8289): the minimum, not the mean, so one slow turn does not shut the gate, and a burst that
+  drains does not either. A turn still waiting for admission a whole interval counts as well;
+- while it stands, a caller with a turn waiting, or one admitted in the last RECENT_SECONDS, is
+  refused (503 `overloaded`, reason `admission_wait`): a client firing turns backs off until the
+  process keeps up again, while a person's occasional turn still gets in;
+- one caller may hold STREAM_ORG_SHARE of TURN_ADMISSION_MAX_PENDING waiting turns (`admission_share`),
   and at TURN_ADMISSION_MAX_PENDING everyone is refused (`admission_queue`): the bound on how long
   an admitted turn can wait behind a burst.
 
@@ -39,6 +40,9 @@ from rest_framework import status
 from chatpresets import request_context
 from chatpresets.errors import DomainError, error_body, openai_fields
 from chatpresets.observability import metrics
+
+# While the queue stands, a caller served this recently is held back: a person's next turn comes later.
+RECENT_SECONDS = 0.5
 
 
 class Overloaded(DomainError):
@@ -75,6 +79,7 @@ class Gate:
         self.lock = threading.Lock()
         self.pending: dict[object, tuple[Hashable, float]] = {}  # token → (caller, arrival); oldest first
         self.by_caller: Counter[Hashable] = Counter()
+        self.served: dict[Hashable, float] = {}  # caller → when a turn of theirs was last admitted
         self.window_started = clock()
         self.window_min = math.inf
         self.standing = False
@@ -89,7 +94,9 @@ class Gate:
                 reason, value = "admission_queue", settings.TURN_ADMISSION_MAX_PENDING
             elif self.by_caller[caller] >= share:
                 reason, value = "admission_share", share
-            elif self.standing and self.by_caller[caller]:
+            elif self.standing and (
+                self.by_caller[caller] or now - self.served.get(caller, -math.inf) < RECENT_SECONDS
+            ):
                 reason, value = "admission_wait", settings.TURN_ADMISSION_TARGET_MS
             else:
                 token = object()
@@ -99,19 +106,25 @@ class Gate:
         raise refused(reason, value)
 
     def leave(self, token: object, *, admitted: bool) -> None:
-        """The turn is no longer pending; an admitted one's wait is a sample of the queue. Idempotent."""
+        """The turn is no longer waiting (admitted, or refused further on, or answering). Idempotent."""
         with self.lock:
             entry = self.pending.pop(token, None)
             if entry is None:
                 return
-            caller, arrived = entry
+            caller = entry[0]
             self.by_caller[caller] -= 1
             if self.by_caller[caller] <= 0:
                 del self.by_caller[caller]
             now = self.clock()
             if admitted:
-                self.window_min = min(self.window_min, now - arrived)
+                self.served[caller] = now
             self._look_back(now)
+
+    def observe(self, seconds: float) -> None:
+        """A turn's own time to its first token (the model's taken out): a sample of the queue."""
+        with self.lock:
+            self.window_min = min(self.window_min, seconds)
+            self._look_back(self.clock())
 
     def _look_back(self, now: float) -> None:
         if now - self.window_started < settings.TURN_ADMISSION_INTERVAL_MS / 1000:
@@ -121,6 +134,7 @@ class Gate:
             quickest = now - next(iter(self.pending.values()))[1]
         self.standing = quickest != math.inf and quickest > settings.TURN_ADMISSION_TARGET_MS / 1000
         self.window_started, self.window_min = now, math.inf
+        self.served = {caller: at for caller, at in self.served.items() if now - at < RECENT_SECONDS}
 
     def waiting(self) -> int:
         with self.lock:
@@ -145,6 +159,11 @@ def pending(caller: Hashable) -> Iterator[None]:
     finally:
         _current.reset(reset)
         _gate.leave(token, admitted=False)
+
+
+def observe(seconds: float) -> None:
+    """A turn's added time to first token, from its timing: what the gate's test looks at."""
+    _gate.observe(seconds)
 
 
 def admitted() -> None:

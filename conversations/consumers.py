@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
@@ -33,6 +32,7 @@ from chatpresets.errors import (
     retry_after,
 )
 from chatpresets.observability import metrics, timing
+from chatpresets.socket_threads import database_sync_to_async
 from conversations import services
 from conversations.models import Conversation, Message
 from conversations.payloads import ack_frame, error_payload, message_payload

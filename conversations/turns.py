@@ -17,7 +17,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
@@ -25,6 +24,7 @@ from chatpresets import request_context, shutdown
 from chatpresets.errors import DomainError
 from chatpresets.llm import gateway
 from chatpresets.observability import timing
+from chatpresets.socket_threads import database_sync_to_async, sync_to_async
 from conversations import answer_relay, metered, services
 from conversations.models import Message, MessageStatus
 from conversations.payloads import message_payload, money
@@ -61,14 +61,14 @@ async def stop_answer(message_id: str) -> None:
     for stale in [key for key, at in STOPPED.items() if now - at > settings.STREAM_ABANDONED_SECONDS]:
         del STOPPED[stale]
     STOPPED[message_id] = now
-    await cache.aset(STOP_FLAG.format(message_id), True, timeout=settings.STREAM_ABANDONED_SECONDS)
+    await sync_to_async(cache.set)(STOP_FLAG.format(message_id), True, timeout=settings.STREAM_ABANDONED_SECONDS)
 
 
 async def _stop_requested(message_id: str) -> bool:
     if message_id in STOPPED:
         return True
     try:
-        return bool(await cache.aget(STOP_FLAG.format(message_id)))
+        return bool(await sync_to_async(cache.get)(STOP_FLAG.format(message_id)))
     except Exception:  # the cache is down: a stop from another process waits, the answer goes on
         return False
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
 
-from chatpresets import request_context
+from chatpresets import request_context, socket_threads
 from chatpresets.bearer import bearer_secret
+from chatpresets.socket_threads import database_sync_to_async
 from tenancy.chat_caller import BadApiKey, api_key_for_secret
 from tenancy.key_guard import TooManyFailedAttempts
 
@@ -45,6 +45,7 @@ class ApiKeyOrSessionAuth:
         self.session_stack = AllowedHostsOriginValidator(AuthMiddlewareStack(inner))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        socket_threads.use_pool()  # this socket's queries, and its answers', never queue behind other sockets'
         headers = dict(scope.get("headers", []))
         client_ip = (scope.get("client") or [None])[0]
         request_context.begin(request_context.RequestContext(request_context.new_request_id(), client_ip=client_ip))

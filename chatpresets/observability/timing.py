@@ -22,6 +22,7 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatpresets import admission
 from chatpresets.observability import metrics, tracing
 
 ORDER = ("caller", "context", "guardrails", "upstream_ttft", "first_token", "persistence", "total")
@@ -143,6 +144,8 @@ def first_token() -> None:
     if turn is None or turn.first_token_at is not None:
         return
     turn.first_token_at = time.perf_counter()
+    if (added := turn.added_ttft()) is not None:
+        admission.observe(added)
     if turn.model_started_ns is not None:
         tracing.past_span("chat.first_token", turn.model_started_ns)
 

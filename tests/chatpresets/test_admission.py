@@ -1,11 +1,12 @@
-"""The gate before admission: a standing queue shuts it to callers already waiting, a full queue to all."""
+"""The gate before admission: a standing queue shuts it to callers already waiting or just served, a
+full queue to all, and one caller may hold only its share of the waiting turns."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import override_settings
 
-from chatpresets.admission import Gate, Overloaded
+from chatpresets.admission import RECENT_SECONDS, Gate, Overloaded
 
 pytestmark = pytest.mark.usefixtures("gate_settings")
 
@@ -29,10 +30,11 @@ class Clock:
         self.now += seconds
 
 
-def admit_after(gate: Gate, clock: Clock, caller: str, wait: float) -> None:
-    token = gate.enter(caller)
-    clock.advance(wait)
-    gate.leave(token, admitted=True)
+def turn(gate: Gate, clock: Clock, caller: str, added_ttft: float) -> None:
+    """A turn admitted at once, whose first token came after `added_ttft` of the service's own time."""
+    gate.leave(gate.enter(caller), admitted=True)
+    clock.advance(added_ttft)
+    gate.observe(added_ttft)
 
 
 def refusal_reason(gate: Gate, caller: str) -> str:
@@ -43,52 +45,59 @@ def refusal_reason(gate: Gate, caller: str) -> str:
     return refused.value.details["reason"]
 
 
-def test_quick_admissions_never_shut_the_gate() -> None:
-    clock = Clock()
+def standing_gate(clock: Clock) -> Gate:
     gate = Gate(clock)
-    waiting = gate.enter("flood")
-    for _ in range(20):  # 800 ms of admissions that each waited 40 ms, under the 50 ms target
-        admit_after(gate, clock, "flood", 0.040)
-    assert not gate.standing
-    gate.leave(waiting, admitted=False)
-
-
-def test_an_interval_whose_quickest_admission_waited_too_long_shuts_the_gate_to_callers_already_waiting() -> None:
-    clock = Clock()
-    gate = Gate(clock)
-    waiting = gate.enter("flood")
-    admit_after(gate, clock, "flood", 0.060)
-    admit_after(gate, clock, "flood", 0.060)  # the interval is over: even the quickest waited 60 ms
+    turn(gate, clock, "flood", 0.060)
+    turn(gate, clock, "flood", 0.060)  # the interval is over: even the quickest took 60 ms of ours
     assert gate.standing
+    return gate
+
+
+def test_quick_turns_never_shut_the_gate() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    for _ in range(20):  # 800 ms of turns that each took 40 ms of ours, under the 50 ms target
+        turn(gate, clock, "flood", 0.040)
+    assert not gate.standing
+
+
+def test_while_the_queue_stands_a_caller_just_served_is_refused_and_a_quiet_one_gets_in() -> None:
+    clock = Clock()
+    gate = standing_gate(clock)
     assert refusal_reason(gate, "flood") == "admission_wait"
-    quiet = gate.enter("quiet")  # a caller with nothing pending still gets in
-    assert gate.waiting() == 2
-    gate.leave(waiting, admitted=False)
+    quiet = gate.enter("quiet")
+    assert refusal_reason(gate, "quiet") == "admission_wait"  # it has a turn waiting now
     gate.leave(quiet, admitted=False)
 
 
-def test_one_slow_admission_among_quick_ones_does_not_shut_the_gate() -> None:
+def test_a_caller_not_served_for_a_while_gets_in_even_while_the_queue_stands() -> None:
+    clock = Clock()
+    gate = standing_gate(clock)
+    clock.advance(RECENT_SECONDS)
+    gate.observe(0.070)  # the queue still stands
+    gate.enter("flood")
+    assert gate.standing
+
+
+def test_one_slow_turn_among_quick_ones_does_not_shut_the_gate() -> None:
     clock = Clock()
     gate = Gate(clock)
-    admit_after(gate, clock, "a", 0.090)
-    admit_after(gate, clock, "a", 0.005)
-    admit_after(gate, clock, "a", 0.010)  # interval over: the quickest waited 5 ms
+    turn(gate, clock, "a", 0.090)
+    turn(gate, clock, "a", 0.005)
+    turn(gate, clock, "a", 0.010)  # interval over: the quickest took 5 ms
     assert not gate.standing
 
 
 def test_the_gate_opens_again_once_the_queue_drains() -> None:
     clock = Clock()
-    gate = Gate(clock)
-    admit_after(gate, clock, "a", 0.060)
-    admit_after(gate, clock, "a", 0.060)
-    assert gate.standing
-    clock.advance(0.200)  # an interval with nothing pending and nothing admitted
-    token = gate.enter("a")
+    gate = standing_gate(clock)
+    clock.advance(0.200)  # an interval with nothing waiting and no first token
+    token = gate.enter("flood")
     assert not gate.standing
     gate.leave(token, admitted=False)
 
 
-def test_a_stall_with_nothing_admitted_for_a_whole_interval_shuts_the_gate() -> None:
+def test_a_stall_with_a_turn_waiting_a_whole_interval_shuts_the_gate() -> None:
     clock = Clock()
     gate = Gate(clock)
     gate.enter("stuck")
@@ -104,7 +113,6 @@ def test_at_the_cap_everyone_is_refused_and_a_failed_turn_frees_its_place() -> N
     gate.leave(tokens[0], admitted=False)
     gate.leave(tokens[0], admitted=False)  # idempotent: the place is freed once
     gate.enter("someone-new")
-    assert gate.waiting() == 4
     assert refusal_reason(gate, "another") == "admission_queue"
 
 
