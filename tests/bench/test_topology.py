@@ -1,0 +1,110 @@
+"""The topology bench's rules: what a sustainable step is, where the step-up stops, target 2, scaling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.topology_parts import report, rules
+from bench.topology_parts.load import Step, error_code
+
+
+def step(rate: float, *, p99: float | None = 50.0, refused: int = 0, errors: int = 0, answered: int | None = None):
+    sent = int(rate * 10)
+    return {
+        "offered_rps": rate,
+        "seconds": 10.0,
+        "sent": sent,
+        "answered": sent - refused - errors if answered is None else answered,
+        "answered_rps": rate,
+        "refused": refused,
+        "refusal_codes": {"overloaded": refused} if refused else {},
+        "errors": {"ClientTimeout": errors} if errors else {},
+        "added_p50_ms": p99,
+        "added_p99_ms": p99,
+        "refusal_p50_ms": 5.0 if refused else None,
+        "refusal_p99_ms": 8.0 if refused else None,
+    }
+
+
+def test_the_sustainable_rate_is_the_last_step_that_held_with_every_lower_one_holding() -> None:
+    steps = [step(5), step(10), step(15, p99=1200.0), step(20)]
+    assert rules.sustainable(steps) == 10
+    assert rules.sustainable([step(5, refused=1), step(10)]) == 0
+
+
+def test_a_step_with_a_refusal_an_error_or_fewer_than_98_percent_answered_does_not_hold() -> None:
+    assert rules.holds(step(10))
+    assert not rules.holds(step(10, refused=1))
+    assert not rules.holds(step(10, errors=1))
+    assert not rules.holds(step(100, answered=979))  # 1,000 sent
+    assert rules.holds(step(100, answered=980))
+    assert not rules.holds(step(10, p99=None))
+
+
+def test_the_step_up_stops_once_enough_steps_failed_to_hold() -> None:
+    steps = [step(5), step(10, p99=1500.0)]
+    assert not rules.should_stop(steps, past_knee=2)
+    assert rules.should_stop([*steps, step(15, refused=3)], past_knee=2)
+
+
+def test_target_two_compares_with_three_times_the_concurrency_one_p99() -> None:
+    met = rules.targets(20.0, step(8, p99=59.0), step(20, p99=60.0, refused=40))
+    assert met["ttft_bound_ms"] == 60.0
+    assert met["below_ttft_within_bound"]
+    assert met["above_ttft_within_bound"]
+    assert met["above_refused_any"]
+    assert met["above_refusal_within_limit"]
+    missed = rules.targets(20.0, step(8, p99=61.0), step(20, p99=900.0))
+    assert missed["below_ttft_within_bound"] is False
+    assert missed["above_refused_any"] is False  # latency grew instead of the excess being refused
+    assert rules.targets(20.0, None, None)["below_ttft_within_bound"] is None
+
+
+def test_a_row_subtracts_the_model_alone_and_rates_answers_over_the_whole_step() -> None:
+    measured = Step(10, 2.0, sent=20, ttft_ms=[30.0] * 18, refusal_ms=[4.0, 6.0], elapsed=2.5)
+    row = rules.row(measured, baseline_ms=20.0)
+    assert (row["added_p50_ms"], row["added_p99_ms"], row["answered_rps"]) == (10.0, 10.0, 7.2)
+    assert (row["refused"], row["refusal_p99_ms"]) == (2, 6.0)
+
+
+def test_scaling_is_over_one_process_and_the_report_names_every_topology() -> None:
+    scale = rules.scaling({1: 20.0, 2: 30.0, 4: 30.0}, {1: 25.0, 2: 40.0, 4: 38.0})
+    assert scale["sustainable_over_one"] == {"1": 1.0, "2": 1.5, "4": 1.5}
+    assert scale["sustainable_per_process"] == {"1": 20.0, "2": 15.0, "4": 7.5}
+    topology: dict[str, Any] = {
+        "concurrency_one": {"direct_ttft_p50_ms": 21.0, "added_p50_ms": 10.0, "added_p99_ms": 20.0},
+        "steps": [step(10), step(20, p99=1500.0)],
+        "sustainable_rps": 10,
+        "knee_reached": True,
+        "load_average": [1.0, 1.5],
+        "peak_answered_rps": 20.0,
+        "at_80_percent": step(8),
+        "at_2x": step(20, refused=30),
+        "targets": rules.targets(20.0, step(8), step(20, refused=30)),
+    }
+    results = {
+        "quick": True,
+        "date": "2026-12-02 18:00 UTC",
+        "commit": "abc1234",
+        "python": "3.11",
+        "cores": 2,
+        "load_before": [1.0],
+        "load_after": [2.0],
+        "fake_model": {"ttft_s": 0.02, "tokens": 20, "token_delay_s": 0.01},
+        "fake_model_ceiling_rps": 120.0,
+        "options": {"step_seconds": 3.0, "sequential": 20},
+        "topologies": {"1": topology, "2": topology},
+        "scaling": rules.scaling({1: 10, 2: 10}, {1: 20.0, 2: 20.0}),
+    }
+    text = report.section(results)
+    assert text.startswith(report.START)
+    assert text.endswith(report.END)
+    assert "| 2 | 2x | 20/s |" in text
+    assert "N=2: sustainable 1x" in text
+
+
+def test_a_refusal_is_counted_by_its_code_and_reason() -> None:
+    body = b'{"error": {"code": "overloaded", "details": {"reason": "admission_wait", "retry_after": 2}}}'
+    assert error_code(body) == "overloaded/admission_wait"
+    assert error_code(b'{"error": {"code": "service_unavailable", "details": {}}}') == "service_unavailable"
+    assert error_code(b"<html>Bad Gateway</html>") == "?"
