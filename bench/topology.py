@@ -59,6 +59,8 @@ from bench.topology_parts import report, rules  # noqa: E402
 from bench.topology_parts.cluster import cluster, ensure_vhost  # noqa: E402
 from bench.topology_parts.load import open_loop, sequential  # noqa: E402
 from bench.topology_parts.options import Options, parse  # noqa: E402
+from tenancy import services as tenancy_services  # noqa: E402
+from tenancy.models import Organization, User  # noqa: E402
 from tests.server import free_port  # noqa: E402
 
 SETTLE_SECONDS = 2.0  # the previous step's last answers finish before the next step starts
@@ -67,8 +69,8 @@ CEILING_SECONDS = 5.0
 STARTED_SECONDS = 15.0
 
 
-def targets_for(model: str, origin: str, tenant: Tenant) -> tuple[Target, Target]:
-    """The fake model alone, and the preset through nginx: the same prompt reaches the model."""
+def targets_for(model: str, origin: str, secrets: list[str]) -> tuple[Target, list[Target]]:
+    """The fake model alone, and the preset through nginx for each caller: the same prompt reaches the model."""
     json_type = {"Content-Type": "application/json"}
     with_system = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": CONTENT}]
     plain = json.dumps({"model": "fake", "messages": with_system, "stream": True}).encode()
@@ -76,21 +78,34 @@ def targets_for(model: str, origin: str, tenant: Tenant) -> tuple[Target, Target
         {"model": f"preset:{PRESET_SLUG}", "messages": [{"role": "user", "content": CONTENT}], "stream": True}
     ).encode()
     path = "/v1/chat/completions"
-    headers = {**json_type, "Authorization": f"Bearer {tenant.secret}"}
-    return Target("D", f"{model}{path}", json_type, plain), Target("T", f"{origin}{path}", headers, preset)
+    routed = [
+        Target("T", f"{origin}{path}", {**json_type, "Authorization": f"Bearer {secret}"}, preset) for secret in secrets
+    ]
+    return Target("D", f"{model}{path}", json_type, plain), routed
 
 
-async def step(target: Target, rate: float, seconds: float, baseline_ms: float) -> dict[str, Any]:
-    measured = rules.row(await open_loop(target, rate, seconds), baseline_ms=baseline_ms)
+def caller_secrets(tenant: Tenant, callers: int) -> list[str]:
+    """The tenant's key and more of its member's, so the load comes from `callers` callers, as a
+    service's traffic does, not from one client the admission gate would hold back as a flood."""
+    org, user = Organization.objects.get(slug=tenant.slug), User.objects.get(username=tenant.slug)
+    more = [
+        tenancy_services.api_key_create(org=org, actor=user, name=f"topology-{n}", scopes=["chat"], expires_at=None)[1]
+        for n in range(callers - 1)
+    ]
+    return [tenant.secret, *more]
+
+
+async def step(targets: list[Target], rate: float, seconds: float, baseline_ms: float) -> dict[str, Any]:
+    measured = rules.row(await open_loop(targets, rate, seconds), baseline_ms=baseline_ms)
     print(f"  {rate:g}/s: {json.dumps(measured)}", file=sys.stderr)
     await asyncio.sleep(SETTLE_SECONDS)
     return measured
 
 
-async def measure(direct: Target, routed: Target, options: Options) -> dict[str, Any]:
+async def measure(direct: Target, routed: list[Target], options: Options) -> dict[str, Any]:
     """One topology: concurrency 1, the step-up to the knee, then 80% and 2x of the sustainable rate."""
     load_before = os.getloadavg()[0]
-    one = rules.concurrency_one(*await sequential(direct, routed, options.sequential))
+    one = rules.concurrency_one(*await sequential(direct, routed[0], options.sequential))
     print(f"  concurrency 1: {json.dumps(one)}", file=sys.stderr)
     baseline = one["direct_ttft_p50_ms"]
     steps: list[dict[str, Any]] = []
@@ -120,13 +135,13 @@ def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(143)  # unwinds through the context managers, which stop the cluster and the model
 
 
-def run_all(options: Options, tenant: Tenant) -> dict[str, Any]:
+def run_all(options: Options, secrets: list[str]) -> dict[str, Any]:
     broker = ensure_vhost()
     port = free_port()
     model_process = start_fake_model(port, ttft=options.ttft, tokens=options.tokens, token_delay=options.token_delay)
     model = f"http://127.0.0.1:{port}"
     try:
-        direct, _ = targets_for(model, model, tenant)
+        direct, _ = targets_for(model, model, secrets)
         print("fake model ceiling …", file=sys.stderr)
         model_ceiling = asyncio.run(ceiling(direct, CEILING_SECONDS))
         topologies: dict[str, Any] = {}
@@ -135,7 +150,7 @@ def run_all(options: Options, tenant: Tenant) -> dict[str, Any]:
             urls = {"database_url": os.environ["DATABASE_URL"], "redis_url": os.environ["REDIS_URL"]}
             with cluster(processes=processes, model=model, broker=broker, **urls) as origin:
                 time.sleep(STARTED_SECONDS)
-                topologies[str(processes)] = asyncio.run(measure(*targets_for(model, origin, tenant), options))
+                topologies[str(processes)] = asyncio.run(measure(*targets_for(model, origin, secrets), options))
     finally:
         model_process.terminate()
         model_process.wait(timeout=10)
@@ -159,6 +174,7 @@ def run_facts(options: Options, load_before: tuple[float, ...]) -> dict[str, Any
             "step_seconds": options.step_seconds,
             "sequential": options.sequential,
             "past_knee": options.past_knee,
+            "callers": options.callers,
         },
     }
 
@@ -167,9 +183,9 @@ def main() -> int:
     options = parse()
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     ensure_database()
-    tenant = seed(0)["guarded"]
+    secrets = caller_secrets(seed(0)["guarded"], options.callers)
     load_before = os.getloadavg()
-    measured = run_all(options, tenant)
+    measured = run_all(options, secrets)
     results = {**run_facts(options, load_before), **measured}
     results["scaling"] = rules.scaling(
         {int(n): t["sustainable_rps"] for n, t in measured["topologies"].items()},

@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -78,7 +79,8 @@ async def send(session: aiohttp.ClientSession, target: Target, step: Step) -> No
         step.errors[type(error).__name__] += 1
 
 
-async def open_loop(target: Target, rate: float, seconds: float) -> Step:
+async def open_loop(targets: Sequence[Target], rate: float, seconds: float) -> Step:
+    """`rate` requests a second for `seconds`, each target (a caller) in turn."""
     step = Step(rate, seconds)
     timeout = aiohttp.ClientTimeout(total=seconds + DRAIN_SECONDS)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -87,7 +89,7 @@ async def open_loop(target: Target, rate: float, seconds: float) -> Step:
             delay = started + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(session, target, step)))
+            tasks.append(asyncio.create_task(send(session, targets[n % len(targets)], step)))
         step.sent = len(tasks)
         await asyncio.gather(*tasks)
         step.elapsed = time.perf_counter() - started

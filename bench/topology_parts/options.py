@@ -19,6 +19,7 @@ class Options:
     tokens: int
     token_delay: float
     ttft: float
+    callers: int  # API keys the open-loop load rotates through, one caller each
     quick: bool
     write_files: bool
 
@@ -34,6 +35,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--tokens", type=int, default=20, help="chunks per answer from the fake model")
     parser.add_argument("--token-delay", type=float, default=0.01, help="seconds between the fake's chunks")
     parser.add_argument("--ttft", type=float, default=0.02, help="the fake model's seconds to first token")
+    parser.add_argument("--callers", type=int, default=16, help="API keys the load rotates through (16)")
     parser.add_argument("--print-only", action="store_true", help="print the results; write no JSON or doc")
     args = parser.parse_args(argv)
     processes = tuple(int(n) for n in args.processes.split(",")) if args.processes else None
@@ -47,6 +49,7 @@ def parse(argv: list[str] | None = None) -> Options:
         tokens=args.tokens,
         token_delay=args.token_delay,
         ttft=args.ttft,
+        callers=max(1, args.callers),
         quick=args.quick,
         write_files=not args.print_only,
     )
