@@ -67,6 +67,12 @@ from tests.server import fake_model_env, free_port  # noqa: E402
 
 ORG = "ws-capacity-bench"
 SETTLE_SECONDS = 5.0  # after the last handshake, before RSS is read
+SETTINGS_SHOWN = (
+    "MAX_CONCURRENT_STREAMS",
+    "STREAM_ORG_SHARE",
+    "TURN_ADMISSION_MAX_PENDING",
+    "TURN_ADMISSION_TARGET_MS",
+)
 
 
 def seed(conversations: int) -> tuple[str, list[str]]:
@@ -234,6 +240,11 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
         "MAX_CONCURRENT_STREAMS": str(args.sockets + 100),
         "STREAM_ORG_SHARE": "1.0",
+        # The bench sends every turn in the same instant from one key, to have them all streaming at
+        # once: the admission gate would rightly refuse most of such a burst. The target is holding
+        # the streams, so the gate is opened as the stream cap is raised.
+        "TURN_ADMISSION_MAX_PENDING": str(args.sockets + 100),
+        "TURN_ADMISSION_TARGET_MS": "600000",
     }
     try:
         with web_process(env) as (process, base, log):
@@ -246,7 +257,7 @@ def main() -> int:
         fake.wait(timeout=10)
     results |= {
         "options": vars(args),
-        "settings": {name: env[name] for name in ("MAX_CONCURRENT_STREAMS", "STREAM_ORG_SHARE")},
+        "settings": {name: env[name] for name in SETTINGS_SHOWN},
         "open_files_limit": nofile,
         "load_before": load_before,
         "load_after": os.getloadavg(),
