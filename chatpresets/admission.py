@@ -9,7 +9,8 @@ counts streams, not that queue; this gate watches the queue and refuses before a
   took over TURN_ADMISSION_TARGET_MS of the service's own time to its first token (time to first
   token less the model's; `observe`, from the turn's timing), the queue is standing. CoDel's test
   (RFC 8289): the minimum, not the mean, so one slow turn does not shut the gate, and a burst that
-  drains does not either. A turn still waiting for admission a whole interval counts as well;
+  drains does not either; nor an interval with fewer than MIN_SAMPLES first tokens. A turn still
+  waiting for admission a whole interval counts as well;
 - while it stands, new turns are refused (503 `overloaded`, reason `admission_wait`) but for one
   an interval, from a caller with no turn waiting and none admitted in the last RECENT_SECONDS: the
   queue drains, clients firing turns back off until the process keeps up again, and a quiet
@@ -44,6 +45,8 @@ from chatpresets.observability import metrics
 
 # While the queue stands, a caller served this recently is held back: a person's next turn comes later.
 RECENT_SECONDS = 0.5
+# An interval with fewer first tokens than this is no queue: one slow turn at a quiet time must not shut the gate.
+MIN_SAMPLES = 3
 
 
 class Overloaded(DomainError):
@@ -84,6 +87,7 @@ class Gate:
         self.admitted_while_standing = -math.inf
         self.window_started = clock()
         self.window_min = math.inf
+        self.window_samples = 0
         self.standing = False
 
     def enter(self, caller: Hashable) -> object:
@@ -134,16 +138,22 @@ class Gate:
         """A turn's own time to its first token (the model's taken out): a sample of the queue."""
         with self.lock:
             self.window_min = min(self.window_min, seconds)
+            self.window_samples += 1
             self._look_back(self.clock())
 
     def _look_back(self, now: float) -> None:
-        if now - self.window_started < settings.TURN_ADMISSION_INTERVAL_MS / 1000:
+        interval = settings.TURN_ADMISSION_INTERVAL_MS / 1000
+        if now - self.window_started < interval:
             return
         quickest = self.window_min
+        # Samples from before a quiet spell say nothing of now; nor do too few to make a queue.
+        if now - self.window_started >= 2 * interval or self.window_samples < MIN_SAMPLES:
+            quickest = math.inf
         if quickest == math.inf and self.pending:  # none admitted in a whole interval: a stall
-            quickest = now - next(iter(self.pending.values()))[1]
+            oldest = now - next(iter(self.pending.values()))[1]
+            quickest = oldest if oldest >= interval else math.inf
         self.standing = quickest != math.inf and quickest > settings.TURN_ADMISSION_TARGET_MS / 1000
-        self.window_started, self.window_min = now, math.inf
+        self.window_started, self.window_min, self.window_samples = now, math.inf, 0
         self.served = {caller: at for caller, at in self.served.items() if now - at < RECENT_SECONDS}
 
     def waiting(self) -> int:

@@ -47,7 +47,9 @@ def refusal_reason(gate: Gate, caller: str) -> str:
 
 def standing_gate(clock: Clock) -> Gate:
     gate = Gate(clock)
-    turn(gate, clock, "flood", 0.060)
+    for _ in range(3):
+        gate.observe(0.060)
+        clock.advance(0.030)
     turn(gate, clock, "flood", 0.060)  # the interval is over: even the quickest took 60 ms of ours
     assert gate.standing
     return gate
@@ -75,10 +77,11 @@ def test_while_the_queue_stands_only_one_quiet_callers_turn_gets_in_an_interval(
     gate = standing_gate(clock)
     gate.enter("first-quiet")
     assert refusal_reason(gate, "second-quiet") == "admission_wait"
-    clock.advance(0.050)
-    gate.observe(0.070)  # the queue still stands
+    for _ in range(3):  # the queue still stands
+        clock.advance(0.030)
+        gate.observe(0.070)
     assert refusal_reason(gate, "second-quiet") == "admission_wait"
-    clock.advance(0.060)  # a new interval: it still stands (70 ms), and one more may enter
+    clock.advance(0.020)  # a new interval: it still stands (70 ms), and one more may enter
     gate.enter("second-quiet")
     assert gate.standing
     assert refusal_reason(gate, "third-quiet") == "admission_wait"
@@ -87,10 +90,35 @@ def test_while_the_queue_stands_only_one_quiet_callers_turn_gets_in_an_interval(
 def test_a_caller_not_served_for_a_while_gets_in_even_while_the_queue_stands() -> None:
     clock = Clock()
     gate = standing_gate(clock)
-    clock.advance(RECENT_SECONDS)
-    gate.observe(0.070)  # the queue still stands
+    for _ in range(4):  # the queue still stands, half a second on
+        clock.advance(RECENT_SECONDS / 4)
+        gate.observe(0.070)
+        gate.observe(0.070)
+        gate.observe(0.070)
     gate.enter("flood")
     assert gate.standing
+
+
+def test_one_slow_turn_at_a_quiet_time_does_not_shut_the_gate() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    clock.advance(0.010)
+    gate.observe(0.300)
+    gate.observe(0.200)
+    clock.advance(0.100)
+    gate.enter("a")  # the interval is over with two first tokens, both slow: too few for a queue
+    assert not gate.standing
+
+
+def test_samples_from_before_a_quiet_spell_do_not_shut_the_gate() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    for _ in range(3):
+        gate.observe(0.080)
+        clock.advance(0.020)
+    clock.advance(1.0)  # nothing for a second: those samples are old
+    gate.enter("a")
+    assert not gate.standing
 
 
 def test_one_slow_turn_among_quick_ones_does_not_shut_the_gate() -> None:
