@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_SUMMARY = pytest.StashKey[list[str]]()
 
 
+# The admission gate opened wide, for tests that send one caller's turns concurrently on purpose
+# (pools, budgets, SQLite) and are about something else; the gate has live tests of its own.
+ADMISSION_GATE_OPEN = {"TURN_ADMISSION_MAX_PENDING": "1000", "TURN_ADMISSION_TARGET_MS": "600000"}
+
+
 def fake_model_env(base_url: str, **model: float) -> dict[str, str]:
     """The environment of a server whose one catalogue model, `fake`, is the fake model at base_url."""
     spec = {

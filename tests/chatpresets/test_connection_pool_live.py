@@ -22,7 +22,7 @@ from django.db import connection
 
 from conversations.models import Conversation
 from tenancy import services as tenancy_services
-from tests.server import daphne, fake_model_env
+from tests.server import ADMISSION_GATE_OPEN, daphne, fake_model_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,10 +54,7 @@ def pooled_server(fake_server: Any, **pool: str) -> Iterator[tuple[str, str]]:
         "API_THROTTLE_USER_RATE": "1000000/min",
         "DEBUG": "false",
         "LOG_LEVEL": "ERROR",
-        # The gate before admission would refuse most of one caller's 60 simultaneous turns: opened
-        # wide, so the turns reach the pool, which is what these tests watch.
-        "TURN_ADMISSION_MAX_PENDING": "1000",
-        "TURN_ADMISSION_TARGET_MS": "600000",
+        **ADMISSION_GATE_OPEN,
         **pool,
     }
     with daphne(env) as base:

@@ -10,7 +10,7 @@ from django.db import connection
 from conversations.models import Conversation
 from tenancy import services as tenancy_services
 from tests.redis_process import RedisProcess
-from tests.server import daphne, fake_model_env
+from tests.server import ADMISSION_GATE_OPEN, daphne, fake_model_env
 
 
 @pytest.fixture
@@ -19,9 +19,7 @@ def live(fake_server, fake_llm, acme, alice, tmp_path):
 
     Its log (stderr) goes to `live["log"]`, a file, so a long test never blocks on a full pipe.
     """
-    # Opened wide: these tests send concurrent turns from one key on purpose (budgets, streams), which
-    # the admission gate would hold back on a busy machine; the gate has live tests of its own.
-    env = server_env(fake_server, TURN_ADMISSION_MAX_PENDING="1000", TURN_ADMISSION_TARGET_MS="600000")
+    env = server_env(fake_server, **ADMISSION_GATE_OPEN)
     conversation = Conversation.objects.create(org=acme, user=alice)
     _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="sse", scopes=["chat"], expires_at=None)
     log = tmp_path / "daphne.log"

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tests.server import ROOT, daphne, fake_model_env
+from tests.server import ADMISSION_GATE_OPEN, ROOT, daphne, fake_model_env
 
 TURNS = 20
 
@@ -84,10 +84,7 @@ def test_twenty_concurrent_chat_turns_on_the_embedded_sqlite_default_all_succeed
     fake_llm.config.token_delay = 0.01  # answers overlap, so turns write while others stream
     env = embedded_env(tmp_path / "db.sqlite3", fake_server)
     keys = seed(env)
-    # Opened wide: the gate before admission would rightly hold back a few keys' simultaneous turns,
-    # and this test is about SQLite taking twenty at once.
-    gate_open = {"TURN_ADMISSION_MAX_PENDING": "1000", "TURN_ADMISSION_TARGET_MS": "600000"}
-    with daphne(env | gate_open) as base:
+    with daphne(env | ADMISSION_GATE_OPEN) as base:
         outcomes = asyncio.run(chat_turns(base, keys))
     assert outcomes == [(201, 201)] * TURNS
 
