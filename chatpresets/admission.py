@@ -3,21 +3,21 @@
 Admitting a turn (caller, conversation, context, limits, a stream slot) and relaying its answer
 cost CPU. Past the process's knee that work queues: time to first token grows for every turn and
 an open-loop arrival rate collapses throughput. The stream cap (tenancy/metering/stream_slots.py)
-counts streams, not that queue; this gate watches the queue and refuses before any of the work:
+is the operator's fixed ceiling; under it this gate learns how many turns the process can run at
+once and refuses the rest before any of their work is done, an adaptive concurrency limit (AIMD,
+as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency filter keep one):
 
-- every TURN_ADMISSION_INTERVAL_MS the gate looks back: if even the quickest turn of the interval
-  took over TURN_ADMISSION_TARGET_MS of the service's own time to its first token (time to first
-  token less the model's; `observe`, from the turn's timing), the queue is standing. CoDel's test
-  (RFC 8289): the minimum, not the mean, so one slow turn does not shut the gate, and a burst that
-  drains does not either; nor an interval with fewer than MIN_SAMPLES first tokens. A turn still
-  waiting for admission a whole interval counts as well;
-- while it stands, new turns are refused (503 `overloaded`, reason `admission_wait`) but for one
-  an interval, from a caller with no turn waiting and none admitted in the last RECENT_SECONDS: the
-  queue drains, clients firing turns back off until the process keeps up again, and a quiet
-  tenant's occasional turn still gets in beside a busy one's flood;
-- one caller may hold STREAM_ORG_SHARE of TURN_ADMISSION_MAX_PENDING waiting turns (`admission_share`),
-  and at TURN_ADMISSION_MAX_PENDING everyone is refused (`admission_queue`): the bound on how long
-  an admitted turn can wait behind a burst.
+- a turn is in flight from the gate to the end of its stream: waiting for admission (`pending`)
+  until it holds a stream slot (`admitted`), then running until the slot is given back (`finished`);
+- past `limit` turns in flight a new one is refused (503 `overloaded`, reason `admission_limit`);
+- every TURN_ADMISSION_INTERVAL_MS the gate looks back at the service's own time to first token
+  of the turns that got their first token (the model's time taken out; `observe`, from the turn's
+  timing). If the median took longer than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion
+  (by half at most); if turns met the limit and stayed quick, it grows by one turn or a tenth. A
+  turn still waiting for admission a whole interval counts as that slow;
+- one caller may have STREAM_ORG_SHARE of the limit in flight and of TURN_ADMISSION_MAX_PENDING
+  waiting (`admission_share`): a flood from one credential leaves the rest of the process to
+  everyone else. At TURN_ADMISSION_MAX_PENDING waiting everyone is refused (`admission_queue`).
 
 All of it is a few dictionary operations under a lock: a refusal costs well under a millisecond.
 """
@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import json
 import math
+import statistics
 import threading
 import time
 from collections import Counter
@@ -43,10 +44,13 @@ from chatpresets import request_context
 from chatpresets.errors import DomainError, error_body, openai_fields
 from chatpresets.observability import metrics
 
-# While the queue stands, a caller served this recently is held back: a person's next turn comes later.
-RECENT_SECONDS = 0.5
-# An interval with fewer first tokens than this is no queue: one slow turn at a quiet time must not shut the gate.
+# The limit never falls below this: one caller's share of it is still a turn, and someone else's is another.
+MIN_LIMIT = 2
+# An interval with fewer first tokens than this, at a time the limit was not met, says nothing of a queue.
 MIN_SAMPLES = 3
+BACKOFF_FLOOR = 0.5  # the most the limit shrinks in one interval, however slow the turns
+GROWTH = 0.1  # … and it grows by this share of itself an interval (one turn at least)
+HEADROOM = 2  # the limit stays within this many times the most turns in flight of the last interval
 
 
 class Overloaded(DomainError):
@@ -69,100 +73,131 @@ def refused(reason: str, limit_value: int) -> Overloaded:
     return Overloaded(reason=reason, limit_value=limit_value)
 
 
-def caller_share() -> int:
-    """The pending turns one caller may have: the same share of the queue an organisation has of the
-    stream slots, so a flood from one credential leaves room for everyone else's."""
-    return max(1, math.floor(settings.TURN_ADMISSION_MAX_PENDING * settings.STREAM_ORG_SHARE))
+def share_of(total: float) -> int:
+    """What one caller may hold of `total`: the share an organisation has of the stream slots."""
+    return max(1, math.floor(total * settings.STREAM_ORG_SHARE))
 
 
 class Gate:
-    """The pending turns of one process and whether they form a standing queue."""
+    """The turns in flight in one process, and how many it may have."""
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self.clock = clock
         self.lock = threading.Lock()
         self.pending: dict[object, tuple[Hashable, float]] = {}  # token → (caller, arrival); oldest first
-        self.by_caller: Counter[Hashable] = Counter()
-        self.served: dict[Hashable, float] = {}  # caller → when a turn of theirs was last admitted
-        self.admitted_while_standing = -math.inf
+        self.running: dict[object, Hashable] = {}  # token → caller
+        self.pending_by_caller: Counter[Hashable] = Counter()
+        self.in_flight_by_caller: Counter[Hashable] = Counter()
+        # A fresh process trusts the operator's cap until its own turns say otherwise.
+        self.limit = float(settings.MAX_CONCURRENT_STREAMS)
         self.window_started = clock()
-        self.window_min = math.inf
-        self.window_samples = 0
-        self.standing = False
+        self.window: list[float] = []
+        self.limit_met = False
+        self.peak = 0  # the most turns in flight this interval
 
     def enter(self, caller: Hashable) -> object:
         """A token for a turn now pending, or Overloaded."""
         with self.lock:
             now = self.clock()
             self._look_back(now)
-            share = caller_share()
+            limit = max(MIN_LIMIT, math.floor(self.limit))
+            self.peak = max(self.peak, len(self.pending) + len(self.running) + 1)
             if len(self.pending) >= settings.TURN_ADMISSION_MAX_PENDING:
                 reason, value = "admission_queue", settings.TURN_ADMISSION_MAX_PENDING
-            elif self.by_caller[caller] >= share:
+            elif len(self.pending) + len(self.running) >= limit:
+                self.limit_met = True
+                reason, value = "admission_limit", limit
+            elif (share := self._share_used_up(caller, limit)) is not None:
                 reason, value = "admission_share", share
-            elif self.standing and not self._admits_while_standing(caller, now):
-                reason, value = "admission_wait", settings.TURN_ADMISSION_TARGET_MS
             else:
                 token = object()
                 self.pending[token] = (caller, now)
-                self.by_caller[caller] += 1
+                self.pending_by_caller[caller] += 1
+                self.in_flight_by_caller[caller] += 1
                 return token
         raise refused(reason, value)
 
-    def _admits_while_standing(self, caller: Hashable, now: float) -> bool:
-        """One turn an interval, from a caller with none waiting and none admitted lately: the queue
-        drains, yet a quiet tenant is not shut out by a busy one (under the lock)."""
-        if self.by_caller[caller] or now - self.served.get(caller, -math.inf) < RECENT_SECONDS:
-            return False
-        if now - self.admitted_while_standing < settings.TURN_ADMISSION_INTERVAL_MS / 1000:
-            return False
-        self.admitted_while_standing = now
-        return True
+    def _share_used_up(self, caller: Hashable, limit: int) -> int | None:
+        """The share `caller` has used up, of the waiting turns or of those in flight, if either (under the lock)."""
+        for held, total in (
+            (self.pending_by_caller[caller], settings.TURN_ADMISSION_MAX_PENDING),
+            (self.in_flight_by_caller[caller], limit),
+        ):
+            if held >= (share := share_of(total)):
+                return share
+        return None
 
     def leave(self, token: object, *, admitted: bool) -> None:
-        """The turn is no longer waiting (admitted, or refused further on, or answering). Idempotent."""
+        """The turn is no longer waiting: admitted (running until `finish`), or refused further on, or
+        answering without a stream. Idempotent, and a running turn stays running."""
         with self.lock:
             entry = self.pending.pop(token, None)
             if entry is None:
                 return
             caller = entry[0]
-            self.by_caller[caller] -= 1
-            if self.by_caller[caller] <= 0:
-                del self.by_caller[caller]
-            now = self.clock()
+            _drop(self.pending_by_caller, caller)
             if admitted:
-                self.served[caller] = now
-            self._look_back(now)
+                self.running[token] = caller
+            else:
+                _drop(self.in_flight_by_caller, caller)
+            self._look_back(self.clock())
+
+    def finish(self, token: object) -> None:
+        """The running turn's stream has ended, whichever way. Idempotent."""
+        with self.lock:
+            caller = self.running.pop(token, None)
+            if caller is not None:
+                _drop(self.in_flight_by_caller, caller)
 
     def observe(self, seconds: float) -> None:
         """A turn's own time to its first token (the model's taken out): a sample of the queue."""
         with self.lock:
-            self.window_min = min(self.window_min, seconds)
-            self.window_samples += 1
             self._look_back(self.clock())
+            self.window.append(seconds)
 
     def _look_back(self, now: float) -> None:
         interval = settings.TURN_ADMISSION_INTERVAL_MS / 1000
         if now - self.window_started < interval:
             return
-        quickest = self.window_min
-        # Samples from before a quiet spell say nothing of now; nor do too few to make a queue.
-        if now - self.window_started >= 2 * interval or self.window_samples < MIN_SAMPLES:
-            quickest = math.inf
-        if quickest == math.inf and self.pending:  # none admitted in a whole interval: a stall
-            oldest = now - next(iter(self.pending.values()))[1]
-            quickest = oldest if oldest >= interval else math.inf
-        self.standing = quickest != math.inf and quickest > settings.TURN_ADMISSION_TARGET_MS / 1000
-        self.window_started, self.window_min, self.window_samples = now, math.inf, 0
-        self.served = {caller: at for caller, at in self.served.items() if now - at < RECENT_SECONDS}
+        # Samples from before a quiet spell say nothing of now.
+        samples = self.window if now - self.window_started < 2 * interval else []
+        stalled = bool(self.pending) and (oldest := now - next(iter(self.pending.values()))[1]) >= interval
+        if stalled:
+            samples = [*samples, oldest]  # a turn not admitted in a whole interval: as slow as its wait
+        if samples and (self.limit_met or stalled or len(samples) >= MIN_SAMPLES):
+            typical, target = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000
+            if typical > target:
+                self.limit = max(MIN_LIMIT, self.limit * max(BACKOFF_FLOOR, target / typical))
+            elif self.limit_met:
+                self.limit = min(settings.MAX_CONCURRENT_STREAMS, self.limit + max(1.0, GROWTH * self.limit))
+        # Never far above what the process has run lately: a step up in load meets a limit it earned.
+        in_flight = max(self.peak, len(self.pending) + len(self.running))
+        self.limit = min(self.limit, max(settings.TURN_ADMISSION_MAX_PENDING, HEADROOM * in_flight))
+        metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)
+        self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0
 
-    def waiting(self) -> int:
+    def current_limit(self) -> int:
+        """The turns in flight the gate allows now (after looking back at an interval just over)."""
         with self.lock:
-            return len(self.pending)
+            self._look_back(self.clock())
+            return max(MIN_LIMIT, math.floor(self.limit))
+
+    def in_flight(self) -> tuple[int, int]:
+        """(pending, running) turns now."""
+        with self.lock:
+            return len(self.pending), len(self.running)
+
+
+def _drop(counts: Counter[Hashable], caller: Hashable) -> None:
+    counts[caller] -= 1
+    if counts[caller] <= 0:
+        del counts[caller]
 
 
 _gate = Gate()
 _current: contextvars.ContextVar[object | None] = contextvars.ContextVar("admission_token", default=None)
+# When the gate took the request (time.perf_counter): its turn's clock starts there, not in the view.
+_arrived: contextvars.ContextVar[float | None] = contextvars.ContextVar("admission_arrived", default=None)
 
 
 @contextlib.contextmanager
@@ -182,15 +217,29 @@ def pending(caller: Hashable) -> Iterator[None]:
 
 
 def observe(seconds: float) -> None:
-    """A turn's added time to first token, from its timing: what the gate's test looks at."""
+    """A turn's added time to first token, from its timing: what the gate's limit follows."""
     _gate.observe(seconds)
 
 
-def admitted() -> None:
-    """The current turn holds its stream slot: it is no longer waiting."""
+def admitted() -> object | None:
+    """The current turn holds its stream slot: no longer waiting, running until `finished` with the
+    token this returns (None outside the gate: a test's direct call, a background task)."""
     token = _current.get()
+    if token is None:
+        return None
+    _gate.leave(token, admitted=True)
+    return token
+
+
+def arrived_at() -> float | None:
+    """When the gate took this request (time.perf_counter), for a turn that came through it over HTTP."""
+    return _arrived.get()
+
+
+def finished(token: object | None) -> None:
+    """The stream of the turn `admitted` returned `token` for has ended."""
     if token is not None:
-        _gate.leave(token, admitted=True)
+        _gate.finish(token)
 
 
 def forget_all() -> None:
@@ -239,6 +288,7 @@ class TurnGate:
         if scope["type"] != "http" or not _starts_turn(scope):
             await self.app(scope, receive, send)
             return
+        _arrived.set(time.perf_counter())  # this task's own context: it ends with the request
         try:
             token = _gate.enter(_caller(scope))
         except Overloaded as refusal:

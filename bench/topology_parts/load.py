@@ -39,7 +39,7 @@ def since(started: float) -> float:
 
 
 def error_code(body: bytes) -> str:
-    """The JSON error's code and its reason when it gives one (`overloaded/admission_wait`), or `?`."""
+    """The JSON error's code and its reason when it gives one (`overloaded/admission_limit`), or `?`."""
     try:
         error = json.loads(body).get("error")
     except (ValueError, AttributeError):

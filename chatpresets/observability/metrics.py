@@ -129,6 +129,9 @@ CIRCUIT_OPEN = _gauge(
 )
 OPEN_WEBSOCKETS = _gauge("chatpresets_open_websockets", "Accepted conversation websockets")
 ACTIVE_STREAMS = _gauge("chatpresets_active_streams", "Model calls streaming now")
+TURN_ADMISSION_LIMIT = _gauge(
+    "chatpresets_turn_admission_limit", "Turns the processes' admission gates let be in flight at once now"
+)
 LIMIT_REFUSALS = _counter("chatpresets_limit_refusals_total", "Calls refused by a limit", ("kind",))
 STREAM_REFUSALS = _counter(
     "chatpresets_stream_refusals_total", "Turns refused for want of a stream slot in this process", ("reason",)

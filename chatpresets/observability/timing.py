@@ -59,7 +59,9 @@ def current_turn() -> Turn | None:
 
 def begin_turn(transport: str) -> Turn:
     """Start timing (and tracing) a turn in this context; `leave` undoes it in a loop that goes on."""
-    turn = Turn(transport)
+    # Over HTTP the clock starts where the admission gate took the request: the wait for a worker
+    # thread, the middleware and the caller's lookup are the service's time too.
+    turn = Turn(transport, started=admission.arrived_at() or time.perf_counter())
     turn.span, otel_token = tracing.start_detached("chat.turn", transport=transport)
     turn.tokens = (_current.set(turn), otel_token)
     return turn

@@ -166,7 +166,7 @@ def admit(
     if counts_request:
         own = membership.org.settings.get("max_concurrent_streams")
         slot = stream_slots.acquire(membership.org_id, own_limit=own)
-        turn_gate.admitted()  # out of the gate's queue: what follows is this turn's own work
+        slot.gate_token = turn_gate.admitted()  # out of the gate's queue, in flight until the slot goes back
     try:
         admission = _limits_admit(
             membership=membership,

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chatpresets import admission
 from chatpresets.admission import Overloaded, refused
 
 __all__ = ["Overloaded", "Slot", "acquire", "forget_all", "in_use", "org_limit"]
@@ -29,6 +30,7 @@ class Slot:
     def __init__(self, org_id: Any) -> None:
         self.org_id = org_id
         self.held = True
+        self.gate_token: object | None = None  # the admission gate's running turn, ended with the slot
 
     def release(self) -> None:
         with _lock:
@@ -38,6 +40,7 @@ class Slot:
             _in_use[self.org_id] -= 1
             if _in_use[self.org_id] <= 0:
                 del _in_use[self.org_id]
+        admission.finished(self.gate_token)
 
 
 _lock = threading.Lock()

@@ -104,7 +104,7 @@ def test_scaling_is_over_one_process_and_the_report_names_every_topology() -> No
 
 
 def test_a_refusal_is_counted_by_its_code_and_reason() -> None:
-    body = b'{"error": {"code": "overloaded", "details": {"reason": "admission_wait", "retry_after": 2}}}'
-    assert error_code(body) == "overloaded/admission_wait"
+    body = b'{"error": {"code": "overloaded", "details": {"reason": "admission_limit", "retry_after": 2}}}'
+    assert error_code(body) == "overloaded/admission_limit"
     assert error_code(b'{"error": {"code": "service_unavailable", "details": {}}}') == "service_unavailable"
     assert error_code(b"<html>Bad Gateway</html>") == "?"

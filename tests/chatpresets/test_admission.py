@@ -1,12 +1,13 @@
-"""The gate before admission: a standing queue shuts it to callers already waiting or just served, a
-full queue to all, and one caller may hold only its share of the waiting turns."""
+"""The gate before admission: an adaptive limit on the turns in flight, shrinking while turns are slow
+to their first token and growing while they meet it quickly; a cap on the turns waiting; and one
+caller's share of both."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import override_settings
 
-from chatpresets.admission import RECENT_SECONDS, Gate, Overloaded
+from chatpresets.admission import MIN_LIMIT, Gate, Overloaded
 
 pytestmark = pytest.mark.usefixtures("gate_settings")
 
@@ -14,7 +15,11 @@ pytestmark = pytest.mark.usefixtures("gate_settings")
 @pytest.fixture
 def gate_settings():
     with override_settings(
-        TURN_ADMISSION_TARGET_MS=50, TURN_ADMISSION_INTERVAL_MS=100, TURN_ADMISSION_MAX_PENDING=4, STREAM_ORG_SHARE=0.5
+        TURN_ADMISSION_TARGET_MS=50,
+        TURN_ADMISSION_INTERVAL_MS=100,
+        TURN_ADMISSION_MAX_PENDING=4,
+        STREAM_ORG_SHARE=0.5,
+        MAX_CONCURRENT_STREAMS=8,
     ):
         yield
 
@@ -30,11 +35,20 @@ class Clock:
         self.now += seconds
 
 
-def turn(gate: Gate, clock: Clock, caller: str, added_ttft: float) -> None:
-    """A turn admitted at once, whose first token came after `added_ttft` of the service's own time."""
-    gate.leave(gate.enter(caller), admitted=True)
-    clock.advance(added_ttft)
-    gate.observe(added_ttft)
+def run(gate: Gate, caller: str) -> object:
+    """A turn admitted at once: it holds a stream slot and runs until `finish`."""
+    token = gate.enter(caller)
+    gate.leave(token, admitted=True)
+    return token
+
+
+def interval(gate: Gate, clock: Clock, *added_ttft: float) -> int:
+    """One interval in which turns got their first token after `added_ttft` of the service's own time;
+    the limit once the gate has looked back at it."""
+    for seconds in added_ttft:
+        gate.observe(seconds)
+    clock.advance(0.100)
+    return gate.current_limit()
 
 
 def refusal_reason(gate: Gate, caller: str) -> str:
@@ -45,123 +59,155 @@ def refusal_reason(gate: Gate, caller: str) -> str:
     return refused.value.details["reason"]
 
 
-def standing_gate(clock: Clock) -> Gate:
-    gate = Gate(clock)
-    for _ in range(3):
-        gate.observe(0.060)
-        clock.advance(0.030)
-    turn(gate, clock, "flood", 0.060)  # the interval is over: even the quickest took 60 ms of ours
-    assert gate.standing
-    return gate
+def fill(gate: Gate, limit: int) -> list[object]:
+    """Run turns from distinct callers up to the limit; the next is refused, so the limit was met."""
+    tokens = [run(gate, f"caller-{n}") for n in range(limit)]
+    assert refusal_reason(gate, "one-more") == "admission_limit"
+    return tokens
 
 
-def test_quick_turns_never_shut_the_gate() -> None:
+def test_a_fresh_process_allows_the_operators_stream_cap() -> None:
+    gate = Gate(Clock())
+    assert gate.current_limit() == 8
+    assert len(fill(gate, 8)) == 8
+
+
+def busy(gate: Gate, turns: int) -> list[object]:
+    """Turns running from distinct callers: the process is this busy, under its limit."""
+    return [run(gate, f"running-{n}") for n in range(turns)]
+
+
+def test_slow_turns_shrink_the_limit_in_proportion_and_by_half_at_most() -> None:
     clock = Clock()
     gate = Gate(clock)
-    for _ in range(20):  # 800 ms of turns that each took 40 ms of ours, under the 50 ms target
-        turn(gate, clock, "flood", 0.040)
-    assert not gate.standing
+    busy(gate, 4)
+    assert interval(gate, clock, 0.080, 0.080, 0.080) == 5  # 8 x 50/80
+    assert interval(gate, clock, 0.400, 0.400, 0.400) == 2  # 5 x 1/2, not 5 x 50/400
 
 
-def test_while_the_queue_stands_a_caller_just_served_is_refused_and_a_quiet_one_gets_in() -> None:
-    clock = Clock()
-    gate = standing_gate(clock)
-    assert refusal_reason(gate, "flood") == "admission_wait"
-    quiet = gate.enter("quiet")
-    assert refusal_reason(gate, "quiet") == "admission_wait"  # it has a turn waiting now
-    gate.leave(quiet, admitted=False)
-
-
-def test_while_the_queue_stands_only_one_quiet_callers_turn_gets_in_an_interval() -> None:
-    clock = Clock()
-    gate = standing_gate(clock)
-    gate.enter("first-quiet")
-    assert refusal_reason(gate, "second-quiet") == "admission_wait"
-    for _ in range(3):  # the queue still stands
-        clock.advance(0.030)
-        gate.observe(0.070)
-    assert refusal_reason(gate, "second-quiet") == "admission_wait"
-    clock.advance(0.020)  # a new interval: it still stands (70 ms), and one more may enter
-    gate.enter("second-quiet")
-    assert gate.standing
-    assert refusal_reason(gate, "third-quiet") == "admission_wait"
-
-
-def test_a_caller_not_served_for_a_while_gets_in_even_while_the_queue_stands() -> None:
-    clock = Clock()
-    gate = standing_gate(clock)
-    for _ in range(4):  # the queue still stands, half a second on
-        clock.advance(RECENT_SECONDS / 4)
-        gate.observe(0.070)
-        gate.observe(0.070)
-        gate.observe(0.070)
-    gate.enter("flood")
-    assert gate.standing
-
-
-def test_one_slow_turn_at_a_quiet_time_does_not_shut_the_gate() -> None:
+def test_the_limit_never_falls_below_two() -> None:
     clock = Clock()
     gate = Gate(clock)
-    clock.advance(0.010)
-    gate.observe(0.300)
-    gate.observe(0.200)
-    clock.advance(0.100)
-    gate.enter("a")  # the interval is over with two first tokens, both slow: too few for a queue
-    assert not gate.standing
+    for _ in range(6):
+        interval(gate, clock, 0.500, 0.500, 0.500)
+    assert gate.current_limit() == MIN_LIMIT == 2
+    fill(gate, 2)
 
 
-def test_samples_from_before_a_quiet_spell_do_not_shut_the_gate() -> None:
+def test_past_the_limit_new_turns_are_refused_and_a_finished_stream_frees_a_place() -> None:
     clock = Clock()
     gate = Gate(clock)
-    for _ in range(3):
-        gate.observe(0.080)
-        clock.advance(0.020)
+    interval(gate, clock, 0.100, 0.100, 0.100)  # 8 x 1/2
+    tokens = fill(gate, 4)
+    gate.finish(tokens[0])
+    gate.finish(tokens[0])  # idempotent: the place is freed once
+    run(gate, "one-more")
+    assert refusal_reason(gate, "another") == "admission_limit"
+
+
+def test_quick_turns_that_meet_the_limit_raise_it_by_one_up_to_the_cap() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    interval(gate, clock, 0.100, 0.100, 0.100)
+    tokens = fill(gate, 4)
+    assert interval(gate, clock, 0.010) == 5  # met, and the one first token was quick
+    for token in tokens:
+        gate.finish(token)
+    for _ in range(5):
+        fill(gate, gate.current_limit())
+        interval(gate, clock, 0.010, 0.010, 0.010)
+        for token in list(gate.running):
+            gate.finish(token)
+    assert gate.current_limit() == 8  # MAX_CONCURRENT_STREAMS: the operator's cap is never lifted
+
+
+def test_quick_turns_below_the_limit_do_not_raise_it() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    interval(gate, clock, 0.100, 0.100, 0.100)
+    for _ in range(5):  # busy and quick, never at the limit: nothing shows it is too low
+        token = run(gate, "a")
+        assert interval(gate, clock, 0.010, 0.010, 0.010) == 4
+        gate.finish(token)
+
+
+def test_one_slow_turn_at_a_quiet_time_leaves_the_limit() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 4)  # twice that is the cap: the limit's headroom leaves it there
+    assert interval(gate, clock, 0.300, 0.200) == 8  # two first tokens, the limit not met: no queue
+
+
+def test_one_slow_turn_among_quick_ones_leaves_the_limit() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 4)  # twice that is the cap: the limit's headroom leaves it there
+    assert interval(gate, clock, 0.900, 0.005, 0.010) == 8  # the median took 10 ms
+
+
+def test_samples_from_before_a_quiet_spell_are_not_counted() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 4)  # twice that is the cap: the limit's headroom leaves it there
+    for seconds in (0.080, 0.080, 0.080):
+        gate.observe(seconds)
     clock.advance(1.0)  # nothing for a second: those samples are old
-    gate.enter("a")
-    assert not gate.standing
+    assert gate.current_limit() == 8
 
 
-def test_one_slow_turn_among_quick_ones_does_not_shut_the_gate() -> None:
+def test_the_limit_stays_within_twice_what_the_process_ran_lately() -> None:
     clock = Clock()
     gate = Gate(clock)
-    turn(gate, clock, "a", 0.090)
-    turn(gate, clock, "a", 0.005)
-    turn(gate, clock, "a", 0.010)  # interval over: the quickest took 5 ms
-    assert not gate.standing
+    tokens = busy(gate, 3)
+    assert interval(gate, clock, 0.010) == 6  # quick, but a step up to 8 at once would be untried
+    tokens += busy(gate, 3)
+    assert refusal_reason(gate, "one-more") == "admission_limit"
+    for token in tokens:
+        gate.finish(token)
+    interval(gate, clock)
+    assert interval(gate, clock) == 4  # an idle process keeps TURN_ADMISSION_MAX_PENDING for a burst
 
 
-def test_the_gate_opens_again_once_the_queue_drains() -> None:
-    clock = Clock()
-    gate = standing_gate(clock)
-    clock.advance(0.200)  # an interval with nothing waiting and no first token
-    token = gate.enter("flood")
-    assert not gate.standing
-    gate.leave(token, admitted=False)
-
-
-def test_a_stall_with_a_turn_waiting_a_whole_interval_shuts_the_gate() -> None:
+def test_a_turn_waiting_a_whole_interval_counts_as_that_slow() -> None:
     clock = Clock()
     gate = Gate(clock)
     gate.enter("stuck")
     clock.advance(0.150)
-    assert refusal_reason(gate, "stuck") == "admission_wait"
+    assert gate.current_limit() == 4  # no first token at all, one turn waiting 150 ms: 8 x 1/2
 
 
-def test_at_the_cap_everyone_is_refused_and_a_failed_turn_frees_its_place() -> None:
-    clock = Clock()
-    gate = Gate(clock)
+def test_one_caller_may_have_only_its_share_of_the_limit_in_flight() -> None:
+    gate = Gate(Clock())
+    tokens = [run(gate, "flood") for _ in range(4)]  # STREAM_ORG_SHARE 0.5 of the limit, 8
+    assert refusal_reason(gate, "flood") == "admission_share"
+    run(gate, "quiet")  # the rest of the process is everyone else's
+    gate.finish(tokens[0])
+    run(gate, "flood")
+
+
+def test_a_running_turn_stays_in_flight_when_its_request_ends() -> None:
+    gate = Gate(Clock())
+    token = run(gate, "a")
+    gate.leave(token, admitted=False)  # the HTTP response started: the stream runs on
+    assert gate.in_flight() == (0, 1)
+    gate.finish(token)
+    assert gate.in_flight() == (0, 0)
+
+
+def test_at_the_queue_cap_everyone_is_refused_and_a_failed_turn_frees_its_place() -> None:
+    gate = Gate(Clock())
     tokens = [gate.enter(f"caller-{n}") for n in range(4)]  # one each: under any caller's share
     assert refusal_reason(gate, "someone-new") == "admission_queue"
     gate.leave(tokens[0], admitted=False)
     gate.leave(tokens[0], admitted=False)  # idempotent: the place is freed once
     gate.enter("someone-new")
     assert refusal_reason(gate, "another") == "admission_queue"
+    assert gate.in_flight() == (4, 0)
 
 
 def test_one_caller_may_hold_only_its_share_of_the_queue() -> None:
-    clock = Clock()
-    gate = Gate(clock)
+    gate = Gate(Clock())
     gate.enter("flood"), gate.enter("flood")  # STREAM_ORG_SHARE 0.5 of 4
     assert refusal_reason(gate, "flood") == "admission_share"
     gate.enter("quiet")
-    assert gate.waiting() == 3
+    assert gate.in_flight() == (3, 0)
