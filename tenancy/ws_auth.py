@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddleware, get_user
 from channels.security.websocket import AllowedHostsOriginValidator
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.contrib.auth.models import AnonymousUser
 
 from chatpresets import request_context, socket_threads
@@ -39,10 +40,18 @@ async def refuse_handshake(receive: Any, send: Any, code: int) -> None:
         await send({"type": "websocket.close", "code": code})
 
 
+class PooledSessionAuth(AuthMiddleware):
+    """Channels' session login, its user looked up on the socket's thread pool: channels' own
+    `get_user` is thread-sensitive, so every session socket's handshake would queue on one thread."""
+
+    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+        scope["user"]._wrapped = await database_sync_to_async(get_user.func)(scope)
+
+
 class ApiKeyOrSessionAuth:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.session_stack = AllowedHostsOriginValidator(AuthMiddlewareStack(inner))
+        self.session_stack = AllowedHostsOriginValidator(CookieMiddleware(SessionMiddleware(PooledSessionAuth(inner))))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         socket_threads.use_pool()  # this socket's queries, and its answers', never queue behind other sockets'

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from asgiref.sync import sync_to_async as asgiref_sync_to_async
 
 from chatpresets import socket_threads
 from chatpresets.socket_threads import database_sync_to_async, sync_to_async
@@ -68,3 +69,22 @@ async def test_the_websocket_handshake_puts_the_socket_on_the_pool() -> None:
     scope = {"type": "websocket", "headers": [(b"authorization", b"Bearer cpk_unknown")], "client": ("10.0.0.1", 1)}
     await asyncio.create_task(ApiKeyOrSessionAuth(inner)(scope, None, None))
     assert seen == {"pooled": True}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_session_sockets_user_is_looked_up_while_the_shared_thread_is_busy(alice, client) -> None:
+    await asgiref_sync_to_async(client.force_login)(alice)
+    release, seen = threading.Event(), {}
+    busy = asyncio.create_task(asgiref_sync_to_async(release.wait)())  # asgiref's one shared thread, taken
+
+    async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen["user"] = scope["user"].pk
+
+    headers = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), (b"origin", b"http://localhost")]
+    scope = {"type": "websocket", "path": "/ws/", "headers": headers, "client": ("10.0.0.1", 1)}
+    try:
+        await asyncio.wait_for(asyncio.create_task(ApiKeyOrSessionAuth(inner)(scope, None, None)), timeout=5)
+    finally:
+        release.set()
+        await busy
+    assert seen == {"user": alice.pk}
