@@ -55,7 +55,7 @@ from bench.fake_model import start_fake_model  # noqa: E402
 from bench.side_by_side.openloop import Target, ceiling  # noqa: E402
 from bench.side_by_side.report import git_commit  # noqa: E402
 from bench.side_by_side.seed import CONTENT, PRESET_SLUG, SYSTEM_PROMPT, Tenant, seed  # noqa: E402
-from bench.topology_parts import report, rules  # noqa: E402
+from bench.topology_parts import cpu, report, rules  # noqa: E402
 from bench.topology_parts.cluster import cluster, ensure_vhost  # noqa: E402
 from bench.topology_parts.load import open_loop, sequential  # noqa: E402
 from bench.topology_parts.options import Options, parse  # noqa: E402
@@ -96,7 +96,9 @@ def caller_secrets(tenant: Tenant, callers: int) -> list[str]:
 
 
 async def step(targets: list[Target], rate: float, seconds: float, baseline_ms: float) -> dict[str, Any]:
-    measured = rules.row(await open_loop(targets, rate, seconds), baseline_ms=baseline_ms)
+    with cpu.measured() as usage:
+        stepped = await open_loop(targets, rate, seconds)
+    measured = rules.row(stepped, baseline_ms=baseline_ms) | usage.figures
     print(f"  {rate:g}/s: {json.dumps(measured)}", file=sys.stderr)
     await asyncio.sleep(SETTLE_SECONDS)
     return measured

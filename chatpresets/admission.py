@@ -13,8 +13,9 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
 - every TURN_ADMISSION_INTERVAL_MS the gate looks back at the service's own time to first token
   of the turns that got their first token (the model's time taken out; `observe`, from the turn's
   timing). If the median took longer than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion
-  (by half at most); if turns met the limit and stayed quick, it grows by one turn or a tenth. A
-  turn still waiting for admission a whole interval counts as that slow;
+  (by half at most); if turns met the limit and stayed quick, it grows by one turn or a tenth. An
+  interval lasts until it has MIN_SAMPLES first tokens; a turn still waiting for admission a whole
+  interval counts as that slow;
 - one caller may have STREAM_ORG_SHARE of the limit in flight and of TURN_ADMISSION_MAX_PENDING
   waiting (`admission_share`): a flood from one credential leaves the rest of the process to
   everyone else. At TURN_ADMISSION_MAX_PENDING waiting everyone is refused (`admission_queue`).
@@ -46,8 +47,10 @@ from chatpresets.observability import metrics
 
 # The limit never falls below this: one caller's share of it is still a turn, and someone else's is another.
 MIN_LIMIT = 2
-# An interval with fewer first tokens than this, at a time the limit was not met, says nothing of a queue.
+# The gate decides on no fewer first tokens than this (an interval goes on until it has them), and
+# on none older than STALE_INTERVALS intervals.
 MIN_SAMPLES = 3
+STALE_INTERVALS = 10
 BACKOFF_FLOOR = 0.5  # the most the limit shrinks in one interval, however slow the turns
 GROWTH = 0.1  # … and it grows by this share of itself an interval (one turn at least)
 HEADROOM = 2  # the limit stays within this many times the most turns in flight of the last interval
@@ -157,14 +160,17 @@ class Gate:
 
     def _look_back(self, now: float) -> None:
         interval = settings.TURN_ADMISSION_INTERVAL_MS / 1000
-        if now - self.window_started < interval:
+        elapsed = now - self.window_started
+        if elapsed < interval:
             return
-        # Samples from before a quiet spell say nothing of now.
-        samples = self.window if now - self.window_started < 2 * interval else []
         stalled = bool(self.pending) and (oldest := now - next(iter(self.pending.values()))[1]) >= interval
+        fresh = elapsed < STALE_INTERVALS * interval  # samples from before a quiet spell say nothing of now
+        if fresh and not stalled and len(self.window) < MIN_SAMPLES:
+            return  # too few first tokens yet to tell a queue from one slow turn: the interval goes on
+        samples = self.window if fresh else []
         if stalled:
             samples = [*samples, oldest]  # a turn not admitted in a whole interval: as slow as its wait
-        if samples and (self.limit_met or stalled or len(samples) >= MIN_SAMPLES):
+        if samples:
             typical, target = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000
             if typical > target:
                 self.limit = max(MIN_LIMIT, self.limit * max(BACKOFF_FLOOR, target / typical))

@@ -45,6 +45,8 @@ def step_line(processes: str, kind: str, step: dict[str, Any]) -> str:
         cell(step["added_p99_ms"]),
         cell(step["refusal_p50_ms"]),
         cell(step["refusal_p99_ms"]),
+        cell(step.get("machine_busy_percent"), "%"),
+        cell(step.get("load_generator_cpu_percent"), "%"),
         "yes" if holds(step) else "no",
     ]
     return "| " + " | ".join(cells) + " |"
@@ -53,8 +55,8 @@ def step_line(processes: str, kind: str, step: dict[str, Any]) -> str:
 def steps_table(results: dict[str, Any]) -> list[str]:
     lines = [
         "| N | step | offered | answered | refused (503) | other errors | added p50 | added p99 "
-        "| refusal p50 | refusal p99 | holds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| refusal p50 | refusal p99 | machine busy | load generator CPU | holds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, topology in results["topologies"].items():
         lines += [step_line(n, "step-up", step) for step in topology["steps"]]
@@ -134,7 +136,9 @@ def section(results: dict[str, Any]) -> str:
         *steps_table(results),
         "",
         f"Refusal limit: {REFUSAL_LIMIT_MS:g} ms at p99. A step holds when nothing is refused or fails, at least "
-        "98% of its requests are answered and its p99 added TTFT is under 1 s.",
+        "98% of its requests are answered and its p99 added TTFT is under 1 s. *Machine busy* is the share of "
+        "all cores in use during the step (/proc/stat); *load generator CPU* is the bench process's own, as a "
+        "share of one core.",
         END,
     ]
     return "\n".join(lines)

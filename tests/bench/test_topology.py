@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from bench.topology_parts import report, rules
+from bench.topology_parts import cpu, report, rules
 from bench.topology_parts.load import Step, error_code
 
 
@@ -79,7 +80,7 @@ def test_scaling_is_over_one_process_and_the_report_names_every_topology() -> No
         "load_average": [1.0, 1.5],
         "peak_answered_rps": 20.0,
         "at_80_percent": step(8),
-        "at_2x": step(20, refused=30),
+        "at_2x": step(20, refused=30) | {"machine_busy_percent": 97.5, "load_generator_cpu_percent": 41.0},
         "targets": rules.targets(20.0, step(8), step(20, refused=30)),
     }
     results = {
@@ -100,6 +101,8 @@ def test_scaling_is_over_one_process_and_the_report_names_every_topology() -> No
     assert text.startswith(report.START)
     assert text.endswith(report.END)
     assert "| 2 | 2x | 20/s |" in text
+    assert "| 97.5% | 41.0% | no |" in text  # the 2x step's machine and load generator CPU
+    assert "| - | - | yes |" in text  # a step measured without them
     assert "N=2: sustainable 1x" in text
 
 
@@ -108,3 +111,15 @@ def test_a_refusal_is_counted_by_its_code_and_reason() -> None:
     assert error_code(body) == "overloaded/admission_limit"
     assert error_code(b'{"error": {"code": "service_unavailable", "details": {}}}') == "service_unavailable"
     assert error_code(b"<html>Bad Gateway</html>") == "?"
+
+
+def test_the_cpu_meter_sees_the_load_generators_own_work_and_the_machines() -> None:
+    with cpu.measured() as usage:
+        ends = time.process_time() + 0.2
+        while time.process_time() < ends:  # a fifth of a second of this process's CPU, nothing else
+            pass
+    own, machine = usage.figures["load_generator_cpu_percent"], usage.figures["machine_busy_percent"]
+    assert own is not None
+    assert 10 <= own <= 105, own  # all of one core at best; less when the machine is shared
+    assert machine is not None
+    assert 0 < machine <= 100, machine

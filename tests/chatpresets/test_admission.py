@@ -110,7 +110,8 @@ def test_quick_turns_that_meet_the_limit_raise_it_by_one_up_to_the_cap() -> None
     gate = Gate(clock)
     interval(gate, clock, 0.100, 0.100, 0.100)
     tokens = fill(gate, 4)
-    assert interval(gate, clock, 0.010) == 5  # met, and the one first token was quick
+    assert interval(gate, clock, 0.010) == 4  # one first token: too few to decide on, the interval goes on
+    assert interval(gate, clock, 0.010, 0.010) == 5  # met, and the three first tokens were quick
     for token in tokens:
         gate.finish(token)
     for _ in range(5):
@@ -159,13 +160,15 @@ def test_the_limit_stays_within_twice_what_the_process_ran_lately() -> None:
     clock = Clock()
     gate = Gate(clock)
     tokens = busy(gate, 3)
-    assert interval(gate, clock, 0.010) == 6  # quick, but a step up to 8 at once would be untried
+    assert interval(gate, clock, 0.010, 0.010, 0.010) == 6  # quick, but a step up to 8 would be untried
     tokens += busy(gate, 3)
     assert refusal_reason(gate, "one-more") == "admission_limit"
     for token in tokens:
         gate.finish(token)
-    interval(gate, clock)
-    assert interval(gate, clock) == 4  # an idle process keeps TURN_ADMISSION_MAX_PENDING for a burst
+    clock.advance(1.0)  # a quiet second: the interval ends with no first token, having run 7 at once
+    assert gate.current_limit() == 6
+    clock.advance(1.0)  # and a second with nothing in flight
+    assert gate.current_limit() == 4  # an idle process keeps TURN_ADMISSION_MAX_PENDING for a burst
 
 
 def test_a_turn_waiting_a_whole_interval_counts_as_that_slow() -> None:
