@@ -44,16 +44,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatpresets.settings")
-os.environ["DEBUG"] = "false"
-# The bench process only validates the preset against this; the servers get the fake model's address.
-PLACEHOLDER_MODEL = {"name": "fake", "base_url": "http://127.0.0.1:9/v1", "encoding": "o200k_base"}
-os.environ["MODEL_CATALOGUE"] = json.dumps([{**PLACEHOLDER_MODEL, "context_window": 8192, "max_output": 64}])
-os.environ["DEFAULT_MODEL"] = "fake"
+from bench import servers_django  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+servers_django.setup()
 
 from django.conf import settings  # noqa: E402
 

@@ -8,6 +8,7 @@ import math
 import statistics
 from typing import Any
 
+from bench import markdown
 from bench.side_by_side.arms import Samples
 from bench.side_by_side.openloop import Step
 from bench.side_by_side.report import ROOT, replace_marked
@@ -185,51 +186,78 @@ def listing(values: list[Any], suffix: str = "") -> str:
 
 
 def phase_one_table(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "| arm | TTFT p50 | TTFT p99 | added p50 | added p99 | added p50 per repeat | added p99 per repeat |",
-        "|---|---|---|---|---|---|---|",
+    headers = ["arm", "TTFT p50", "TTFT p99", "added p50", "added p99", "added p50 per repeat", "added p99 per repeat"]
+    rows = [
+        [
+            name,
+            cell(arm["ttft_p50_ms"]),
+            cell(arm["ttft_p99_ms"]),
+            cell(arm["added_p50_ms"]),
+            cell(arm["added_p99_ms"]),
+            listing(arm["added_p50_per_repeat_ms"]),
+            listing(arm["added_p99_per_repeat_ms"]),
+        ]
+        for name, arm in results["phase1"]["arms"].items()
     ]
-    for name, arm in results["phase1"]["arms"].items():
-        lines.append(
-            f"| {name} | {cell(arm['ttft_p50_ms'])} | {cell(arm['ttft_p99_ms'])} | {cell(arm['added_p50_ms'])} | "
-            f"{cell(arm['added_p99_ms'])} | {listing(arm['added_p50_per_repeat_ms'])} | "
-            f"{listing(arm['added_p99_per_repeat_ms'])} |"
-        )
-    return lines
+    return markdown.table(headers, rows)
 
 
 def phase_two_table(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "| pass | server | offered | answered | errors | TTFT p50 | TTFT p99 | added p99 | CPU per answer | CPU busy"
-        " | within | below knee |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    headers = [
+        "pass",
+        "server",
+        "offered",
+        "answered",
+        "errors",
+        "TTFT p50",
+        "TTFT p99",
+        "added p99",
+        "CPU per answer",
+        "CPU busy",
+        "within",
+        "below knee",
     ]
-    for row in results["phase2"]["steps"]:
-        errors = ", ".join(f"{count} x {kind}" for kind, count in row["errors"].items()) or "none"
-        share = "-" if row["cpu_share"] is None else f"{row['cpu_share'] * 100:.0f}%"
-        lines.append(
-            f"| {row['pass']} | {row['server']} | {row['offered_rps']}/s | {row['answered_rps']:.1f}/s | {errors} | "
-            f"{cell(row['ttft_p50_ms'])} | {cell(row['ttft_p99_ms'])} | {cell(row['added_p99_ms'])} | "
-            f"{cell(row['cpu_ms_per_answer'])} | {share} | {'yes' if row['passed'] else 'no'} | "
-            f"{'yes' if row['below_knee'] else 'no'} |"
-        )
-    return lines
+    rows = [
+        [
+            row["pass"],
+            row["server"],
+            f"{row['offered_rps']}/s",
+            f"{row['answered_rps']:.1f}/s",
+            markdown.counts(row["errors"]),
+            cell(row["ttft_p50_ms"]),
+            cell(row["ttft_p99_ms"]),
+            cell(row["added_p99_ms"]),
+            cell(row["cpu_ms_per_answer"]),
+            "-" if row["cpu_share"] is None else f"{row['cpu_share'] * 100:.0f}%",
+            markdown.yes_no(row["passed"]),
+            markdown.yes_no(row["below_knee"]),
+        ]
+        for row in results["phase2"]["steps"]
+    ]
+    return markdown.table(headers, rows)
 
 
 def verdict_lines(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "| measure | uvicorn minus daphne: mean | each repeat | noise (a server's largest spread across repeats) "
-        "| clearer |",
-        "|---|---|---|---|---|",
+    headers = [
+        "measure",
+        "uvicorn minus daphne: mean",
+        "each repeat",
+        "noise (a server's largest spread across repeats)",
+        "clearer",
     ]
+    rows = []
     for name, metric in results["verdict"]["metrics"].items():
         unit = "/s" if name.endswith("rate") else " ms"
-        lines.append(
-            f"| {name} | {cell(metric['uvicorn_minus_daphne'], unit)} | {listing(metric['per_repeat'])} "
-            f"| {cell(metric['noise'], unit)} "
-            f"| {metric['winner']} |"
+        rows.append(
+            [
+                name,
+                cell(metric["uvicorn_minus_daphne"], unit),
+                listing(metric["per_repeat"]),
+                cell(metric["noise"], unit),
+                metric["winner"],
+            ]
         )
-    return lines
+    return markdown.table(headers, rows)
 
 
 def memory_line(results: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from bench import markdown
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "gateway_side_by_side.json"
 CHART = ROOT / "docs" / "perf" / "gateway_side_by_side.png"
@@ -53,18 +55,21 @@ def phase_one_table(results: dict[str, Any]) -> list[str]:
 
 
 def phase_two_table(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "| arm | offered | answered | errors | TTFT p50 | TTFT p99 | added p99 | within |",
-        "|---|---|---|---|---|---|---|---|",
+    headers = ["arm", "offered", "answered", "errors", "TTFT p50", "TTFT p99", "added p99", "within"]
+    rows = [
+        [
+            row["arm"],
+            f"{row['offered_rps']}/s",
+            f"{row['answered_rps']:.1f}/s",
+            markdown.counts(row["errors"]),
+            cell(row["ttft_p50_ms"], " ms"),
+            cell(row["ttft_p99_ms"], " ms"),
+            cell(row["added_p99_ms"], " ms"),
+            markdown.yes_no(row["passed"]),
+        ]
+        for row in results["phase2"]["steps"]
     ]
-    for row in results["phase2"]["steps"]:
-        errors = ", ".join(f"{count} x {kind}" for kind, count in row["errors"].items()) or "none"
-        lines.append(
-            f"| {row['arm']} | {row['offered_rps']}/s | {row['answered_rps']:.1f}/s | {errors} | "
-            f"{cell(row['ttft_p50_ms'], ' ms')} | {cell(row['ttft_p99_ms'], ' ms')} | "
-            f"{cell(row['added_p99_ms'], ' ms')} | {'yes' if row['passed'] else 'no'} |"
-        )
-    return lines
+    return markdown.table(headers, rows)
 
 
 def section(results: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import markdown
 from bench.side_by_side.report import replace_marked
 from bench.topology_parts.rules import REFUSAL_LIMIT_MS, holds
 
@@ -28,70 +29,62 @@ def verdict(value: bool | None) -> str:
     return "-" if value is None else "met" if value else "**not met**"
 
 
-def counts(found: dict[str, int]) -> str:
-    return ", ".join(f"{count} x {kind}" for kind, count in found.items()) or "none"
-
-
-def step_line(processes: str, kind: str, step: dict[str, Any]) -> str:
-    refused = f"{step['refused']} ({counts(step['refusal_codes'])})" if step["refused"] else "0"
-    cells = [
+def step_cells(processes: str, kind: str, step: dict[str, Any]) -> list[str]:
+    refused = f"{step['refused']} ({markdown.counts(step['refusal_codes'])})" if step["refused"] else "0"
+    return [
         processes,
         kind,
         f"{step['offered_rps']:g}/s",
         f"{step['answered']} of {step['sent']}, {step['answered_rps']:.1f}/s",
         refused,
-        counts(step["errors"]),
+        markdown.counts(step["errors"]),
         cell(step["added_p50_ms"]),
         cell(step["added_p99_ms"]),
         cell(step["refusal_p50_ms"]),
         cell(step["refusal_p99_ms"]),
         cell(step.get("machine_busy_percent"), "%"),
         cell(step.get("load_generator_cpu_percent"), "%"),
-        "yes" if holds(step) else "no",
+        markdown.yes_no(holds(step)),
     ]
-    return "| " + " | ".join(cells) + " |"
 
 
 def steps_table(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "| N | step | offered | answered | refused (503) | other errors | added p50 | added p99 "
-        "| refusal p50 | refusal p99 | machine busy | load generator CPU | holds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    headers = ["N", "step", "offered", "answered", "refused (503)", "other errors", "added p50", "added p99"]
+    headers += ["refusal p50", "refusal p99", "machine busy", "load generator CPU", "holds"]
+    rows = []
     for n, topology in results["topologies"].items():
-        lines += [step_line(n, "step-up", step) for step in topology["steps"]]
+        rows += [step_cells(n, "step-up", step) for step in topology["steps"]]
         for kind, key in (("80%", "at_80_percent"), ("2x", "at_2x")):
             if topology[key] is not None:
-                lines.append(step_line(n, kind, topology[key]))
-    return lines
+                rows.append(step_cells(n, kind, topology[key]))
+    return markdown.table(headers, rows)
 
 
 def summary_table(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "| N | load avg | model alone p50 | c=1 added p50 / p99 | sustainable | peak answered | 3x bound "
-        "| 80%: added p99 | 2x: refusal p99 | 2x: admitted added p99 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    headers = ["N", "load avg", "model alone p50", "c=1 added p50 / p99", "sustainable", "peak answered"]
+    headers += ["3x bound", "80%: added p99", "2x: refusal p99", "2x: admitted added p99"]
+    rows = []
     for n, topology in results["topologies"].items():
         one, goal = topology["concurrency_one"], topology["targets"]
         below, above = topology["at_80_percent"] or {}, topology["at_2x"] or {}
         refusal = cell(above.get("refusal_p99_ms"))
         if above and not above["refused"]:
             refusal = "nothing refused"
-        cells = [
-            n,
-            "{:.1f} → {:.1f}".format(*topology["load_average"]),
-            cell(one["direct_ttft_p50_ms"]),
-            f"{cell(one['added_p50_ms'])} / {cell(one['added_p99_ms'])}",
-            f"{topology['sustainable_rps']:g}/s" + ("" if topology["knee_reached"] else " (every step held)"),
-            f"{topology['peak_answered_rps']:.1f}/s",
-            cell(goal["ttft_bound_ms"]),
-            f"{cell(below.get('added_p99_ms'))} ({verdict(goal['below_ttft_within_bound'])})",
-            f"{refusal} ({verdict(goal['above_refused_any'] and goal['above_refusal_within_limit'])})",
-            f"{cell(above.get('added_p99_ms'))} ({verdict(goal['above_ttft_within_bound'])})",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        rows.append(
+            [
+                n,
+                "{:.1f} → {:.1f}".format(*topology["load_average"]),
+                cell(one["direct_ttft_p50_ms"]),
+                f"{cell(one['added_p50_ms'])} / {cell(one['added_p99_ms'])}",
+                f"{topology['sustainable_rps']:g}/s" + ("" if topology["knee_reached"] else " (every step held)"),
+                f"{topology['peak_answered_rps']:.1f}/s",
+                cell(goal["ttft_bound_ms"]),
+                f"{cell(below.get('added_p99_ms'))} ({verdict(goal['below_ttft_within_bound'])})",
+                f"{refusal} ({verdict(goal['above_refused_any'] and goal['above_refusal_within_limit'])})",
+                f"{cell(above.get('added_p99_ms'))} ({verdict(goal['above_ttft_within_bound'])})",
+            ]
+        )
+    return markdown.table(headers, rows)
 
 
 def times(value: float | None) -> str:
