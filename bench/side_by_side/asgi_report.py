@@ -8,7 +8,7 @@ import math
 import statistics
 from typing import Any
 
-from bench import markdown
+from bench import md_tables
 from bench.side_by_side.arms import Samples
 from bench.side_by_side.openloop import Step
 from bench.side_by_side.report import ROOT, replace_marked
@@ -199,7 +199,7 @@ def phase_one_table(results: dict[str, Any]) -> list[str]:
         ]
         for name, arm in results["phase1"]["arms"].items()
     ]
-    return markdown.table(headers, rows)
+    return md_tables.table(headers, rows)
 
 
 def phase_two_table(results: dict[str, Any]) -> list[str]:
@@ -223,18 +223,18 @@ def phase_two_table(results: dict[str, Any]) -> list[str]:
             row["server"],
             f"{row['offered_rps']}/s",
             f"{row['answered_rps']:.1f}/s",
-            markdown.counts(row["errors"]),
+            md_tables.counts(row["errors"]),
             cell(row["ttft_p50_ms"]),
             cell(row["ttft_p99_ms"]),
             cell(row["added_p99_ms"]),
             cell(row["cpu_ms_per_answer"]),
             "-" if row["cpu_share"] is None else f"{row['cpu_share'] * 100:.0f}%",
-            markdown.yes_no(row["passed"]),
-            markdown.yes_no(row["below_knee"]),
+            md_tables.yes_no(row["passed"]),
+            md_tables.yes_no(row["below_knee"]),
         ]
         for row in results["phase2"]["steps"]
     ]
-    return markdown.table(headers, rows)
+    return md_tables.table(headers, rows)
 
 
 def verdict_lines(results: dict[str, Any]) -> list[str]:
@@ -257,7 +257,7 @@ def verdict_lines(results: dict[str, Any]) -> list[str]:
                 metric["winner"],
             ]
         )
-    return markdown.table(headers, rows)
+    return md_tables.table(headers, rows)
 
 
 def memory_line(results: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench import markdown
+from bench import md_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "gateway_side_by_side.json"
@@ -61,15 +61,15 @@ def phase_two_table(results: dict[str, Any]) -> list[str]:
             row["arm"],
             f"{row['offered_rps']}/s",
             f"{row['answered_rps']:.1f}/s",
-            markdown.counts(row["errors"]),
+            md_tables.counts(row["errors"]),
             cell(row["ttft_p50_ms"], " ms"),
             cell(row["ttft_p99_ms"], " ms"),
             cell(row["added_p99_ms"], " ms"),
-            markdown.yes_no(row["passed"]),
+            md_tables.yes_no(row["passed"]),
         ]
         for row in results["phase2"]["steps"]
     ]
-    return markdown.table(headers, rows)
+    return md_tables.table(headers, rows)
 
 
 def section(results: dict[str, Any]) -> str:

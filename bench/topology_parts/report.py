@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench import markdown
+from bench import md_tables
 from bench.side_by_side.report import replace_marked
 from bench.topology_parts.rules import REFUSAL_LIMIT_MS, holds
 
@@ -30,21 +30,21 @@ def verdict(value: bool | None) -> str:
 
 
 def step_cells(processes: str, kind: str, step: dict[str, Any]) -> list[str]:
-    refused = f"{step['refused']} ({markdown.counts(step['refusal_codes'])})" if step["refused"] else "0"
+    refused = f"{step['refused']} ({md_tables.counts(step['refusal_codes'])})" if step["refused"] else "0"
     return [
         processes,
         kind,
         f"{step['offered_rps']:g}/s",
         f"{step['answered']} of {step['sent']}, {step['answered_rps']:.1f}/s",
         refused,
-        markdown.counts(step["errors"]),
+        md_tables.counts(step["errors"]),
         cell(step["added_p50_ms"]),
         cell(step["added_p99_ms"]),
         cell(step["refusal_p50_ms"]),
         cell(step["refusal_p99_ms"]),
         cell(step.get("machine_busy_percent"), "%"),
         cell(step.get("load_generator_cpu_percent"), "%"),
-        markdown.yes_no(holds(step)),
+        md_tables.yes_no(holds(step)),
     ]
 
 
@@ -57,7 +57,7 @@ def steps_table(results: dict[str, Any]) -> list[str]:
         for kind, key in (("80%", "at_80_percent"), ("2x", "at_2x")):
             if topology[key] is not None:
                 rows.append(step_cells(n, kind, topology[key]))
-    return markdown.table(headers, rows)
+    return md_tables.table(headers, rows)
 
 
 def summary_table(results: dict[str, Any]) -> list[str]:
@@ -84,7 +84,7 @@ def summary_table(results: dict[str, Any]) -> list[str]:
                 f"{cell(above.get('added_p99_ms'))} ({verdict(goal['above_ttft_within_bound'])})",
             ]
         )
-    return markdown.table(headers, rows)
+    return md_tables.table(headers, rows)
 
 
 def times(value: float | None) -> str:
