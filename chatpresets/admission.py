@@ -12,7 +12,8 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
 - past `limit` turns in flight a new one is refused (503 `overloaded`, reason `admission_limit`);
 - every TURN_ADMISSION_INTERVAL_MS the gate looks back at the service's own time to first token
   of the turns that got their first token (the model's time taken out; `observe`, from the turn's
-  timing). If the median took longer than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion
+  timing). While the turns in flight reached half the limit or more, if the median took longer
+  than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion
   (by half at most); if turns met the limit and stayed quick, it grows by one turn or a tenth. An
   interval lasts until it has MIN_SAMPLES first tokens; a turn still waiting for admission a whole
   interval counts as that slow;
@@ -170,14 +171,16 @@ class Gate:
         samples = self.window if fresh else []
         if stalled:
             samples = [*samples, oldest]  # a turn not admitted in a whole interval: as slow as its wait
-        if samples:
+        in_flight = max(self.peak, len(self.pending) + len(self.running))
+        # Slow turns far under the limit are slow for another reason (a long context, the database):
+        # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
+        if samples and (self.limit_met or 2 * in_flight >= self.limit):
             typical, target = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000
             if typical > target:
                 self.limit = max(MIN_LIMIT, self.limit * max(BACKOFF_FLOOR, target / typical))
             elif self.limit_met:
                 self.limit = min(settings.MAX_CONCURRENT_STREAMS, self.limit + max(1.0, GROWTH * self.limit))
         # Never far above what the process has run lately: a step up in load meets a limit it earned.
-        in_flight = max(self.peak, len(self.pending) + len(self.running))
         self.limit = min(self.limit, max(settings.TURN_ADMISSION_MAX_PENDING, HEADROOM * in_flight))
         metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)
         self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0

@@ -77,6 +77,14 @@ def busy(gate: Gate, turns: int) -> list[object]:
     return [run(gate, f"running-{n}") for n in range(turns)]
 
 
+def pressed_to_four(gate: Gate, clock: Clock) -> None:
+    """Four turns running at once under the limit of 8, slow: the limit halves; then they end."""
+    tokens = busy(gate, 4)
+    assert interval(gate, clock, 0.100, 0.100, 0.100) == 4
+    for token in tokens:
+        gate.finish(token)
+
+
 def test_slow_turns_shrink_the_limit_in_proportion_and_by_half_at_most() -> None:
     clock = Clock()
     gate = Gate(clock)
@@ -88,16 +96,27 @@ def test_slow_turns_shrink_the_limit_in_proportion_and_by_half_at_most() -> None
 def test_the_limit_never_falls_below_two() -> None:
     clock = Clock()
     gate = Gate(clock)
+    tokens = busy(gate, 4)
     for _ in range(6):
         interval(gate, clock, 0.500, 0.500, 0.500)
     assert gate.current_limit() == MIN_LIMIT == 2
+    for token in tokens:
+        gate.finish(token)
     fill(gate, 2)
+
+
+def test_slow_turns_far_under_the_limit_do_not_shrink_it() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 1)  # one long-context turn at a time: fewer at once would not make it quicker
+    for _ in range(3):
+        assert interval(gate, clock, 0.500, 0.500, 0.500) == 4  # TURN_ADMISSION_MAX_PENDING's headroom only
 
 
 def test_past_the_limit_new_turns_are_refused_and_a_finished_stream_frees_a_place() -> None:
     clock = Clock()
     gate = Gate(clock)
-    interval(gate, clock, 0.100, 0.100, 0.100)  # 8 x 1/2
+    pressed_to_four(gate, clock)
     tokens = fill(gate, 4)
     gate.finish(tokens[0])
     gate.finish(tokens[0])  # idempotent: the place is freed once
@@ -108,7 +127,7 @@ def test_past_the_limit_new_turns_are_refused_and_a_finished_stream_frees_a_plac
 def test_quick_turns_that_meet_the_limit_raise_it_by_one_up_to_the_cap() -> None:
     clock = Clock()
     gate = Gate(clock)
-    interval(gate, clock, 0.100, 0.100, 0.100)
+    pressed_to_four(gate, clock)
     tokens = fill(gate, 4)
     assert interval(gate, clock, 0.010) == 4  # one first token: too few to decide on, the interval goes on
     assert interval(gate, clock, 0.010, 0.010) == 5  # met, and the three first tokens were quick
@@ -125,7 +144,7 @@ def test_quick_turns_that_meet_the_limit_raise_it_by_one_up_to_the_cap() -> None
 def test_quick_turns_below_the_limit_do_not_raise_it() -> None:
     clock = Clock()
     gate = Gate(clock)
-    interval(gate, clock, 0.100, 0.100, 0.100)
+    pressed_to_four(gate, clock)
     for _ in range(5):  # busy and quick, never at the limit: nothing shows it is too low
         token = run(gate, "a")
         assert interval(gate, clock, 0.010, 0.010, 0.010) == 4
@@ -174,9 +193,10 @@ def test_the_limit_stays_within_twice_what_the_process_ran_lately() -> None:
 def test_a_turn_waiting_a_whole_interval_counts_as_that_slow() -> None:
     clock = Clock()
     gate = Gate(clock)
-    gate.enter("stuck")
+    for n in range(4):
+        gate.enter(f"stuck-{n}")
     clock.advance(0.150)
-    assert gate.current_limit() == 4  # no first token at all, one turn waiting 150 ms: 8 x 1/2
+    assert gate.current_limit() == 4  # no first token at all, four turns waiting 150 ms or less: 8 x 1/2
 
 
 def test_one_caller_may_have_only_its_share_of_the_limit_in_flight() -> None:
