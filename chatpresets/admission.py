@@ -13,10 +13,10 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
 - every TURN_ADMISSION_INTERVAL_MS the gate looks back at the service's own time to first token
   of the turns that got their first token (the model's time taken out; `observe`, from the turn's
   timing). While the turns in flight reached half the limit or more, if the median took longer
-  than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion
-  (by half at most); if turns met the limit and stayed quick, it grows by one turn or a tenth. An
-  interval lasts until it has MIN_SAMPLES first tokens; a turn still waiting for admission a whole
-  interval counts as that slow;
+  than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion (by half at most); if turns met
+  the limit (or a caller its share) and stayed quick, it grows by one turn or a tenth. An interval
+  lasts until it has MIN_SAMPLES first tokens; a turn still waiting for admission a whole interval
+  counts as that slow;
 - one caller may have STREAM_ORG_SHARE of the limit in flight and of TURN_ADMISSION_MAX_PENDING
   waiting (`admission_share`): a flood from one credential leaves the rest of the process to
   everyone else. At TURN_ADMISSION_MAX_PENDING waiting everyone is refused (`admission_queue`).
@@ -112,6 +112,9 @@ class Gate:
                 self.limit_met = True
                 reason, value = "admission_limit", limit
             elif (share := self._share_used_up(caller, limit)) is not None:
+                # Demand past the caller's share of the limit: if turns stay quick, the limit grows,
+                # or one client's batch would be held at half of an idle process's floor for good.
+                self.limit_met = True
                 reason, value = "admission_share", share
             else:
                 token = object()

@@ -208,6 +208,19 @@ def test_one_caller_may_have_only_its_share_of_the_limit_in_flight() -> None:
     run(gate, "flood")
 
 
+def test_one_caller_at_its_share_while_turns_stay_quick_raises_the_limit() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    pressed_to_four(gate, clock)
+    batch = [run(gate, "batch") for _ in range(2)]  # half of 4: one client's concurrent calls
+    assert refusal_reason(gate, "batch") == "admission_share"
+    assert interval(gate, clock, 0.010, 0.010, 0.010) == 5
+    assert refusal_reason(gate, "batch") == "admission_share"  # 2 of 5, rounded down
+    assert interval(gate, clock, 0.010, 0.010, 0.010) == 6
+    batch.append(run(gate, "batch"))  # 3 of 6
+    assert len(batch) == 3
+
+
 def test_a_running_turn_stays_in_flight_when_its_request_ends() -> None:
     gate = Gate(Clock())
     token = run(gate, "a")
