@@ -22,8 +22,13 @@ RUN_SUMMARY = pytest.StashKey[list[str]]()
 
 
 # The admission gate opened wide, for tests that send one caller's turns concurrently on purpose
-# (pools, budgets, SQLite) and are about something else; the gate has live tests of its own.
-ADMISSION_GATE_OPEN = {"TURN_ADMISSION_MAX_PENDING": "1000", "TURN_ADMISSION_TARGET_MS": "600000"}
+# (pools, budgets, SQLite) and are about something else; the gate has live tests of its own. One
+# caller may have half the gate's limit in flight, and the limit starts at MAX_CONCURRENT_STREAMS.
+ADMISSION_GATE_OPEN = {
+    "TURN_ADMISSION_MAX_PENDING": "1000",
+    "TURN_ADMISSION_TARGET_MS": "600000",
+    "MAX_CONCURRENT_STREAMS": "1000",
+}
 
 
 def fake_model_env(base_url: str, **model: float) -> dict[str, str]:
