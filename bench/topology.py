@@ -91,7 +91,7 @@ def caller_secrets(tenant: Tenant, callers: int) -> list[str]:
 async def step(targets: list[Target], rate: float, seconds: float, baseline_ms: float) -> dict[str, Any]:
     with cpu.measured() as usage:
         stepped = await open_loop(targets, rate, seconds)
-    measured = rules.row(stepped, baseline_ms=baseline_ms) | usage.figures
+    measured = rules.row(stepped, baseline_ms=baseline_ms) | usage
     print(f"  {rate:g}/s: {json.dumps(measured)}", file=sys.stderr)
     await asyncio.sleep(SETTLE_SECONDS)
     return measured

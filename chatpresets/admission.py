@@ -104,11 +104,11 @@ class Gate:
         with self.lock:
             now = self.clock()
             self._look_back(now)
-            limit = max(MIN_LIMIT, math.floor(self.limit))
-            self.peak = max(self.peak, len(self.pending) + len(self.running) + 1)
+            limit, in_flight = self._allowed(), self._in_flight()
+            self.peak = max(self.peak, in_flight + 1)
             if len(self.pending) >= settings.TURN_ADMISSION_MAX_PENDING:
                 reason, value = "admission_queue", settings.TURN_ADMISSION_MAX_PENDING
-            elif len(self.pending) + len(self.running) >= limit:
+            elif in_flight >= limit:
                 self.limit_met = True
                 reason, value = "admission_limit", limit
             elif (share := self._share_used_up(caller, limit)) is not None:
@@ -174,7 +174,7 @@ class Gate:
         samples = self.window if fresh else []
         if stalled:
             samples = [*samples, oldest]  # a turn not admitted in a whole interval: as slow as its wait
-        in_flight = max(self.peak, len(self.pending) + len(self.running))
+        in_flight = max(self.peak, self._in_flight())
         # Slow turns far under the limit are slow for another reason (a long context, the database):
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
@@ -192,7 +192,13 @@ class Gate:
         """The turns in flight the gate allows now (after looking back at an interval just over)."""
         with self.lock:
             self._look_back(self.clock())
-            return max(MIN_LIMIT, math.floor(self.limit))
+            return self._allowed()
+
+    def _allowed(self) -> int:
+        return max(MIN_LIMIT, math.floor(self.limit))
+
+    def _in_flight(self) -> int:
+        return len(self.pending) + len(self.running)
 
     def in_flight(self) -> tuple[int, int]:
         """(pending, running) turns now."""

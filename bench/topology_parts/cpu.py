@@ -31,19 +31,16 @@ def own_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class Usage:
-    def __init__(self) -> None:
-        self.figures: dict[str, float | None] = {"machine_busy_percent": None, "load_generator_cpu_percent": None}
-
-
 @contextlib.contextmanager
-def measured() -> Iterator[Usage]:
-    """The block's machine-wide busy share (all cores) and this process's CPU, as % of one core."""
-    usage, ticks, own, started = Usage(), machine_ticks(), own_seconds(), time.perf_counter()
+def measured() -> Iterator[dict[str, float | None]]:
+    """The block's machine-wide busy share (all cores) and this process's CPU, as % of one core,
+    filled in when the block ends."""
+    usage: dict[str, float | None] = {"machine_busy_percent": None, "load_generator_cpu_percent": None}
+    ticks, own, started = machine_ticks(), own_seconds(), time.perf_counter()
     yield usage
     elapsed = time.perf_counter() - started
     after = machine_ticks()
     if ticks is not None and after is not None and after[1] > ticks[1]:
-        usage.figures["machine_busy_percent"] = round(100 * (after[0] - ticks[0]) / (after[1] - ticks[1]), 1)
+        usage["machine_busy_percent"] = round(100 * (after[0] - ticks[0]) / (after[1] - ticks[1]), 1)
     if elapsed > 0:
-        usage.figures["load_generator_cpu_percent"] = round(100 * (own_seconds() - own) / elapsed, 1)
+        usage["load_generator_cpu_percent"] = round(100 * (own_seconds() - own) / elapsed, 1)

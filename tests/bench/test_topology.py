@@ -118,7 +118,7 @@ def test_the_cpu_meter_sees_the_load_generators_own_work_and_the_machines() -> N
         ends = time.process_time() + 0.2
         while time.process_time() < ends:  # a fifth of a second of this process's CPU, nothing else
             pass
-    own, machine = usage.figures["load_generator_cpu_percent"], usage.figures["machine_busy_percent"]
+    own, machine = usage["load_generator_cpu_percent"], usage["machine_busy_percent"]
     assert own is not None
     assert 10 <= own <= 105, own  # all of one core at best; less when the machine is shared
     assert machine is not None
