@@ -13,15 +13,10 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
 - every TURN_ADMISSION_INTERVAL_MS the gate looks back at the service's own time to first token
   of the turns that got their first token (the model's time taken out; `observe`, from the turn's
   timing). While the turns in flight reached half the limit or more, if the median took longer
-  than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion (by a fifth at most: one slow
-  interval, a pause or a burst, is not yet a trend). An interval lasts until it has MIN_SAMPLES
-  first tokens; a turn still waiting for admission a whole interval counts as that slow;
-- while turns meet the limit (or a caller its share) and the interval's median was quick, the limit
-  grows by one turn or a tenth: at once up to 4/5 of the knee (the limit at which turns last turned
-  slow), regaining what a pause or a burst took; past that, only once it has held for a second
-  with at least ten first tokens, nine in ten of them under 60% of the target. A limit that rose
-  on each interval's median overshot the knee and fell back, over and over, and the turns
-  admitted at each overshoot carried the p99 (docs/performance.md);
+  than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion (by half at most); if turns met
+  the limit (or a caller its share) and stayed quick, it grows by one turn or a tenth. An interval
+  lasts until it has MIN_SAMPLES first tokens; a turn still waiting for admission a whole interval
+  counts as that slow;
 - one caller may have STREAM_ORG_SHARE of the limit in flight and of TURN_ADMISSION_MAX_PENDING
   waiting (`admission_share`): a flood from one credential leaves the rest of the process to
   everyone else. At TURN_ADMISSION_MAX_PENDING waiting everyone is refused (`admission_queue`).
@@ -31,7 +26,6 @@ All of it is a few dictionary operations under a lock: a refusal costs well unde
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import contextvars
 import json
@@ -58,13 +52,8 @@ MIN_LIMIT = 2
 # on none older than STALE_INTERVALS intervals.
 MIN_SAMPLES = 3
 STALE_INTERVALS = 10
-BACKOFF_FLOOR = 0.8  # the most the limit shrinks in one interval, however slow the turns
-GROWTH = 0.1  # … and it grows by this share of itself (one turn at least) …
-GROWTH_HOLD_SECONDS = 1.0  # … once it has held this long, …
-GROWTH_SAMPLES = 10  # … with at least this many first tokens in that time, …
-GROWTH_QUANTILE = 0.9  # … this share of them …
-GROWTH_BELOW = 0.6  # … quicker than this share of the target; but below this share of the knee …
-RECOVERY = 0.8  # … it grows back at once on quick intervals, as it did before the turns turned slow
+BACKOFF_FLOOR = 0.5  # the most the limit shrinks in one interval, however slow the turns
+GROWTH = 0.1  # … and it grows by this share of itself an interval (one turn at least)
 HEADROOM = 2  # the limit stays within this many times the most turns in flight of the last interval
 
 
@@ -109,13 +98,6 @@ class Gate:
         self.window: list[float] = []
         self.limit_met = False
         self.peak = 0  # the most turns in flight this interval
-        # Since the limit last changed: when, and (arrival, seconds) of the first tokens of the last
-        # GROWTH_HOLD_SECONDS, which say whether it may grow.
-        self.held_since = clock()
-        self.held: collections.deque[tuple[float, float]] = collections.deque()
-        # The limit at which turns last turned slow (where a run of shrinking intervals began).
-        self.knee = math.inf
-        self.shrinking = False
 
     def enter(self, caller: Hashable) -> object:
         """A token for a turn now pending, or Overloaded."""
@@ -177,11 +159,8 @@ class Gate:
     def observe(self, seconds: float) -> None:
         """A turn's own time to its first token (the model's taken out): a sample of the queue."""
         with self.lock:
-            now = self.clock()
-            self._look_back(now)
+            self._look_back(self.clock())
             self.window.append(seconds)
-            self.held.append((now, seconds))
-            self._forget_before(now - GROWTH_HOLD_SECONDS)
 
     def _look_back(self, now: float) -> None:
         interval = settings.TURN_ADMISSION_INTERVAL_MS / 1000
@@ -198,47 +177,16 @@ class Gate:
         in_flight = max(self.peak, self._in_flight())
         # Slow turns far under the limit are slow for another reason (a long context, the database):
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
-        before = self._allowed()
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
             typical, target = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000
             if typical > target:
-                if not self.shrinking:
-                    self.knee, self.shrinking = self.limit, True
                 self.limit = max(MIN_LIMIT, self.limit * max(BACKOFF_FLOOR, target / typical))
-            else:
-                self.shrinking = False
-                if self.limit_met:
-                    self._grow(now, target)
+            elif self.limit_met:
+                self.limit = min(settings.MAX_CONCURRENT_STREAMS, self.limit + max(1.0, GROWTH * self.limit))
         # Never far above what the process has run lately: a step up in load meets a limit it earned.
         self.limit = min(self.limit, max(settings.TURN_ADMISSION_MAX_PENDING, HEADROOM * in_flight))
-        if self._allowed() != before:
-            self.held_since = now
-            self.held.clear()
         metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)
         self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0
-
-    def _grow(self, now: float, target: float) -> None:
-        """Turns met the limit and were quick: regain what a pause or a burst took at once; near the
-        knee, grow only after a quick second (under the lock)."""
-        step = max(1.0, GROWTH * self.limit)
-        if self.limit < RECOVERY * self.knee:
-            self.limit = min(RECOVERY * self.knee, self.limit + step)
-        elif self._held_quick(now, target):
-            self.limit = min(settings.MAX_CONCURRENT_STREAMS, self.limit + step)
-
-    def _held_quick(self, now: float, target: float) -> bool:
-        """The limit has held for GROWTH_HOLD_SECONDS and its turns' first tokens were quick (under the lock)."""
-        if now - self.held_since < GROWTH_HOLD_SECONDS:
-            return False
-        self._forget_before(now - GROWTH_HOLD_SECONDS)
-        if len(self.held) < GROWTH_SAMPLES:
-            return False
-        seconds = sorted(sample for _, sample in self.held)
-        return seconds[min(len(seconds) - 1, int(GROWTH_QUANTILE * len(seconds)))] <= GROWTH_BELOW * target
-
-    def _forget_before(self, horizon: float) -> None:
-        while self.held and self.held[0][0] < horizon:
-            self.held.popleft()
 
     def current_limit(self) -> int:
         """The turns in flight the gate allows now (after looking back at an interval just over)."""
