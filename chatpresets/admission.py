@@ -178,11 +178,14 @@ class Gate:
         # Slow turns far under the limit are slow for another reason (a long context, the database):
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
-            typical, target = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000
+            typical, target, before = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000, self.limit
             if typical > target:
                 self.limit = max(MIN_LIMIT, self.limit * max(BACKOFF_FLOOR, target / typical))
             elif self.limit_met:
                 self.limit = min(settings.MAX_CONCURRENT_STREAMS, self.limit + max(1.0, GROWTH * self.limit))
+            if self.limit != before:
+                change = "grow" if self.limit > before else "shrink_stalled" if stalled else "shrink"
+                metrics.TURN_ADMISSION_CHANGES.labels(change).inc()
         # Never far above what the process has run lately: a step up in load meets a limit it earned.
         self.limit = min(self.limit, max(settings.TURN_ADMISSION_MAX_PENDING, HEADROOM * in_flight))
         metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)

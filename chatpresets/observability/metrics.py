@@ -132,6 +132,9 @@ ACTIVE_STREAMS = _gauge("chatpresets_active_streams", "Model calls streaming now
 TURN_ADMISSION_LIMIT = _gauge(
     "chatpresets_turn_admission_limit", "Turns the processes' admission gates let be in flight at once now"
 )
+TURN_ADMISSION_CHANGES = _counter(
+    "chatpresets_turn_admission_changes_total", "Moves of the admission gates' limits, by what moved them", ("change",)
+)
 LIMIT_REFUSALS = _counter("chatpresets_limit_refusals_total", "Calls refused by a limit", ("kind",))
 STREAM_REFUSALS = _counter(
     "chatpresets_stream_refusals_total", "Turns refused for want of a stream slot in this process", ("reason",)

@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 
 from chatpresets.admission import MIN_LIMIT, Gate, Overloaded
+from chatpresets.observability import metrics
 
 pytestmark = pytest.mark.usefixtures("gate_settings")
 
@@ -247,3 +248,29 @@ def test_one_caller_may_hold_only_its_share_of_the_queue() -> None:
     assert refusal_reason(gate, "flood") == "admission_share"
     gate.enter("quiet")
     assert gate.in_flight() == (3, 0)
+
+
+def changes() -> dict[str, float]:
+    """chatpresets_turn_admission_changes_total by `change`."""
+    return {
+        change: metrics.REGISTRY.get_sample_value("chatpresets_turn_admission_changes_total", {"change": change}) or 0.0
+        for change in ("shrink", "shrink_stalled", "grow")
+    }
+
+
+@override_settings(METRICS_ENABLED=True)
+def test_each_move_of_the_limit_is_counted_by_what_moved_it() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    before = changes()
+    stuck = [gate.enter(f"stuck-{n}") for n in range(4)]
+    clock.advance(0.150)
+    assert gate.current_limit() == 4  # the stall rule: 8 x 1/2
+    for token in stuck:
+        gate.leave(token, admitted=True)
+    assert refusal_reason(gate, "one-more") == "admission_limit"
+    assert interval(gate, clock, 0.010, 0.010, 0.010) == 5
+    assert interval(gate, clock, 0.060, 0.060, 0.060) == 4  # slow first tokens, the limit pressed on: 5 x 50/60
+    assert interval(gate, clock, 0.010, 0.010, 0.010) == 4  # quick, the limit not met: no move, none counted
+    after = changes()
+    assert {change: after[change] - before[change] for change in after} == {"shrink": 1, "shrink_stalled": 1, "grow": 1}
