@@ -178,7 +178,8 @@ class Gate:
         # Slow turns far under the limit are slow for another reason (a long context, the database):
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
-            typical, target, before = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000, self.limit
+            typical, target = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000
+            before = self.limit
             if typical > target:
                 self.limit = max(MIN_LIMIT, self.limit * max(BACKOFF_FLOOR, target / typical))
             elif self.limit_met:
