@@ -87,8 +87,18 @@ def edges(sources: dict[str, str] | None = None) -> list[Edge]:
     for name, code in sources.items():
         if name in WIRING_SOURCES:
             continue
-        found.extend(imported(name, paths[name], ast.parse(code), sources))
+        found.extend(imported(name, paths[name], parse(code), sources))
     return found
+
+
+def parse(code: str) -> ast.AST:
+    """ast.parse, once more if it raised SystemError: CPython 3.11 keeps one AST recursion counter per
+    interpreter, so a parse in another thread of the test process can throw this one's count off
+    ("AST constructor recursion depth mismatch"); the same source parses cleanly on the next try."""
+    try:
+        return ast.parse(code)
+    except SystemError:
+        return ast.parse(code)
 
 
 def violation(edge: Edge) -> str | None:
