@@ -12,11 +12,16 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
 - past `limit` turns in flight a new one is refused (503 `overloaded`, reason `admission_limit`);
 - every TURN_ADMISSION_INTERVAL_MS the gate looks back at the service's own time to first token
   of the turns that got their first token (the model's time taken out; `observe`, from the turn's
-  timing). While the turns in flight reached half the limit or more, if the median took longer
-  than TURN_ADMISSION_TARGET_MS, the limit shrinks in proportion (by half at most); if turns met
-  the limit (or a caller its share) and stayed quick, it grows by one turn or a tenth. An interval
-  lasts until it has MIN_SAMPLES first tokens; a turn still waiting for admission a whole interval
-  counts as that slow;
+  timing), counting only turns that began after the limit last moved: one move per round trip, as
+  TCP grows its window, or it would answer again to load it has already changed. While the turns
+  in flight reached half the limit or more, if their 90th percentile took longer than
+  TURN_ADMISSION_TARGET_MS, the limit steps down a turn (by half, past twice the target); if turns
+  met the limit (or a caller its share) and stayed quick, it grows by one turn or a tenth. A level
+  found slow above the last quick one is the knee: for KNEE_MEMORY_SECONDS the limit grows back to
+  just under it, not into it, so it holds still instead of riding a sawtooth across the knee. The
+  percentile, not the median: on a busy process a turn's tail runs about three times its median,
+  and the tail is what a client sees. An interval lasts until it has MIN_SAMPLES first tokens; a
+  turn still waiting for admission a whole interval counts as that slow;
 - one caller may have STREAM_ORG_SHARE of the limit in flight and of TURN_ADMISSION_MAX_PENDING
   waiting (`admission_share`): a flood from one credential leaves the rest of the process to
   everyone else. At TURN_ADMISSION_MAX_PENDING waiting everyone is refused (`admission_queue`).
@@ -30,7 +35,6 @@ import contextlib
 import contextvars
 import json
 import math
-import statistics
 import threading
 import time
 from collections import Counter
@@ -50,10 +54,11 @@ from chatpresets.observability import metrics
 MIN_LIMIT = 2
 # The gate decides on no fewer first tokens than this (an interval goes on until it has them), and
 # on none older than STALE_INTERVALS intervals.
-MIN_SAMPLES = 3
+MIN_SAMPLES = 5
+PERCENTILE = 0.9  # of the interval's first tokens, held under the target
 STALE_INTERVALS = 10
-BACKOFF_FLOOR = 0.5  # the most the limit shrinks in one interval, however slow the turns
 GROWTH = 0.1  # … and it grows by this share of itself an interval (one turn at least)
+KNEE_MEMORY_SECONDS = 10.0  # how long a level found slow bounds the limit's growth
 HEADROOM = 2  # the limit stays within this many times the most turns in flight of the last interval
 
 
@@ -85,7 +90,7 @@ def share_of(total: float) -> int:
 class Gate:
     """The turns in flight in one process, and how many it may have."""
 
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(self, clock: Any = time.perf_counter) -> None:
         self.clock = clock
         self.lock = threading.Lock()
         self.pending: dict[object, tuple[Hashable, float]] = {}  # token → (caller, arrival); oldest first
@@ -93,11 +98,14 @@ class Gate:
         self.pending_by_caller: Counter[Hashable] = Counter()
         self.in_flight_by_caller: Counter[Hashable] = Counter()
         # A fresh process trusts the operator's cap until its own turns say otherwise.
-        self.limit = float(settings.MAX_CONCURRENT_STREAMS)
-        self.window_started = clock()
+        self.limit = settings.MAX_CONCURRENT_STREAMS
+        self.window_started = self.moved_at = clock()
         self.window: list[float] = []
         self.limit_met = False
         self.peak = 0  # the most turns in flight this interval
+        self.quick = 0  # the last level whose turns met the limit quickly
+        self.knee: int | None = None  # a level above it found slow, and when
+        self.knee_at = 0.0
 
     def enter(self, caller: Hashable) -> object:
         """A token for a turn now pending, or Overloaded."""
@@ -156,11 +164,13 @@ class Gate:
             if caller is not None:
                 _drop(self.in_flight_by_caller, caller)
 
-    def observe(self, seconds: float) -> None:
-        """A turn's own time to its first token (the model's taken out): a sample of the queue."""
+    def observe(self, seconds: float, started: float | None = None) -> None:
+        """A turn's own time to its first token (the model's taken out): a sample of the queue, unless
+        the turn began (`started`, on the gate's clock) before the limit last moved."""
         with self.lock:
             self._look_back(self.clock())
-            self.window.append(seconds)
+            if started is None or started >= self.moved_at:
+                self.window.append(seconds)
 
     def _look_back(self, now: float) -> None:
         interval = settings.TURN_ADMISSION_INTERVAL_MS / 1000
@@ -178,19 +188,36 @@ class Gate:
         # Slow turns far under the limit are slow for another reason (a long context, the database):
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
-            typical, target = statistics.median(samples), settings.TURN_ADMISSION_TARGET_MS / 1000
             before = self.limit
-            if typical > target:
-                self.limit = max(MIN_LIMIT, self.limit * max(BACKOFF_FLOOR, target / typical))
-            elif self.limit_met:
-                self.limit = min(settings.MAX_CONCURRENT_STREAMS, self.limit + max(1.0, GROWTH * self.limit))
+            self._move(now, _percentile(samples, PERCENTILE), settings.TURN_ADMISSION_TARGET_MS / 1000)
             if self.limit != before:
+                self.moved_at = now
                 change = "grow" if self.limit > before else "shrink_stalled" if stalled else "shrink"
                 metrics.TURN_ADMISSION_CHANGES.labels(change).inc()
         # Never far above what the process has run lately: a step up in load meets a limit it earned.
         self.limit = min(self.limit, max(settings.TURN_ADMISSION_MAX_PENDING, HEADROOM * in_flight))
         metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)
         self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0
+
+    def _move(self, now: float, slowest: float, target: float) -> None:
+        """Step the limit by what the interval's turns took (under the lock)."""
+        if self.knee is not None and now - self.knee_at > KNEE_MEMORY_SECONDS:
+            self.knee = None
+        level = self.limit
+        if self._in_flight() > level:
+            return  # a shrink still draining: the turns over the limit run on, so nothing is learnt yet
+        if slowest > target:
+            self.limit = max(MIN_LIMIT, level // 2 if slowest > 2 * target else level - 1)
+            # Slow at a level that was quick lately is noise or a busier machine: a step down, not a knee.
+            if level > self.quick and (self.knee is None or level < self.knee):
+                self.knee, self.knee_at = level, now
+            self.quick = min(self.quick, self.limit)
+        elif self.limit_met:
+            self.quick = level
+            grown = level + max(1, math.floor(GROWTH * level))
+            if self.knee is not None:
+                grown = min(grown, self.knee - 1)
+            self.limit = min(settings.MAX_CONCURRENT_STREAMS, max(level, grown))
 
     def current_limit(self) -> int:
         """The turns in flight the gate allows now (after looking back at an interval just over)."""
@@ -199,7 +226,7 @@ class Gate:
             return self._allowed()
 
     def _allowed(self) -> int:
-        return max(MIN_LIMIT, math.floor(self.limit))
+        return max(MIN_LIMIT, self.limit)
 
     def _in_flight(self) -> int:
         return len(self.pending) + len(self.running)
@@ -208,6 +235,11 @@ class Gate:
         """(pending, running) turns now."""
         with self.lock:
             return len(self.pending), len(self.running)
+
+
+def _percentile(samples: list[float], share: float) -> float:
+    """The nearest-rank percentile: of five first tokens the slowest, of ten the second slowest."""
+    return sorted(samples)[math.ceil(share * len(samples)) - 1]
 
 
 def _drop(counts: Counter[Hashable], caller: Hashable) -> None:
@@ -238,9 +270,10 @@ def pending(caller: Hashable) -> Iterator[None]:
         _gate.leave(token, admitted=False)
 
 
-def observe(seconds: float) -> None:
-    """A turn's added time to first token, from its timing: what the gate's limit follows."""
-    _gate.observe(seconds)
+def observe(seconds: float, started: float | None = None) -> None:
+    """A turn's added time to first token, from its timing (`started` on time.perf_counter): what the
+    gate's limit follows."""
+    _gate.observe(seconds, started)
 
 
 def admitted() -> object | None:

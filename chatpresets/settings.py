@@ -474,7 +474,7 @@ if STREAM_RETRY_AFTER_SECONDS < 1:
 # The gate before admission (chatpresets/admission.py): its limit on turns in flight shrinks while the
 # median turn of an interval takes over the target of the service's own time to its first token, and
 # grows while turns meet it and stay quick; the turns waiting for admission are capped outright.
-TURN_ADMISSION_TARGET_MS = env_int("TURN_ADMISSION_TARGET_MS", 40, minimum=1)
+TURN_ADMISSION_TARGET_MS = env_int("TURN_ADMISSION_TARGET_MS", 45, minimum=1)
 TURN_ADMISSION_INTERVAL_MS = env_int("TURN_ADMISSION_INTERVAL_MS", 100, minimum=1)
 TURN_ADMISSION_MAX_PENDING = env_int("TURN_ADMISSION_MAX_PENDING", 16, minimum=1)
 # On SIGTERM a web process refuses new turns and lets answers in flight finish for this long; the

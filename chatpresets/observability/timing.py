@@ -147,7 +147,7 @@ def first_token() -> None:
         return
     turn.first_token_at = time.perf_counter()
     if (added := turn.added_ttft()) is not None:
-        admission.observe(added)
+        admission.observe(added, turn.started)
     if turn.model_started_ns is not None:
         tracing.past_span("chat.first_token", turn.model_started_ns)
 

@@ -1,13 +1,13 @@
-"""The gate before admission: an adaptive limit on the turns in flight, shrinking while turns are slow
-to their first token and growing while they meet it quickly; a cap on the turns waiting; and one
-caller's share of both."""
+"""The gate before admission: an adaptive limit on the turns in flight, stepping down while turns are
+slow to their first token and growing while they meet it quickly, short of a level it found slow; a
+cap on the turns waiting; and one caller's share of both."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import override_settings
 
-from chatpresets.admission import MIN_LIMIT, Gate, Overloaded
+from chatpresets.admission import KNEE_MEMORY_SECONDS, MIN_LIMIT, Gate, Overloaded
 from chatpresets.observability import metrics
 
 pytestmark = pytest.mark.usefixtures("gate_settings")
@@ -41,6 +41,10 @@ def run(gate: Gate, caller: str) -> object:
     token = gate.enter(caller)
     gate.leave(token, admitted=True)
     return token
+
+
+QUICK = (0.010,) * 5  # an interval's worth of first tokens (MIN_SAMPLES), each well under the 50 ms target
+SLOW = (0.200,) * 5  # … each over twice the target
 
 
 def interval(gate: Gate, clock: Clock, *added_ttft: float) -> int:
@@ -79,19 +83,28 @@ def busy(gate: Gate, turns: int) -> list[object]:
 
 
 def pressed_to_four(gate: Gate, clock: Clock) -> None:
-    """Four turns running at once under the limit of 8, slow: the limit halves; then they end."""
+    """Four turns running at once under the limit of 8, far too slow: the limit halves; then they end.
+    8 is remembered as the knee (slow above the last quick level)."""
     tokens = busy(gate, 4)
-    assert interval(gate, clock, 0.100, 0.100, 0.100) == 4
+    assert interval(gate, clock, *SLOW) == 4
     for token in tokens:
         gate.finish(token)
 
 
-def test_slow_turns_shrink_the_limit_in_proportion_and_by_half_at_most() -> None:
+def test_slow_turns_step_the_limit_down_a_turn_and_by_half_past_twice_the_target() -> None:
     clock = Clock()
     gate = Gate(clock)
     busy(gate, 4)
-    assert interval(gate, clock, 0.080, 0.080, 0.080) == 5  # 8 x 50/80
-    assert interval(gate, clock, 0.400, 0.400, 0.400) == 2  # 5 x 1/2, not 5 x 50/400
+    assert interval(gate, clock, *(0.080,) * 5) == 7  # over the 50 ms target, under twice it
+    assert interval(gate, clock, *(0.120,) * 5) == 3  # over twice the target: 7 // 2
+
+
+def test_the_slowest_tenth_of_the_first_tokens_decides() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 4)
+    assert interval(gate, clock, *(0.010,) * 4, 0.080) == 7  # of five, the slowest: its tail is slow
+    assert interval(gate, clock, *(0.010,) * 9, 0.400) == 7  # of ten, the second slowest: one outlier leaves it
 
 
 def test_the_limit_never_falls_below_two() -> None:
@@ -99,7 +112,7 @@ def test_the_limit_never_falls_below_two() -> None:
     gate = Gate(clock)
     tokens = busy(gate, 4)
     for _ in range(6):
-        interval(gate, clock, 0.500, 0.500, 0.500)
+        interval(gate, clock, *SLOW)
     assert gate.current_limit() == MIN_LIMIT == 2
     for token in tokens:
         gate.finish(token)
@@ -111,7 +124,7 @@ def test_slow_turns_far_under_the_limit_do_not_shrink_it() -> None:
     gate = Gate(clock)
     busy(gate, 1)  # one long-context turn at a time: fewer at once would not make it quicker
     for _ in range(3):
-        assert interval(gate, clock, 0.500, 0.500, 0.500) == 4  # TURN_ADMISSION_MAX_PENDING's headroom only
+        assert interval(gate, clock, *SLOW) == 4  # TURN_ADMISSION_MAX_PENDING's headroom only
 
 
 def test_past_the_limit_new_turns_are_refused_and_a_finished_stream_frees_a_place() -> None:
@@ -125,21 +138,76 @@ def test_past_the_limit_new_turns_are_refused_and_a_finished_stream_frees_a_plac
     assert refusal_reason(gate, "another") == "admission_limit"
 
 
-def test_quick_turns_that_meet_the_limit_raise_it_by_one_up_to_the_cap() -> None:
+def refill(gate: Gate) -> None:
+    """Every turn ends, and new ones meet the limit again."""
+    for token in list(gate.running):
+        gate.finish(token)
+    fill(gate, gate.current_limit())
+
+
+def test_quick_turns_that_meet_the_limit_raise_it_short_of_the_knee_until_it_is_forgotten() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    pressed_to_four(gate, clock)  # slow at 8
+    fill(gate, 4)
+    assert interval(gate, clock, 0.010) == 4  # one first token: too few to decide on, the interval goes on
+    assert interval(gate, clock, 0.010, 0.010, 0.010, 0.010) == 5  # met, and five first tokens were quick
+    for _ in range(4):
+        refill(gate)
+        interval(gate, clock, *QUICK)
+    assert gate.current_limit() == 7  # just under the knee
+    for _ in range(90):  # quick and pressed for nine seconds more, 9.6 s after the knee: held still
+        refill(gate)
+        assert interval(gate, clock, *QUICK) == 7
+    clock.advance(0.500)  # past KNEE_MEMORY_SECONDS (10 s): the knee is forgotten and tried again
+    refill(gate)
+    assert interval(gate, clock, *QUICK) == 8
+    refill(gate)
+    assert interval(gate, clock, *QUICK) == 8  # MAX_CONCURRENT_STREAMS: the operator's cap is never lifted
+
+
+def test_a_slow_interval_at_a_level_that_was_quick_steps_down_without_a_knee() -> None:
     clock = Clock()
     gate = Gate(clock)
     pressed_to_four(gate, clock)
-    tokens = fill(gate, 4)
-    assert interval(gate, clock, 0.010) == 4  # one first token: too few to decide on, the interval goes on
-    assert interval(gate, clock, 0.010, 0.010) == 5  # met, and the three first tokens were quick
-    for token in tokens:
-        gate.finish(token)
+    clock.advance(KNEE_MEMORY_SECONDS)  # 8 forgotten
+    fill(gate, 4)
+    assert interval(gate, clock, *QUICK) == 5  # 4 was quick
+    refill(gate)
+    assert interval(gate, clock, *QUICK) == 6  # and 5
+    refill(gate)
+    assert interval(gate, clock, *(0.080,) * 5) == 5  # 6 was slow: the knee
+    refill(gate)
+    assert interval(gate, clock, *QUICK) == 5  # held under it
+    refill(gate)
+    assert interval(gate, clock, *(0.080,) * 5) == 4  # 5 was quick before: noise, not a knee
+    refill(gate)
+    assert interval(gate, clock, *QUICK) == 5  # so the limit regains it at once
+
+
+def test_first_tokens_of_turns_begun_before_the_limit_moved_are_not_counted() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 4)
+    began = clock()
+    clock.advance(0.050)
+    assert interval(gate, clock, *(0.080,) * 5) == 7  # moved now
     for _ in range(5):
-        fill(gate, gate.current_limit())
-        interval(gate, clock, 0.010, 0.010, 0.010)
-        for token in list(gate.running):
-            gate.finish(token)
-    assert gate.current_limit() == 8  # MAX_CONCURRENT_STREAMS: the operator's cap is never lifted
+        gate.observe(0.400, began)  # turns admitted under the old limit: slow, but no news of 7
+    clock.advance(0.100)
+    assert gate.current_limit() == 7
+    for _ in range(5):
+        gate.observe(0.400, clock())
+    clock.advance(0.100)
+    assert gate.current_limit() == 3
+
+
+def test_no_move_while_a_shrink_drains() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 6)
+    assert interval(gate, clock, *SLOW) == 4  # 8 // 2, with six turns still running
+    assert interval(gate, clock, *SLOW) == 4  # those six are not yet the limit's doing
 
 
 def test_quick_turns_below_the_limit_do_not_raise_it() -> None:
@@ -148,7 +216,7 @@ def test_quick_turns_below_the_limit_do_not_raise_it() -> None:
     pressed_to_four(gate, clock)
     for _ in range(5):  # busy and quick, never at the limit: nothing shows it is too low
         token = run(gate, "a")
-        assert interval(gate, clock, 0.010, 0.010, 0.010) == 4
+        assert interval(gate, clock, *QUICK) == 4
         gate.finish(token)
 
 
@@ -163,14 +231,14 @@ def test_one_slow_turn_among_quick_ones_leaves_the_limit() -> None:
     clock = Clock()
     gate = Gate(clock)
     busy(gate, 4)  # twice that is the cap: the limit's headroom leaves it there
-    assert interval(gate, clock, 0.900, 0.005, 0.010) == 8  # the median took 10 ms
+    assert interval(gate, clock, 0.900, *(0.010,) * 9) == 8  # the 90th percentile took 10 ms
 
 
 def test_samples_from_before_a_quiet_spell_are_not_counted() -> None:
     clock = Clock()
     gate = Gate(clock)
     busy(gate, 4)  # twice that is the cap: the limit's headroom leaves it there
-    for seconds in (0.080, 0.080, 0.080):
+    for seconds in SLOW:
         gate.observe(seconds)
     clock.advance(1.0)  # nothing for a second: those samples are old
     assert gate.current_limit() == 8
@@ -180,7 +248,7 @@ def test_the_limit_stays_within_twice_what_the_process_ran_lately() -> None:
     clock = Clock()
     gate = Gate(clock)
     tokens = busy(gate, 3)
-    assert interval(gate, clock, 0.010, 0.010, 0.010) == 6  # quick, but a step up to 8 would be untried
+    assert interval(gate, clock, *QUICK) == 6  # quick, but a step up to 8 would be untried
     tokens += busy(gate, 3)
     assert refusal_reason(gate, "one-more") == "admission_limit"
     for token in tokens:
@@ -215,9 +283,9 @@ def test_one_caller_at_its_share_while_turns_stay_quick_raises_the_limit() -> No
     pressed_to_four(gate, clock)
     batch = [run(gate, "batch") for _ in range(2)]  # half of 4: one client's concurrent calls
     assert refusal_reason(gate, "batch") == "admission_share"
-    assert interval(gate, clock, 0.010, 0.010, 0.010) == 5
+    assert interval(gate, clock, *QUICK) == 5
     assert refusal_reason(gate, "batch") == "admission_share"  # 2 of 5, rounded down
-    assert interval(gate, clock, 0.010, 0.010, 0.010) == 6
+    assert interval(gate, clock, *QUICK) == 6
     batch.append(run(gate, "batch"))  # 3 of 6
     assert len(batch) == 3
 
@@ -269,8 +337,8 @@ def test_each_move_of_the_limit_is_counted_by_what_moved_it() -> None:
     for token in stuck:
         gate.leave(token, admitted=True)
     assert refusal_reason(gate, "one-more") == "admission_limit"
-    assert interval(gate, clock, 0.010, 0.010, 0.010) == 5
-    assert interval(gate, clock, 0.060, 0.060, 0.060) == 4  # slow first tokens, the limit pressed on: 5 x 50/60
-    assert interval(gate, clock, 0.010, 0.010, 0.010) == 4  # quick, the limit not met: no move, none counted
+    assert interval(gate, clock, *QUICK) == 5
+    assert interval(gate, clock, *(0.060,) * 5) == 4  # slow first tokens, the limit pressed on: a turn down
+    assert interval(gate, clock, *QUICK) == 4  # quick, the limit not met: no move, none counted
     after = changes()
     assert {change: after[change] - before[change] for change in after} == {"shrink": 1, "shrink_stalled": 1, "grow": 1}
