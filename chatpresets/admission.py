@@ -199,15 +199,15 @@ class Gate:
         metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)
         self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0
 
-    def _move(self, now: float, slowest: float, target: float) -> None:
+    def _move(self, now: float, tail: float, target: float) -> None:
         """Step the limit by what the interval's turns took (under the lock)."""
         if self.knee is not None and now - self.knee_at > KNEE_MEMORY_SECONDS:
             self.knee = None
         level = self.limit
         if self._in_flight() > level:
             return  # a shrink still draining: the turns over the limit run on, so nothing is learnt yet
-        if slowest > target:
-            self.limit = max(MIN_LIMIT, level // 2 if slowest > 2 * target else level - 1)
+        if tail > target:
+            self.limit = max(MIN_LIMIT, level // 2 if tail > 2 * target else level - 1)
             # Slow at a level that was quick lately is noise or a busier machine: a step down, not a knee.
             if level > self.quick and (self.knee is None or level < self.knee):
                 self.knee, self.knee_at = level, now

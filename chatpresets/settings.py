@@ -471,9 +471,9 @@ if not 0 < STREAM_ORG_SHARE <= 1:
     raise ImproperlyConfigured(f"STREAM_ORG_SHARE={STREAM_ORG_SHARE} must be more than 0 and at most 1")
 if STREAM_RETRY_AFTER_SECONDS < 1:
     raise ImproperlyConfigured(f"STREAM_RETRY_AFTER_SECONDS={STREAM_RETRY_AFTER_SECONDS} must be at least 1")
-# The gate before admission (chatpresets/admission.py): its limit on turns in flight shrinks while the
-# median turn of an interval takes over the target of the service's own time to its first token, and
-# grows while turns meet it and stay quick; the turns waiting for admission are capped outright.
+# The gate before admission (chatpresets/admission.py): its limit on turns in flight steps down while the
+# 90th percentile of an interval's turns takes over the target of the service's own time to its first
+# token, and grows while turns meet it and stay quick; the turns waiting for admission are capped outright.
 TURN_ADMISSION_TARGET_MS = env_int("TURN_ADMISSION_TARGET_MS", 45, minimum=1)
 TURN_ADMISSION_INTERVAL_MS = env_int("TURN_ADMISSION_INTERVAL_MS", 100, minimum=1)
 TURN_ADMISSION_MAX_PENDING = env_int("TURN_ADMISSION_MAX_PENDING", 16, minimum=1)
