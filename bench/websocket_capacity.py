@@ -72,6 +72,7 @@ SETTINGS_SHOWN = (
     "STREAM_ORG_SHARE",
     "TURN_ADMISSION_MAX_PENDING",
     "TURN_ADMISSION_TARGET_MS",
+    "TURN_ADMISSION_TARGET_FACTOR",
 )
 
 
@@ -245,6 +246,7 @@ def main() -> int:
         # the streams, so the gate is opened as the stream cap is raised.
         "TURN_ADMISSION_MAX_PENDING": str(args.sockets + 100),
         "TURN_ADMISSION_TARGET_MS": "600000",
+        "TURN_ADMISSION_TARGET_FACTOR": "0",
     }
     try:
         with web_process(env) as (process, base, log):

@@ -15,13 +15,17 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
   timing), counting only turns that began after the limit last moved: one move per round trip, as
   TCP grows its window, or it would answer again to load it has already changed. While the turns
   in flight reached half the limit or more, if their 90th percentile took longer than
-  TURN_ADMISSION_TARGET_MS, the limit steps down a turn (by half, past twice the target); if turns
+  the target, the limit steps down a turn (by half, past twice the target); if turns
   met the limit (or a caller its share) and stayed quick, it grows by one turn or a tenth. A level
   found slow above the last quick one is the knee: for KNEE_MEMORY_SECONDS the limit grows back to
   just under it, not into it, so it holds still instead of riding a sawtooth across the knee. The
   percentile, not the median: on a busy process a turn's tail runs about three times its median,
   and the tail is what a client sees. An interval lasts until it has MIN_SAMPLES first tokens; a
   turn still waiting for admission a whole interval counts as that slow;
+- the target is TURN_ADMISSION_TARGET_MS, or TURN_ADMISSION_TARGET_FACTOR times the 90th percentile of
+  the process's quiet turns (those that got their first token with no other turn in flight) when that
+  is lower: a client's tail bound is a multiple of what it sees from an idle service, and a fixed
+  target that suits a slow machine lets a fast one's tail run to several times its idle time;
 - one caller may have STREAM_ORG_SHARE of the limit in flight and of TURN_ADMISSION_MAX_PENDING
   waiting (`admission_share`): a flood from one credential leaves the rest of the process to
   everyone else. At TURN_ADMISSION_MAX_PENDING waiting everyone is refused (`admission_queue`).
@@ -37,7 +41,7 @@ import json
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Hashable, Iterator
 from typing import Any
 
@@ -59,6 +63,10 @@ PERCENTILE = 0.9  # of the interval's first tokens, held under the target
 STALE_INTERVALS = 10
 GROWTH = 0.1  # … and it grows by this share of itself an interval (one turn at least)
 KNEE_MEMORY_SECONDS = 10.0  # how long a level found slow bounds the limit's growth
+# The quiet time to first token: of the last QUIET_SAMPLES turns that got their first token with no other
+# turn in flight in the process; the target follows it once it has QUIET_MIN_SAMPLES.
+QUIET_SAMPLES = 50
+QUIET_MIN_SAMPLES = 10
 HEADROOM = 2  # the limit stays within this many times the most turns in flight of the last interval
 
 
@@ -106,6 +114,7 @@ class Gate:
         self.quick = 0  # the last level whose turns met the limit quickly
         self.knee: int | None = None  # a level above it found slow, and when
         self.knee_at = 0.0
+        self.quiet: deque[float] = deque(maxlen=QUIET_SAMPLES)
 
     def enter(self, caller: Hashable) -> object:
         """A token for a turn now pending, or Overloaded."""
@@ -169,6 +178,8 @@ class Gate:
         the turn began (`started`, on the gate's clock) before the limit last moved."""
         with self.lock:
             self._look_back(self.clock())
+            if self._in_flight() <= 1:
+                self.quiet.append(seconds)
             if started is None or started >= self.moved_at:
                 self.window.append(seconds)
 
@@ -189,7 +200,7 @@ class Gate:
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
             before = self.limit
-            self._move(now, _percentile(samples, PERCENTILE), settings.TURN_ADMISSION_TARGET_MS / 1000)
+            self._move(now, _percentile(samples, PERCENTILE), self.target())
             if self.limit != before:
                 self.moved_at = now
                 change = "grow" if self.limit > before else "shrink_stalled" if stalled else "shrink"
@@ -197,6 +208,7 @@ class Gate:
         # Never far above what the process has run lately: a step up in load meets a limit it earned.
         self.limit = min(self.limit, max(settings.TURN_ADMISSION_MAX_PENDING, HEADROOM * in_flight))
         metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)
+        metrics.TURN_ADMISSION_TARGET.labels().set(self.target())
         self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0
 
     def _move(self, now: float, tail: float, target: float) -> None:
@@ -218,6 +230,14 @@ class Gate:
             if self.knee is not None:
                 grown = min(grown, self.knee - 1)
             self.limit = min(settings.MAX_CONCURRENT_STREAMS, max(level, grown))
+
+    def target(self) -> float:
+        """The seconds the interval's 90th percentile is held under: the operator's target, or less on a
+        process whose turns alone are quick (under the lock, or read alone: a float and a deque)."""
+        ceiling, factor = settings.TURN_ADMISSION_TARGET_MS / 1000, settings.TURN_ADMISSION_TARGET_FACTOR
+        if not factor or len(self.quiet) < QUIET_MIN_SAMPLES:
+            return ceiling
+        return min(ceiling, factor * _percentile(list(self.quiet), PERCENTILE))
 
     def current_limit(self) -> int:
         """The turns in flight the gate allows now (after looking back at an interval just over)."""

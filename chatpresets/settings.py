@@ -474,7 +474,14 @@ if STREAM_RETRY_AFTER_SECONDS < 1:
 # The gate before admission (chatpresets/admission.py): its limit on turns in flight steps down while the
 # 90th percentile of an interval's turns takes over the target of the service's own time to its first
 # token, and grows while turns meet it and stay quick; the turns waiting for admission are capped outright.
+# The target is the lower of TURN_ADMISSION_TARGET_MS and TURN_ADMISSION_TARGET_FACTOR times the process's
+# own 90th percentile when it runs a turn alone (0: the fixed target only).
 TURN_ADMISSION_TARGET_MS = env_int("TURN_ADMISSION_TARGET_MS", 45, minimum=1)
+TURN_ADMISSION_TARGET_FACTOR = env_float("TURN_ADMISSION_TARGET_FACTOR", 2.5)
+if TURN_ADMISSION_TARGET_FACTOR != 0 and TURN_ADMISSION_TARGET_FACTOR < 1:
+    raise ImproperlyConfigured(
+        f"TURN_ADMISSION_TARGET_FACTOR={TURN_ADMISSION_TARGET_FACTOR} must be 0 (off) or at least 1"
+    )
 TURN_ADMISSION_INTERVAL_MS = env_int("TURN_ADMISSION_INTERVAL_MS", 100, minimum=1)
 TURN_ADMISSION_MAX_PENDING = env_int("TURN_ADMISSION_MAX_PENDING", 16, minimum=1)
 # On SIGTERM a web process refuses new turns and lets answers in flight finish for this long; the

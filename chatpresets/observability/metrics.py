@@ -132,6 +132,11 @@ ACTIVE_STREAMS = _gauge("chatpresets_active_streams", "Model calls streaming now
 TURN_ADMISSION_LIMIT = _gauge(
     "chatpresets_turn_admission_limit", "Turns the processes' admission gates let be in flight at once now"
 )
+TURN_ADMISSION_TARGET = _gauge(
+    "chatpresets_turn_admission_target_seconds",
+    "The service's own time to first token the admission gates hold their turns' 90th percentile under (the loosest)",
+    mode="livemax",
+)
 TURN_ADMISSION_CHANGES = _counter(
     "chatpresets_turn_admission_changes_total", "Moves of the admission gates' limits, by what moved them", ("change",)
 )

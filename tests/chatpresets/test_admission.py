@@ -1,13 +1,14 @@
 """The gate before admission: an adaptive limit on the turns in flight, stepping down while turns are
 slow to their first token and growing while they meet it quickly, short of a level it found slow; a
-cap on the turns waiting; and one caller's share of both."""
+target that follows the process's quiet turns; a cap on the turns waiting; and one caller's share of
+both."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import override_settings
 
-from chatpresets.admission import KNEE_MEMORY_SECONDS, MIN_LIMIT, Gate, Overloaded
+from chatpresets.admission import KNEE_MEMORY_SECONDS, MIN_LIMIT, QUIET_MIN_SAMPLES, Gate, Overloaded
 from chatpresets.observability import metrics
 
 pytestmark = pytest.mark.usefixtures("gate_settings")
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.usefixtures("gate_settings")
 def gate_settings():
     with override_settings(
         TURN_ADMISSION_TARGET_MS=50,
+        TURN_ADMISSION_TARGET_FACTOR=0,  # the fixed target, but in the tests of the quiet turns'
         TURN_ADMISSION_INTERVAL_MS=100,
         TURN_ADMISSION_MAX_PENDING=4,
         STREAM_ORG_SHARE=0.5,
@@ -342,3 +344,76 @@ def test_each_move_of_the_limit_is_counted_by_what_moved_it() -> None:
     assert interval(gate, clock, *QUICK) == 4  # quick, the limit not met: no move, none counted
     after = changes()
     assert {change: after[change] - before[change] for change in after} == {"shrink": 1, "shrink_stalled": 1, "grow": 1}
+
+
+def quiet_turns(gate: Gate, seconds: float, count: int = QUIET_MIN_SAMPLES) -> None:
+    """`count` turns, one at a time, each `seconds` of the service's own time to its first token."""
+    for _ in range(count):
+        token = run(gate, "alone")
+        gate.observe(seconds)
+        gate.finish(token)
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_quick_quiet_turns_tighten_the_target_and_the_limit_follows_it() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    assert gate.target() == 0.050  # no quiet turn yet: the operator's target
+    quiet_turns(gate, 0.010)
+    assert gate.target() == pytest.approx(0.025)  # 2.5 x the quiet turns' 90th percentile
+    busy(gate, 4)
+    assert interval(gate, clock, *(0.030,) * 5) == 7  # under the operator's 50 ms, over the quiet target
+
+
+def test_without_a_factor_the_same_turns_leave_the_limit() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    quiet_turns(gate, 0.010)
+    busy(gate, 4)
+    assert gate.target() == 0.050
+    assert interval(gate, clock, *(0.030,) * 5) == 8
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_the_target_is_never_looser_than_the_operators() -> None:
+    gate = Gate(Clock())
+    quiet_turns(gate, 0.040)  # 2.5 x 40 ms would be 100 ms
+    assert gate.target() == 0.050
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_too_few_quiet_turns_leave_the_operators_target() -> None:
+    gate = Gate(Clock())
+    quiet_turns(gate, 0.010, count=QUIET_MIN_SAMPLES - 1)
+    assert gate.target() == 0.050
+    quiet_turns(gate, 0.010, count=1)
+    assert gate.target() == pytest.approx(0.025)
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_turns_run_beside_others_are_not_quiet() -> None:
+    gate = Gate(Clock())
+    busy(gate, 1)
+    for _ in range(QUIET_MIN_SAMPLES):
+        token = run(gate, "beside")
+        gate.observe(0.010)
+        gate.finish(token)
+    assert gate.target() == 0.050
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_the_quiet_tail_is_the_recent_one() -> None:
+    gate = Gate(Clock())
+    quiet_turns(gate, 0.004, count=50)
+    quiet_turns(gate, 0.012, count=50)  # the process got slower: the earlier quiet turns are forgotten
+    assert gate.target() == pytest.approx(0.030)
+
+
+@override_settings(METRICS_ENABLED=True, TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_the_target_is_a_gauge() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    quiet_turns(gate, 0.010)
+    clock.advance(0.100)
+    gate.current_limit()
+    assert metrics.REGISTRY.get_sample_value("chatpresets_turn_admission_target_seconds", {}) == pytest.approx(0.025)

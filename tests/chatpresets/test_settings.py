@@ -69,3 +69,10 @@ def test_bad_integer_fails_loudly() -> None:
     result = manage("check", env={"DATABASE_CONN_MAX_AGE": "ten"})
     assert result.returncode != 0
     assert "DATABASE_CONN_MAX_AGE" in result.stderr
+
+
+def test_a_target_factor_under_one_fails_loudly() -> None:
+    result = manage("check", env={"TURN_ADMISSION_TARGET_FACTOR": "0.5"})
+    assert result.returncode != 0
+    assert "TURN_ADMISSION_TARGET_FACTOR" in result.stderr
+    assert manage("check", env={"TURN_ADMISSION_TARGET_FACTOR": "0"}).returncode == 0
