@@ -71,6 +71,7 @@ SETTINGS_SHOWN = (
     "MAX_CONCURRENT_STREAMS",
     "STREAM_ORG_SHARE",
     "TURN_ADMISSION_MAX_PENDING",
+    "TURN_ADMISSION_IDLE_LIMIT",
     "TURN_ADMISSION_TARGET_MS",
     "TURN_ADMISSION_TARGET_FACTOR",
 )
@@ -245,6 +246,7 @@ def main() -> int:
         # once: the admission gate would rightly refuse most of such a burst. The target is holding
         # the streams, so the gate is opened as the stream cap is raised.
         "TURN_ADMISSION_MAX_PENDING": str(args.sockets + 100),
+        "TURN_ADMISSION_IDLE_LIMIT": str(args.sockets + 100),
         "TURN_ADMISSION_TARGET_MS": "600000",
         "TURN_ADMISSION_TARGET_FACTOR": "0",
     }

@@ -206,7 +206,7 @@ class Gate:
                 change = "grow" if self.limit > before else "shrink_stalled" if stalled else "shrink"
                 metrics.TURN_ADMISSION_CHANGES.labels(change).inc()
         # Never far above what the process has run lately: a step up in load meets a limit it earned.
-        self.limit = min(self.limit, max(settings.TURN_ADMISSION_MAX_PENDING, HEADROOM * in_flight))
+        self.limit = min(self.limit, max(settings.TURN_ADMISSION_IDLE_LIMIT, HEADROOM * in_flight))
         metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)
         metrics.TURN_ADMISSION_TARGET.labels().set(self.target())
         self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0

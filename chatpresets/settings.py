@@ -484,6 +484,9 @@ if TURN_ADMISSION_TARGET_FACTOR != 0 and TURN_ADMISSION_TARGET_FACTOR < 1:
     )
 TURN_ADMISSION_INTERVAL_MS = env_int("TURN_ADMISSION_INTERVAL_MS", 100, minimum=1)
 TURN_ADMISSION_MAX_PENDING = env_int("TURN_ADMISSION_MAX_PENDING", 16, minimum=1)
+# The limit stays within twice the turns in flight lately, and at least this: room for a burst on an idle
+# process, low enough that a process running a share of a busy host's turns still presses on its limit.
+TURN_ADMISSION_IDLE_LIMIT = env_int("TURN_ADMISSION_IDLE_LIMIT", 8, minimum=2)
 # On SIGTERM a web process refuses new turns and lets answers in flight finish for this long; the
 # rest end `interrupted` (chatpresets/shutdown.py). Keep it under Kubernetes' terminationGracePeriodSeconds.
 SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 20.0)

@@ -21,6 +21,7 @@ def gate_settings():
         TURN_ADMISSION_TARGET_FACTOR=0,  # the fixed target, but in the tests of the quiet turns'
         TURN_ADMISSION_INTERVAL_MS=100,
         TURN_ADMISSION_MAX_PENDING=4,
+        TURN_ADMISSION_IDLE_LIMIT=4,
         STREAM_ORG_SHARE=0.5,
         MAX_CONCURRENT_STREAMS=8,
     ):
@@ -126,7 +127,7 @@ def test_slow_turns_far_under_the_limit_do_not_shrink_it() -> None:
     gate = Gate(clock)
     busy(gate, 1)  # one long-context turn at a time: fewer at once would not make it quicker
     for _ in range(3):
-        assert interval(gate, clock, *SLOW) == 4  # TURN_ADMISSION_MAX_PENDING's headroom only
+        assert interval(gate, clock, *SLOW) == 4  # TURN_ADMISSION_IDLE_LIMIT only
 
 
 def test_past_the_limit_new_turns_are_refused_and_a_finished_stream_frees_a_place() -> None:
@@ -258,7 +259,18 @@ def test_the_limit_stays_within_twice_what_the_process_ran_lately() -> None:
     clock.advance(1.0)  # a quiet second: the interval ends with no first token, having run 7 at once
     assert gate.current_limit() == 6
     clock.advance(1.0)  # and a second with nothing in flight
-    assert gate.current_limit() == 4  # an idle process keeps TURN_ADMISSION_MAX_PENDING for a burst
+    assert gate.current_limit() == 4  # an idle process keeps TURN_ADMISSION_IDLE_LIMIT for a burst
+
+
+@override_settings(TURN_ADMISSION_IDLE_LIMIT=4, TURN_ADMISSION_MAX_PENDING=8)
+def test_a_process_running_a_share_of_a_busy_hosts_turns_presses_on_its_limit() -> None:
+    """Several processes on a host: each runs a few turns, all slow, because the others take the cores.
+    At the idle limit (not the queue cap) the few turns count as pressing on it, so the limit steps down."""
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 2)
+    assert interval(gate, clock, *QUICK) == 4  # the idle limit, though eight may wait
+    assert interval(gate, clock, *(0.080,) * 5) == 3  # two of four in flight, slow: a turn down
 
 
 def test_a_turn_waiting_a_whole_interval_counts_as_that_slow() -> None:

@@ -16,7 +16,12 @@ from tests.server import daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-GATE = {"TURN_ADMISSION_MAX_PENDING": "4", "STREAM_ORG_SHARE": "0.5", "MAX_CONCURRENT_STREAMS": "100"}
+GATE = {
+    "TURN_ADMISSION_MAX_PENDING": "4",
+    "TURN_ADMISSION_IDLE_LIMIT": "4",
+    "STREAM_ORG_SHARE": "0.5",
+    "MAX_CONCURRENT_STREAMS": "100",
+}
 GATE_REASONS = {"admission_share", "admission_queue", "admission_limit"}
 BURST = 24
 
