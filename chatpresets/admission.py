@@ -198,9 +198,10 @@ class Gate:
         in_flight = max(self.peak, self._in_flight())
         # Slow turns far under the limit are slow for another reason (a long context, the database):
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
+        target = self.target()
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
             before = self.limit
-            self._move(now, _percentile(samples, PERCENTILE), self.target())
+            self._move(now, _percentile(samples, PERCENTILE), target)
             if self.limit != before:
                 self.moved_at = now
                 change = "grow" if self.limit > before else "shrink_stalled" if stalled else "shrink"
@@ -208,7 +209,7 @@ class Gate:
         # Never far above what the process has run lately: a step up in load meets a limit it earned.
         self.limit = min(self.limit, max(settings.TURN_ADMISSION_IDLE_LIMIT, HEADROOM * in_flight))
         metrics.TURN_ADMISSION_LIMIT.labels().set(self.limit)
-        metrics.TURN_ADMISSION_TARGET.labels().set(self.target())
+        metrics.TURN_ADMISSION_TARGET.labels().set(target)
         self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0
 
     def _move(self, now: float, tail: float, target: float) -> None:

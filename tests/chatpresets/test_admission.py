@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("gate_settings")
 def gate_settings():
     with override_settings(
         TURN_ADMISSION_TARGET_MS=50,
-        TURN_ADMISSION_TARGET_FACTOR=0,  # the fixed target, but in the tests of the quiet turns'
+        TURN_ADMISSION_TARGET_FACTOR=0,  # the fixed target; the tests of the quiet turns set a factor
         TURN_ADMISSION_INTERVAL_MS=100,
         TURN_ADMISSION_MAX_PENDING=4,
         TURN_ADMISSION_IDLE_LIMIT=4,
@@ -358,8 +358,9 @@ def test_each_move_of_the_limit_is_counted_by_what_moved_it() -> None:
     assert {change: after[change] - before[change] for change in after} == {"shrink": 1, "shrink_stalled": 1, "grow": 1}
 
 
-def quiet_turns(gate: Gate, seconds: float, count: int = QUIET_MIN_SAMPLES) -> None:
-    """`count` turns, one at a time, each `seconds` of the service's own time to its first token."""
+def one_at_a_time(gate: Gate, seconds: float, count: int = QUIET_MIN_SAMPLES) -> None:
+    """`count` turns, one after another (quiet, unless others are running), each `seconds` of the
+    service's own time to its first token."""
     for _ in range(count):
         token = run(gate, "alone")
         gate.observe(seconds)
@@ -371,7 +372,7 @@ def test_quick_quiet_turns_tighten_the_target_and_the_limit_follows_it() -> None
     clock = Clock()
     gate = Gate(clock)
     assert gate.target() == 0.050  # no quiet turn yet: the operator's target
-    quiet_turns(gate, 0.010)
+    one_at_a_time(gate, 0.010)
     assert gate.target() == pytest.approx(0.025)  # 2.5 x the quiet turns' 90th percentile
     busy(gate, 4)
     assert interval(gate, clock, *(0.030,) * 5) == 7  # under the operator's 50 ms, over the quiet target
@@ -380,7 +381,7 @@ def test_quick_quiet_turns_tighten_the_target_and_the_limit_follows_it() -> None
 def test_without_a_factor_the_same_turns_leave_the_limit() -> None:
     clock = Clock()
     gate = Gate(clock)
-    quiet_turns(gate, 0.010)
+    one_at_a_time(gate, 0.010)
     busy(gate, 4)
     assert gate.target() == 0.050
     assert interval(gate, clock, *(0.030,) * 5) == 8
@@ -389,16 +390,16 @@ def test_without_a_factor_the_same_turns_leave_the_limit() -> None:
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
 def test_the_target_is_never_looser_than_the_operators() -> None:
     gate = Gate(Clock())
-    quiet_turns(gate, 0.040)  # 2.5 x 40 ms would be 100 ms
+    one_at_a_time(gate, 0.040)  # 2.5 x 40 ms would be 100 ms
     assert gate.target() == 0.050
 
 
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
 def test_too_few_quiet_turns_leave_the_operators_target() -> None:
     gate = Gate(Clock())
-    quiet_turns(gate, 0.010, count=QUIET_MIN_SAMPLES - 1)
+    one_at_a_time(gate, 0.010, count=QUIET_MIN_SAMPLES - 1)
     assert gate.target() == 0.050
-    quiet_turns(gate, 0.010, count=1)
+    one_at_a_time(gate, 0.010, count=1)
     assert gate.target() == pytest.approx(0.025)
 
 
@@ -406,18 +407,15 @@ def test_too_few_quiet_turns_leave_the_operators_target() -> None:
 def test_turns_run_beside_others_are_not_quiet() -> None:
     gate = Gate(Clock())
     busy(gate, 1)
-    for _ in range(QUIET_MIN_SAMPLES):
-        token = run(gate, "beside")
-        gate.observe(0.010)
-        gate.finish(token)
+    one_at_a_time(gate, 0.010)  # each beside the running one
     assert gate.target() == 0.050
 
 
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
 def test_the_quiet_tail_is_the_recent_one() -> None:
     gate = Gate(Clock())
-    quiet_turns(gate, 0.004, count=50)
-    quiet_turns(gate, 0.012, count=50)  # the process got slower: the earlier quiet turns are forgotten
+    one_at_a_time(gate, 0.004, count=50)
+    one_at_a_time(gate, 0.012, count=50)  # the process got slower: the earlier quiet turns are forgotten
     assert gate.target() == pytest.approx(0.030)
 
 
@@ -425,7 +423,7 @@ def test_the_quiet_tail_is_the_recent_one() -> None:
 def test_the_target_is_a_gauge() -> None:
     clock = Clock()
     gate = Gate(clock)
-    quiet_turns(gate, 0.010)
+    one_at_a_time(gate, 0.010)
     clock.advance(0.100)
     gate.current_limit()
     assert metrics.REGISTRY.get_sample_value("chatpresets_turn_admission_target_seconds", {}) == pytest.approx(0.025)
