@@ -478,7 +478,7 @@ if STREAM_RETRY_AFTER_SECONDS < 1:
 # own 90th percentile when it runs a turn alone (0: the fixed target only).
 TURN_ADMISSION_TARGET_MS = env_int("TURN_ADMISSION_TARGET_MS", 45, minimum=1)
 TURN_ADMISSION_TARGET_FACTOR = env_float("TURN_ADMISSION_TARGET_FACTOR", 2.5)
-if TURN_ADMISSION_TARGET_FACTOR != 0 and TURN_ADMISSION_TARGET_FACTOR < 1:
+if not (TURN_ADMISSION_TARGET_FACTOR == 0 or TURN_ADMISSION_TARGET_FACTOR >= 1):  # NaN is neither
     raise ImproperlyConfigured(
         f"TURN_ADMISSION_TARGET_FACTOR={TURN_ADMISSION_TARGET_FACTOR} must be 0 (off) or at least 1"
     )

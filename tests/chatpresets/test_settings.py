@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.server import ROOT
 
 PRODUCTION = {
@@ -71,8 +73,9 @@ def test_bad_integer_fails_loudly() -> None:
     assert "DATABASE_CONN_MAX_AGE" in result.stderr
 
 
-def test_a_target_factor_under_one_fails_loudly() -> None:
-    result = manage("check", env={"TURN_ADMISSION_TARGET_FACTOR": "0.5"})
+@pytest.mark.parametrize("factor", ["0.5", "nan"])
+def test_a_target_factor_under_one_fails_loudly(factor: str) -> None:
+    result = manage("check", env={"TURN_ADMISSION_TARGET_FACTOR": factor})
     assert result.returncode != 0
     assert "TURN_ADMISSION_TARGET_FACTOR" in result.stderr
     assert manage("check", env={"TURN_ADMISSION_TARGET_FACTOR": "0"}).returncode == 0
