@@ -8,7 +8,15 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from chatpresets.admission import KNEE_MEMORY_SECONDS, MIN_LIMIT, QUIET_MIN_SAMPLES, Gate, Overloaded
+from chatpresets.admission import (
+    COLD_TURNS,
+    KNEE_MEMORY_SECONDS,
+    MIN_LIMIT,
+    QUIET_MEMORY_SECONDS,
+    QUIET_MIN_SAMPLES,
+    Gate,
+    Overloaded,
+)
 from chatpresets.observability import metrics
 
 pytestmark = pytest.mark.usefixtures("gate_settings")
@@ -282,6 +290,25 @@ def test_a_turn_waiting_a_whole_interval_counts_as_that_slow() -> None:
     assert gate.current_limit() == 4  # no first token at all, four turns waiting 150 ms or less: 8 x 1/2
 
 
+@pytest.mark.parametrize(
+    ("waited", "limit"),
+    [
+        (0.070, 7),  # four waits of 70 ms: over the 50 ms target, under twice it
+        (0.040, 8),  # 40 ms so far may yet be a quick turn: nothing to decide on
+    ],
+)
+def test_turns_waiting_for_admission_past_the_target_count_before_any_first_token(waited: float, limit: int) -> None:
+    """A surge: turns queue for admission and none has answered yet. Each waiting past the target counts
+    as slow as its wait so far, so the limit moves while they queue, not once they answer."""
+    clock = Clock()
+    gate = Gate(clock)
+    clock.advance(0.100 - waited)
+    for n in range(4):
+        gate.enter(f"queued-{n}")
+    clock.advance(waited)
+    assert gate.current_limit() == limit
+
+
 def test_one_caller_may_have_only_its_share_of_the_limit_in_flight() -> None:
     gate = Gate(Clock())
     tokens = [run(gate, "flood") for _ in range(4)]  # STREAM_ORG_SHARE 0.5 of the limit, 8
@@ -358,6 +385,13 @@ def test_each_move_of_the_limit_is_counted_by_what_moved_it() -> None:
     assert {change: after[change] - before[change] for change in after} == {"shrink": 1, "shrink_stalled": 1, "grow": 1}
 
 
+def warm(clock: Clock) -> Gate:
+    """A process past its cold turns (COLD_TURNS, one at a time): its next turns alone are quiet."""
+    gate = Gate(clock)
+    one_at_a_time(gate, 0.045, count=COLD_TURNS)
+    return gate
+
+
 def one_at_a_time(gate: Gate, seconds: float, count: int = QUIET_MIN_SAMPLES) -> None:
     """`count` turns, one after another (quiet, unless others are running), each `seconds` of the
     service's own time to its first token."""
@@ -370,7 +404,7 @@ def one_at_a_time(gate: Gate, seconds: float, count: int = QUIET_MIN_SAMPLES) ->
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
 def test_quick_quiet_turns_tighten_the_target_and_the_limit_follows_it() -> None:
     clock = Clock()
-    gate = Gate(clock)
+    gate = warm(clock)
     assert gate.target() == 0.050  # no quiet turn yet: the operator's target
     one_at_a_time(gate, 0.010)
     assert gate.target() == pytest.approx(0.025)  # 2.5 x the quiet turns' 90th percentile
@@ -380,7 +414,7 @@ def test_quick_quiet_turns_tighten_the_target_and_the_limit_follows_it() -> None
 
 def test_without_a_factor_the_same_turns_leave_the_limit() -> None:
     clock = Clock()
-    gate = Gate(clock)
+    gate = warm(clock)
     one_at_a_time(gate, 0.010)
     busy(gate, 4)
     assert gate.target() == 0.050
@@ -388,15 +422,23 @@ def test_without_a_factor_the_same_turns_leave_the_limit() -> None:
 
 
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
-def test_the_target_is_never_looser_than_the_operators() -> None:
+def test_a_fresh_processs_first_turns_are_cold_not_quiet() -> None:
     gate = Gate(Clock())
+    one_at_a_time(gate, 0.045, count=COLD_TURNS)  # its connections opened, its caches filled
+    one_at_a_time(gate, 0.008, count=QUIET_MIN_SAMPLES)
+    assert gate.target() == pytest.approx(0.020)  # 2.5 x 8 ms: the cold turns are not in its tail
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_the_target_is_never_looser_than_the_operators() -> None:
+    gate = warm(Clock())
     one_at_a_time(gate, 0.040)  # 2.5 x 40 ms would be 100 ms
     assert gate.target() == 0.050
 
 
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
 def test_too_few_quiet_turns_leave_the_operators_target() -> None:
-    gate = Gate(Clock())
+    gate = warm(Clock())
     one_at_a_time(gate, 0.010, count=QUIET_MIN_SAMPLES - 1)
     assert gate.target() == 0.050
     one_at_a_time(gate, 0.010, count=1)
@@ -405,24 +447,39 @@ def test_too_few_quiet_turns_leave_the_operators_target() -> None:
 
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
 def test_turns_run_beside_others_are_not_quiet() -> None:
-    gate = Gate(Clock())
+    gate = warm(Clock())
     busy(gate, 1)
     one_at_a_time(gate, 0.010)  # each beside the running one
     assert gate.target() == 0.050
 
 
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
-def test_the_quiet_tail_is_the_recent_one() -> None:
-    gate = Gate(Clock())
+def test_quiet_turns_slowed_by_a_busy_host_leave_the_quicker_tail() -> None:
+    """One of several processes on a host: alone in itself, while the others keep the cores busy."""
+    clock = Clock()
+    gate = warm(clock)
+    one_at_a_time(gate, 0.008, count=50)
+    clock.advance(QUIET_MEMORY_SECONDS / 2)
+    one_at_a_time(gate, 0.020, count=50)
+    assert gate.target() == pytest.approx(0.020)  # 2.5 x 8 ms, not 2.5 x 20 ms (the operator's 50 ms)
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_a_quicker_tail_is_kept_only_so_long() -> None:
+    clock = Clock()
+    gate = warm(clock)
     one_at_a_time(gate, 0.004, count=50)
-    one_at_a_time(gate, 0.012, count=50)  # the process got slower: the earlier quiet turns are forgotten
+    one_at_a_time(gate, 0.012, count=50)
+    assert gate.target() == pytest.approx(0.010)
+    clock.advance(QUIET_MEMORY_SECONDS + 1)
+    one_at_a_time(gate, 0.012, count=1)  # the process got slower for good: its recent tail counts
     assert gate.target() == pytest.approx(0.030)
 
 
 @override_settings(METRICS_ENABLED=True, TURN_ADMISSION_TARGET_FACTOR=2.5)
 def test_the_target_is_a_gauge() -> None:
     clock = Clock()
-    gate = Gate(clock)
+    gate = warm(clock)
     one_at_a_time(gate, 0.010)
     clock.advance(0.100)
     gate.current_limit()
