@@ -26,9 +26,8 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
 - the target is TURN_ADMISSION_TARGET_MS, or TURN_ADMISSION_TARGET_FACTOR times the 90th percentile of
   the process's quiet turns (those that got their first token with no other turn in flight) when that
   is lower: a client's tail bound is a multiple of what it sees from an idle service, and a fixed
-  target that suits a slow machine lets a fast one's tail run to several times its idle time. The
-  quickest such tail of the last QUIET_MEMORY_SECONDS counts: one of several processes on a host is
-  quiet in itself while the others keep the cores busy, and its quiet turns are then slower;
+  target that suits a slow machine lets a fast one's tail run to several times its idle time. A fresh
+  process's first COLD_TURNS turns are not quiet but cold;
 - one caller may have STREAM_ORG_SHARE of the limit in flight and of TURN_ADMISSION_MAX_PENDING
   waiting (`admission_share`): a flood from one credential leaves the rest of the process to
   everyone else. At TURN_ADMISSION_MAX_PENDING waiting everyone is refused (`admission_queue`).
@@ -70,9 +69,6 @@ KNEE_MEMORY_SECONDS = 10.0  # how long a level found slow bounds the limit's gro
 # turn in flight in the process; the target follows it once it has QUIET_MIN_SAMPLES.
 QUIET_SAMPLES = 50
 QUIET_MIN_SAMPLES = 10
-# The quickest tail of those turns is kept this long: a process that is quiet in itself while others on
-# its host keep the cores busy gets slower quiet turns, which say nothing of what an idle service gives.
-QUIET_MEMORY_SECONDS = 300.0
 # A fresh process's first turns open its connections and fill its caches (two to five times as slow as
 # the next ones, in the topology bench): cold, not quiet.
 COLD_TURNS = 3
@@ -124,7 +120,6 @@ class Gate:
         self.knee: int | None = None  # a level above it found slow, and when
         self.knee_at = 0.0
         self.quiet: deque[float] = deque(maxlen=QUIET_SAMPLES)
-        self.quiet_best: tuple[float, float] | None = None  # the quickest quiet tail lately, and when
         self.first_tokens = 0
 
     def enter(self, caller: Hashable) -> object:
@@ -188,22 +183,12 @@ class Gate:
         """A turn's own time to its first token (the model's taken out): a sample of the queue, unless
         the turn began (`started`, on the gate's clock) before the limit last moved."""
         with self.lock:
-            now = self.clock()
-            self._look_back(now)
+            self._look_back(self.clock())
             self.first_tokens += 1
             if self._in_flight() <= 1 and self.first_tokens > COLD_TURNS:
-                self._quiet(seconds, now)
+                self.quiet.append(seconds)
             if started is None or started >= self.moved_at:
                 self.window.append(seconds)
-
-    def _quiet(self, seconds: float, now: float) -> None:
-        """A turn alone in the process: its tail with the last ones, kept if the quickest lately (under the lock)."""
-        self.quiet.append(seconds)
-        if len(self.quiet) < QUIET_MIN_SAMPLES:
-            return
-        tail, best = _percentile(list(self.quiet), PERCENTILE), self.quiet_best
-        if best is None or tail <= best[0] or now - best[1] > QUIET_MEMORY_SECONDS:
-            self.quiet_best = (tail, now)
 
     def _look_back(self, now: float) -> None:
         interval = settings.TURN_ADMISSION_INTERVAL_MS / 1000
@@ -255,15 +240,11 @@ class Gate:
 
     def target(self) -> float:
         """The seconds the interval's 90th percentile is held under: the operator's target, or less on a
-        process whose turns alone are quick (under the lock, or read alone: one tuple)."""
-        ceiling, factor, best = (
-            settings.TURN_ADMISSION_TARGET_MS / 1000,
-            settings.TURN_ADMISSION_TARGET_FACTOR,
-            self.quiet_best,
-        )
-        if not factor or best is None:
+        process whose turns alone are quick (under the lock, or read alone: a float and a deque)."""
+        ceiling, factor = settings.TURN_ADMISSION_TARGET_MS / 1000, settings.TURN_ADMISSION_TARGET_FACTOR
+        if not factor or len(self.quiet) < QUIET_MIN_SAMPLES:
             return ceiling
-        return min(ceiling, factor * best[0])
+        return min(ceiling, factor * _percentile(list(self.quiet), PERCENTILE))
 
     def current_limit(self) -> int:
         """The turns in flight the gate allows now (after looking back at an interval just over)."""
