@@ -120,6 +120,7 @@ class Gate:
         self.knee: int | None = None  # a level above it found slow, and when
         self.knee_at = 0.0
         self.quiet: deque[float] = deque(maxlen=QUIET_SAMPLES)
+        self.quiet_tail: float | None = None  # their 90th percentile, once there are enough of them
         self.first_tokens = 0
 
     def enter(self, caller: Hashable) -> object:
@@ -187,6 +188,9 @@ class Gate:
             self.first_tokens += 1
             if self._in_flight() <= 1 and self.first_tokens > COLD_TURNS:
                 self.quiet.append(seconds)
+                # Kept here, once per quiet turn, not sorted again at every look-back.
+                if len(self.quiet) >= QUIET_MIN_SAMPLES:
+                    self.quiet_tail = _percentile(list(self.quiet), PERCENTILE)
             if started is None or started >= self.moved_at:
                 self.window.append(seconds)
 
@@ -240,11 +244,11 @@ class Gate:
 
     def target(self) -> float:
         """The seconds the interval's 90th percentile is held under: the operator's target, or less on a
-        process whose turns alone are quick (under the lock, or read alone: a float and a deque)."""
+        process whose turns alone are quick (under the lock, or read alone: floats)."""
         ceiling, factor = settings.TURN_ADMISSION_TARGET_MS / 1000, settings.TURN_ADMISSION_TARGET_FACTOR
-        if not factor or len(self.quiet) < QUIET_MIN_SAMPLES:
+        if not factor or self.quiet_tail is None:
             return ceiling
-        return min(ceiling, factor * _percentile(list(self.quiet), PERCENTILE))
+        return min(ceiling, factor * self.quiet_tail)
 
     def current_limit(self) -> int:
         """The turns in flight the gate allows now (after looking back at an interval just over)."""
