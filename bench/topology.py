@@ -6,7 +6,7 @@ Run from the project root:
         REDIS_URL=redis://127.0.0.1:6379/8 .venv/bin/python bench/topology.py
 
 `--quick` is a smoke run (1 and 2 processes, 5, 10, 20 and 40 requests/s for 3 s each); `--processes`,
-`--rates`, `--step-seconds`, `--sequential`, `--past-knee`, `--ttft`, `--tokens`, `--token-delay` and
+`--rates`, `--step-seconds`, `--sequential`, `--repeats`, `--past-knee`, `--ttft`, `--tokens`, `--token-delay` and
 `--print-only` change the rest (`--help`).
 
 One fake model (`manage.py fake_llm`: 20 ms to first token, then 20 chunks 10 ms apart) serves every
@@ -16,7 +16,8 @@ bench's `gateway-bench` (enterprise plan, every limit on where no run reaches it
 `redact_for_model`), and each request is a streamed `POST /v1/chat/completions` with
 `model: "preset:gateway-bench"` through nginx. Per N: concurrency 1 (the fake model alone and through
 nginx, interleaved); then open-loop steps at rising rates until two have failed to hold (see
-bench/topology_parts/rules.py for "holds"); then one step at 80% and one at 2x the sustainable rate.
+bench/topology_parts/rules.py for "holds"); then one step at 80% and `--repeats` steps (3) at 2x the
+sustainable rate, each judged.
 `bin/cluster stop` ends each topology before the next starts.
 
 It writes bench/results/topology.json and the section of docs/performance.md between
@@ -109,16 +110,17 @@ async def measure(direct: Target, routed: list[Target], options: Options) -> dic
         if rules.should_stop(steps, options.past_knee):
             break
     best = rules.sustainable(steps)
-    below = above = None
+    below, above = None, []
     if best:
         below = await step(routed, round(rules.BELOW_FACTOR * best, 1), options.step_seconds, baseline)
-        above = await step(routed, round(rules.ABOVE_FACTOR * best, 1), options.step_seconds, baseline)
+        twice = round(rules.ABOVE_FACTOR * best, 1)
+        above = [await step(routed, twice, options.step_seconds, baseline) for _ in range(options.repeats)]
     return {
         "concurrency_one": one,
         "steps": steps,
         "sustainable_rps": best,
         "knee_reached": not all(rules.holds(s) for s in steps),
-        "peak_answered_rps": max(s["answered_rps"] for s in [*steps, below or steps[0], above or steps[0]]),
+        "peak_answered_rps": max(s["answered_rps"] for s in [*steps, below or steps[0], *above]),
         "at_80_percent": below,
         "at_2x": above,
         "targets": rules.targets(one["added_p99_ms"], below, above),
@@ -168,6 +170,7 @@ def run_facts(options: Options, load_before: tuple[float, ...]) -> dict[str, Any
             "rates": list(options.rates),
             "step_seconds": options.step_seconds,
             "sequential": options.sequential,
+            "repeats": options.repeats,
             "past_knee": options.past_knee,
             "callers": options.callers,
         },

@@ -15,6 +15,7 @@ class Options:
     rates: tuple[int, ...]
     step_seconds: float
     sequential: int  # concurrency-1 pairs (direct, through nginx)
+    repeats: int  # runs of the 2x step
     past_knee: int  # failing steps run before the step-up stops
     tokens: int
     token_delay: float
@@ -31,6 +32,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--rates", help="offered rates of the step-up, requests/s, comma-separated")
     parser.add_argument("--step-seconds", type=float, help="seconds per step (10; quick 3)")
     parser.add_argument("--sequential", type=int, help="concurrency-1 request pairs (100; quick 20)")
+    parser.add_argument("--repeats", type=int, help="runs of the 2x step, each judged (3; quick 1)")
     parser.add_argument("--past-knee", type=int, default=2, help="failing steps before the step-up stops")
     parser.add_argument("--tokens", type=int, default=20, help="chunks per answer from the fake model")
     parser.add_argument("--token-delay", type=float, default=0.01, help="seconds between the fake's chunks")
@@ -45,6 +47,7 @@ def parse(argv: list[str] | None = None) -> Options:
         rates=rates or (QUICK_RATES if args.quick else FULL_RATES),
         step_seconds=args.step_seconds or (3.0 if args.quick else 10.0),
         sequential=args.sequential or (20 if args.quick else 100),
+        repeats=max(1, args.repeats or (1 if args.quick else 3)),
         past_knee=args.past_knee,
         tokens=args.tokens,
         token_delay=args.token_delay,

@@ -89,17 +89,31 @@ def within(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
-def targets(c1_added_p99_ms: float, below: dict[str, Any] | None, above: dict[str, Any] | None) -> dict[str, Any]:
-    """Target 2 at 80% and at 2x of the sustainable rate (None where a step could not run or measure)."""
+def targets(c1_added_p99_ms: float, below: dict[str, Any] | None, above: list[dict[str, Any]]) -> dict[str, Any]:
+    """Target 2 at 80% and at 2x of the sustainable rate (None where a step could not run or measure).
+
+    The 2x step runs more than once: on two shared cores its p99 moves between runs of the same code by
+    more than the margin, so each repeat is judged, and the target holds only if every repeat meets it.
+    """
     bound = round(TTFT_BOUND_FACTOR * c1_added_p99_ms, 1)
+    each = [within(step["added_p99_ms"], bound) for step in above]
+    refusals = [within(step["refusal_p99_ms"], REFUSAL_LIMIT_MS) for step in above]
     return {
         "ttft_bound_ms": bound,
         "below_ttft_within_bound": within(below and below["added_p99_ms"], bound),
-        "above_refused_any": None if above is None else above["refused"] > 0,
-        "above_refusal_within_limit": within(above and above["refusal_p99_ms"], REFUSAL_LIMIT_MS),
-        "above_ttft_within_bound": within(above and above["added_p99_ms"], bound),
-        "above_other_errors": None if above is None else sum(above["errors"].values()),
+        "above_refused_any": all(step["refused"] > 0 for step in above) if above else None,
+        "above_refusal_within_limit": every(refusals),
+        "above_ttft_within_bound": every(each),
+        "above_ttft_met": each,
+        "above_other_errors": sum(sum(step["errors"].values()) for step in above) if above else None,
     }
+
+
+def every(verdicts: list[bool | None]) -> bool | None:
+    """True if every verdict is, False if any is not, None with none or an unmeasured one and no False."""
+    if False in verdicts:
+        return False
+    return None if not verdicts or None in verdicts else True
 
 
 def scaling(sustainable_rps: dict[int, float], peak_rps: dict[int, float]) -> dict[str, Any]:
