@@ -99,6 +99,32 @@ def summary_table(results: dict[str, Any]) -> list[str]:
     return md_tables.table(headers, rows)
 
 
+SERVICE_PARTS = ("web", "nginx", "postgresql", "redis", "celery", "rabbitmq")
+BENCH_PARTS = ("model (fake)", "load generator", "other")
+
+
+def cpu_table(results: dict[str, Any]) -> list[str]:
+    """CPU per answered turn of each part, at each topology's sustainable rate (its highest step that held)."""
+    rows = []
+    for n, topology in results["topologies"].items():
+        held = [step for step in topology["steps"] if holds(step) and step.get("cpu_ms_per_s")]
+        if not held:
+            continue
+        step = max(held, key=lambda s: s["offered_rps"])
+        per_turn = {name: ms_per_s / step["answered_rps"] for name, ms_per_s in step["cpu_ms_per_s"].items()}
+        service = sum(per_turn.get(name, 0.0) for name in SERVICE_PARTS)
+        rows.append(
+            [
+                n,
+                f"{step['offered_rps']:g}/s",
+                *(cell(per_turn.get(name, 0.0)) for name in (*SERVICE_PARTS, *BENCH_PARTS)),
+                cell(service),
+            ]
+        )
+    headers = ["N", "step", *SERVICE_PARTS, *BENCH_PARTS, "service in all"]
+    return md_tables.table(headers, rows) if rows else ["(no step held with its CPU measured)"]
+
+
 def times(value: float | None) -> str:
     return "- (one process sustained no step)" if value is None else f"{value:g}x"
 
@@ -139,6 +165,11 @@ def section(results: dict[str, Any]) -> str:
         scaling_line(results),
         "",
         *steps_table(results),
+        "",
+        "CPU per answered turn at the sustainable rate, by part (/proc/<pid>/stat over the step; *other* is "
+        "the kernel's threads and the rest of the machine):",
+        "",
+        *cpu_table(results),
         "",
         f"Refusal limit: {REFUSAL_LIMIT_MS:g} ms at p99. The 2x step runs {options.get('repeats', 1)} time(s); "
         "target 2 at 2x is met only if every run meets it. A step holds when nothing is refused or fails, at least "

@@ -87,7 +87,10 @@ def test_scaling_is_over_one_process_and_the_report_names_every_topology() -> No
     assert scale["sustainable_per_process"] == {"1": 20.0, "2": 15.0, "4": 7.5}
     topology: dict[str, Any] = {
         "concurrency_one": {"direct_ttft_p50_ms": 21.0, "added_p50_ms": 10.0, "added_p99_ms": 20.0},
-        "steps": [step(10), step(20, p99=1500.0)],
+        "steps": [
+            step(10) | {"cpu_ms_per_s": {"web": 210, "postgresql": 15, "load generator": 60}},
+            step(20, p99=1500.0),
+        ],
         "sustainable_rps": 10,
         "knee_reached": True,
         "load_average": [1.0, 1.5],
@@ -123,6 +126,11 @@ def test_scaling_is_over_one_process_and_the_report_names_every_topology() -> No
     assert "N=2: sustainable 1x" in text
     assert "| 4 | 2x, run 2 | 20/s |" in text
     assert "55.0, 70.0 ms (**not met**; met in 1 of 2)" in text
+    # 210 ms of the web processes' CPU a second over 10 answers a second: 21 ms a turn
+    assert (
+        "| 1 | 10/s | 21.0 ms | 0.0 ms | 1.5 ms | 0.0 ms | 0.0 ms | 0.0 ms | 0.0 ms | 6.0 ms | 0.0 ms | 22.5 ms |"
+        in text
+    )
 
 
 def test_a_refusal_is_counted_by_its_code_and_reason() -> None:
@@ -142,3 +150,25 @@ def test_the_cpu_meter_sees_the_load_generators_own_work_and_the_machines() -> N
     assert 10 <= own <= 105, own  # all of one core at best; less when the machine is shared
     assert machine is not None
     assert 0 < machine <= 100, machine
+    # the same CPU read from /proc/<pid>/stat, in ticks of 10 ms: within two ticks over the 0.2 s
+    assert abs(usage["cpu_ms_per_s"]["load generator"] - 10 * own) <= 150, (usage["cpu_ms_per_s"], own)
+
+
+def test_each_process_counts_for_its_part_of_the_topology() -> None:
+    assert (
+        cpu.part("/srv/.venv/bin/python /srv/.venv/bin/daphne -b 127.0.0.1 -p 8001 chatpresets.asgi:application")
+        == "web"
+    )
+    assert cpu.part("postgres: 15/main: postgres chatpresets 127.0.0.1(5432) idle") == "postgresql"
+    assert cpu.part("nginx: worker process") == "nginx"
+    assert cpu.part("/usr/bin/python3 -m celery -A chatpresets worker -Q summaries") == "celery"
+    assert cpu.part("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w -- -s rabbit boot") == "rabbitmq"
+    assert cpu.part("") == "other"  # a kernel thread
+
+
+def test_a_process_that_started_during_a_step_counts_whole_and_one_that_ended_not_at_all() -> None:
+    before = {1: ("web", 10.0), 2: ("web", 5.0), 3: ("redis", 1.0)}
+    after = {1: ("web", 10.5), 3: ("redis", 1.25), 4: ("web", 0.5)}  # 2 ended, 4 started
+    assert cpu.parts_used(before, after) == {"web": 1.0, "redis": 0.25}
+    # a reused pid is a new process
+    assert cpu.parts_used({5: ("celery", 9.0)}, {5: ("web", 0.5)}) == {"web": 0.5}
