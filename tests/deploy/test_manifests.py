@@ -58,6 +58,13 @@ def test_web_pods_are_probed_on_readyz_and_healthz_with_an_allowed_host() -> Non
     assert container["resources"]["limits"]
 
 
+def test_a_web_pod_requests_a_whole_core() -> None:
+    """The admission gate keeps at least two turns per process: two processes sharing a core hold its
+    floor twice over (docs/operations.md), so the scheduler must not pack them."""
+    container = by_kind("Deployment")["chatpresets-web"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"]["cpu"] in {"1", 1, "1000m"}
+
+
 def test_the_web_autoscaler_follows_cpu_and_active_streams() -> None:
     hpa = by_kind("HorizontalPodAutoscaler")["chatpresets-web"]
     metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
