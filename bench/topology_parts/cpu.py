@@ -82,13 +82,16 @@ def measured() -> Iterator[dict[str, Any]]:
     """The block's machine-wide busy share (all cores), this process's CPU as % of one core, and each
     part's CPU in ms per second (`cpu_ms_per_s`), filled in when the block ends."""
     usage: dict[str, Any] = {"machine_busy_percent": None, "load_generator_cpu_percent": None}
-    ticks, own, processes, started = machine_ticks(), own_seconds(), processes_seconds(), time.perf_counter()
+    # The reading of every process (tens of milliseconds of this one's CPU on a busy machine) stays out
+    # of the window the load generator's own share is taken over.
+    processes = processes_seconds()
+    ticks, own, started = machine_ticks(), own_seconds(), time.perf_counter()
     yield usage
     elapsed = time.perf_counter() - started
+    own_used, after = own_seconds() - own, machine_ticks()
     used = parts_used(processes, processes_seconds())
     usage["cpu_ms_per_s"] = {name: round(1000 * value / elapsed) for name, value in sorted(used.items()) if value > 0}
-    after = machine_ticks()
     if ticks is not None and after is not None and after[1] > ticks[1]:
         usage["machine_busy_percent"] = round(100 * (after[0] - ticks[0]) / (after[1] - ticks[1]), 1)
     if elapsed > 0:
-        usage["load_generator_cpu_percent"] = round(100 * (own_seconds() - own) / elapsed, 1)
+        usage["load_generator_cpu_percent"] = round(100 * own_used / elapsed, 1)
