@@ -104,13 +104,12 @@ BENCH_PARTS = ("model (fake)", "load generator", "other")
 
 
 def cpu_table(results: dict[str, Any]) -> list[str]:
-    """CPU per answered turn of each part, at each topology's sustainable rate (its highest step that held)."""
+    """CPU per answered turn of each part, at each topology's sustainable rate (the step it names)."""
     rows = []
     for n, topology in results["topologies"].items():
-        held = [step for step in topology["steps"] if holds(step) and step.get("cpu_ms_per_s")]
-        if not held:
+        step = next((s for s in topology["steps"] if s["offered_rps"] == topology["sustainable_rps"]), None)
+        if step is None or not step.get("cpu_ms_per_s"):
             continue
-        step = max(held, key=lambda s: s["offered_rps"])
         per_turn = {name: ms_per_s / step["answered_rps"] for name, ms_per_s in step["cpu_ms_per_s"].items()}
         service = sum(per_turn.get(name, 0.0) for name in SERVICE_PARTS)
         rows.append(
