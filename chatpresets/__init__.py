@@ -18,6 +18,7 @@ Shared modules:
   gc_tuning.py      the web process's startup heap frozen out of full collections
   body_limit.py     the request body size limit (ASGI)
   cache_outage.py   the cache breaker: the request path without depending on Redis
+  version_tokens.py  tokens in the cache that tell every process its copies of rows are stale
   daphne_tuning.py  TCP_NODELAY on daphne's connections
   logging.py        request and context ids in log records, JSON logs, PII scrubbing
   health.py         /healthz and /readyz

@@ -5,6 +5,7 @@ labels.py         labels (production, staging, …): rules, moves and deletes (a
 services/         writes: lifecycle, review, sharing, libraries, outside (clones)
 selectors.py      visibility and access level
 resolve.py        the only entry point conversations use for content
+row_copies.py     the preset rows a turn names, kept per process by version
 outside.py        what the gallery and share links grant outside the organisation
 content.py        content validation and `{{ name }}` rendering
 runnable.py       a saved preset's model and context budget can run

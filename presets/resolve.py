@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatpresets.errors import InvalidInput, NotFound, PresetNotApproved
+from presets import row_copies
 from presets.content import render_prompt
 from presets.labels import LabelNotFound, label_version
 from presets.models import Preset, PresetVersion, Status
@@ -88,8 +89,7 @@ def _of_own_org(
     if _is_row_of(read, membership, preset_id, existing):
         preset = read
     else:
-        queryset = Preset.objects.for_org(membership.org)
-        preset = (queryset if existing else queryset.alive()).filter(pk=preset_id).first()
+        preset = row_copies.own(membership.org, preset_id, trashed_too=existing)
     access = preset_access(preset=preset, membership=membership) if preset else Access.NONE
     if access < Access.USE:
         raise NotFound()

@@ -14,6 +14,8 @@ presets and conversations; imports only chatpresets.
   ws_auth.py        websocket authentication (key or session)
   key_guard.py, login_guard.py  guessing protection for keys and passwords; sign-ins audited
   key_use.py        each API key's first use of the day, audited
+  chat_caller.py    the one caller resolver for every chat transport
+  caller_cache.py   each process's copies of key callers (key and membership), kept by version
   denials.py        denied attempts (403, 404 hiding another organisation's row), audited
   access.py         telling open websockets that access changed
   signals.py        receivers that follow tenancy rows

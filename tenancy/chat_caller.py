@@ -17,7 +17,7 @@ from rest_framework import exceptions
 from chatpresets import request_context
 from chatpresets.errors import DomainError, Forbidden, NotFound
 from chatpresets.observability.timing import stage
-from tenancy import denials
+from tenancy import caller_cache, denials
 from tenancy.authentication import authenticate_key
 from tenancy.models import ApiKey, Membership, User
 from tenancy.permissions import Perm, key_allows, role_has
@@ -62,7 +62,7 @@ class ChatCaller:
 def api_key_for_secret(secret: str, *, client_ip: str | None = None) -> ApiKey:
     """The active key for a presented secret; BadApiKey, or TooManyFailedAttempts from a locked-out address."""
     try:
-        return authenticate_key(secret, client_ip=client_ip)
+        return authenticate_key(secret, client_ip=client_ip, lookup=caller_cache.key_for_prefix)
     except exceptions.AuthenticationFailed as error:
         raise BadApiKey() from error
 
@@ -71,7 +71,7 @@ def chat_caller_for_secret(secret: str, *, org_slug: str | None) -> ChatCaller:
     """A key caller from the secret it presented, in the URL's organisation or (None: /v1) the key's own."""
     with stage("caller"):
         api_key = api_key_for_secret(secret)
-        return chat_caller(user=api_key.user, api_key=api_key, org_slug=org_slug or api_key.org.slug)
+        return chat_caller(user=api_key.user, api_key=api_key, org_slug=org_slug or api_key.org.slug, kept=True)
 
 
 def chat_caller_as_stored(*, user_id: Any, key_id: Any, org_slug: str) -> ChatCaller:
@@ -92,12 +92,13 @@ def _caller_as_stored(*, user_id: Any, key_id: Any, org_slug: str) -> ChatCaller
     return chat_caller(user=user, api_key=None, org_slug=org_slug)
 
 
-def chat_caller(*, user: User | None, api_key: ApiKey | None, org_slug: str) -> ChatCaller:
+def chat_caller(*, user: User | None, api_key: ApiKey | None, org_slug: str, kept: bool = False) -> ChatCaller:
     """Membership in the organisation (else the same 404 for every cause), then the `chat` permission and scope.
 
     A key's id goes into the request context, so what the caller does is audited with the key, as
     on the DRF routes; the organisation and user go there too, for the logs. Refusals are audited as
     the DRF routes' are (tenancy/denials.py), under the route name `chat`, whichever transport asked.
+    `kept`: a key caller's membership may come from the process's copy (tenancy/caller_cache.py).
     """
     with stage("caller"):
         if user is None or not user.is_authenticated:
@@ -105,7 +106,12 @@ def chat_caller(*, user: User | None, api_key: ApiKey | None, org_slug: str) -> 
         # Before the checks: a refusal is audited with the key too.
         request_context.note(user_id=user.pk, api_key_id=api_key.pk if api_key is not None else None)
         try:
-            membership = membership_for_caller(user=user, org_slug=org_slug, api_key=api_key)
+            membership = membership_for_caller(
+                user=user,
+                org_slug=org_slug,
+                api_key=api_key,
+                key_membership=caller_cache.membership_for if kept else None,
+            )
         except NotFound:
             denials.record_refusal(attempt=_chat_attempt(user, 404, NotFound.code), org=None, org_slug=org_slug)
             raise

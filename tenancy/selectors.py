@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -10,11 +11,28 @@ from chatpresets.errors import InvalidInput, NotFound
 from tenancy.models import ApiKey, Membership, Organization, User
 
 
-def membership_for_caller(*, user: User, org_slug: str, api_key: ApiKey | None) -> Membership:
-    """The caller's membership in the URL's organisation; anything else is the same 404."""
+def api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key a presented secret names, with its user and organisation, whatever its state."""
+    return ApiKey.objects.select_related("user", "org").filter(prefix=prefix).first()
+
+
+def membership_for_caller(
+    *,
+    user: User,
+    org_slug: str,
+    api_key: ApiKey | None,
+    key_membership: Callable[[ApiKey], Membership | None] | None = None,
+) -> Membership:
+    """The caller's membership in the URL's organisation; anything else is the same 404.
+
+    `key_membership` finds a key caller's membership in the key's organisation another way (a
+    process's copy: tenancy/caller_cache.py)."""
     if api_key is not None and api_key.org.slug != org_slug:
         raise NotFound()
-    membership = Membership.objects.select_related("org").filter(user=user, org__slug=org_slug).first()
+    if api_key is not None and key_membership is not None:
+        membership = key_membership(api_key)
+    else:
+        membership = Membership.objects.select_related("org").filter(user=user, org__slug=org_slug).first()
     if membership is None:
         raise NotFound()
     return membership

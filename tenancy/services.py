@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from chatpresets import audit_sink as audit
 from chatpresets.errors import AlreadyExists, Forbidden, InvalidInput, LastOwner
-from tenancy import api_keys, org_settings
+from tenancy import api_keys, caller_cache, org_settings
 from tenancy.models import ApiKey, Membership, Organization, Role, Team, TeamMembership, User
 
 
@@ -114,6 +114,7 @@ def member_remove(*, membership: Membership, actor: User) -> None:
     for team_membership in TeamMembership.objects.for_org(org).filter(user=user).select_related("team__group"):
         team_membership.delete()
     revoked = ApiKey.objects.for_org(org).active().filter(user=user).update(revoked_at=timezone.now())
+    caller_cache.changed(org.pk)  # an update() sends no signal
     audit.record(
         org=org,
         actor=actor,

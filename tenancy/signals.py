@@ -2,7 +2,8 @@
 
 A team's Django group mirrors its members. Open websockets hear when the key, membership or
 user they rest on changes (tenancy/access.py), so a revocation stops them at once. Every process
-hears when an organisation's limit overrides may apply differently (metering/override_cache.py).
+hears when an organisation's limit overrides may apply differently (metering/override_cache.py),
+and when its key callers may (caller_cache.py).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from tenancy import access
+from tenancy import access, caller_cache
 from tenancy.metering import override_cache
-from tenancy.models import ApiKey, LimitOverride, Membership, Team, TeamMembership, User
+from tenancy.models import ApiKey, LimitOverride, Membership, Organization, Team, TeamMembership, User
 
 
 @receiver(post_save, sender=TeamMembership)
@@ -62,3 +63,24 @@ def announce_user_deactivation(sender: type, instance: User, created: bool, **kw
 @receiver(post_delete, sender=Membership)
 def limit_overrides_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     override_cache.changed(instance.org_id)
+
+
+@receiver(post_save, sender=ApiKey)
+@receiver(post_delete, sender=ApiKey)
+@receiver(post_save, sender=Membership)
+@receiver(post_delete, sender=Membership)
+def key_callers_changed(sender: type, instance: ApiKey | Membership, **kwargs: Any) -> None:
+    caller_cache.changed(instance.org_id)
+
+
+@receiver(post_save, sender=Organization)  # its slug, plan and settings travel with a kept caller
+@receiver(post_delete, sender=Organization)
+def organisation_changed(sender: type, instance: Organization, **kwargs: Any) -> None:
+    caller_cache.changed(instance.pk)
+
+
+@receiver(post_save, sender=User)  # deactivated or back: a kept key carries its user
+def user_changed(sender: type, instance: User, created: bool, update_fields: Any = None, **kwargs: Any) -> None:
+    if not created and update_fields != frozenset({"last_login"}):  # not on every sign-in
+        for org_id in Membership.objects.filter(user_id=instance.pk).values_list("org_id", flat=True):
+            caller_cache.changed(org_id)

@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 from chatpresets import admission
 from chatpresets.llm import catalogue, gateway
 from conversations.testing.fake_llm import FakeConfig, FakeLLMServer
-from tenancy import services
+from presets import row_copies
+from tenancy import caller_cache, services
 from tenancy.metering import stream_slots
 from tenancy.models import ApiKey, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, TeamFactory, TeamMembershipFactory, UserFactory
@@ -37,6 +38,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     cache.clear()
+    caller_cache.forget_local()
+    row_copies.COPIES.forget_local()
 
 
 @pytest.fixture(autouse=True)

@@ -47,7 +47,7 @@ from conversations.api.plain import error_response as shared_error_response
 from conversations.api.send import MalformedBody
 from conversations.context import ContextTooLong
 from conversations.models import UsageKind
-from presets.models import Preset
+from presets import row_copies
 from presets.resolve import resolve_for_conversation
 from presets.selectors import preset_list_visible
 from tenancy.chat_caller import NotAuthenticated, chat_caller_for_secret
@@ -271,7 +271,7 @@ def _resolve_preset(membership: Membership, name: str, variables: dict[str, Any]
         raise InvalidInput(
             "Use preset:<slug>, preset:<slug>@<version number> or preset:<slug>#<label>.", details={"field": "model"}
         )
-    preset = Preset.objects.for_org(membership.org).alive().filter(slug=slug).first()
+    preset = row_copies.alive_by_slug(membership.org, slug)
     if preset is None:
         raise NotFound(f"No preset {slug!r} here.")
     return resolve_for_conversation(

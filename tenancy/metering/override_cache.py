@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Q
 
-from chatpresets.cache_outage import BREAKER, CACHE_ERRORS
+from chatpresets import version_tokens
 from tenancy.models import LimitOverride
 
 LOCAL_MAX_AGE_SECONDS = 60.0
 MAX_ORGANISATIONS = 10_000  # per process; beyond it the whole cache starts again
 MAX_MEMBERS = 10_000  # per organisation with overrides
+WHAT = "limit overrides"
 
 # (team_id or None for the member's own row, team slug or None, limits)
 OverrideRow = tuple[Any, str | None, dict[str, Any]]
@@ -56,7 +54,7 @@ def version_key(org_id: Any) -> str:
 
 def override_rows(*, org_id: Any, user_id: Any) -> list[OverrideRow]:
     """The member's own override row and their teams' rows, each once."""
-    version = _current_version(org_id)
+    version = version_tokens.current(version_key(org_id), what=WHAT)
     if version is None:
         return _query(org_id, user_id)
     entry = _entries.get(org_id)
@@ -80,17 +78,12 @@ def override_rows(*, org_id: Any, user_id: Any) -> list[OverrideRow]:
 
 def changed(org_id: Any) -> None:
     """An override, team or membership of this organisation changed: every process reads afresh."""
-    _replace_version(org_id)
-    transaction.on_commit(lambda: _replace_version(org_id))
+    version_tokens.replace_now_and_after_commit(version_key(org_id), what=WHAT, forget=lambda: _forget(org_id))
 
 
-def _replace_version(org_id: Any) -> None:
+def _forget(org_id: Any) -> None:
     with _lock:
-        _entries.pop(org_id, None)  # this process reads afresh even if the cache cannot be told
-    try:
-        cache.set(version_key(org_id), uuid.uuid4().hex, timeout=None)
-    except CACHE_ERRORS as error:
-        BREAKER.failed(error, what="limit overrides")
+        _entries.pop(org_id, None)
 
 
 def forget_local() -> None:
@@ -103,19 +96,3 @@ def _query(org_id: Any, user_id: Any) -> list[OverrideRow]:
     member = Q(user_id=user_id) | Q(team__memberships__user_id=user_id)
     rows = LimitOverride.objects.filter(org_id=org_id).filter(member)
     return list(rows.values_list("team_id", "team__slug", "limits").distinct())
-
-
-def _current_version(org_id: Any) -> str | None:
-    """The organisation's token (a new one if the cache lost it), or None when the cache is down."""
-    if not BREAKER.available():
-        return None
-    key = version_key(org_id)
-    try:
-        version = cache.get(key)
-        if version is None:
-            cache.add(key, uuid.uuid4().hex, timeout=None)  # another process may add first: read back
-            version = cache.get(key)
-    except CACHE_ERRORS as error:
-        BREAKER.failed(error, what="limit overrides")
-        return None
-    return version

@@ -1,0 +1,125 @@
+"""Version tokens in the shared cache (Redis): how per-process copies of tenancy rows learn of a write.
+
+A process keeps rows it read under the token it saw first; a write replaces the token, so every
+process reads afresh on its next call. A token is replaced both at once and after the commit: the
+first covers reads inside the writing transaction, the second a process that read the new token and
+then the database before the commit was visible. While the cache cannot be read the token is None
+and callers query: a copy is never trusted without one. `OrgCopies` keeps rows that way, per
+organisation.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db import transaction
+
+from chatpresets.cache_outage import BREAKER, CACHE_ERRORS
+
+Row = TypeVar("Row")
+_MISSING: Any = object()
+
+
+def current(key: str, *, what: str) -> str | None:
+    """The token under `key` (a new one if the cache lost it), or None when the cache is down."""
+    if not BREAKER.available():
+        return None
+    try:
+        version = cache.get(key)
+        if version is None:
+            cache.add(key, uuid.uuid4().hex, timeout=None)  # another process may add first: read back
+            version = cache.get(key)
+    except CACHE_ERRORS as error:
+        BREAKER.failed(error, what=what)
+        return None
+    return version
+
+
+def replace_now_and_after_commit(key: str, *, what: str, forget: Callable[[], None]) -> None:
+    """A write changed what the token covers: a new token now and again once the write commits.
+    `forget` drops this process's own copy each time, so it reads afresh even if the cache cannot be told."""
+
+    def replace() -> None:
+        forget()
+        _replace(key, what=what)
+
+    replace()
+    transaction.on_commit(replace)
+
+
+def _replace(key: str, *, what: str) -> None:
+    try:
+        cache.set(key, uuid.uuid4().hex, timeout=None)
+    except CACHE_ERRORS as error:
+        BREAKER.failed(error, what=what)
+
+
+@dataclass
+class _Kept:
+    version: str
+    loaded_at: float
+    rows: dict[Hashable, Any] = field(default_factory=dict)
+
+
+class OrgCopies:
+    """Rows one process keeps per organisation, each valid while the organisation's token stands.
+
+    `get` reads the token before any query, so a row read under it is at least as new as the token;
+    it hands out copies, so nothing a request sets on a row reaches another request. A write that
+    sends no signal (an `update()`) is seen once `max_age` seconds have passed.
+    """
+
+    def __init__(self, name: str, *, what: str, max_age: float = 60.0, max_rows: int = 10_000) -> None:
+        self.name, self.what, self.max_age, self.max_rows = name, what, max_age, max_rows
+        self.max_organisations = 10_000  # beyond it the whole copy starts again
+        self._kept: dict[Hashable, _Kept] = {}
+        self._lock = threading.Lock()
+
+    def version_key(self, org_id: Hashable) -> str:
+        return f"{self.name}:version:{org_id}"
+
+    def get(self, org_id: Hashable, name: Hashable, query: Callable[[], Row]) -> Row:
+        """A copy of the row `query` reads, kept under `name`; `query` itself while the cache is down."""
+        version = current(self.version_key(org_id), what=self.what)
+        if version is None:
+            return query()
+        kept = self._kept.get(org_id)
+        if kept is None or kept.version != version or time.monotonic() - kept.loaded_at > self.max_age:
+            kept = _Kept(version, time.monotonic())
+            with self._lock:
+                if len(self._kept) >= self.max_organisations:
+                    self._kept.clear()
+                self._kept[org_id] = kept
+        row = kept.rows.get(name, _MISSING)
+        if row is _MISSING:
+            row = query()
+            with self._lock:
+                if len(kept.rows) >= self.max_rows:
+                    kept.rows.clear()
+                kept.rows[name] = row
+        return copy.deepcopy(row)
+
+    def changed(self, org_id: Hashable) -> None:
+        """A row of this organisation changed: every process reads afresh."""
+        replace_now_and_after_commit(self.version_key(org_id), what=self.what, forget=lambda: self._forget(org_id))
+
+    def forget_local(self) -> None:
+        """Drop this process's copies (tests; the tokens in the cache stay)."""
+        with self._lock:
+            self._kept.clear()
+
+    def age_all(self, seconds: float) -> None:
+        """Make every copy `seconds` older (tests of `max_age`)."""
+        for kept in self._kept.values():
+            kept.loaded_at -= seconds
+
+    def _forget(self, org_id: Hashable) -> None:
+        with self._lock:
+            self._kept.pop(org_id, None)
