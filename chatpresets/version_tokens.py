@@ -71,40 +71,38 @@ class _Kept:
 class OrgCopies:
     """Rows one process keeps per organisation, each valid while the organisation's token stands.
 
-    `get` reads the token before any query, so a row read under it is at least as new as the token;
-    it hands out copies, so nothing a request sets on a row reaches another request. A write that
+    `at` reads the token before any query, so a row read under it is at least as new as the token;
+    rows come out as copies, so nothing a request sets on a row reaches another request. A write that
     sends no signal (an `update()`) is seen once `max_age` seconds have passed.
     """
 
     def __init__(self, name: str, *, what: str, max_age: float = 60.0, max_rows: int = 10_000) -> None:
         self.name, self.what, self.max_age, self.max_rows = name, what, max_age, max_rows
         self.max_organisations = 10_000  # beyond it the whole copy starts again
+        self.clock: Callable[[], float] = time.monotonic
         self._kept: dict[Hashable, _Kept] = {}
         self._lock = threading.Lock()
 
     def version_key(self, org_id: Hashable) -> str:
         return f"{self.name}:version:{org_id}"
 
-    def get(self, org_id: Hashable, name: Hashable, query: Callable[[], Row]) -> Row:
-        """A copy of the row `query` reads, kept under `name`; `query` itself while the cache is down."""
+    def at(self, org_id: Hashable) -> Held:
+        """The organisation's copies as of one read of its token: rows a call needs together cost one read."""
         version = current(self.version_key(org_id), what=self.what)
         if version is None:
-            return query()
+            return Held(self, None)
         kept = self._kept.get(org_id)
-        if kept is None or kept.version != version or time.monotonic() - kept.loaded_at > self.max_age:
-            kept = _Kept(version, time.monotonic())
+        if kept is None or kept.version != version or self.clock() - kept.loaded_at > self.max_age:
+            kept = _Kept(version, self.clock())
             with self._lock:
                 if len(self._kept) >= self.max_organisations:
                     self._kept.clear()
                 self._kept[org_id] = kept
-        row = kept.rows.get(name, _MISSING)
-        if row is _MISSING:
-            row = query()
-            with self._lock:
-                if len(kept.rows) >= self.max_rows:
-                    kept.rows.clear()
-                kept.rows[name] = row
-        return copy.deepcopy(row)
+        return Held(self, kept)
+
+    def get(self, org_id: Hashable, name: Hashable, query: Callable[[], Row]) -> Row:
+        """A copy of the row `query` reads, kept under `name`; `query` itself while the cache is down."""
+        return self.at(org_id).get(name, query)
 
     def changed(self, org_id: Hashable) -> None:
         """A row of this organisation changed: every process reads afresh."""
@@ -115,11 +113,27 @@ class OrgCopies:
         with self._lock:
             self._kept.clear()
 
-    def age_all(self, seconds: float) -> None:
-        """Make every copy `seconds` older (tests of `max_age`)."""
-        for kept in self._kept.values():
-            kept.loaded_at -= seconds
-
     def _forget(self, org_id: Hashable) -> None:
         with self._lock:
             self._kept.pop(org_id, None)
+
+
+class Held:
+    """One organisation's copies under the token `OrgCopies.at` read; with none (the cache down) every `get` queries."""
+
+    def __init__(self, copies: OrgCopies, kept: _Kept | None) -> None:
+        self._copies, self._kept = copies, kept
+
+    def get(self, name: Hashable, query: Callable[[], Row]) -> Row:
+        """A copy of the row `query` reads, kept under `name`."""
+        kept = self._kept
+        if kept is None:
+            return query()
+        row = kept.rows.get(name, _MISSING)
+        if row is _MISSING:
+            row = query()
+            with self._copies._lock:
+                if len(kept.rows) >= self._copies.max_rows:
+                    kept.rows.clear()
+                kept.rows[name] = row
+        return copy.deepcopy(row)

@@ -30,13 +30,19 @@ MAX_PREFIXES = 100_000
 COPIES = OrgCopies("key-callers", what="key callers")
 _org_of_prefix: dict[str, Any] = {}  # a key never moves to another organisation
 _lock = threading.Lock()
+_MEMBERSHIP = "_kept_membership"
+_NONE: Any = object()
 
 
 def key_for_prefix(prefix: str) -> ApiKey | None:
     """The key with this prefix as stored, its user and organisation loaded (a copy), or None."""
     org_id = _org_of_prefix.get(prefix)
     if org_id is not None:
-        return COPIES.get(org_id, ("key", prefix), lambda: api_key_by_prefix(prefix))
+        held = COPIES.at(org_id)
+        api_key = held.get(("key", prefix), lambda: api_key_by_prefix(prefix))
+        if api_key is not None:  # its membership under the same read of the token, for `membership_for`
+            api_key.__dict__[_MEMBERSHIP] = held.get(("member", api_key.user_id), lambda: _membership(api_key))
+        return api_key
     api_key = api_key_by_prefix(prefix)
     if api_key is not None:
         with _lock:
@@ -48,6 +54,9 @@ def key_for_prefix(prefix: str) -> ApiKey | None:
 
 def membership_for(api_key: ApiKey) -> Membership | None:
     """The key's user's membership in the key's organisation, that organisation loaded (a copy), or None."""
+    membership = api_key.__dict__.pop(_MEMBERSHIP, _NONE)  # once: a key object kept longer ages
+    if membership is not _NONE:
+        return membership
     return COPIES.get(api_key.org_id, ("member", api_key.user_id), lambda: _membership(api_key))
 
 

@@ -3,6 +3,7 @@ call, and every write that can change the answer seen on the next call, in this 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from chatpresets import version_tokens
 from chatpresets.cache_outage import BREAKER
 from chatpresets.errors import NotFound
 from tenancy import caller_cache, key_guard, services
@@ -52,6 +54,16 @@ def test_a_repeated_call_reads_neither_key_nor_membership(key) -> None:
     assert caller_queries(secret) == 1  # the key again, now kept under its organisation's version
     assert caller_queries(secret) == 0
     assert call(secret).membership.role == Role.MEMBER
+
+
+def test_a_repeated_call_reads_its_organisations_token_once(key, monkeypatch) -> None:
+    api_key, secret = key
+    call(secret), call(secret)
+    reads = []
+    real = version_tokens.current
+    monkeypatch.setattr(version_tokens, "current", lambda name, **kw: reads.append(name) or real(name, **kw))
+    assert call(secret).membership.user_id == api_key.user_id
+    assert reads == [caller_cache.COPIES.version_key(api_key.org_id)]
 
 
 def test_a_key_revoked_in_another_process_is_refused_on_the_next_call(key, bob) -> None:
@@ -148,7 +160,8 @@ def test_a_write_without_a_signal_is_seen_once_the_copy_is_too_old(key, monkeypa
     call(secret), call(secret)
     ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=timezone.now())
     assert call(secret).api_key.pk == api_key.pk  # the copy, until it ages out
-    caller_cache.COPIES.age_all(caller_cache.COPIES.max_age + 1)
+    later = time.monotonic() + caller_cache.COPIES.max_age + 1
+    monkeypatch.setattr(caller_cache.COPIES, "clock", lambda: later)
     with pytest.raises(BadApiKey):
         call(secret)
 

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from chatpresets import version_tokens
 from chatpresets.cache_outage import BREAKER
 from tenancy import services
 from tenancy.metering import override_cache
@@ -48,9 +49,9 @@ def override_queries(membership: Membership) -> int:
 
 def as_another_process(write: Any) -> None:
     """Run `write` while keeping this process's copies as they were: as a process that did not write it."""
-    kept = dict(override_cache._entries)
+    kept = dict(override_cache.COPIES._kept)
     write()
-    override_cache._entries.update(kept)
+    override_cache.COPIES._kept.update(kept)
 
 
 def test_an_organisation_without_overrides_is_not_queried_again(acme, bob) -> None:
@@ -138,7 +139,8 @@ def test_while_the_cache_is_down_every_call_reads_the_database(acme, bob, monkey
     monkeypatch.setattr(cache, "get", down)
     monkeypatch.setattr(cache, "set", down)
     LimitOverride.objects.create(org=acme, user=bob, limits={"user_rpm": default + 2})
-    monkeypatch.setattr(override_cache, "_entries", {acme.pk: override_cache._OrgEntry("stale", 1e18, False)})
+    stale = version_tokens._Kept("stale", 1e18, {"any": False})
+    monkeypatch.setattr(override_cache.COPIES, "_kept", {acme.pk: stale})
     try:
         assert user_rpm(membership) == default + 2
     finally:
@@ -150,3 +152,20 @@ def test_team_writes_in_another_organisation_leave_this_ones_copy(acme, globex, 
     subjects(membership)
     TeamFactory(org=globex, name="Elsewhere", slug="elsewhere")
     assert override_queries(membership) == 0
+
+
+def test_an_override_row_handed_out_and_changed_leaves_the_copy(acme, bob, team) -> None:
+    LimitOverride.objects.create(org=acme, team=team, limits={"team_rpm": 7})
+    handed = override_cache.override_rows(org_id=acme.pk, user_id=bob.pk)
+    handed[0][2]["team_rpm"] = 700
+    assert override_cache.override_rows(org_id=acme.pk, user_id=bob.pk)[0][2] == {"team_rpm": 7}
+
+
+def test_both_answers_of_a_call_come_under_one_read_of_the_token(acme, bob, team, monkeypatch) -> None:
+    LimitOverride.objects.create(org=acme, team=team, limits={"team_rpm": 7})
+    override_cache.override_rows(org_id=acme.pk, user_id=bob.pk)
+    reads = []
+    real = version_tokens.current
+    monkeypatch.setattr(version_tokens, "current", lambda key, **kw: reads.append(key) or real(key, **kw))
+    assert override_cache.override_rows(org_id=acme.pk, user_id=bob.pk) != []
+    assert reads == [override_cache.version_key(acme.pk)]
