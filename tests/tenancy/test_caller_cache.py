@@ -96,6 +96,17 @@ def test_a_members_change_in_another_process_counts_on_the_next_call(change, key
         call(secret)
 
 
+def test_a_key_object_kept_past_its_call_reads_its_membership_afresh(key, acme, alice) -> None:
+    """The membership read with the key serves that call only: a key held on to (a socket's) asks again."""
+    api_key, secret = key
+    call(secret), call(secret)
+    held = caller_cache.key_for_prefix(api_key.prefix)
+    assert caller_cache.membership_for(held).role == Role.MEMBER
+    membership = Membership.objects.get(org=acme, user__username="bob")
+    as_another_process(lambda: services.member_change_role(membership=membership, actor=alice, role=Role.VIEWER))
+    assert caller_cache.membership_for(held).role == Role.VIEWER
+
+
 def test_a_deleted_membership_is_the_same_404(key, acme) -> None:
     _, secret = key
     call(secret), call(secret)
