@@ -76,12 +76,16 @@ class OrgCopies:
     sends no signal (an `update()`) is seen once `max_age` seconds have passed.
     """
 
-    def __init__(self, name: str, *, what: str, max_age: float = 60.0, max_rows: int = 10_000) -> None:
+    def __init__(self, name: str, *, what: str, max_age: float = 60.0, max_rows: int = 20_000) -> None:
+        # max_rows bounds the rows kept across every organisation: a minute's worth of callers of a
+        # busy process, whatever the number of organisations or their members.
         self.name, self.what, self.max_age, self.max_rows = name, what, max_age, max_rows
         self.max_organisations = 10_000  # beyond it the whole copy starts again
         self.clock: Callable[[], float] = time.monotonic
         self._kept: dict[Hashable, _Kept] = {}
         self._lock = threading.Lock()
+        self._counted = 0  # the rows kept at the last count
+        self._added = 0  # rows kept since
 
     def version_key(self, org_id: Hashable) -> str:
         return f"{self.name}:version:{org_id}"
@@ -112,10 +116,31 @@ class OrgCopies:
         """Drop this process's copies (tests; the tokens in the cache stay)."""
         with self._lock:
             self._kept.clear()
+            self._counted = self._added = 0
 
     def _forget(self, org_id: Hashable) -> None:
         with self._lock:
             self._kept.pop(org_id, None)
+
+    def _keep(self, kept: _Kept, name: Hashable, row: Any) -> None:
+        with self._lock:
+            self._added += 1
+            if self._counted + self._added >= self.max_rows:
+                self._make_room()
+            kept.rows[name] = row
+
+    def _make_room(self) -> None:
+        """Drop the organisations whose copies aged out; if half the bound is still in use, all of them
+        (under the lock). Counting anew also forgets the rows of copies a new token replaced."""
+        now = self.clock()
+        for org_id, kept in list(self._kept.items()):
+            if now - kept.loaded_at > self.max_age:
+                del self._kept[org_id]
+        counted = sum(len(kept.rows) for kept in self._kept.values())
+        if counted >= self.max_rows // 2:  # else the next few rows would count again
+            self._kept.clear()
+            counted = 0
+        self._counted, self._added = counted, 0
 
 
 class Held:
@@ -132,8 +157,5 @@ class Held:
         row = kept.rows.get(name, _MISSING)
         if row is _MISSING:
             row = query()
-            with self._copies._lock:
-                if len(kept.rows) >= self._copies.max_rows:
-                    kept.rows.clear()
-                kept.rows[name] = row
+            self._copies._keep(kept, name, row)
         return copy.deepcopy(row)

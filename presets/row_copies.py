@@ -19,7 +19,8 @@ from chatpresets.version_tokens import OrgCopies
 from presets.models import Preset
 from tenancy.models import Organization
 
-COPIES = OrgCopies("preset-rows", what="preset rows")
+# A preset row carries its system prompt (up to PRESET_PROMPT_MAX_CHARS): fewer of them than of callers.
+COPIES = OrgCopies("preset-rows", what="preset rows", max_rows=1_000)
 
 
 def alive_by_slug(org: Organization, slug: str) -> Preset | None:
