@@ -73,10 +73,13 @@ async def test_first_token_timeout_counts_as_retryable(fake_llm, settings) -> No
 
 
 async def test_time_to_first_token_is_what_the_caller_waited_retries_included(fake_llm) -> None:
-    fake_llm.inject("slow_first_token")  # the first try waits out the 0.5 s budget, the retry answers
+    fake_llm.inject("slow_first_token")  # the first try waits out the 0.5 s budget, a retry answers
     result, _ = await run()
-    assert (result.model, len(result.attempts)) == ("fake", 1)
-    assert result.ttft_ms >= 500
+    # On a loaded machine a retry can miss the budget too: each failed try counts in the wait.
+    assert (result.model, result.status) == ("fake", "complete")
+    assert result.attempts
+    assert result.attempts[0]["error"].startswith("TimeoutError")
+    assert result.ttft_ms >= 500 * len(result.attempts)
     assert result.total_ms >= result.ttft_ms
 
 
