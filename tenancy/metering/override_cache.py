@@ -30,10 +30,6 @@ OverrideRow = tuple[Any, str | None, dict[str, Any]]
 COPIES = OrgCopies("limit-overrides", what="limit overrides")
 
 
-def version_key(org_id: Any) -> str:
-    return COPIES.version_key(org_id)
-
-
 def override_rows(*, org_id: Any, user_id: Any) -> list[OverrideRow]:
     """The member's own override row and their teams' rows, each once."""
     held = COPIES.at(org_id)  # one cache read for both answers
