@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through key or (Origin-checked) session auth → router."""
+"""ASGI entry point: HTTP through Django (a keyed completion past its chain), websockets through key or
+(Origin-checked) session auth → router."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from chatpresets.llm.tokens import load_catalogue_encodings  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.scheduler import start_if_enabled as start_periodic_tasks  # noqa: E402
 from chatpresets.shutdown import install as drain_on_sigterm  # noqa: E402
+from conversations.api.completions_route import CompletionsRoute  # noqa: E402
 from tenancy.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 enable_tcp_nodelay()
@@ -36,7 +38,7 @@ drain_on_sigterm()
 
 application = ProtocolTypeRouter(
     {
-        "http": TurnGate(BodySizeLimit(django_asgi_app)),
+        "http": TurnGate(BodySizeLimit(CompletionsRoute(django_asgi_app))),
         "websocket": ApiKeyOrSessionAuth(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -47,19 +47,19 @@ class RequestContextMiddleware(AsyncCapableMiddleware):
     """Accept or mint a request id, expose it on the request, the response and in logs."""
 
     def _call(self, request: HttpRequest) -> HttpResponse:
-        request_id = _begin_request(request)
+        request_id = begin_request(request)
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        request_id = _begin_request(request)
+        request_id = begin_request(request)
         response = await self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
 
 
-def _begin_request(request: HttpRequest) -> str:
+def begin_request(request: HttpRequest) -> str:
     request_id = request_context.new_request_id(request.headers.get(REQUEST_ID_HEADER))
     request.request_id = request_id
     # Not reset on the way out: Django logs the response ("Not Found: …") after the middleware

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -203,3 +204,17 @@ def _channels_keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
     import channels.db
 
     monkeypatch.setattr(channels.db, "close_old_connections", _close_old_connections_outside_atomic)
+
+
+@pytest.fixture
+def hops(monkeypatch) -> list[str]:
+    """The name of every thread hop (`sync_to_async`, `database_sync_to_async`) taken from here on."""
+    taken: list[str] = []
+    original = SyncToAsync.__call__
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        taken.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counted)
+    return taken

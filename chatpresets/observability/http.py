@@ -29,8 +29,15 @@ def route_of(request: HttpRequest) -> str:
 
 
 def _observe(request: HttpRequest, response: HttpResponse, started: float) -> None:
-    route, method = route_of(request), request.method if request.method in METHODS else "other"
-    metrics.HTTP_REQUESTS.labels(route, method, response.status_code).inc()
+    observe(route_of(request), request.method, response.status_code, started)
+
+
+def observe(route: str, method: str | None, status: int, started: float) -> None:
+    """One request to `route`, answered with `status`, that began at `started` (time.perf_counter)."""
+    if not metrics.enabled():
+        return
+    method = method if method in METHODS else "other"
+    metrics.HTTP_REQUESTS.labels(route, method, status).inc()
     metrics.HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import SyncToAsync, iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, RequestFactory
 from django.urls import reverse
@@ -59,20 +59,6 @@ def test_sync_chain_skips_the_csrf_view_check_for_key_requests_only() -> None:
         middleware(request)
     assert middleware.process_view(key_post, _seen, (), {}) is None
     assert middleware.process_view(browser_post, _seen, (), {}).status_code == 403
-
-
-@pytest.fixture
-def hops(monkeypatch) -> list[str]:
-    """The name of every thread hop (`sync_to_async`, `database_sync_to_async`) taken from here on."""
-    taken: list[str] = []
-    original = SyncToAsync.__call__
-
-    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        taken.append(getattr(self.func, "__qualname__", repr(self.func)))
-        return await original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "__call__", counted)
-    return taken
 
 
 async def test_async_chain_skips_without_thread_hops_and_keeps_csrf_for_browsers(hops: list[str]) -> None:
