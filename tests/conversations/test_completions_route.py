@@ -16,6 +16,7 @@ from chatpresets.observability import tracing
 from conversations.api import completions_route, openai_compat
 from conversations.api.completions_route import LEFT_OUT, ON_LOOP, CompletionsRoute
 from conversations.models import UsageRecord
+from tests.presets_world import make_preset
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,6 +174,37 @@ async def test_a_client_that_leaves_mid_answer_stops_it_and_pays_for_what_was_ma
     record = await database_sync_to_async(UsageRecord.objects.get)(kind="completion_api")
     assert record.status == "cancelled"
     assert 0 < record.completion_tokens < 200
+
+
+@pytest.mark.usefixtures("fake_llm")
+async def test_a_key_of_another_organisation_cannot_name_its_preset(
+    alice: Any, acme: Any, make_key: Any, globex: Any, carol: Any
+) -> None:
+    await database_sync_to_async(make_preset)(acme, alice, "acme-only", scope="org")
+    _, outsider = await database_sync_to_async(make_key)(carol, globex, ["chat"])
+    status, _, content = await answer(
+        CompletionsRoute(Chain()), scope(headers=keyed(outsider)), {**BODY, "model": "preset:acme-only"}
+    )
+    assert status == 404
+    assert json.loads(content)["error"]["code"] == "not_found"
+    assert not await database_sync_to_async(UsageRecord.objects.exists)()
+
+
+@pytest.mark.usefixtures("fake_llm")
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"model": "fake", "messages": [', "parse_error"),
+        (rb'{"model": "fake\u0000", "messages": [{"role": "user", "content": "Hi"}]}', "invalid"),
+        (b'{"model": "fake", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "parse_error"),
+        (b'{"model": "fake", "messages": [{"role": ["user"], "content": "Hi"}]}', "invalid"),
+    ],
+)
+async def test_a_bad_body_is_a_400_and_spends_nothing(secret: str, body: bytes, code: str) -> None:
+    status, _, content = await answer(CompletionsRoute(Chain()), scope(headers=keyed(secret)), body)
+    assert status == 400
+    assert json.loads(content)["error"]["code"] == code
+    assert not await database_sync_to_async(UsageRecord.objects.exists)()
 
 
 def test_every_middleware_in_settings_is_run_by_the_route_or_left_out_for_a_reason() -> None:
