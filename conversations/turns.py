@@ -11,7 +11,6 @@ as `cancelled` and every listener gets its `done`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from chatpresets import request_context, shutdown
 from chatpresets.errors import DomainError
 from chatpresets.llm import gateway
 from chatpresets.observability import timing
+from chatpresets.off_loop import undone_if_abandoned
 from chatpresets.socket_threads import database_sync_to_async, sync_to_async
 from conversations import answer_relay, metered, services
 from conversations.models import Message, MessageStatus
@@ -100,14 +100,7 @@ async def resume(*, message_id: str, after_seq: int, send: Send) -> bool:
 async def prepare_off_loop(prepare: Callable[[], services.PreparedTurn]) -> services.PreparedTurn:
     """Prepare a turn in a worker thread; if the caller is cancelled meanwhile (the client left),
     the thread still finishes, so the turn it prepared is ended at once and holds nothing."""
-    preparing = asyncio.ensure_future(database_sync_to_async(prepare)())
-    try:
-        return await asyncio.shield(preparing)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):  # a refusal: nothing was admitted or stored
-            prepared = await preparing
-            await database_sync_to_async(services.abandon_turn)(prepared=prepared)
-        raise
+    return await undone_if_abandoned(prepare, lambda prepared: services.abandon_turn(prepared=prepared))
 
 
 async def stream_turn(*, prepared: services.PreparedTurn, send: Send) -> Message:

@@ -15,7 +15,7 @@ from chatpresets import admission
 from chatpresets.llm import catalogue, gateway
 from conversations.testing.fake_llm import FakeConfig, FakeLLMServer
 from presets import row_copies
-from tenancy import caller_cache, services
+from tenancy import caller_cache, key_use, services
 from tenancy.metering import stream_slots
 from tenancy.models import ApiKey, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, TeamFactory, TeamMembershipFactory, UserFactory
@@ -41,6 +41,7 @@ def _empty_cache() -> None:
     cache.clear()
     caller_cache.forget_local()
     row_copies.COPIES.forget_local()
+    key_use.forget_local()
 
 
 @pytest.fixture(autouse=True)

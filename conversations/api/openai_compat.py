@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatpresets import admission, shutdown
+from chatpresets import admission, shutdown, version_tokens
 from chatpresets.bearer import bearer_secret
 from chatpresets.errors import (
     DomainError,
@@ -40,6 +40,7 @@ from chatpresets.llm.cost_controls import controls_for
 from chatpresets.llm.pii.policy import Screening, screening_for
 from chatpresets.llm.tokens import REPLY_PRIMING, count_message, count_text
 from chatpresets.observability import timing
+from chatpresets.off_loop import undone_if_abandoned
 from conversations import metered
 from conversations.api.openai_params import check_params
 from conversations.api.plain import accepts
@@ -146,7 +147,7 @@ async def chat_completions_endpoint(request: HttpRequest) -> HttpResponse:
 
 async def _completion(request: HttpRequest) -> HttpResponse:
     try:
-        call, body = await database_sync_to_async(_caller_and_call)(_secret(request), request)
+        call, body = await undone_if_abandoned(_caller_and_call, _release_abandoned, _secret(request), request)
         if body.get("stream"):
             return _stream(call, include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
         return await _complete(call)
@@ -157,11 +158,18 @@ async def _completion(request: HttpRequest) -> HttpResponse:
 
 def _caller_and_call(secret: str, request: HttpRequest) -> tuple[Call, dict[str, Any]]:
     """The key's caller, then the body, then the admitted call: one thread hop, in the order of the
-    refusals (a bad key is a 401 whatever the body)."""
-    membership, api_key = _key_caller(secret)
-    body = _body(request)
-    with timing.stage("context"):  # the prompt built and counted; its guardrails stage is timed apart
-        return _plan_call(membership, api_key, body), body
+    refusals (a bad key is a 401 whatever the body). The organisation's copies (caller, limit
+    overrides, preset) are checked against their tokens in one read."""
+    with version_tokens.read_together():
+        membership, api_key = _key_caller(secret)
+        body = _body(request)
+        with timing.stage("context"):  # the prompt built and counted; its guardrails stage is timed apart
+            return _plan_call(membership, api_key, body), body
+
+
+def _release_abandoned(admitted: tuple[Call, dict[str, Any]]) -> None:
+    """The client left while its call was admitted: what the call holds goes back at once."""
+    metered.release(admitted[0].metered, client_left=True)
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:

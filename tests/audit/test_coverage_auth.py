@@ -59,6 +59,17 @@ def test_a_keys_first_use_of_the_day_is_recorded_once(api, acme, alice, make_key
     assert event.payload == {"date": timezone.now().date().isoformat()}
 
 
+def test_a_keys_later_uses_that_day_ask_the_cache_nothing(api, acme, alice, make_key, monkeypatch) -> None:
+    _, secret = make_key(alice, acme, ["org:read"])
+    url = reverse("org-detail", kwargs={"org_slug": "acme"})
+    assert api(key=secret).get(url).status_code == 200
+    asked: list[str] = []
+    monkeypatch.setattr(key_use.cache, "add", lambda key, *args, **kwargs: asked.append(key))
+    assert api(key=secret).get(url).status_code == api(key=secret).get(url).status_code == 200
+    assert asked == []  # the process knows the day is marked
+    assert len(events(key_use.USED_TODAY)) == 1
+
+
 def test_the_next_day_records_a_new_first_use(api, acme, alice, make_key, monkeypatch) -> None:
     _, secret = make_key(alice, acme, ["org:read"])
     url = reverse("org-detail", kwargs={"org_slug": "acme"})

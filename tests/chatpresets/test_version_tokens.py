@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from django.core.cache import cache
 
-from chatpresets.version_tokens import OrgCopies
+from chatpresets import version_tokens
+from chatpresets.version_tokens import OrgCopies, copied
+from tenancy.models import ApiKey, Organization
 
 
 class Clock:
@@ -70,3 +74,38 @@ def test_a_kept_row_is_not_queried_again_and_a_dropped_one_is(copies: OrgCopies)
         copies.get("acme", member, lambda member=member: query(member))
     copies.get("acme", 1, lambda: query(1))
     assert queries.count(1) == 2
+
+
+def test_a_copy_shares_nothing_a_request_can_change() -> None:
+    org = Organization(name="Acme", settings={"pii": {"mode": "off"}})
+    key = ApiKey(org=org, scopes=["chat"], name="kept")
+    copy = copied(key)
+    copy.org.settings["pii"]["mode"] = "block"
+    copy.scopes.append("admin")
+    copy.org.name = copy.name = "changed"
+    kept = ({"pii": {"mode": "off"}}, ["chat"], "Acme", "kept")
+    assert (key.org.settings, key.scopes, key.org.name, key.name) == kept
+    assert (copy.pk, copy.org_id, copy._state.adding) == (key.pk, key.org_id, key._state.adding)
+    nested = {"a": [1, (2, {"b": 3})]}
+    assert copied(nested) == nested
+    assert copied(nested)["a"][1][1] is not nested["a"][1][1]
+
+
+@pytest.mark.usefixtures("db")
+def test_inside_read_together_an_organisations_tokens_of_every_kind_come_in_one_read(
+    copies: OrgCopies, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = OrgCopies(f"test-other-{uuid.uuid4().hex}", what="other rows")
+    with version_tokens.read_together():  # every kind's token for acme now exists
+        copies.get("acme", 1, lambda: 1), other.get("acme", 2, lambda: 2)
+    reads: list[Any] = []
+    get, get_many = cache.get, cache.get_many
+    monkeypatch.setattr(cache, "get", lambda key, *args: reads.append(key) or get(key, *args))
+    monkeypatch.setattr(cache, "get_many", lambda keys, *args: reads.append(sorted(keys)) or get_many(keys, *args))
+    with version_tokens.read_together():
+        assert (copies.get("acme", 1, lambda: 0), other.get("acme", 2, lambda: 0)) == (1, 2)
+        assert copies.get("acme", 3, lambda: 3) == 3
+    assert reads == [sorted(kind.version_key("acme") for kind in version_tokens._kinds)]
+    reads.clear()
+    copies.get("acme", 1, lambda: 0), other.get("acme", 2, lambda: 0)  # outside the block: a read each
+    assert reads == [copies.version_key("acme"), other.version_key("acme")]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -12,10 +15,13 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
+from chatpresets import admission
 from chatpresets.observability import tracing
 from conversations.api import completions_route, openai_compat
 from conversations.api.completions_route import LEFT_OUT, ON_LOOP, CompletionsRoute
 from conversations.models import UsageRecord
+from tenancy.metering import stream_slots
+from tenancy.metering.quota import get_quota_store
 from tests.presets_world import make_preset
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -217,3 +223,37 @@ def test_the_route_is_the_views_path() -> None:
     from django.urls import reverse
 
     assert reverse(completions_route.ROUTE) == completions_route.PATH
+
+
+@pytest.mark.usefixtures("fake_llm")
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_client_that_leaves_while_its_call_is_admitted_leaves_no_hold_behind(
+    secret: str, monkeypatch: Any, stream: bool
+) -> None:
+    plan_call, admitted = openai_compat._plan_call, threading.Event()
+
+    def slow_plan_call(*args: Any, **kwargs: Any) -> Any:
+        call = plan_call(*args, **kwargs)
+        admitted.set()
+        time.sleep(0.3)  # the client leaves here: its call holds a slot, a gate token and reservations
+        return call
+
+    monkeypatch.setattr(openai_compat, "_plan_call", slow_plan_call)
+    communicator = ApplicationCommunicator(CompletionsRoute(Chain()), scope(headers=keyed(secret)))
+    await communicator.send_input({"type": "http.request", "body": json.dumps({**BODY, "stream": stream}).encode()})
+    await asyncio.to_thread(admitted.wait, 10)
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(10)
+    assert stream_slots.in_use() == 0
+    assert admission._gate.in_flight() == (0, 0)
+    assert await pending_reservations() == 0
+
+
+async def pending_reservations() -> int:
+    """Quota reservations not yet settled or released, in the shared store."""
+    store = get_quota_store()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        return await asyncio.to_thread(client.zcard, store._pending)
+    finally:
+        client.close()
