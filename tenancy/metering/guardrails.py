@@ -41,7 +41,7 @@ from chatpresets.observability import metrics
 from tenancy.metering import ledger, soft_limits, stream_slots
 from tenancy.metering.gcra import Decision, Limit
 from tenancy.metering.quota import QuotaLimit, get_quota_store
-from tenancy.metering.quota_types import QuotaExceeded, QuotaStoreUnavailable
+from tenancy.metering.quota_types import Hold, QuotaExceeded, QuotaStoreUnavailable, Reservation
 from tenancy.metering.ratelimit import get_rate_limiter
 from tenancy.metering.rules import Subject, micros, money, quota_limits, subjects
 from tenancy.models import Membership
@@ -217,11 +217,7 @@ def _limits_admit(
             quota_limits(parties, kind="cost"),
         )
         admission.quotas = [*quotas, *costs]
-        admission.reservation_id = _reserve(quotas, estimated)
-        try:
-            admission.cost_reservation_id = _reserve(costs, micros(estimated_cost))
-        except QuotaExceeded as refusal:
-            raise BudgetExceeded(refusal) from refusal
+        _reserve(admission, quotas, costs, micros(estimated_cost))
     except BaseException:
         release(admission)  # a refused (or failed) call spends nothing, not even its tokens per minute
         raise
@@ -255,23 +251,36 @@ def released_on_error() -> Iterator[None]:
         outer.extend(held)
 
 
-def _reserve(limits: list[QuotaLimit], amount: int) -> str | None:
-    if not limits:
-        return None
-    reservation_id = str(uuid.uuid4())
+def _reserve(admission: Admission, quotas: list[QuotaLimit], costs: list[QuotaLimit], cost: int) -> None:
+    """The token and the cost reservations, together in one round trip; either refused, the call is
+    refused (tokens first, as a quota; cost as a budget), and the caller releases what was held."""
+    holds = {
+        kind: Hold(limits, amount, str(uuid.uuid4()))
+        for kind, limits, amount in (("tokens", quotas, admission.estimated_tokens), ("cost", costs, cost))
+        if limits
+    }
+    if not holds:
+        return
     try:
-        get_quota_store().reserve(
-            limits=limits,
-            amount=amount,
-            reservation_id=reservation_id,
+        outcomes = get_quota_store().reserve_each(
+            holds=list(holds.values()),
             ttl_seconds=RESERVATION_TTL_SECONDS,
             rebuild=ledger.ledger_usage,  # a counter Redis lost is rebuilt before it admits anything
         )
     except QuotaStoreUnavailable:
         # A paused Redis still runs the reserve once it wakes, for a call already refused: undo it then.
-        UNSETTLED.add(reservation_id, 0)
+        for hold in holds.values():
+            UNSETTLED.add(hold.reservation_id, 0)
         raise
-    return reservation_id
+    outcome = dict(zip(holds, outcomes, strict=True))
+    if isinstance(outcome.get("tokens"), Reservation):
+        admission.reservation_id = holds["tokens"].reservation_id
+    if isinstance(outcome.get("cost"), Reservation):
+        admission.cost_reservation_id = holds["cost"].reservation_id
+    if isinstance(refusal := outcome.get("tokens"), QuotaExceeded):
+        raise refusal
+    if isinstance(refusal := outcome.get("cost"), QuotaExceeded):
+        raise BudgetExceeded(refusal) from refusal
 
 
 def release(admission: Admission | None) -> None:

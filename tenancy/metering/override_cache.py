@@ -33,7 +33,8 @@ COPIES = OrgCopies("limit-overrides", what="limit overrides")
 def override_rows(*, org_id: Any, user_id: Any) -> list[OverrideRow]:
     """The member's own override row and their teams' rows, each once."""
     held = COPIES.at(org_id)  # one cache read for both answers
-    if not held.get("any", LimitOverride.objects.filter(org_id=org_id).exists):
+    # The query built only when the copy lacks it: building a queryset costs as much as the rest of the call.
+    if not held.get("any", lambda: LimitOverride.objects.filter(org_id=org_id).exists()):
         return []
     return held.get(("member", user_id), lambda: _query(org_id, user_id))
 

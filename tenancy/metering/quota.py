@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from tenancy.metering.clients import (
     DEFAULT_TIMEOUT_SECONDS,
     METRICS,
@@ -28,6 +30,7 @@ from tenancy.metering.clients import (
 )
 from tenancy.metering.quota_memory import MemoryQuotaStore
 from tenancy.metering.quota_types import (
+    Hold,
     QuotaExceeded,
     QuotaLimit,
     QuotaStore,
@@ -111,6 +114,41 @@ class RedisQuotaStore:
             keys, args = self._reserve_call(limits, amount, reservation_id, ttl_seconds, False)
             reply = self._run("reserve", keys, args)
         return _reservation(limits=limits, amount=amount, reservation_id=reservation_id, reply=reply)
+
+    def reserve_each(
+        self, *, holds: Sequence[Hold], ttl_seconds: int, rebuild: Rebuild | None = None
+    ) -> list[Reservation | QuotaExceeded]:
+        """Every hold's reserve in one pipelined round trip; a hold whose counters are missing is then
+        seeded and reserved alone (`reserve`), as are all of them if Redis lost the script."""
+        for hold in holds:
+            check_reserve(
+                limits=hold.limits, amount=hold.amount, reservation_id=hold.reservation_id, ttl_seconds=ttl_seconds
+            )
+        calls = [
+            self._reserve_call(hold.limits, hold.amount, hold.reservation_id, ttl_seconds, rebuild is not None)
+            for hold in holds
+        ]
+        replies = self._run_together("reserve", calls)
+        outcomes: list[Reservation | QuotaExceeded] = []
+        for hold, reply in zip(holds, replies, strict=True):
+            try:
+                if reply is None or (reply[0] == COUNTERS_MISSING and rebuild is not None):
+                    reservation = self.reserve(
+                        limits=hold.limits,
+                        amount=hold.amount,
+                        reservation_id=hold.reservation_id,
+                        ttl_seconds=ttl_seconds,
+                        rebuild=rebuild,
+                    )
+                else:
+                    reservation = _reservation(
+                        limits=hold.limits, amount=hold.amount, reservation_id=hold.reservation_id, reply=reply
+                    )
+            except QuotaExceeded as refusal:
+                outcomes.append(refusal)
+            else:
+                outcomes.append(reservation)
+        return outcomes
 
     async def areserve(
         self, *, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int
@@ -196,6 +234,23 @@ class RedisQuotaStore:
             return self._clients.sync().scripts[script](keys=keys, args=args)
         except REDIS_FAILURES as error:
             raise self._unavailable(error) from error
+
+    def _run_together(self, script: str, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """`script` once per (keys, args), pipelined: one round trip. A reply is None where Redis no
+        longer knew the script (a restart or SCRIPT FLUSH): `_run` loads it again."""
+        binding = self._clients.sync()
+        sha = binding.scripts[script].sha
+        try:
+            pipeline = binding.client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipeline.evalsha(sha, len(keys), *keys, *args)
+            replies = pipeline.execute(raise_on_error=False)
+            for reply in replies:
+                if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+                    raise reply
+        except REDIS_FAILURES as error:
+            raise self._unavailable(error) from error
+        return [None if isinstance(reply, NoScriptError) else reply for reply in replies]
 
     async def _arun(self, script: str, keys: list[str], args: list[Any]) -> Any:
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tenancy.metering.quota_types import (
+    Hold,
     QuotaExceeded,
     QuotaLimit,
     QuotaUsage,
@@ -86,6 +87,25 @@ class MemoryQuotaStore:
             keys = [limit.key for limit in limits]
             self._records[reservation_id] = _Record(amount=amount, expires_at=expires_at, keys=keys, expiries=expiries)
             return Reservation(reservation_id=reservation_id, amount=amount, expires_at=expires_at)
+
+    def reserve_each(
+        self, *, holds: Sequence[Hold], ttl_seconds: int, rebuild: Rebuild | None = None
+    ) -> list[Reservation | QuotaExceeded]:
+        outcomes: list[Reservation | QuotaExceeded] = []
+        for hold in holds:
+            try:
+                outcomes.append(
+                    self.reserve(
+                        limits=hold.limits,
+                        amount=hold.amount,
+                        reservation_id=hold.reservation_id,
+                        ttl_seconds=ttl_seconds,
+                        rebuild=rebuild,
+                    )
+                )
+            except QuotaExceeded as refusal:
+                outcomes.append(refusal)
+        return outcomes
 
     def _seed_missing(self, limits: Sequence[QuotaLimit], rebuild: Rebuild) -> None:
         """A restart loses every counter while the ledger keeps the usage: seed missing counters from it.

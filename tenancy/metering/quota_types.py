@@ -72,6 +72,15 @@ class QuotaLimit:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """One reserve of several made together: `amount` on every limit of `limits`, under `reservation_id`."""
+
+    limits: Sequence[QuotaLimit]
+    amount: int
+    reservation_id: str
+
+
+@dataclass(frozen=True)
 class Reservation:
     """Units held on every limit of a reserve until settled, released, or expired at `expires_at` (unix s)."""
 
@@ -165,6 +174,8 @@ class QuotaStore(Protocol):
     settle: charge `actual` (smaller or larger than reserved) and free the hold; release:
     free it unused; both return False when there was nothing to do (already done, or unknown).
     release_expired: free holds whose ttl passed; returns how many.
+    reserve_each: `reserve` for each hold, in one round trip while every counter exists; each hold's
+    outcome is its Reservation or its QuotaExceeded, and one refused leaves the others held.
     """
 
     def reserve(
@@ -176,6 +187,9 @@ class QuotaStore(Protocol):
         ttl_seconds: int,
         rebuild: Rebuild | None = None,
     ) -> Reservation: ...
+    def reserve_each(
+        self, *, holds: Sequence[Hold], ttl_seconds: int, rebuild: Rebuild | None = None
+    ) -> list[Reservation | QuotaExceeded]: ...
     async def areserve(
         self, *, limits: Sequence[QuotaLimit], amount: int, reservation_id: str, ttl_seconds: int
     ) -> Reservation: ...

@@ -60,6 +60,15 @@ def test_an_organisation_without_overrides_is_not_queried_again(acme, bob) -> No
     assert override_queries(membership) == 0
 
 
+def test_a_kept_answer_builds_no_query(acme, bob, monkeypatch) -> None:
+    membership = member(acme, bob)
+    override_queries(membership)
+    built: list[Any] = []
+    monkeypatch.setattr(LimitOverride.objects, "filter", lambda *args, **kwargs: built.append(kwargs))
+    assert team_limits(membership) == {}
+    assert built == []
+
+
 def test_a_members_override_rows_are_read_once_per_version(acme, bob, team) -> None:
     LimitOverride.objects.create(org=acme, team=team, limits={"team_rpm": 7})
     membership = member(acme, bob)

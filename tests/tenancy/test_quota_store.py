@@ -27,6 +27,7 @@ from tenancy.metering.quota import (
     RedisQuotaStore,
     get_quota_store,
 )
+from tenancy.metering.quota_types import Hold, Reservation
 from tests.tenancy.limits_harness import FakeClock, in_processes, in_threads
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/13"
@@ -422,6 +423,7 @@ def test_processes_hold_exactly_the_budget(limit: Callable, prefix: str) -> None
 def every_operation(store: RedisQuotaStore, limits: list[QuotaLimit]) -> list[Callable[[], object]]:
     return [
         lambda: store.reserve(limits=limits, amount=1, reservation_id="r1", ttl_seconds=60),
+        lambda: store.reserve_each(holds=[Hold(limits, 1, "r1")], ttl_seconds=60),
         lambda: store.settle(reservation_id="r1", actual=1),
         lambda: store.release(reservation_id="r1"),
         lambda: store.release_expired(),
@@ -449,7 +451,7 @@ def test_an_unreachable_redis_raises_quota_store_unavailable_quickly(
             assert unavailable.value.retry_after_seconds == 7
             assert unavailable.value.status_code == 503
 
-    assert METRICS.get(UNAVAILABLE_METRIC) - before == 5
+    assert METRICS.get(UNAVAILABLE_METRIC) - before == 6
     assert len([r for r in caplog.records if r.name == "tenancy.metering.quota"]) == 1
     store.close()
 
@@ -483,6 +485,42 @@ def test_the_process_store_is_shared_and_in_memory_only_without_redis(settings: 
 
     assert isinstance(get_quota_store(), MemoryQuotaStore)
     quota._stores.forget("")
+
+
+def test_reserve_each_holds_each_hold_or_names_its_refusal(store: QuotaStore, limit: Callable) -> None:
+    tokens, cost = [limit("tokens", 1000)], [limit("cost", 100)]
+    outcomes = store.reserve_each(holds=[Hold(tokens, 300, "tokens-1"), Hold(cost, 150, "cost-1")], ttl_seconds=60)
+    assert isinstance(outcomes[0], Reservation)
+    assert outcomes[0].amount == 300
+    assert isinstance(outcomes[1], QuotaExceeded)
+    assert outcomes[1].limit == cost[0]
+    assert used_and_reserved(store, tokens + cost) == [(0, 300), (0, 0)]  # the refused hold holds nothing
+    again = store.reserve_each(holds=[Hold(tokens, 300, "tokens-1"), Hold(cost, 90, "cost-2")], ttl_seconds=60)
+    assert [type(outcome) for outcome in again] == [Reservation, Reservation]  # the pending id: the same hold
+    assert used_and_reserved(store, tokens + cost) == [(0, 300), (0, 90)]
+
+
+def test_reserve_each_seeds_the_counters_a_hold_lacks(store: QuotaStore, limit: Callable) -> None:
+    day, month = limit("day", 1000), limit("month", 5000)
+    store.reserve(limits=[month], amount=10, reservation_id="made-month", ttl_seconds=60)
+    outcomes = store.reserve_each(
+        holds=[Hold([month], 5, "r1"), Hold([day], 60, "r2")],
+        ttl_seconds=60,
+        rebuild=lambda missing: [950] * len(missing),
+    )
+    assert [type(outcome) for outcome in outcomes] == [Reservation, QuotaExceeded]
+    assert used_and_reserved(store, [day, month]) == [(950, 0), (0, 15)]
+
+
+def test_reserve_each_loads_its_script_again_when_redis_lost_it(limit: Callable, prefix: str) -> None:
+    store = RedisQuotaStore(redis_url=django_settings.REDIS_URL, prefix=prefix)
+    store._clients.sync().scripts["reserve"].sha = "0" * 40  # as after a restart: Redis knows no such script
+    outcomes = store.reserve_each(
+        holds=[Hold([limit("day", 100)], 10, "r1"), Hold([limit("month", 100)], 20, "r2")], ttl_seconds=60
+    )
+    assert [outcome.amount for outcome in outcomes if isinstance(outcome, Reservation)] == [10, 20]
+    assert store._clients.sync().scripts["reserve"].sha != "0" * 40  # loaded again, under its real digest
+    store.close()
 
 
 def test_a_missing_counter_is_seeded_by_rebuild_before_the_reserve_counts(store: QuotaStore, limit: Callable) -> None:
