@@ -40,6 +40,7 @@ from tenancy.metering.quota_types import (
     Reservation,
     check_actual,
     check_reserve,
+    reserved_alone,
     to_timestamp,
     usage_row,
 )
@@ -131,23 +132,16 @@ class RedisQuotaStore:
         replies = self._run_together("reserve", calls)
         outcomes: list[Reservation | QuotaExceeded] = []
         for hold, reply in zip(holds, replies, strict=True):
+            if reply is None or (reply[0] == COUNTERS_MISSING and rebuild is not None):
+                outcomes.append(reserved_alone(self, hold, ttl_seconds=ttl_seconds, rebuild=rebuild))
+                continue
             try:
-                if reply is None or (reply[0] == COUNTERS_MISSING and rebuild is not None):
-                    reservation = self.reserve(
-                        limits=hold.limits,
-                        amount=hold.amount,
-                        reservation_id=hold.reservation_id,
-                        ttl_seconds=ttl_seconds,
-                        rebuild=rebuild,
-                    )
-                else:
-                    reservation = _reservation(
-                        limits=hold.limits, amount=hold.amount, reservation_id=hold.reservation_id, reply=reply
-                    )
+                reservation = _reservation(
+                    limits=hold.limits, amount=hold.amount, reservation_id=hold.reservation_id, reply=reply
+                )
+                outcomes.append(reservation)
             except QuotaExceeded as refusal:
                 outcomes.append(refusal)
-            else:
-                outcomes.append(reservation)
         return outcomes
 
     async def areserve(
@@ -238,10 +232,10 @@ class RedisQuotaStore:
     def _run_together(self, script: str, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         """`script` once per (keys, args), pipelined: one round trip. A reply is None where Redis no
         longer knew the script (a restart or SCRIPT FLUSH): `_run` loads it again."""
-        binding = self._clients.sync()
-        sha = binding.scripts[script].sha
         try:
+            binding = self._clients.sync()
             pipeline = binding.client.pipeline(transaction=False)
+            sha = binding.scripts[script].sha
             for keys, args in calls:
                 pipeline.evalsha(sha, len(keys), *keys, *args)
             replies = pipeline.execute(raise_on_error=False)

@@ -22,6 +22,7 @@ from tenancy.metering.quota_types import (
     Reservation,
     check_actual,
     check_reserve,
+    reserved_alone,
     to_timestamp,
     usage_row,
 )
@@ -91,21 +92,7 @@ class MemoryQuotaStore:
     def reserve_each(
         self, *, holds: Sequence[Hold], ttl_seconds: int, rebuild: Rebuild | None = None
     ) -> list[Reservation | QuotaExceeded]:
-        outcomes: list[Reservation | QuotaExceeded] = []
-        for hold in holds:
-            try:
-                outcomes.append(
-                    self.reserve(
-                        limits=hold.limits,
-                        amount=hold.amount,
-                        reservation_id=hold.reservation_id,
-                        ttl_seconds=ttl_seconds,
-                        rebuild=rebuild,
-                    )
-                )
-            except QuotaExceeded as refusal:
-                outcomes.append(refusal)
-        return outcomes
+        return [reserved_alone(self, hold, ttl_seconds=ttl_seconds, rebuild=rebuild) for hold in holds]
 
     def _seed_missing(self, limits: Sequence[QuotaLimit], rebuild: Rebuild) -> None:
         """A restart loses every counter while the ledger keeps the usage: seed missing counters from it.

@@ -201,3 +201,19 @@ class QuotaStore(Protocol):
     async def arelease_expired(self, *, now: float | datetime | None = None) -> int: ...
     def usage(self, *, limits: Sequence[QuotaLimit]) -> list[QuotaUsage]: ...
     async def ausage(self, *, limits: Sequence[QuotaLimit]) -> list[QuotaUsage]: ...
+
+
+def reserved_alone(
+    store: QuotaStore, hold: Hold, *, ttl_seconds: int, rebuild: Rebuild | None
+) -> Reservation | QuotaExceeded:
+    """One hold's `reserve` on its own, with its refusal as the outcome `reserve_each` gives."""
+    try:
+        return store.reserve(
+            limits=hold.limits,
+            amount=hold.amount,
+            reservation_id=hold.reservation_id,
+            ttl_seconds=ttl_seconds,
+            rebuild=rebuild,
+        )
+    except QuotaExceeded as refusal:
+        return refusal
