@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import services as audit
+from chatpresets import version_tokens
 from chatpresets.background import enqueue_if_room
 from chatpresets.errors import Conflict, InvalidInput, InvalidState, Unprocessable, too_large
 from chatpresets.llm import gateway
@@ -155,8 +156,9 @@ def request_hash(content: str) -> str:
 @contextmanager
 def turn_transaction() -> Iterator[None]:
     """What a turn is prepared in: one transaction, and around it (so a failed commit releases too)
-    the release of every admission made inside if anything fails."""
-    with guardrails.released_on_error(), transaction.atomic():
+    the release of every admission made inside if anything fails. The preset and the limit overrides
+    the turn reads from this process's copies have their organisation's tokens read in one round trip."""
+    with guardrails.released_on_error(), version_tokens.read_together(), transaction.atomic():
         yield
 
 

@@ -1,10 +1,14 @@
 """A websocket turn's round trips to the database (conversations/consumers.py: authorize_and_prepare):
 the frame's access check and the turn's preparation share one thread hop, one transaction and the
-conversation's one read; the organisation's limit overrides are not queried when it has none."""
+conversation's one read; the organisation's limit overrides are not queried when it has none; and the
+tokens of the copies the turn reads (its preset, the overrides) come in one round trip to the cache."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -48,3 +52,17 @@ def test_a_replayed_client_id_costs_no_extra_lookup_and_returns_the_first_turn(c
     statements, replayed = turn(chat, "hello", client_id="c1")
     assert (replayed.replayed, replayed.user_message.pk) == (True, first.user_message.pk)
     assert len(statements) == 6, "\n".join(statements)  # key, membership, conversation, state, message, answer
+
+
+def test_the_copies_a_turn_reads_have_their_tokens_read_in_one_round_trip(chat, monkeypatch) -> None:
+    turn(chat, "first")  # the preset and the overrides are kept in this process now
+    reads: list[Any] = []
+    get, get_many = cache.get, cache.get_many
+    monkeypatch.setattr(cache, "get", lambda key, *args: reads.append(key) or get(key, *args))
+    monkeypatch.setattr(cache, "get_many", lambda keys, *args: reads.append(sorted(keys)) or get_many(keys, *args))
+    statements, _ = turn(chat, "second")
+    assert len(reads) == 1, reads
+    (tokens,) = reads
+    assert any(key.startswith("limit-overrides:version:") for key in tokens), tokens
+    assert any(key.startswith("preset-rows:version:") for key in tokens), tokens
+    assert len(statements) == 8  # and every row the copies stand for still came from them
