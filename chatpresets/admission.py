@@ -27,7 +27,9 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
   the process's quiet turns (those that got their first token with no other turn in flight) when that
   is lower: a client's tail bound is a multiple of what it sees from an idle service, and a fixed
   target that suits a slow machine lets a fast one's tail run to several times its idle time. A fresh
-  process's first COLD_TURNS turns are not quiet but cold;
+  process's first COLD_TURNS turns are not quiet but cold, and so is a caller's first turn in the process
+  (its key and membership read from the database, its daily use written): a burst of new callers at a
+  quiet moment would otherwise hold the target at the ceiling for as long as the process stays busy;
 - one caller may have STREAM_ORG_SHARE of the limit in flight and of TURN_ADMISSION_MAX_PENDING
   waiting (`admission_share`): a flood from one credential leaves the rest of the process to
   everyone else. At TURN_ADMISSION_MAX_PENDING waiting everyone is refused (`admission_queue`).
@@ -72,6 +74,7 @@ QUIET_MIN_SAMPLES = 10
 # A fresh process's first turns open its connections and fill its caches (two to five times as slow as
 # the next ones, in the topology bench): cold, not quiet.
 COLD_TURNS = 3
+SEEN_CALLERS = 10_000  # callers remembered as warm; past it the memory starts again
 HEADROOM = 2  # the limit stays within this many times the most turns in flight of the last interval
 
 
@@ -122,6 +125,8 @@ class Gate:
         self.quiet: deque[float] = deque(maxlen=QUIET_SAMPLES)
         self.quiet_tail: float | None = None  # their 90th percentile, once there are enough of them
         self.first_tokens = 0
+        self.seen: set[Hashable] = set()  # callers that have had a turn admitted here
+        self.cold: set[object] = set()  # tokens of callers' first turns here
 
     def enter(self, caller: Hashable) -> object:
         """A token for a turn now pending, or Overloaded."""
@@ -145,6 +150,11 @@ class Gate:
                 self.pending[token] = (caller, now)
                 self.pending_by_caller[caller] += 1
                 self.in_flight_by_caller[caller] += 1
+                if caller not in self.seen:
+                    if len(self.seen) >= SEEN_CALLERS:
+                        self.seen.clear()
+                    self.seen.add(caller)
+                    self.cold.add(token)
                 return token
         raise refused(reason, value)
 
@@ -171,6 +181,7 @@ class Gate:
                 self.running[token] = caller
             else:
                 _drop(self.in_flight_by_caller, caller)
+                self.cold.discard(token)
             self._look_back(self.clock())
 
     def finish(self, token: object) -> None:
@@ -179,14 +190,18 @@ class Gate:
             caller = self.running.pop(token, None)
             if caller is not None:
                 _drop(self.in_flight_by_caller, caller)
+                self.cold.discard(token)
 
-    def observe(self, seconds: float, started: float | None = None) -> None:
+    def observe(self, seconds: float, started: float | None = None, token: object | None = None) -> None:
         """A turn's own time to its first token (the model's taken out): a sample of the queue, unless
-        the turn began (`started`, on the gate's clock) before the limit last moved."""
+        the turn began (`started`, on the gate's clock) before the limit last moved. `token`, the turn's
+        own when known, tells a caller's first turn here (cold) from a quiet one."""
         with self.lock:
             self._look_back(self.clock())
             self.first_tokens += 1
-            if self._in_flight() <= 1 and self.first_tokens > COLD_TURNS:
+            cold = token in self.cold
+            self.cold.discard(token)
+            if self._in_flight() <= 1 and self.first_tokens > COLD_TURNS and not cold:
                 self.quiet.append(seconds)
                 # Kept here, once per quiet turn, not sorted again at every look-back.
                 if len(self.quiet) >= QUIET_MIN_SAMPLES:
@@ -304,7 +319,7 @@ def pending(caller: Hashable) -> Iterator[None]:
 def observe(seconds: float, started: float | None = None) -> None:
     """A turn's added time to first token, from its timing (`started` on time.perf_counter): what the
     gate's limit follows."""
-    _gate.observe(seconds, started)
+    _gate.observe(seconds, started, _current.get())
 
 
 def admitted() -> object | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
+from chatpresets import admission
 from chatpresets.admission import (
     COLD_TURNS,
     KNEE_MEMORY_SECONDS,
@@ -418,6 +419,43 @@ def test_a_fresh_processs_first_turns_are_cold_not_quiet() -> None:
     one_at_a_time(gate, 0.045, count=COLD_TURNS)  # its connections opened, its caches filled
     one_at_a_time(gate, 0.008, count=QUIET_MIN_SAMPLES)
     assert gate.target() == pytest.approx(0.020)  # 2.5 x 8 ms: the cold turns are not in its tail
+
+
+def callers_first_and_second_turns(gate: Gate, first: float, second: float, callers: int = 10) -> None:
+    """New callers one after another, each with a turn of `first` and then one of `second` seconds."""
+    for n in range(callers):
+        for seconds in (first, second):
+            token = run(gate, f"new-{n}")
+            gate.observe(seconds, token=token)
+            gate.finish(token)
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_a_callers_first_turn_in_the_process_is_cold_not_quiet() -> None:
+    gate = warm(Clock())
+    one_at_a_time(gate, 0.008)
+    # Ten new keys at a quiet moment: each first turn reads its key and membership and writes its use.
+    callers_first_and_second_turns(gate, first=0.060, second=0.008)
+    assert gate.target() == pytest.approx(0.020)  # 2.5 x 8 ms: not the ceiling for as long as it stays busy
+    callers_first_and_second_turns(gate, first=0.008, second=0.012)  # the same callers again: warm, quiet
+    assert gate.target() == pytest.approx(0.030)
+
+
+@override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
+def test_the_turn_in_the_gate_tells_its_own_first_token_apart() -> None:
+    gate = warm(Clock())
+    one_at_a_time(gate, 0.008)
+    admission._gate, saved = gate, admission._gate
+    try:
+        for n in range(10):
+            with admission.pending(f"new-{n}"):
+                token = admission.admitted()
+                admission.observe(0.060)  # from the turn's timing, in the request's context
+            admission.finished(token)
+    finally:
+        admission._gate = saved
+    assert gate.target() == pytest.approx(0.020)
+    assert not gate.cold
 
 
 @override_settings(TURN_ADMISSION_TARGET_FACTOR=2.5)
