@@ -36,6 +36,15 @@ def copies(clock: Clock) -> Iterator[OrgCopies]:
     kept.forget_local()
 
 
+def recorded_cache_reads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The cache's reads from now on, in order: a key for each `get`, a sorted list for each `get_many`."""
+    reads: list[Any] = []
+    get, get_many = cache.get, cache.get_many
+    monkeypatch.setattr(cache, "get", lambda key, *args: reads.append(key) or get(key, *args))
+    monkeypatch.setattr(cache, "get_many", lambda keys, *args: reads.append(sorted(keys)) or get_many(keys, *args))
+    return reads
+
+
 def rows_kept(copies: OrgCopies) -> int:
     return sum(len(kept.rows) for kept in copies._kept.values())
 
@@ -98,10 +107,7 @@ def test_inside_read_together_an_organisations_tokens_of_every_kind_come_in_one_
     other = OrgCopies(f"test-other-{uuid.uuid4().hex}", what="other rows")
     with version_tokens.read_together():  # every kind's token for acme now exists
         copies.get("acme", 1, lambda: 1), other.get("acme", 2, lambda: 2)
-    reads: list[Any] = []
-    get, get_many = cache.get, cache.get_many
-    monkeypatch.setattr(cache, "get", lambda key, *args: reads.append(key) or get(key, *args))
-    monkeypatch.setattr(cache, "get_many", lambda keys, *args: reads.append(sorted(keys)) or get_many(keys, *args))
+    reads = recorded_cache_reads(monkeypatch)
     with version_tokens.read_together():
         assert (copies.get("acme", 1, lambda: 0), other.get("acme", 2, lambda: 0)) == (1, 2)
         assert copies.get("acme", 3, lambda: 3) == 3

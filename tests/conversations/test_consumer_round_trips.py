@@ -5,10 +5,7 @@ tokens of the copies the turn reads (its preset, the overrides) come in one roun
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -16,6 +13,7 @@ from conversations.consumers import authorize_and_prepare
 from conversations.models import Message, MessageStatus
 from conversations.services import abandon_turn
 from tenancy.models import ApiKey
+from tests.chatpresets.test_version_tokens import recorded_cache_reads
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_llm")]
 
@@ -56,10 +54,7 @@ def test_a_replayed_client_id_costs_no_extra_lookup_and_returns_the_first_turn(c
 
 def test_the_copies_a_turn_reads_have_their_tokens_read_in_one_round_trip(chat, monkeypatch) -> None:
     turn(chat, "first")  # the preset and the overrides are kept in this process now
-    reads: list[Any] = []
-    get, get_many = cache.get, cache.get_many
-    monkeypatch.setattr(cache, "get", lambda key, *args: reads.append(key) or get(key, *args))
-    monkeypatch.setattr(cache, "get_many", lambda keys, *args: reads.append(sorted(keys)) or get_many(keys, *args))
+    reads = recorded_cache_reads(monkeypatch)
     statements, _ = turn(chat, "second")
     assert len(reads) == 1, reads
     (tokens,) = reads
