@@ -23,6 +23,7 @@ import logging
 import signal
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,6 +46,10 @@ _interrupting = False
 # Each model call streaming in this process, by a key of its own: how to interrupt it, or None for a
 # call only its transport can end (a /v1 call: daphne cancels it after the drain, as if its client left).
 _streams: dict[object, Callable[[], None] | None] = {}
+# What each turn admitted in this process holds until it is finished or released (its stream slot), from
+# its admission on: a drain that starts while the turn is still being prepared (its message stored, its
+# model not yet asked) waits for it. Weak: a holder dropped without being released is no longer waited for.
+_admitted: weakref.WeakSet[Any] = weakref.WeakSet()
 _drain_task: asyncio.Future | None = None  # held so the running drain is not garbage-collected
 
 
@@ -68,6 +73,21 @@ def refuse_if_draining() -> None:
         raise ShuttingDown()
 
 
+def admitted(holder: Any) -> None:
+    """Count a turn in flight while `holder` (what it holds until it ends) is held, until `ended(holder)`;
+    ShuttingDown once the process drains. Counted before the check, so a drain (which sets draining before
+    it counts) sees every turn that got past it."""
+    _admitted.add(holder)
+    if _draining.is_set():
+        _admitted.discard(holder)
+        raise ShuttingDown()
+
+
+def ended(holder: Any) -> None:
+    """The turn `holder` stood for is finished or released. Idempotent."""
+    _admitted.discard(holder)
+
+
 @contextlib.contextmanager
 def streaming(interrupt: Callable[[], None] | None) -> Iterator[None]:
     """Count a call as in flight while the block runs; `interrupt` ends it early when the grace runs out."""
@@ -81,6 +101,11 @@ def streaming(interrupt: Callable[[], None] | None) -> Iterator[None]:
         _streams.pop(key, None)
 
 
+def forget_admitted() -> None:
+    """No turn admitted, as in a fresh process: for tests (with `stream_slots.forget_all`)."""
+    _admitted.clear()
+
+
 def in_flight() -> int:
     return len(_streams)
 
@@ -90,11 +115,16 @@ async def drain(*, grace_seconds: float) -> None:
     global _interrupting
     _draining.set()
     loop = asyncio.get_running_loop()
-    logger.warning("SIGTERM: draining %d model call(s) in flight for up to %ss", len(_streams), grace_seconds)
+    logger.warning(
+        "SIGTERM: draining %d turn(s) and %d model call(s) in flight for up to %ss",
+        len(_admitted),
+        len(_streams),
+        grace_seconds,
+    )
     deadline = loop.time() + grace_seconds
-    while _streams and not _hurry.is_set() and loop.time() < deadline:
+    while (_streams or _admitted) and not _hurry.is_set() and loop.time() < deadline:
         await asyncio.sleep(POLL_SECONDS)
-    if not _streams:
+    if not (_streams or _admitted):
         await asyncio.sleep(LAST_FRAMES_SECONDS)
         return
     _interrupting = True
@@ -103,10 +133,15 @@ async def drain(*, grace_seconds: float) -> None:
     for interrupt in interrupts:
         interrupt()
     deadline = loop.time() + INTERRUPT_SETTLE_SECONDS
-    while _interruptible() and loop.time() < deadline:
+    # A turn still being prepared is interrupted as its stream starts (`streaming`), then ends like the rest.
+    while (_interruptible() or _admitted) and loop.time() < deadline:
         await asyncio.sleep(POLL_SECONDS)
-    if _interruptible():
-        logger.error("%d answer(s) did not settle; the abandoned-answer sweep will", _interruptible())
+    if _interruptible() or _admitted:
+        logger.error(
+            "%d answer(s) of %d turn(s) did not settle; the abandoned-answer sweep will",
+            _interruptible(),
+            len(_admitted),
+        )
     await asyncio.sleep(LAST_FRAMES_SECONDS)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chatpresets import admission
+from chatpresets import admission, shutdown
 from chatpresets.admission import Overloaded, refused
 
 __all__ = ["Overloaded", "Slot", "acquire", "forget_all", "in_use", "org_limit"]
@@ -41,6 +41,7 @@ class Slot:
             if _in_use[self.org_id] <= 0:
                 del _in_use[self.org_id]
         admission.finished(self.gate_token)
+        shutdown.ended(self)
 
 
 _lock = threading.Lock()
@@ -55,7 +56,8 @@ def org_limit(own: int | None = None) -> int:
 
 
 def acquire(org_id: Any, *, own_limit: int | None = None) -> Slot:
-    """A slot for one of `org_id`'s streams, or Overloaded (counted) without waiting."""
+    """A slot for one of `org_id`'s streams, or Overloaded (counted) without waiting; ShuttingDown once the
+    process drains. A drain waits for the turn from here on, not from its model call."""
     process_limit, share = settings.MAX_CONCURRENT_STREAMS, org_limit(own_limit)
     with _lock:
         if sum(_in_use.values()) >= process_limit:
@@ -64,8 +66,15 @@ def acquire(org_id: Any, *, own_limit: int | None = None) -> Slot:
             reason, value = "org_share", share
         else:
             _in_use[org_id] += 1
-            return Slot(org_id)
-    raise refused(reason, value)
+            reason, slot = None, Slot(org_id)
+    if reason is not None:
+        raise refused(reason, value)
+    try:
+        shutdown.admitted(slot)
+    except shutdown.ShuttingDown:
+        slot.release()
+        raise
+    return slot
 
 
 def in_use(org_id: Any = None) -> int:
@@ -78,3 +87,4 @@ def forget_all() -> None:
     """Drop every count, as a fresh process starts: for tests, each of which starts from an idle process."""
     with _lock:
         _in_use.clear()
+    shutdown.forget_admitted()

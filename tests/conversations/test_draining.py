@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import threading
+import weakref
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
 from chatpresets import shutdown
 from conversations.models import Message
-from tests.conversations.test_websocket import communicator
+from tests.conversations.test_websocket import communicator, frames_until_done
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
 
@@ -76,3 +78,80 @@ async def _answer_for(name: str, seconds: float, interrupted: list[str]) -> None
 
     with shutdown.streaming(interrupt), contextlib.suppress(TimeoutError):
         await asyncio.wait_for(ended.wait(), seconds)
+
+
+class Holder:
+    """What an admitted turn holds until it ends (a stream slot)."""
+
+
+@pytest.fixture
+def drained(monkeypatch) -> None:
+    """A process about to drain, whose last frames need no time."""
+    monkeypatch.setattr(shutdown, "_draining", threading.Event())
+    monkeypatch.setattr(shutdown, "_interrupting", False)
+    monkeypatch.setattr(shutdown, "_admitted", weakref.WeakSet())
+    monkeypatch.setattr(shutdown, "LAST_FRAMES_SECONDS", 0)
+
+
+@pytest.mark.usefixtures("drained")
+async def test_a_turn_admitted_before_the_drain_but_not_yet_streaming_is_waited_for_and_interrupted() -> None:
+    turn = Holder()
+    shutdown.admitted(turn)  # past admission, its message being stored: no model call yet
+    drain = asyncio.create_task(shutdown.drain(grace_seconds=0.2))
+    await asyncio.sleep(0.4)
+    assert not drain.done()  # past the grace, still waiting for the turn it counted
+    interrupted: list[str] = []
+    await asyncio.wait_for(_answer_for("late", 30, interrupted), 1)  # its stream starts: interrupted at once
+    assert interrupted == ["late"]
+    assert not drain.done()  # until the turn has stored its answer and given back its holds
+    shutdown.ended(turn)
+    await asyncio.wait_for(drain, 1)
+
+
+@pytest.mark.usefixtures("drained")
+async def test_a_turn_finished_within_the_grace_ends_the_drain_early() -> None:
+    turn = Holder()
+    shutdown.admitted(turn)
+    drain = asyncio.create_task(shutdown.drain(grace_seconds=30))
+    await asyncio.sleep(0.1)
+    shutdown.ended(turn)
+    shutdown.ended(turn)  # idempotent
+    await asyncio.wait_for(drain, 1)
+
+
+@pytest.mark.usefixtures("drained")
+def test_a_turn_admitted_while_draining_is_refused_and_not_counted() -> None:
+    shutdown._draining.set()
+    with pytest.raises(shutdown.ShuttingDown):
+        shutdown.admitted(Holder())
+    assert len(shutdown._admitted) == 0
+
+
+@pytest.mark.usefixtures("drained")
+def test_a_turn_dropped_without_its_release_is_no_longer_waited_for() -> None:
+    shutdown.admitted(Holder())  # a bug's leak: nothing holds it any more
+    gc.collect()
+    assert len(shutdown._admitted) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("drained")
+async def test_a_websocket_turn_is_counted_until_its_answer_is_stored(chat, fake_llm, monkeypatch) -> None:
+    counted: list[int] = []
+    streaming = shutdown.streaming
+
+    @contextlib.contextmanager
+    def counting(interrupt):
+        counted.append(len(shutdown._admitted))
+        with streaming(interrupt):
+            yield
+
+    monkeypatch.setattr(shutdown, "streaming", counting)
+    socket = communicator(chat["path"], chat["key"])
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"type": "send", "content": "Hello", "client_id": "c1"})
+    assert (await frames_until_done(socket))[-1]["type"] == "done"
+    await socket.disconnect()
+    assert counted
+    assert set(counted) == {1}  # while it streamed
+    assert len(shutdown._admitted) == 0  # and no longer once it was finished
