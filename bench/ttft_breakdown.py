@@ -327,15 +327,20 @@ async def ws_ttft(session: aiohttp.ClientSession, base: str, tenant: Tenant, con
     return elapsed * 1000
 
 
+def server_env(**extra: str) -> dict[str, str]:
+    """What a daphne process serving the bench's organisation needs on top of this process's environment:
+    DEBUG off, the fake model in the catalogue."""
+    env = {"DEBUG": "false", "LOG_LEVEL": "WARNING", "DATABASE_CONN_MAX_AGE": "600"}
+    return env | {"MODEL_CATALOGUE": json.dumps(CATALOGUE), "DEFAULT_MODEL": "fake"} | extra
+
+
 def quantiles(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), statistics.quantiles(values, n=20)[18]
 
 
 async def part_two(tenant: Tenant) -> None:
     conversations = [await asyncio.to_thread(lambda: str(tenant.conversation().pk)) for _ in range(2 * SAMPLES)]
-    env = {"DEBUG": "false", "LOG_LEVEL": "WARNING", "DATABASE_CONN_MAX_AGE": "600"}
-    env |= {"MODEL_CATALOGUE": json.dumps(CATALOGUE), "DEFAULT_MODEL": "fake"}
-    with daphne(env) as base:
+    with daphne(server_env()) as base:
         async with aiohttp.ClientSession() as session:
             samples: dict[str, list[float]] = {"model directly": [], "/v1 preset": [], "websocket turn": []}
             for round_ in range(WARMUP + SAMPLES + WARMUP):

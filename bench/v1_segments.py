@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import statistics
@@ -70,14 +69,7 @@ def main() -> int:
 
 def serve_and_drive(tenant: breakdown.Tenant, log: Path, requests: int) -> list[tuple[float, float]]:
     port = free_port()
-    env = os.environ | {
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "DATABASE_CONN_MAX_AGE": "600",
-        "MODEL_CATALOGUE": json.dumps(breakdown.CATALOGUE),
-        "DEFAULT_MODEL": "fake",
-        "V1_SEGMENTS_LOG": str(log),
-    }
+    env = os.environ | breakdown.server_env(V1_SEGMENTS_LOG=str(log))
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.v1_segments_app:application"]
     with open(os.devnull, "wb") as quiet:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=quiet)

@@ -22,7 +22,11 @@ from django.conf import settings  # noqa: E402
 
 from chatpresets.admission import TurnGate  # noqa: E402
 from chatpresets.body_limit import BodySizeLimit  # noqa: E402
-from chatpresets.daphne_tuning import enable_tcp_nodelay, limit_websocket_messages  # noqa: E402
+from chatpresets.daphne_tuning import (  # noqa: E402
+    enable_tcp_nodelay,
+    keep_model_clients_on_the_server_loop,
+    limit_websocket_messages,
+)
 from chatpresets.gc_tuning import freeze_startup_heap  # noqa: E402
 from chatpresets.llm.tokens import load_catalogue_encodings  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
@@ -35,6 +39,7 @@ enable_tcp_nodelay()
 load_catalogue_encodings()  # here, not in an AppConfig.ready(): manage.py commands need not wait
 limit_websocket_messages(settings.REQUEST_BODY_MAX_BYTES)
 drain_on_sigterm()
+keep_model_clients_on_the_server_loop()
 
 application = ProtocolTypeRouter(
     {

@@ -7,7 +7,9 @@ small writes, so each one must leave at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sys
 from typing import Any
 
 
@@ -60,3 +62,19 @@ def limit_websocket_messages(max_bytes: int) -> None:
     limited_init.message_limit = max_bytes
     limited_init.unlimited = init
     factory.__init__ = limited_init
+
+
+def keep_model_clients_on_the_server_loop() -> None:
+    """Under daphne, the loop the reactor runs lives as long as the process: the gateway keeps its model
+    clients' connections there, over aiohttp, and closes them as the reactor shuts down (after a drain)."""
+    if "twisted.internet.reactor" not in sys.modules:  # not daphne: importing it would install a reactor
+        return
+    from twisted.internet import defer, reactor
+
+    from chatpresets.llm import gateway
+
+    def closing() -> defer.Deferred:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(gateway.close_clients()))
+
+    reactor.callWhenRunning(lambda: asyncio.get_event_loop().call_soon(gateway.keep_clients_on_this_loop))
+    reactor.addSystemEventTrigger("before", "shutdown", closing)

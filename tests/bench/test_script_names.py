@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("script", ["topology.py", "asgi_servers.py", "websocket_capacity.py", "v1_segments.py"])
+@pytest.mark.parametrize(
+    "script", ["topology.py", "asgi_servers.py", "websocket_capacity.py", "v1_segments.py", "checkouts_ab.py"]
+)
 def test_a_bench_script_sets_django_up_and_parses_its_options_as_it_is_run(script: str) -> None:
     ran = subprocess.run(
         [sys.executable, f"bench/{script}", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import asyncio
 
+import openai
 import pytest
 
 from chatpresets.llm import gateway
+from chatpresets.llm.catalogue import get_model
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+
+
+@pytest.fixture(autouse=True, params=["default", "aiohttp"])
+async def transport(request):
+    """Every test on both of the SDK's transports: a web server's loop reads over aiohttp, any other loop
+    (a Celery task's) over the default one."""
+    if request.param == "aiohttp":
+        gateway.keep_clients_on_this_loop()
+    yield request.param
+    await gateway.close_clients()
 
 
 async def run(model: str = "fake", **kwargs):
@@ -161,3 +173,13 @@ async def test_a_chunk_gives_its_text_finish_reason_and_cached_tokens() -> None:
     }
     await gateway._take(chunk, 0.0, result, on_delta)
     assert (seen, result.text, result.finish_reason, result.cached_tokens) == (["hi"], "hi", "length", 12)
+
+
+async def test_a_server_loops_clients_read_over_aiohttp_until_closed(fake_llm, transport) -> None:
+    result, _ = await run()
+    assert result.status == "complete"
+    client = gateway.client_for(get_model("fake"))
+    assert isinstance(client._client, openai.DefaultAioHttpClient) is (transport == "aiohttp")
+    await gateway.close_clients()
+    assert client.is_closed()
+    assert gateway.client_for(get_model("fake")) is not client  # the loop's next call opens a new one
