@@ -146,6 +146,16 @@ def test_nginx_upgrades_websockets_and_does_not_buffer_streams() -> None:
     assert set(re.findall(r"\$\{[A-Z_]+\}", conf)) == {"${CHATPRESETS_LISTEN}", "${CHATPRESETS_UPSTREAM_SERVERS}"}
 
 
+def test_nginx_balances_on_counts_all_its_workers_share() -> None:
+    """least_conn counts streams in flight; without a zone each nginx worker would count only its own."""
+    conf = (DEPLOY / "nginx" / "chatpresets.conf").read_text()
+    upstream = re.search(r"upstream chatpresets_web \{(.*?)\n\}", conf, re.S).group(1)
+    lines = [line.strip() for line in upstream.splitlines()]
+    directives = [line.split()[0] for line in lines if line and not line.startswith("#")]
+    assert "least_conn;" in directives
+    assert "zone" in directives
+
+
 def test_nginx_lets_the_service_refuse_large_bodies_with_its_own_error() -> None:
     """nginx's limit is a backstop just above the service's, whose 413 carries the JSON error code."""
     conf = (DEPLOY / "nginx" / "chatpresets.conf").read_text()
