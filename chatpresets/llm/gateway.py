@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import openai
 from django.conf import settings
 
@@ -69,8 +70,21 @@ ERROR_KINDS = {
 
 
 def _retryable(error: BaseException) -> _Retryable:
+    if _refused(error):
+        return _Retryable(openai.APIConnectionError.__name__, "connection")
     kind = next((name for cls, name in ERROR_KINDS.items() if isinstance(error, cls)), "other")
     return _Retryable(_describe(error), kind)
+
+
+def _refused(error: BaseException) -> bool:
+    """A connection the model's host refused or could not route: the SDK's aiohttp transport reports it
+    as a connect timeout, which would send an operator looking for a slow model rather than a down one."""
+    cause = error.__cause__
+    for _ in range(4):  # the SDK's error, httpx's, aiohttp's: never a long chain
+        if cause is None or isinstance(cause, aiohttp.ClientConnectorError):
+            break
+        cause = cause.__cause__
+    return isinstance(cause, aiohttp.ClientConnectorError)
 
 
 @dataclass

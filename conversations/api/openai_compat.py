@@ -19,6 +19,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -74,12 +75,19 @@ class StreamFailed(DomainError):
     message = "The answer failed; it has been logged."
 
 
+def _as_error(exc: BaseException | None) -> DomainError:
+    """The failure as the client sees it: a domain error, a dependency's, or else logged and internal."""
+    if isinstance(exc, DomainError):
+        return exc
+    if (error := dependency_failure(exc)) is not None:
+        return error
+    logger.error("A streamed completion failed.", exc_info=exc)
+    return StreamFailed()
+
+
 def _error_chunk(exc: Exception) -> bytes:
     """A failure after the 200 went out: one `data:` line in the error shape, and the stream ends."""
-    error = exc if isinstance(exc, DomainError) else dependency_failure(exc)
-    if error is None:
-        logger.error("A streamed completion failed after its first chunk.", exc_info=exc)
-        error = StreamFailed()
+    error = _as_error(exc)
     body = error_body(error.code, error.message, error.details)
     body["error"].update(openai_fields(error))
     return f"data: {json.dumps(body)}\n\n".encode()
@@ -149,7 +157,8 @@ async def _completion(request: HttpRequest) -> HttpResponse:
     try:
         call, body = await undone_if_abandoned(_caller_and_call, _release_abandoned, _secret(request), request)
         if body.get("stream"):
-            return _stream(call, include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return await _stream(call, include_usage=include_usage, primed=isinstance(request, ASGIRequest))
         return await _complete(call)
     except DomainError as error:
         timing.end_turn(timing.current_turn(), error)
@@ -335,16 +344,38 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _stream(call: Call, *, include_usage: bool) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        _chunks(call, include_usage, timing.current_turn()), content_type="text/event-stream"
-    )
+async def _stream(call: Call, *, include_usage: bool, primed: bool) -> StreamingHttpResponse:
+    """`primed`: the status waits for the answer's first text, as OpenAI's and LiteLLM's do, so a model
+    that fails before it answers is an HTTP error (503 `model_unavailable`, …), which clients and their
+    SDKs retry, not a 200 whose stream holds nothing but the error.
+
+    Only over ASGI, where the server iterates the stream on the view's own event loop. A sync caller
+    (Django's test client, a WSGI server) iterates it on a loop of its own, so there the stream starts
+    when it is read, and a failure before the first text is its first event."""
+    chunks = _chunks(call, include_usage, timing.current_turn(), primed=primed)
+    if primed:
+        first = await anext(chunks)  # raises the DomainError of a call that failed before any text
+        chunks = _primed(first, chunks)
+    response = StreamingHttpResponse(chunks, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
 
 
-async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None = None) -> AsyncIterator[bytes]:
+async def _primed(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`first`, then the rest. A response never iterated (its client left before its status went
+    out) leaves `rest` suspended: the event loop's finalizer closes it, and it gives its holds back."""
+    try:
+        yield first
+        async for part in rest:
+            yield part
+    finally:
+        await rest.aclose()
+
+
+async def _chunks(
+    call: Call, include_usage: bool, turn: timing.Turn | None = None, *, primed: bool = False
+) -> AsyncIterator[bytes]:
     timing.resume(turn)
     chunk_id, created, queue = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), asyncio.Queue()
     client_left = False
@@ -361,17 +392,31 @@ async def _chunks(call: Call, include_usage: bool, turn: timing.Turn | None = No
 
     restorer = call.screening.restorer() if call.screening else None
     produced: list[str] = []  # the model's text so far: what a client that leaves still pays for
+    answering = asyncio.Event()  # the first text is queued
 
     async def on_delta(text: str) -> None:
         produced.append(text)
         text = restorer.feed(text) if restorer else text
         if text:
             await queue.put(text)
+            answering.set()
 
     task = asyncio.create_task(metered.stream(call.metered, on_delta))
     # A draining process interrupts the call past its grace, and waits for it to settle below.
     with shutdown.streaming(task.cancel):
         try:
+            waiting = asyncio.ensure_future(answering.wait())
+            try:
+                await asyncio.wait({waiting, task}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+            if queue.empty() and task.done() and (task.cancelled() or task.exception() is not None):
+                # No text: interrupted by a drain, or failed. Primed, the status can still say so.
+                error = shutdown.ShuttingDown() if task.cancelled() else _as_error(task.exception())
+                if primed:
+                    raise error
+                yield _error_chunk(error)
+                return
             yield chunk({"role": "assistant", "content": ""})
             while not (task.done() and queue.empty()):
                 getter = asyncio.ensure_future(queue.get())

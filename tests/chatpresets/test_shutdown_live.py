@@ -211,13 +211,15 @@ def _stream_v1_and_terminate(base: str, process, chat: dict, body: dict, signall
                 signalled["at"] = time.monotonic()
 
 
-def test_a_v1_completion_past_the_grace_gets_503_and_its_hold_is_freed_before_the_exit(
-    fake_server, fake_llm, chat, acme, alice
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_v1_completion_with_no_text_by_the_grace_gets_503_and_its_hold_is_freed_before_the_exit(
+    fake_server, fake_llm, chat, acme, alice, stream
 ) -> None:
-    fake_llm.config.output_tokens, fake_llm.config.token_delay = 200, 0.05  # ten seconds of answer
+    # The first token comes after the grace: a streamed answer's status has not gone out yet either.
+    fake_llm.config.ttft, fake_llm.config.output_tokens = 4.0, 20
     grace = 1.0
     process, base = spawn_daphne(server_env(fake_server, model=SLOW_MODEL, SHUTDOWN_GRACE_SECONDS=str(grace)))
-    body = {"model": "fake", "messages": [{"role": "user", "content": "a long answer"}]}
+    body = {"model": "fake", "messages": [{"role": "user", "content": "a long answer"}], "stream": stream}
     try:
         with httpx.Client(timeout=30) as client:
             sent = client.build_request("POST", base + "/v1/chat/completions", json=body, headers=chat["headers"])

@@ -9,6 +9,8 @@ import pytest
 
 from chatpresets.llm import gateway
 from chatpresets.llm.catalogue import get_model
+from chatpresets.observability import metrics
+from tests.server import free_port
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 
@@ -107,6 +109,26 @@ async def test_no_model_answering_raises_model_unavailable(fake_llm) -> None:
     with pytest.raises(gateway.ModelUnavailable) as error:
         await run()
     assert len(error.value.details["attempts"]) == 6
+
+
+async def test_a_model_nobody_listens_for_is_a_connection_error_on_either_transport(fake_llm, settings) -> None:
+    down = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there: each connection is refused
+    settings.MODEL_CATALOGUE = [{**entry, "base_url": down} for entry in settings.MODEL_CATALOGUE]
+    settings.GATEWAY_RETRIES, settings.METRICS_ENABLED = 0, True
+    before = upstream_errors("fake", "connection")
+
+    with pytest.raises(gateway.ModelUnavailable) as error:
+        await run()
+
+    attempts = error.value.details["attempts"]  # the model and its fallback, all at the one address
+    assert {attempt["error"] for attempt in attempts} == {"APIConnectionError"}
+    assert upstream_errors("fake", "connection") == before + len(attempts)
+    assert not fake_llm.requests
+
+
+def upstream_errors(endpoint: str, kind: str) -> float:
+    labels = {"endpoint": endpoint, "kind": kind}
+    return metrics.REGISTRY.get_sample_value("chatpresets_upstream_errors_total", labels) or 0.0
 
 
 async def test_circuit_breaker_opens_and_skips_the_endpoint(fake_llm, settings) -> None:

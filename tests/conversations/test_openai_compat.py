@@ -104,8 +104,8 @@ def test_usage_records_the_wait_the_client_saw_and_the_failed_attempt(client, fa
 
 
 @contextmanager
-def streamed_completion(base: str, key: str) -> Iterator[httpx.Response]:
-    """A streamed /v1 completion of `fake`, open (its 200 checked) until the block ends."""
+def streamed_completion(base: str, key: str, *, status: int = 200) -> Iterator[httpx.Response]:
+    """A streamed /v1 completion of `fake`, open (its status checked) until the block ends."""
     with httpx.stream(
         "POST",
         f"{base}/v1/chat/completions",
@@ -113,7 +113,7 @@ def streamed_completion(base: str, key: str) -> Iterator[httpx.Response]:
         headers={"Authorization": f"Bearer {key}"},
         timeout=20,
     ) as response:
-        assert response.status_code == 200
+        assert response.status_code == status
         yield response
 
 
@@ -138,6 +138,38 @@ def test_an_answer_cut_short_is_a_502_not_a_complete_completion(client, fake_llm
     assert refused.value.body["code"] == "upstream_interrupted"
     usage = UsageRecord.objects.get(kind="completion_api")
     assert usage.completion_tokens > 0  # the tokens the model did send are recorded and charged
+
+
+@pytest.fixture
+def one_attempt(fake_server, fake_llm, acme, alice, tmp_path) -> Iterator[dict[str, str]]:
+    """A daphne process whose gateway asks the model once per call, with one stream slot for everyone."""
+    _, key = tenancy_services.api_key_create(org=acme, actor=alice, name="v1", scopes=["chat"], expires_at=None)
+    env = server_env(fake_server, GATEWAY_RETRIES="0", MAX_CONCURRENT_STREAMS="1", STREAM_ORG_SHARE="1")
+    with daphne(env, log=tmp_path / "daphne.log") as base:
+        yield {"base": base, "key": key}
+
+
+def test_a_stream_whose_model_fails_before_answering_gets_the_error_as_its_status(one_attempt, fake_llm) -> None:
+    fake_llm.inject("500")
+    with streamed_completion(one_attempt["base"], one_attempt["key"], status=503) as response:
+        error = json.loads(response.read())["error"]
+
+    assert (error["code"], error["type"]) == ("model_unavailable", "service_unavailable_error")
+    assert not UsageRecord.objects.filter(kind="completion_api").exists()  # nothing answered, nothing charged
+    with streamed_completion(one_attempt["base"], one_attempt["key"]) as response:  # its one slot is back
+        lines = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert json.loads(lines[0])["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert lines[-1] == "[DONE]"
+
+
+def test_the_sdk_retries_a_stream_whose_model_failed_before_answering(one_attempt, fake_llm) -> None:
+    fake_llm.inject("500")
+    client = openai.OpenAI(base_url=f"{one_attempt['base']}/v1", api_key=one_attempt["key"], max_retries=1, timeout=20)
+
+    stream = client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "Hi"}], stream=True)
+
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices).startswith("w0 w1 ")
+    assert len(fake_llm.requests) == 2  # the model's failure, then the client's own retry
 
 
 @pytest.fixture

@@ -158,7 +158,8 @@ async def test_a_client_that_leaves_while_its_turn_is_prepared_leaves_no_hold(ac
     assert answer.status == MessageStatus.CANCELLED
 
 
-def test_a_v1_stream_closed_by_its_client_before_the_first_chunk_holds_nothing(acme, alice, make_key) -> None:
+def test_a_v1_stream_closed_by_its_client_before_the_first_chunk_holds_nothing(acme, alice, make_key, fake_llm) -> None:
+    fake_llm.config.ttft = 2.0  # the first chunk waits for the model's first text
     limit(acme, user_tokens_day=BUDGET)
     api_key, _ = make_key(alice, acme, ["chat"])
     membership = Membership.objects.select_related("org", "user").get(org=acme, user=alice)
@@ -167,9 +168,11 @@ def test_a_v1_stream_closed_by_its_client_before_the_first_chunk_holds_nothing(a
     assert used_and_held(acme, alice)[1] > 0
 
     async def open_then_leave() -> None:
-        chunks = openai_compat._chunks(call, include_usage=False, turn=None)
-        await chunks.__anext__()
-        await chunks.aclose()  # what the server does when the client disconnects
+        first = asyncio.ensure_future(anext(openai_compat._chunks(call, include_usage=False, turn=None)))
+        await asyncio.sleep(0.2)
+        first.cancel()  # what the server does when the client disconnects
+        with pytest.raises(asyncio.CancelledError):
+            await first
 
     async_to_sync(open_then_leave)()
     assert used_and_held(acme, alice) == (0, 0)
