@@ -65,6 +65,9 @@ def _instrument_libraries(provider: Any) -> None:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
+    # The Django instrumentation inserts its middleware into the list it reads, in place: under a settings
+    # override (a test's) that list is the one below it, which the override's end would not restore.
+    settings.MIDDLEWARE = list(settings.MIDDLEWARE)
     for instrumentor in (DjangoInstrumentor(), PsycopgInstrumentor(), RedisInstrumentor(), CeleryInstrumentor()):
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(tracer_provider=provider)

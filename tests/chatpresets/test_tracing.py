@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from channels.db import database_sync_to_async
+from django.conf import settings as django_settings
+from django.test import override_settings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from chatpresets.observability import timing, tracing
@@ -81,6 +83,14 @@ async def test_websocket_turn_spans(spans, acme, alice) -> None:
     assert named["chat.turn"].attributes["transport"] == "websocket"
     # The Redis instrumentation's spans (the rate limiter's script) belong to the turn's trace.
     assert any(span.attributes.get("db.system") == "redis" for span in named.values()), sorted(named)
+
+
+def test_tracing_on_and_off_under_a_settings_override_leaves_the_middleware_as_it_was() -> None:
+    before = list(django_settings.MIDDLEWARE)
+    with override_settings(OTEL_SERVICE_NAME="chatpresets-test"):  # a layer over the settings, as fixtures add
+        tracing.configure(exporter=EXPORTER)
+        tracing.disable()
+    assert list(django_settings.MIDDLEWARE) == before
 
 
 def test_without_configuration_nothing_is_traced(settings) -> None:
