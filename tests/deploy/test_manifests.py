@@ -156,6 +156,12 @@ def test_nginx_balances_on_counts_all_its_workers_share() -> None:
     assert "zone" in directives
 
 
+def test_the_ingress_does_not_balance_on_response_times() -> None:
+    """A pod refusing turns answers in milliseconds, a stream in seconds: ewma would favour the refusing pod."""
+    annotations = by_kind("Ingress")["chatpresets"]["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/load-balance"] == "round_robin"
+
+
 def test_nginx_lets_the_service_refuse_large_bodies_with_its_own_error() -> None:
     """nginx's limit is a backstop just above the service's, whose 413 carries the JSON error code."""
     conf = (DEPLOY / "nginx" / "chatpresets.conf").read_text()
