@@ -8,15 +8,18 @@ Each queue has a depth limit (CELERY_QUEUE_MAX_DEPTH, chatpresets/queue_limits.p
 full queue is refused at once, logged and counted, rather than queued forever. `enqueue` and
 `dispatch` raise QueueFull (503 `queue_full`: a user's request that needs the work fails and
 stores nothing); `enqueue_if_room` is for work the product can do without (a running summary,
-a title, a webhook delivery its sweep retries) and only says whether it was queued.
+a title, a webhook delivery its sweep retries) and only says whether it was queued. A broker that
+cannot be reached refuses the same way (BrokerUnreachable, 503 `queue_unavailable`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import kombu.exceptions
 from django.conf import settings
 from django.db import connections, transaction
 
@@ -28,7 +31,7 @@ def enqueue(task: Any, **kwargs: Any) -> None:
     answer is not delayed (or inline, when BACKGROUND_TASKS_INLINE asks for determinism).
     A full queue raises QueueFull now, so the caller's transaction rolls back."""
     queue_limits.refuse_if_full(task)
-    transaction.on_commit(lambda: _send(task, **kwargs))
+    transaction.on_commit(lambda: _send_committed(task, **kwargs))
 
 
 def enqueue_if_room(task: Any, **kwargs: Any) -> bool:
@@ -46,9 +49,22 @@ def dispatch(task: Any, **kwargs: Any) -> None:
     _send(task, **kwargs)
 
 
+def _send_committed(task: Any, **kwargs: Any) -> None:
+    """_send once the caller's writes are committed: a refused publish must not fail them after the fact.
+    The work is lost only where the product can do without it or a sweep finds it again (replays,
+    webhook deliveries); `_send` has logged and counted it."""
+    with contextlib.suppress(queue_limits.BrokerUnreachable):
+        _send(task, **kwargs)
+
+
 def _send(task: Any, **kwargs: Any) -> None:
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        task.delay(**kwargs)
+        try:
+            task.delay(**kwargs)
+        except kombu.exceptions.OperationalError as error:  # kombu's publish, after its own retries
+            queue = queue_limits.queue_of(task)
+            queue_limits.unreachable(queue, task, error)
+            raise queue_limits.BrokerUnreachable(queue=queue) from error
     elif settings.BACKGROUND_TASKS_INLINE:
         task(**kwargs)
     else:

@@ -5,6 +5,11 @@ kombu (RabbitMQ's message_count; LLEN on a Redis broker) and cached for
 CELERY_QUEUE_DEPTH_CACHE_SECONDS, so a burst of turns costs the broker one round trip a second.
 Without one (the embedded run) the depth is the queue's tasks running on background threads in
 this process. A queue that does not exist yet holds nothing.
+
+A broker that cannot be reached (its depth unreadable, or a publish refused) refuses all background
+work for RETRY_AFTER_SECONDS, as a full queue does: a request that needs the work fails before it
+stores anything, work the product can do without is skipped, and no request waits on the broker's
+connection retries meanwhile.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import kombu.exceptions
 from django.conf import settings
 from rest_framework import status
 
@@ -26,6 +32,7 @@ logger = logging.getLogger(__name__)
 _cached: dict[str, tuple[float, int]] = {}  # queue → (when read, depth)
 _running: dict[str, int] = {}  # queue → tasks running on this process's background threads
 _lock = threading.Lock()
+_unreachable_until = 0.0  # time.monotonic() before which the broker counts as unreachable
 RETRY_AFTER_SECONDS = 5
 
 
@@ -39,6 +46,11 @@ class QueueFull(DomainError):
         super().__init__(details={"queue": queue, "retry_after": RETRY_AFTER_SECONDS})
 
 
+class BrokerUnreachable(QueueFull):
+    code = "queue_unavailable"
+    message = "Background work cannot be queued right now; retry shortly."
+
+
 def queue_of(task: Any) -> str:
     """The queue the task's app routes it to (CELERY_TASK_ROUTES, else the default queue)."""
     route = task.app.amqp.router.route({}, task.name)
@@ -46,8 +58,12 @@ def queue_of(task: Any) -> str:
 
 
 def refuse_if_full(task: Any) -> None:
-    """Raise QueueFull (logged and counted) when the task's queue is at its limit."""
+    """Raise QueueFull (logged and counted) when the task's queue is at its limit, or its subclass
+    BrokerUnreachable while the broker was lately found unreachable."""
     queue = queue_of(task)
+    if not settings.CELERY_TASK_ALWAYS_EAGER and time.monotonic() < _unreachable_until:
+        metrics.QUEUE_REFUSALS.labels(queue).inc()
+        raise BrokerUnreachable(queue=queue)
     limit = settings.CELERY_QUEUE_MAX_DEPTH.get(queue, 0)
     if not limit:
         return
@@ -65,26 +81,35 @@ def _depth(task: Any, queue: str) -> int:
     cached = _cached.get(queue)
     if cached is not None and now - cached[0] < settings.CELERY_QUEUE_DEPTH_CACHE_SECONDS:
         return cached[1]
-    depth = broker_depth(task.app, queue)
+    try:
+        depth = broker_depth(task.app, queue)
+    except (kombu.exceptions.OperationalError, *task.app.connection_for_write().connection_errors) as error:
+        unreachable(queue, task, error)
+        raise BrokerUnreachable(queue=queue) from error
     _cached[queue] = (now, depth)
     return depth
 
 
+def unreachable(queue: str, task: Any, error: BaseException) -> None:
+    """The broker refused `task`'s work: refuse everything at once for RETRY_AFTER_SECONDS (counted, logged)."""
+    global _unreachable_until
+    _unreachable_until = time.monotonic() + RETRY_AFTER_SECONDS
+    metrics.QUEUE_REFUSALS.labels(queue).inc()
+    logger.error("broker unreachable, %s refused: %s: %s", task.name, type(error).__name__, error)
+
+
 def broker_depth(app: Any, queue: str) -> int:
-    """Messages ready in `queue` on the app's broker; 0 for a queue not declared yet."""
+    """Messages ready in `queue` on the app's broker; 0 for a queue not declared yet; the connection's
+    error when the broker cannot be reached."""
     connection = app.connection_for_write()
-    try:
-        with connection, connection.channel() as channel:
-            try:
-                return channel.queue_declare(queue=queue, passive=True).message_count
-            except connection.channel_errors as error:
-                if getattr(error, "reply_code", None) == 404 or "NOT_FOUND" in str(error):
-                    return 0
-                raise
-    except connection.connection_errors as error:
-        # The limit protects the broker, it does not stand in for it: publishing reports its own failure.
-        logger.warning("depth of queue %s unknown: %s", queue, error)
-        return 0
+    # One attempt: kombu would otherwise sleep two seconds and try again, on the request's thread.
+    with connection, connection.ensure_connection(max_retries=0).channel() as channel:
+        try:
+            return channel.queue_declare(queue=queue, passive=True).message_count
+        except connection.channel_errors as error:
+            if getattr(error, "reply_code", None) == 404 or "NOT_FOUND" in str(error):
+                return 0
+            raise
 
 
 def count_running(task: Any) -> Callable[[], None]:
@@ -101,5 +126,7 @@ def count_running(task: Any) -> Callable[[], None]:
 
 
 def forget_cached_depths() -> None:
-    """Read every depth afresh (tests that fill a queue)."""
+    """Read every depth afresh, and try the broker again (tests that fill a queue or stop the broker)."""
+    global _unreachable_until
     _cached.clear()
+    _unreachable_until = 0.0

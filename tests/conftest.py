@@ -11,7 +11,7 @@ from asgiref.sync import SyncToAsync
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from chatpresets import admission
+from chatpresets import admission, queue_limits
 from chatpresets.llm import catalogue, gateway
 from conversations.testing.fake_llm import FakeConfig, FakeLLMServer
 from presets import row_copies
@@ -19,7 +19,7 @@ from tenancy import caller_cache, key_use, services
 from tenancy.metering import stream_slots
 from tenancy.models import ApiKey, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, TeamFactory, TeamMembershipFactory, UserFactory
-from tests.server import RUN_SUMMARY
+from tests.server import RUN_SUMMARY, free_port
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,6 +50,20 @@ def _idle_stream_slots() -> Iterator[None]:
     yield
     stream_slots.forget_all()
     admission.forget_all()
+
+
+@pytest.fixture
+def broker_unreachable(settings: Any) -> Iterator[None]:
+    """The project's Celery app on a broker that refuses every connection (nothing listens on its port)."""
+    from chatpresets.celery import app
+
+    before = app.conf.broker_url
+    app.conf.broker_url = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queue_limits.forget_cached_depths()
+    yield
+    app.conf.broker_url = before
+    queue_limits.forget_cached_depths()
 
 
 @pytest.fixture

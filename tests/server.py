@@ -123,3 +123,43 @@ def wait_until_serving(base: str, process: subprocess.Popen, timeout: float, log
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"server at {base} did not answer /healthz within {timeout}s")
+
+
+def start_cluster(env: dict[str, str], output: Path) -> subprocess.Popen:
+    """`bin/cluster` in a session of its own (so whatever it leaves can be found), its output to `output`."""
+    with output.open("wb") as sink:
+        return subprocess.Popen(
+            [str(ROOT / "bin" / "cluster")],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def cluster_origin(process: subprocess.Popen, output: Path, timeout: float) -> str:
+    """nginx's origin once `bin/cluster` (writing to `output`) says it serves; its log if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = output.read_text()
+        if "Serving on " in text:
+            return text.split("Serving on ", 1)[1].split()[0].rstrip("/")
+        if process.poll() is not None:
+            raise RuntimeError(f"bin/cluster exited {process.returncode}: {text[-3000:]}")
+        time.sleep(0.2)
+    raise TimeoutError(f"bin/cluster did not serve within {timeout:.0f}s: {output.read_text()[-3000:]}")
+
+
+def session_processes(session: int) -> list[str]:
+    """Every live process of a session, as `pid command` (bin/cluster leads its own session)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session and fields[0] != "Z":  # fields[3] is the session id
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append(f"{stat.parent.name} {command}")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found

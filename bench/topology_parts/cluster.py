@@ -11,11 +11,10 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.server import fake_model_env, free_port, server_environment
+from tests.server import cluster_origin, fake_model_env, free_port, server_environment, session_processes, start_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 180.0  # four web processes, three workers and beat importing Django on two cores
@@ -55,29 +54,6 @@ def cluster_env(*, processes: int, model: str, folder: Path, broker: str) -> dic
     }
 
 
-def wait_until_serving(process: subprocess.Popen, output: Path) -> str:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        text = output.read_text()
-        if "Serving on " in text:
-            return text.split("Serving on ", 1)[1].split()[0].rstrip("/")
-        if process.poll() is not None:
-            raise RuntimeError(f"bin/cluster exited {process.returncode}: {text[-3000:]}")
-        time.sleep(0.5)
-    raise TimeoutError(f"bin/cluster did not serve within {START_SECONDS:.0f}s: {output.read_text()[-3000:]}")
-
-
-def leftovers(session: int) -> list[int]:
-    """Live processes of the cluster's session (bin/cluster leads it)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == session and fields[0] != "Z":
-                found.append(int(stat.parent.name))
-    return found
-
-
 @contextlib.contextmanager
 def cluster(*, processes: int, model: str, database_url: str, redis_url: str, broker: str) -> Iterator[str]:
     """nginx's origin in front of `processes` web processes; `bin/cluster stop` when the block ends."""
@@ -85,22 +61,14 @@ def cluster(*, processes: int, model: str, database_url: str, redis_url: str, br
         env = cluster_env(processes=processes, model=model, folder=Path(folder) / "cluster", broker=broker)
         env |= {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
         output = Path(folder) / "cluster.out"
-        with output.open("wb") as sink:
-            process = subprocess.Popen(
-                [str(ROOT / "bin" / "cluster")],
-                cwd=ROOT,
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_cluster(env, output)
         try:
-            yield wait_until_serving(process, output)
+            yield cluster_origin(process, output, START_SECONDS)
         finally:
             if process.poll() is None:
                 subprocess.run([str(ROOT / "bin" / "cluster"), "stop"], cwd=ROOT, env=env, timeout=120, check=False)
             try:
                 process.wait(timeout=30)
             finally:
-                for pid in leftovers(process.pid):  # never leave a server holding the bench database
-                    os.kill(pid, signal.SIGKILL)
+                for line in session_processes(process.pid):  # never leave a server holding the bench database
+                    os.kill(int(line.split()[0]), signal.SIGKILL)

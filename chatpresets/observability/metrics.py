@@ -146,7 +146,9 @@ STREAM_REFUSALS = _counter(
 )
 TASK_DURATION = _histogram("chatpresets_celery_task_duration_seconds", "Celery task run time", ("task",), TASK_BUCKETS)
 QUEUE_REFUSALS = _counter(
-    "chatpresets_celery_queue_refusals_total", "Background work refused: its queue was full", ("queue",)
+    "chatpresets_celery_queue_refusals_total",
+    "Background work refused: its queue was full or its broker unreachable",
+    ("queue",),
 )
 TASK_FAILURES = _counter("chatpresets_celery_task_failures_total", "Celery tasks that raised", ("task",))
 AUDIT_VERIFY_OK = _gauge(

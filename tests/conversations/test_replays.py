@@ -359,3 +359,14 @@ def test_a_replay_started_while_its_queue_is_full_is_503_and_stores_nothing(
     assert not Replay.objects.exists()
     assert not AuditEvent.objects.filter(action="replay.started").exists()
     assert start(approver, preset).status_code == 201
+
+
+def test_a_replay_started_while_the_broker_is_unreachable_is_503_and_stores_nothing(
+    start, approver, preset, asked, broker_unreachable
+) -> None:
+    refused = start(approver, preset)
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "queue_unavailable"
+    assert refused["Retry-After"] == "5"
+    assert not Replay.objects.exists()
+    assert not AuditEvent.objects.filter(action="replay.started").exists()

@@ -6,115 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import httpx
 import pytest
 
 from conversations.models import Conversation, Message
-from tenancy import services as tenancy_services
-from tests.conversations.conftest import server_env
-from tests.server import ROOT, free_port, server_environment
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]
-
-START_SECONDS = 90  # two web processes, three workers and beat importing Django at once on two CPUs
-
-
-@pytest.fixture
-def rabbitmq_vhost() -> Iterator[str]:
-    """A virtual host of this test's own, so nothing it queues outlives it in the shared broker."""
-    vhost = f"cluster-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(
-        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-        check=True,
-        capture_output=True,
-    )
-    yield vhost
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=True, capture_output=True)
-
-
-def processes_in_session(session: int) -> list[str]:
-    """Every live process of a session, as `pid command`: the cluster script leads its own."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":  # fields[3] is the session id
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{stat.parent.name} {command}")
-    return found
-
-
-def wait_until_serving(process: subprocess.Popen, output: Path) -> str:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        text = output.read_text()
-        if "Serving on " in text:
-            return text.split("Serving on ", 1)[1].split()[0].rstrip("/")
-        if process.poll() is not None:
-            raise RuntimeError(f"bin/cluster exited {process.returncode}: {text[-3000:]}")
-        time.sleep(0.2)
-    raise TimeoutError(f"bin/cluster did not serve within {START_SECONDS}s: {output.read_text()[-3000:]}")
-
-
-@pytest.fixture
-def cluster(fake_server, fake_llm, acme, alice, rabbitmq_vhost, tmp_path) -> Iterator[dict]:
-    """The cluster on the test database and Redis, with the fake model; stopped by SIGTERM after."""
-    directory = tmp_path / "cluster"
-    env = {
-        **server_environment(),
-        **server_env(fake_server),
-        "CLUSTER_DIR": str(directory),
-        "CLUSTER_PORT": str(free_port()),
-        "WEB_PORTS": f"{free_port()},{free_port()}",
-        "CLUSTER_SEED": "0",
-        "WORKER_CONCURRENCY": "1",
-        "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{rabbitmq_vhost}",
-    }
-    output = tmp_path / "cluster.out"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(ROOT / "bin" / "cluster")],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    stopped: list[str] = []
-
-    def stop() -> list[str]:
-        """Stop the cluster with `bin/cluster stop`; the processes of its session still alive after."""
-        if not stopped:
-            if process.poll() is None:  # as `make cluster-stop` does from another shell
-                subprocess.run([str(ROOT / "bin" / "cluster"), "stop"], cwd=ROOT, env=env, timeout=60, check=False)
-            try:
-                process.wait(timeout=15)
-            finally:
-                stopped.extend(processes_in_session(process.pid))
-                for line in stopped:  # never leave a server holding the test database
-                    os.kill(int(line.split()[0]), signal.SIGKILL)
-        return stopped
-
-    try:
-        base = wait_until_serving(process, output)
-        _, key = tenancy_services.api_key_create(
-            org=acme, actor=alice, name="cluster", scopes=["chat"], expires_at=None
-        )
-        yield {"base": base, "key": key, "dir": directory, "process": process, "output": output, "stop": stop}
-    finally:
-        stop()
 
 
 def served_by(cluster: dict) -> set[str]:

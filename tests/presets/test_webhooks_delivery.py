@@ -242,3 +242,18 @@ def test_with_the_webhooks_queue_full_a_delivery_waits_due_for_the_sweep(
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.SUCCEEDED
     assert len(receiver.received) == 1
+
+
+def test_with_the_broker_unreachable_a_delivery_waits_due_for_the_sweep(
+    acme, endpoint, receiver: Receiver, broker_unreachable, settings, django_capture_on_commit_callbacks
+) -> None:
+    delivery = emit_now(acme, django_capture_on_commit_callbacks)  # the emitting change still commits
+    assert sweep_due_deliveries() == 0  # refused before any attempt: it stays due
+    assert receiver.received == []
+    assert delivery.status == DeliveryStatus.PENDING
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the broker is back (here: the embedded run's threads)
+    queue_limits.forget_cached_depths()
+    assert sweep_due_deliveries() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert len(receiver.received) == 1
