@@ -48,7 +48,9 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN = 4403  # a handshake whose caller may not chat, or an open socket that lost access
 CLOSE_ACCESS_REVOKED = CLOSE_FORBIDDEN
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the database or Redis cannot serve now
+# The database or Redis cannot serve now: 503 in the 4000 range, as the codes above. Not RFC 6455's 1013:
+# daphne's websocket library sends no close code below 3000 but 1000, and raises on any other.
+CLOSE_UNAVAILABLE = 4503
 TURN_FRAMES = frozenset({"send", "edit", "regenerate"})
 PREPARED_IN_AUTHORIZATION = TURN_FRAMES  # authorised and prepared in one thread hop
 CLOSE_BY_STATUS = {
@@ -56,6 +58,7 @@ CLOSE_BY_STATUS = {
     403: CLOSE_FORBIDDEN,
     404: CLOSE_NOT_FOUND,
     429: CLOSE_TOO_MANY_FAILED_ATTEMPTS,
+    503: CLOSE_UNAVAILABLE,
 }
 
 
@@ -135,6 +138,18 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     expiry_watch: asyncio.Task | None = None
     groups_joined: tuple[str, ...] = ()
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' consumer loop, which also reads this socket's channel on the channel layer. When that
+        read fails (Redis gone), the socket is closed with 4503 like any other outage, not by the server
+        with 1011 and a traceback; an answer streaming to it goes on and is stored, for a `resume`."""
+        try:
+            await super().__call__(scope, receive, send)
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            dependency_failure(exc)
+            await self.disconnect(CLOSE_UNAVAILABLE)
+            with contextlib.suppress(Exception):  # the socket may be gone already
+                await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
+
     async def connect(self) -> None:
         try:
             await self.authorize()
@@ -143,16 +158,23 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         except UNAVAILABLE_EXCEPTIONS as exc:
             dependency_failure(exc)  # logs it, without a traceback
-            await self.refuse(CLOSE_TRY_AGAIN_LATER)
+            await self.refuse(CLOSE_UNAVAILABLE)
             return
         self.group = f"conversation.{self.conversation.pk}"
         key_id = self.api_key.pk if self.api_key else None
-        self.groups_joined = (
+        groups = (
             self.group,
             *access.groups_for(org_id=self.membership.org_id, user_id=self.membership.user_id, key_id=key_id),
         )
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups_joined += (group,)
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            # Without its groups the socket would miss a revocation and the other tabs' answers.
+            dependency_failure(exc)
+            await self.refuse(CLOSE_UNAVAILABLE)
+            return
         await self.accept()
         self.opened = True
         metrics.OPEN_WEBSOCKETS.labels().inc()
@@ -203,7 +225,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             if watcher is not None:
                 watcher.cancel()
         for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except UNAVAILABLE_EXCEPTIONS:  # the channel layer drops the membership itself (its group expiry)
+                break
 
     def watch_expiry(self) -> None:
         """A key that expires while the socket is open closes it then, not at the next frame."""

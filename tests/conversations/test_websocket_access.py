@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from chatpresets.asgi import application
+from conversations.consumers import CLOSE_UNAVAILABLE
 from conversations.models import Conversation, Message
 from tenancy import services as tenancy_services
 from tenancy.models import ApiKey, Membership, Role
@@ -157,3 +158,13 @@ async def test_sockets_of_other_keys_and_members_stay_open(bob_chat, chat, bob) 
     await alices.send_json_to({"type": "ping"})
     assert await alices.receive_json_from() == {"type": "pong"}
     await alices.disconnect()
+
+
+async def test_with_the_channel_layer_down_a_handshake_is_closed_try_again_later(bob_chat, settings) -> None:
+    """Without its groups a socket would miss revocations: refused with 4503, never the server's 1011."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
+    }
+    socket = await open_socket(bob_chat["path"], bob_chat["key"])  # accepted, so a browser can read the code
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_UNAVAILABLE}
+    await socket.wait(timeout=5)

@@ -7,12 +7,13 @@ import os
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tenancy import services as tenancy_services
 from tests.conversations.conftest import server_env
+from tests.deploy.tcp_link import TcpLink
 from tests.server import ROOT, cluster_origin, free_port, server_environment, session_processes, start_cluster
 
 START_SECONDS = 90  # two web processes, three workers and beat importing Django at once on two CPUs
@@ -33,12 +34,27 @@ def rabbitmq_vhost() -> Iterator[str]:
 
 
 @pytest.fixture
-def cluster_broker_url(rabbitmq_vhost: str) -> str:
-    return f"amqp://guest:guest@127.0.0.1:5672/{rabbitmq_vhost}"
+def tcp_link() -> Iterator[Callable[[int], TcpLink]]:
+    """Opens links to local services' ports (TcpLink), each closed after the test."""
+    links: list[TcpLink] = []
+
+    def open_link(port: int) -> TcpLink:
+        links.append(TcpLink(port))
+        return links[-1]
+
+    yield open_link
+    for link in links:
+        link.close()
 
 
 @pytest.fixture
-def cluster(fake_server, fake_llm, acme, alice, cluster_broker_url, tmp_path) -> Iterator[dict]:
+def cluster_overrides(rabbitmq_vhost: str) -> dict[str, str]:
+    """What the cluster's environment sets beyond the test's own; a test module may override this fixture."""
+    return {"CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{rabbitmq_vhost}"}
+
+
+@pytest.fixture
+def cluster(fake_server, fake_llm, acme, alice, cluster_overrides, tmp_path) -> Iterator[dict]:
     """The cluster on the test database and Redis, with the fake model; stopped by SIGTERM after."""
     directory = tmp_path / "cluster"
     env = {
@@ -49,7 +65,7 @@ def cluster(fake_server, fake_llm, acme, alice, cluster_broker_url, tmp_path) ->
         "WEB_PORTS": f"{free_port()},{free_port()}",
         "CLUSTER_SEED": "0",
         "WORKER_CONCURRENCY": "1",
-        "CELERY_BROKER_URL": cluster_broker_url,
+        **cluster_overrides,
     }
     output = tmp_path / "cluster.out"
     process = start_cluster(env, output)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from chatpresets import queue_limits
 from conversations.models import Conversation, MessageStatus
-from tests.deploy.broker_link import BrokerLink
+from tests.deploy.tcp_link import TcpLink
 from tests.deploy.test_cluster import streamed_send, websocket_turn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
@@ -21,15 +20,13 @@ RECOVERY_SECONDS = 60  # the workers reconnect with a growing back-off (2, 4, 6â
 
 
 @pytest.fixture
-def broker_link() -> Iterator[BrokerLink]:
-    link = BrokerLink()
-    yield link
-    link.close()
+def broker_link(tcp_link) -> TcpLink:
+    return tcp_link(5672)
 
 
 @pytest.fixture
-def cluster_broker_url(broker_link: BrokerLink, rabbitmq_vhost: str) -> str:
-    return f"amqp://guest:guest@127.0.0.1:{broker_link.port}/{rabbitmq_vhost}"
+def cluster_overrides(broker_link: TcpLink, rabbitmq_vhost: str) -> dict[str, str]:
+    return {"CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{broker_link.port}/{rabbitmq_vhost}"}
 
 
 def titled(conversation: Conversation) -> str:

@@ -1,5 +1,5 @@
-"""A TCP link to RabbitMQ that a test can cut and restore, so a cluster loses its broker as it would
-when RabbitMQ stops, while the shared RabbitMQ goes on serving the other tests."""
+"""A TCP link to a local service (RabbitMQ, Redis) that a test can cut and restore, so a cluster loses
+that service as it would when it stops, while the shared service goes on serving the other tests."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from concurrent.futures import Future
 from tests.server import free_port
 
 
-class BrokerLink:
-    """Forwards 127.0.0.1:`port` to the broker on its own event loop thread; `cut` closes the listener and
+class TcpLink:
+    """Forwards 127.0.0.1:`port` to the service's port on its own event loop thread; `cut` closes the listener and
     every connection through it (the peers see a reset or a refusal), `restore` listens again."""
 
-    def __init__(self, target_port: int = 5672) -> None:
+    def __init__(self, target_port: int) -> None:
         self.port, self.target_port = free_port(), target_port
         self.loop = asyncio.new_event_loop()
         self.server: asyncio.Server | None = None
@@ -49,12 +49,12 @@ class BrokerLink:
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
-            broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            service_reader, service_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             client_writer.transport.abort()
             return
-        self.writers |= {client_writer, broker_writer}
-        await asyncio.gather(self._pipe(client_reader, broker_writer), self._pipe(broker_reader, client_writer))
+        self.writers |= {client_writer, service_writer}
+        await asyncio.gather(self._pipe(client_reader, service_writer), self._pipe(service_reader, client_writer))
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
