@@ -40,7 +40,7 @@ from conversations.selectors import answer_in, conversation_for_caller, unfinish
 from conversations.turns import resume, stop_answer, stream_turn
 from tenancy import access, denials
 from tenancy.chat_caller import ChatCaller, chat_caller_as_stored
-from tenancy.ws_auth import CLOSE_TOO_MANY_FAILED_ATTEMPTS, CLOSE_UNAUTHENTICATED
+from tenancy.ws_auth import CLOSE_TOO_MANY_FAILED_ATTEMPTS, CLOSE_UNAUTHENTICATED, CLOSE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,6 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN = 4403  # a handshake whose caller may not chat, or an open socket that lost access
 CLOSE_ACCESS_REVOKED = CLOSE_FORBIDDEN
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
-# The database or Redis cannot serve now: 503 in the 4000 range, as the codes above. Not RFC 6455's 1013:
-# daphne's websocket library sends no close code below 3000 but 1000, and raises on any other.
-CLOSE_UNAVAILABLE = 4503
 TURN_FRAMES = frozenset({"send", "edit", "regenerate"})
 PREPARED_IN_AUTHORIZATION = TURN_FRAMES  # authorised and prepared in one thread hop
 CLOSE_BY_STATUS = {

@@ -19,13 +19,17 @@ from django.contrib.auth.models import AnonymousUser
 
 from chatpresets import request_context, socket_threads
 from chatpresets.bearer import bearer_secret
+from chatpresets.errors import UNAVAILABLE_EXCEPTIONS, dependency_failure
 from chatpresets.socket_threads import database_sync_to_async
 from tenancy.chat_caller import BadApiKey, api_key_for_secret
 from tenancy.key_guard import TooManyFailedAttempts
 
-# Like the consumer's 4401 and 4404: the HTTP status in the 4000 range of websocket close codes.
+# Like the consumer's 4403 and 4404: the HTTP status in the 4000 range of websocket close codes.
 CLOSE_TOO_MANY_FAILED_ATTEMPTS = 4429
 CLOSE_UNAUTHENTICATED = 4401
+# The database or Redis cannot serve now. Not RFC 6455's 1013: daphne's websocket library sends no
+# close code below 3000 but 1000, and raises on any other.
+CLOSE_UNAVAILABLE = 4503
 
 
 async def refuse_handshake(receive: Any, send: Any, code: int) -> None:
@@ -63,7 +67,11 @@ class ApiKeyOrSessionAuth:
             if b"cookie" not in headers:
                 # No key and no session: 4401 whatever the Origin, which only guards cookies.
                 return await refuse_handshake(receive, send, CLOSE_UNAUTHENTICATED)
-            return await self.session_stack(scope, receive, send)
+            try:  # the consumer handles its own outages, so one raised here came before it ran
+                return await self.session_stack(scope, receive, send)
+            except UNAVAILABLE_EXCEPTIONS as exc:
+                dependency_failure(exc)
+                return await refuse_handshake(receive, send, CLOSE_UNAVAILABLE)
         try:
             api_key = await database_sync_to_async(api_key_for_secret)(secret, client_ip=client_ip)
             scope = {**scope, "user": api_key.user, "api_key": api_key}
@@ -71,4 +79,7 @@ class ApiKeyOrSessionAuth:
             return await refuse_handshake(receive, send, CLOSE_TOO_MANY_FAILED_ATTEMPTS)
         except BadApiKey:
             scope = {**scope, "user": AnonymousUser(), "api_key": None}  # the consumer refuses it: 4401
+        except UNAVAILABLE_EXCEPTIONS as exc:
+            dependency_failure(exc)
+            return await refuse_handshake(receive, send, CLOSE_UNAVAILABLE)
         return await self.inner(scope, receive, send)

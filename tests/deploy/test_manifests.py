@@ -156,6 +156,18 @@ def test_nginx_balances_on_counts_all_its_workers_share() -> None:
     assert "zone" in directives
 
 
+@pytest.mark.parametrize(
+    "launcher", ["deploy/Procfile", "deploy/Dockerfile", "deploy/k8s/web.yaml", "bin/cluster", "bin/run"]
+)
+def test_daphne_waits_for_a_handshake_longer_than_its_database_checks_may_take(launcher: str) -> None:
+    """daphne drops a handshake its application has not answered within --websocket_connect_timeout (5 s
+    by default): with the database down, the key lookup waits out the pool first, and its 4503 must arrive."""
+    text = (DEPLOY.parent / launcher).read_text()
+    assert "chatpresets.asgi:application" in text
+    seconds = int(re.search(r"--websocket_connect_timeout\W+(\d+)", text).group(1))
+    assert seconds > 2 * settings.DATABASE_POOL_TIMEOUT_SECONDS  # the key lookup and the consumer's check
+
+
 def test_the_ingress_does_not_balance_on_response_times() -> None:
     """A pod refusing turns answers in milliseconds, a stream in seconds: ewma would favour the refusing pod."""
     annotations = by_kind("Ingress")["chatpresets"]["metadata"]["annotations"]
