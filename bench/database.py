@@ -5,12 +5,13 @@ from __future__ import annotations
 import psycopg
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from psycopg import sql
 
 
 def ensure_database() -> None:
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         raise SystemExit("Benchmarks run on PostgreSQL: set DATABASE_URL=postgres://…")
     conninfo = {"host": db["HOST"], "port": db["PORT"] or 5432, "user": db["USER"], "dbname": "postgres"}
     with psycopg.connect(**conninfo, autocommit=True) as admin:

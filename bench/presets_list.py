@@ -128,7 +128,7 @@ CASES = [
 def ensure_database() -> None:
     """Create the configured database (connecting to `postgres`) if missing, then migrate it."""
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         raise SystemExit("The benchmark needs DATABASE_URL=postgres://…/chatpresets_bench")
     params = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"] or "postgres"}
     if db["PASSWORD"]:

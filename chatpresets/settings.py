@@ -133,6 +133,11 @@ DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
 DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5.0)
 DATABASE_POOL_MAX_IDLE_SECONDS = env_float("DATABASE_POOL_MAX_IDLE_SECONDS", 60.0)
 DATABASE_SQLITE_BUSY_TIMEOUT_SECONDS = env_float("DATABASE_SQLITE_BUSY_TIMEOUT_SECONDS", 20.0)
+# After a wait for a pooled connection ends with the pool failing to connect, requests are refused at
+# once (503) for this long rather than each waiting out DATABASE_POOL_TIMEOUT_SECONDS (chatpresets/pooled_postgresql).
+DATABASE_UNREACHABLE_SECONDS = env_float("DATABASE_UNREACHABLE_SECONDS", 2.0)
+if not DATABASE_UNREACHABLE_SECONDS >= 0:  # NaN too
+    raise ImproperlyConfigured(f"DATABASE_UNREACHABLE_SECONDS={DATABASE_UNREACHABLE_SECONDS} must not be negative")
 if DATABASE_POOL_ENABLED and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI each request's sync code runs in a thread of its own, so connections kept per thread
     # (CONN_MAX_AGE) are never reused and pile up until PostgreSQL refuses clients. One bounded pool
@@ -141,6 +146,7 @@ if DATABASE_POOL_ENABLED and DATABASES["default"]["ENGINE"] == "django.db.backen
     if not 0 <= DATABASE_POOL_MIN_SIZE <= DATABASE_POOL_MAX_SIZE or DATABASE_POOL_MAX_SIZE < 1:
         raise ImproperlyConfigured("DATABASE_POOL_MIN_SIZE must be between 0 and DATABASE_POOL_MAX_SIZE (at least 1)")
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["ENGINE"] = "chatpresets.pooled_postgresql"
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": DATABASE_POOL_MIN_SIZE,
         "max_size": DATABASE_POOL_MAX_SIZE,
