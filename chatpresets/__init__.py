@@ -17,6 +17,7 @@ Shared modules:
   static_files.py   WhiteNoise as an async-capable middleware
   gc_tuning.py      the web process's startup heap frozen out of full collections
   body_limit.py     the request body size limit (ASGI)
+  breaker.py        Breaker: a failed dependency skipped for a while (cache, broker, database pool)
   cache_outage.py   the cache breaker: the request path without depending on Redis
   version_tokens.py  tokens in the cache that tell every process its copies of rows are stale
   daphne_tuning.py  TCP_NODELAY on daphne's connections

@@ -18,12 +18,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import kombu.exceptions
 from django.conf import settings
 from rest_framework import status
 
+from chatpresets.breaker import Breaker
 from chatpresets.errors import DomainError
 from chatpresets.observability import metrics
 
@@ -32,8 +34,13 @@ logger = logging.getLogger(__name__)
 _cached: dict[str, tuple[float, int]] = {}  # queue → (when read, depth)
 _running: dict[str, int] = {}  # queue → tasks running on this process's background threads
 _lock = threading.Lock()
-_unreachable_until = 0.0  # time.monotonic() before which the broker counts as unreachable
 RETRY_AFTER_SECONDS = 5
+# Every failure is logged, not only the one that opens the breaker: each names a task refused.
+BREAKER = Breaker(
+    seconds=RETRY_AFTER_SECONDS,
+    log=partial(logger.error, "broker unreachable, %s refused: %s: %s"),
+    log_every_failure=True,
+)
 
 
 class QueueFull(DomainError):
@@ -61,7 +68,7 @@ def refuse_if_full(task: Any) -> None:
     """Raise QueueFull (logged and counted) when the task's queue is at its limit, or its subclass
     BrokerUnreachable while the broker was lately found unreachable."""
     queue = queue_of(task)
-    if not settings.CELERY_TASK_ALWAYS_EAGER and time.monotonic() < _unreachable_until:
+    if not settings.CELERY_TASK_ALWAYS_EAGER and not BREAKER.available():
         metrics.QUEUE_REFUSALS.labels(queue).inc()
         raise BrokerUnreachable(queue=queue)
     limit = settings.CELERY_QUEUE_MAX_DEPTH.get(queue, 0)
@@ -81,9 +88,12 @@ def _depth(task: Any, queue: str) -> int:
     cached = _cached.get(queue)
     if cached is not None and now - cached[0] < settings.CELERY_QUEUE_DEPTH_CACHE_SECONDS:
         return cached[1]
+    connection = task.app.connection_for_write()
+    # Connecting raises kombu's own error; a read on the channel may raise the transport's.
+    unreachable_errors = (kombu.exceptions.OperationalError, *connection.connection_errors)
     try:
-        depth = broker_depth(task.app, queue)
-    except (kombu.exceptions.OperationalError, *task.app.connection_for_write().connection_errors) as error:
+        depth = _read_depth(connection, queue)
+    except unreachable_errors as error:
         unreachable(queue, task, error)
         raise BrokerUnreachable(queue=queue) from error
     _cached[queue] = (now, depth)
@@ -92,16 +102,17 @@ def _depth(task: Any, queue: str) -> int:
 
 def unreachable(queue: str, task: Any, error: BaseException) -> None:
     """The broker refused `task`'s work: refuse everything at once for RETRY_AFTER_SECONDS (counted, logged)."""
-    global _unreachable_until
-    _unreachable_until = time.monotonic() + RETRY_AFTER_SECONDS
     metrics.QUEUE_REFUSALS.labels(queue).inc()
-    logger.error("broker unreachable, %s refused: %s: %s", task.name, type(error).__name__, error)
+    BREAKER.failed(error, what=task.name)
 
 
 def broker_depth(app: Any, queue: str) -> int:
     """Messages ready in `queue` on the app's broker; 0 for a queue not declared yet; the connection's
     error when the broker cannot be reached."""
-    connection = app.connection_for_write()
+    return _read_depth(app.connection_for_write(), queue)
+
+
+def _read_depth(connection: Any, queue: str) -> int:
     # One attempt: kombu would otherwise sleep two seconds and try again, on the request's thread.
     with connection, connection.ensure_connection(max_retries=0).channel() as channel:
         try:
@@ -127,6 +138,5 @@ def count_running(task: Any) -> Callable[[], None]:
 
 def forget_cached_depths() -> None:
     """Read every depth afresh, and try the broker again (tests that fill a queue or stop the broker)."""
-    global _unreachable_until
     _cached.clear()
-    _unreachable_until = 0.0
+    BREAKER.reset()

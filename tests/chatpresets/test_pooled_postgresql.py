@@ -21,7 +21,7 @@ def unreachable() -> base.Unreachable:
 def pool_on(port: int, **options: object) -> ConnectionPool:
     db = connection.settings_dict
     conninfo = f"host=127.0.0.1 port={port} user={db['USER']} dbname={db['NAME']} connect_timeout=2"
-    return ConnectionPool(conninfo, min_size=1, max_size=1, timeout=0.5, open=True, **options)
+    return ConnectionPool(conninfo, **{"min_size": 1, "max_size": 1, "timeout": 0.5, "open": True, **options})
 
 
 def test_a_wait_that_ends_with_failed_connections_refuses_at_once_for_a_while(unreachable, settings) -> None:
@@ -37,6 +37,24 @@ def test_a_wait_that_ends_with_failed_connections_refuses_at_once_for_a_while(un
     assert time.monotonic() - started < 0.05
     time.sleep(0.6)
     unreachable.refuse_if_open()  # the window has passed: the next request tries again
+
+
+def test_a_wait_between_the_pools_reconnection_attempts_still_finds_the_database_unreachable(
+    unreachable, settings
+) -> None:
+    """Late in an outage the pool's back-off leaves minutes between attempts, and a wait may see none fail."""
+    settings.DATABASE_UNREACHABLE_SECONDS = 60
+    with pool_on(free_port(), timeout=0.3) as pool:
+        deadline = time.monotonic() + 5
+        while base.failed_connections(pool) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        failed_before = base.failed_connections(pool)  # the next attempt comes about a second later
+        with pytest.raises(PoolTimeout):
+            pool.getconn()
+        assert base.failed_connections(pool) == failed_before  # no attempt failed during this wait
+        unreachable.timed_out(pool, failed_before)
+    with pytest.raises(base.Database.OperationalError, match="unreachable"):
+        unreachable.refuse_if_open()
 
 
 @pytest.mark.django_db

@@ -153,7 +153,7 @@ def test_while_the_cache_is_down_every_call_reads_the_database(acme, bob, monkey
     try:
         assert user_rpm(membership) == default + 2
     finally:
-        BREAKER._down_until = 0.0  # the next test's cache is up
+        BREAKER.reset()  # the next test's cache is up
 
 
 def test_team_writes_in_another_organisation_leave_this_ones_copy(acme, globex, bob) -> None:
