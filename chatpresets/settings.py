@@ -133,7 +133,7 @@ DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
 DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5.0)
 DATABASE_POOL_MAX_IDLE_SECONDS = env_float("DATABASE_POOL_MAX_IDLE_SECONDS", 60.0)
 DATABASE_SQLITE_BUSY_TIMEOUT_SECONDS = env_float("DATABASE_SQLITE_BUSY_TIMEOUT_SECONDS", 20.0)
-# After a wait for a pooled connection ends with the pool failing to connect, requests are refused at
+# After a wait for a pooled connection ends with the database unreachable, requests are refused at
 # once (503) for this long rather than each waiting out DATABASE_POOL_TIMEOUT_SECONDS (chatpresets/pooled_postgresql).
 DATABASE_UNREACHABLE_SECONDS = env_float("DATABASE_UNREACHABLE_SECONDS", 2.0)
 if not DATABASE_UNREACHABLE_SECONDS >= 0:  # NaN too

@@ -3,12 +3,15 @@
 A request waits up to DATABASE_POOL_TIMEOUT_SECONDS for a pooled connection, then answers 503. That
 wait is right for a pool that is busy: a connection frees up within a request's time. With the
 database gone it only holds a thread per request for the whole timeout (at 20 requests a second,
-a hundred threads waiting) for the same 503. So when a wait ends with the pool's own attempts to
-connect failing meanwhile, every request of the next DATABASE_UNREACHABLE_SECONDS is refused at once;
-the pool goes on reconnecting in the background, and the first request after that window waits again.
-Late in an outage the pool's reconnection back-off leaves a minute or more between its attempts, so
-a wait may see none fail: then one connection of the pool's own parameters, opened outside the pool,
-tells an unreachable database from a busy pool.
+a hundred threads waiting) for the same 503. So when a wait ends with the database unreachable,
+every request of the next DATABASE_UNREACHABLE_SECONDS is refused at once; the pool goes on
+reconnecting in the background, and the first request after that window waits again.
+
+A wait ended with the database unreachable when the pool's own attempts to connect failed meanwhile,
+or when this process held fewer connections than the pool's maximum: a busy pool has them all in
+use. The second covers the late part of an outage, when the pool's reconnection back-off leaves a
+minute or more between attempts and a wait may see none fail. Nothing here opens a connection of its
+own: the process never holds more than its pool's maximum.
 """
 
 from __future__ import annotations
@@ -30,24 +33,27 @@ def failed_connections(pool: Any) -> int:
     return pool.get_stats().get("connections_errors", 0)
 
 
-PROBE_TIMEOUT_SECONDS = 2  # libpq's least connect_timeout
-_probing = threading.Lock()
+class Held:
+    """The connections of each pool this process's threads hold (psycopg_pool counts connections being
+    opened with those in use, so its own figures cannot tell a busy pool from one that cannot connect)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[int, int] = {}
+
+    def taken(self, pool: Any) -> None:
+        with self._lock:
+            self._counts[id(pool)] = self._counts.get(id(pool), 0) + 1
+
+    def returned(self, pool: Any) -> None:
+        with self._lock:
+            self._counts[id(pool)] = max(0, self._counts.get(id(pool), 0) - 1)
+
+    def __call__(self, pool: Any) -> int:
+        return self._counts.get(id(pool), 0)
 
 
-def connects(pool: Any) -> bool:
-    """Whether a connection with the pool's parameters opens now, outside the pool. One request of the
-    process asks at a time; the others take the database as reachable meanwhile."""
-    if not _probing.acquire(blocking=False):
-        return True
-    try:
-        conninfo = pool.conninfo() if callable(pool.conninfo) else pool.conninfo
-        kwargs = pool.kwargs() if callable(pool.kwargs) else dict(pool.kwargs or {})
-        with Database.connect(conninfo, **{**kwargs, "connect_timeout": PROBE_TIMEOUT_SECONDS}):
-            return True
-    except Database.Error:
-        return False
-    finally:
-        _probing.release()
+HELD = Held()
 
 
 class Unreachable(Breaker):
@@ -59,9 +65,8 @@ class Unreachable(Breaker):
             raise Database.OperationalError("the database is unreachable: refused without waiting")
 
     def timed_out(self, pool: Any, failed_before: int) -> None:
-        """A wait for a connection ran out: open if the pool failed to connect meanwhile, or if no
-        connection opens now (not merely busy)."""
-        if failed_connections(pool) > failed_before or not connects(pool):
+        """A wait for a connection ran out: open unless the pool was merely busy (module docstring)."""
+        if failed_connections(pool) > failed_before or HELD(pool) < pool.max_size:
             self.failed()
 
 
@@ -73,9 +78,21 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         if self.pool is None:
             return super().get_new_connection(conn_params)
         UNREACHABLE.refuse_if_open()
-        failed_before = failed_connections(self.pool)
+        pool = self.pool
+        failed_before = failed_connections(pool)
         try:
-            return super().get_new_connection(conn_params)
+            connection = super().get_new_connection(conn_params)
         except PoolTimeout:
-            UNREACHABLE.timed_out(self.pool, failed_before)
+            UNREACHABLE.timed_out(pool, failed_before)
             raise
+        HELD.taken(pool)
+        return connection
+
+    def _close(self) -> None:
+        # The pool the connection came from (tests may swap the pool in between), before it is returned.
+        pool = getattr(self.connection, "_pool", None) if self.pool is not None else None
+        try:
+            super()._close()
+        finally:
+            if pool is not None:
+                HELD.returned(pool)

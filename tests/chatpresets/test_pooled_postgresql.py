@@ -1,5 +1,5 @@
 """The pooled PostgreSQL backend refuses at once for DATABASE_UNREACHABLE_SECONDS once a wait for a
-connection ended with the pool failing to connect, and never for a pool that is merely busy."""
+connection ended with the database unreachable, and never for a pool that is merely busy."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def test_a_wait_that_ends_with_failed_connections_refuses_at_once_for_a_while(un
 def test_a_wait_between_the_pools_reconnection_attempts_still_finds_the_database_unreachable(
     unreachable, settings
 ) -> None:
-    """Late in an outage the pool's back-off leaves minutes between attempts, and a wait may see none fail."""
+    """Late in an outage the pool's back-off leaves minutes between attempts, and a wait may see none fail:
+    holding none of the pool's connections, the process was not waiting on a busy pool."""
     settings.DATABASE_UNREACHABLE_SECONDS = 60
     with pool_on(free_port(), timeout=0.3) as pool:
         deadline = time.monotonic() + 5
@@ -62,7 +63,8 @@ def test_a_pool_that_is_only_busy_keeps_requests_waiting(unreachable, settings) 
     settings.DATABASE_UNREACHABLE_SECONDS = 60
     with pool_on(connection.settings_dict["PORT"] or 5432) as pool:
         pool.wait()
-        held = pool.getconn()  # the one connection, in use
+        held = pool.getconn()  # the one connection, in use by a request
+        base.HELD.taken(pool)
         try:
             failed_before = base.failed_connections(pool)
             with pytest.raises(PoolTimeout):
@@ -70,4 +72,18 @@ def test_a_pool_that_is_only_busy_keeps_requests_waiting(unreachable, settings) 
             unreachable.timed_out(pool, failed_before)
         finally:
             pool.putconn(held)
+            base.HELD.returned(pool)
     unreachable.refuse_if_open()  # not opened: a busy pool frees up within a request's time
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_backend_counts_the_connections_its_threads_hold() -> None:
+    pool = connection.pool
+    if pool is None:
+        pytest.skip("the test database runs without the pool")
+    connection.close()
+    before = base.HELD(pool)
+    connection.ensure_connection()
+    assert base.HELD(pool) == before + 1
+    connection.close()
+    assert base.HELD(pool) == before
