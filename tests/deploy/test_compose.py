@@ -115,15 +115,22 @@ def exec_web(stack: dict, *command: str) -> str:
     return run([*stack["compose"], "exec", "-T", "web", *command], timeout=120, env=stack["env"])
 
 
-def api_key(stack: dict) -> str:
-    """Demo data and an API key of alice's in acme, made inside the stack by a web replica."""
-    exec_web(stack, "python", "manage.py", "seed_demo")
+@pytest.fixture(scope="module")
+def demo(stack) -> dict[str, str]:
+    """Demo data, alice's password and an API key of hers in acme, made inside the stack by a web replica."""
+    password = uuid.uuid4().hex
+    run(
+        [*stack["compose"], "exec", "-T", "-e", f"DEMO_PASSWORD={password}", "web", "python", "manage.py", "seed_demo"],
+        timeout=120,
+        env=stack["env"],
+    )
     script = (
         "from tenancy.models import Organization, User; from tenancy import services; "
         "print(services.api_key_create(org=Organization.objects.get(slug='acme'), "
         "actor=User.objects.get(username='alice'), name='compose', scopes=['chat'], expires_at=None)[1])"
     )
-    return exec_web(stack, "python", "manage.py", "shell", "-c", script).strip().splitlines()[-1]
+    key = exec_web(stack, "python", "manage.py", "shell", "-c", script).strip().splitlines()[-1]
+    return {"password": password, "key": key}
 
 
 async def websocket_turn(stack: dict, key: str, conversation: str) -> list[dict]:
@@ -150,7 +157,7 @@ def streamed(client: httpx.Client, path: str, body: dict) -> list[tuple[float, s
     return lines
 
 
-def test_compose_serves_turns_through_tls_from_every_web_replica(stack) -> None:
+def test_compose_serves_turns_through_tls_from_every_web_replica(stack, demo) -> None:
     base = stack["base"]
     plain = httpx.get(f"http://localhost:{stack['env']['CHATPRESETS_HTTP_PORT']}/api/v1/", timeout=10)
     assert (plain.status_code, plain.headers["location"]) == (301, "https://localhost/api/v1/")
@@ -164,7 +171,7 @@ def test_compose_serves_turns_through_tls_from_every_web_replica(stack) -> None:
     assert sorted(set(answered)) == ["web-1", "web-2", "web-3"]  # nginx reached every replica through `web`
     assert len(answered) == 9
 
-    key = api_key(stack)
+    key = demo["key"]
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, verify=stack["tls"], headers=headers, timeout=30) as client:
         conversation = client.post("/api/v1/orgs/acme/conversations/", json={}).json()["id"]
@@ -194,6 +201,30 @@ def test_compose_serves_turns_through_tls_from_every_web_replica(stack) -> None:
         messages = client.get(f"/api/v1/orgs/acme/conversations/{conversation}/messages/").json()
         rows = messages["results"] if isinstance(messages, dict) else messages
         assert [(m["role"], m["status"]) for m in rows if m["role"] == "assistant"] == [("assistant", "complete")] * 2
+
+
+def test_compose_signs_a_browser_in_over_tls_and_serves_its_static_files(stack, demo) -> None:
+    """Production's secure cookies, CSRF's origin check behind nginx, and the image's collected static files."""
+    with httpx.Client(base_url=stack["base"], verify=stack["tls"], timeout=30) as browser:
+        form = browser.get("/accounts/login/")
+        assert form.status_code == 200
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        signed_in = browser.post(
+            "/accounts/login/",
+            data={"username": "alice", "password": demo["password"], "csrfmiddlewaretoken": token},
+            headers={"Origin": stack["base"]},
+        )
+        assert signed_in.status_code == 302, signed_in.text[:500]
+        assert {cookie.name for cookie in browser.cookies.jar if cookie.secure} >= {"sessionid", "csrftoken"}
+        page = browser.get("/o/acme/", follow_redirects=True)
+        assert page.status_code == 200
+        assert "alice" in page.text
+        assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+        assert any(re.search(r"\.[0-9a-f]{12}\.css$", asset) for asset in assets), assets  # the hashed manifest
+        for asset in assets:
+            response = browser.get(asset)
+            assert response.status_code == 200, asset
+            assert "immutable" in response.headers["cache-control"], asset
 
 
 def test_compose_stops_every_process_cleanly(stack) -> None:
