@@ -11,10 +11,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatpresets.settings")
 django.setup(set_prefix=False)
 
-from chatpresets.observability import multiprocess, tracing  # noqa: E402  (reads settings)
+from chatpresets.observability import metrics, multiprocess, tracing  # noqa: E402  (reads settings)
 
 tracing.configure()  # before the handler loads its middleware: the tracing middleware joins it
 multiprocess.register_exit_hook()
+metrics.expose_web_gauges()
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)

@@ -159,6 +159,15 @@ AUDIT_VERIFY_TIME = _gauge(
 )
 
 
+def expose_web_gauges() -> None:
+    """At a web process's start: its streams and sockets read 0 before its first turn. A metric is
+    otherwise made on first use, and until then a pod has no series: no value for the autoscaler's
+    streams metric, which then scales on CPU alone and, while it cannot read one of its metrics, does
+    not scale down at all."""
+    for gauge in (ACTIVE_STREAMS, OPEN_WEBSOCKETS):
+        gauge.labels()
+
+
 def record_audit_verification(*, intact: bool, at: float) -> None:
     """For the audit verifier: its result and when (Unix seconds), shown until the next run."""
     AUDIT_VERIFY_OK.labels().set(1 if intact else 0)
