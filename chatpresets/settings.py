@@ -578,6 +578,10 @@ READINESS_TIMEOUT_SECONDS = env_float("READINESS_TIMEOUT_SECONDS", 2.0)
 # Observability (chatpresets/observability/): Prometheus metrics at /metrics behind a bearer token,
 # OpenTelemetry traces exported by OTLP/HTTP. Both off by default, and free while off.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+# prometheus_client takes a variable that is set, even empty, for its multiprocess mode, and then writes its
+# files into the working directory (read-only in a container: every metric would fail).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == "":
+    raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR is empty: unset it, or name the directory the processes share")
 METRICS_TOKEN = env_secret("METRICS_TOKEN", default="")
 if METRICS_ENABLED and not METRICS_TOKEN:
     raise ImproperlyConfigured("METRICS_ENABLED needs METRICS_TOKEN (or METRICS_TOKEN_FILE): /metrics is never open")

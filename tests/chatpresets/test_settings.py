@@ -79,3 +79,9 @@ def test_a_target_factor_under_one_fails_loudly(factor: str) -> None:
     assert result.returncode != 0
     assert "TURN_ADMISSION_TARGET_FACTOR" in result.stderr
     assert manage("check", env={"TURN_ADMISSION_TARGET_FACTOR": "0"}).returncode == 0
+
+
+def test_an_empty_multiprocess_directory_fails_loudly() -> None:
+    result = manage("check", env={"PROMETHEUS_MULTIPROC_DIR": ""})
+    assert result.returncode != 0
+    assert "PROMETHEUS_MULTIPROC_DIR is empty" in result.stderr
