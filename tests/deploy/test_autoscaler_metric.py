@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ import yaml
 
 from tests.conversations.conftest import server_env
 from tests.conversations.test_overload_live import chat_key, eventually, messages_path, streaming
-from tests.server import ROOT, daphne, free_port
+from tests.server import ROOT, daphne, free_port, stop
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -61,54 +62,52 @@ def rendered_query(rule: dict[str, Any], pods: tuple[str, ...]) -> str:
     )
 
 
-@pytest.fixture
-def prometheus() -> Iterator[Any]:
-    """Start a Prometheus that scrapes the given targets every 100 ms: `start({pod: port})` gives its base URL."""
-    with ExitStack() as stack:
-        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="prometheus-")))
-
-        def start(targets: dict[str, int]) -> str:
-            config = {
-                "global": {"scrape_interval": "100ms", "scrape_timeout": "100ms"},
-                "scrape_configs": [
-                    {
-                        "job_name": "chatpresets-web",
-                        "authorization": {"type": "Bearer", "credentials": TOKEN},
-                        "static_configs": [
-                            {"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE, "pod": pod}}
-                            for pod, port in targets.items()
-                        ],
-                    }
+@contextmanager
+def prometheus(targets: dict[str, int], directory: Path, *, timeout: float = 20.0) -> Iterator[str]:
+    """A Prometheus scraping `targets` ({pod: port}) every 100 ms with the metrics token; yields its base URL."""
+    config = {
+        "global": {"scrape_interval": "100ms", "scrape_timeout": "100ms"},
+        "scrape_configs": [
+            {
+                "job_name": "chatpresets-web",
+                "authorization": {"type": "Bearer", "credentials": TOKEN},
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE, "pod": pod}}
+                    for pod, port in targets.items()
                 ],
             }
-            (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
-            port = free_port()
-            log = (directory / "prometheus.log").open("wb")
-            process = subprocess.Popen(
-                [
-                    "prometheus",
-                    f"--config.file={directory / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={directory / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            stack.callback(log.close)
-            stack.callback(process.wait, 10)
-            stack.callback(process.terminate)
-            base = f"http://127.0.0.1:{port}"
-            eventually(lambda: ready(base), within=20)
-            return base
-
-        yield start
-
-
-def ready(base: str) -> bool:
+        ],
+    }
+    (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port, log = free_port(), directory / "prometheus.log"
+    command = [
+        "prometheus",
+        f"--config.file={directory / 'prometheus.yml'}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
     try:
-        return httpx.get(base + "/-/ready", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
+        wait_until_ready(base, process, log, timeout)
+        yield base
+    finally:
+        stop(process)
+
+
+def wait_until_ready(base: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prometheus exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(base + "/-/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"prometheus at {base} was not ready within {timeout}s")
 
 
 def per_pod(base: str, query: str) -> dict[str, float]:
@@ -118,7 +117,7 @@ def per_pod(base: str, query: str) -> dict[str, float]:
 
 
 def test_the_adapters_query_gives_the_autoscaler_each_pods_open_streams(
-    fake_server, fake_llm, acme, alice, prometheus
+    fake_server, fake_llm, acme, alice, tmp_path
 ) -> None:
     rule, metric = adapter_rule(), autoscaler_metric()
     assert rule["name"]["as"] == metric["metric"]["name"] == "chatpresets_active_streams"
@@ -127,8 +126,11 @@ def test_the_adapters_query_gives_the_autoscaler_each_pods_open_streams(
     key = chat_key(acme, alice)
     env = server_env(fake_server, METRICS_ENABLED="true", METRICS_TOKEN=TOKEN)
     fake_llm.config.output_tokens, fake_llm.config.token_delay = 60, 0.1  # six seconds a stream
-    with daphne(env) as first, daphne(env) as second:
-        base = prometheus({PODS[0]: int(first.rsplit(":", 1)[1]), PODS[1]: int(second.rsplit(":", 1)[1])})
+    with (
+        daphne(env) as first,
+        daphne(env) as second,
+        prometheus({PODS[0]: urlsplit(first).port, PODS[1]: urlsplit(second).port}, tmp_path) as base,
+    ):
         # Before any turn: a pod that has streamed nothing yet still answers, with 0.
         eventually(lambda: per_pod(base, query) == {PODS[0]: 0.0, PODS[1]: 0.0}, within=10)
         discovered = httpx.get(base + "/api/v1/series", params={"match[]": rule["seriesQuery"]}, timeout=5)
