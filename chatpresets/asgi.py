@@ -30,6 +30,7 @@ from chatpresets.daphne_tuning import (  # noqa: E402
 )
 from chatpresets.gc_tuning import freeze_startup_heap  # noqa: E402
 from chatpresets.llm.tokens import load_catalogue_encodings  # noqa: E402
+from chatpresets.open_files import make_room as make_room_for_sockets  # noqa: E402
 from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.scheduler import start_if_enabled as start_periodic_tasks  # noqa: E402
 from chatpresets.shutdown import install as drain_on_sigterm  # noqa: E402
@@ -37,6 +38,7 @@ from conversations.api.completions_route import CompletionsRoute  # noqa: E402
 from tenancy.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 enable_tcp_nodelay()
+make_room_for_sockets(settings.WEBSOCKET_MAX_OPEN)
 load_catalogue_encodings()  # here, not in an AppConfig.ready(): manage.py commands need not wait
 limit_websocket_messages(settings.REQUEST_BODY_MAX_BYTES)
 drain_on_sigterm()

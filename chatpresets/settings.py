@@ -477,6 +477,10 @@ if not 0 < STREAM_ORG_SHARE <= 1:
     raise ImproperlyConfigured(f"STREAM_ORG_SHARE={STREAM_ORG_SHARE} must be more than 0 and at most 1")
 if STREAM_RETRY_AFTER_SECONDS < 1:
     raise ImproperlyConfigured(f"STREAM_RETRY_AFTER_SECONDS={STREAM_RETRY_AFTER_SECONDS} must be at least 1")
+# Conversation websockets one web process holds open (conversations/socket_slots.py), in all and for one
+# caller (a user's session or an API key): each costs memory (about 57 KiB idle) and a file descriptor.
+WEBSOCKET_MAX_OPEN = env_int("WEBSOCKET_MAX_OPEN", 5000, minimum=1)
+WEBSOCKET_MAX_PER_CALLER = env_int("WEBSOCKET_MAX_PER_CALLER", 100, minimum=1)
 # The gate before admission (chatpresets/admission.py): its limit on turns in flight steps down while the
 # 90th percentile of an interval's turns takes over the target of the service's own time to its first
 # token, and grows while turns meet it and stay quick; the turns waiting for admission are capped outright.

@@ -33,7 +33,7 @@ from chatpresets.errors import (
 )
 from chatpresets.observability import metrics, timing
 from chatpresets.socket_threads import database_sync_to_async
-from conversations import services
+from conversations import services, socket_slots
 from conversations.models import Conversation, Message
 from conversations.payloads import ack_frame, error_payload, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
@@ -134,6 +134,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     catch_up: asyncio.Task | None = None  # a `resume` following an answer
     expiry_watch: asyncio.Task | None = None
     groups_joined: tuple[str, ...] = ()
+    socket_caller: tuple[Any, Any] | None = None  # (user, key) whose socket slot this socket holds
+    holds_socket_slot = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Channels' consumer loop, which also reads this socket's channel on the channel layer. When that
@@ -148,6 +150,25 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
                 await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
 
     async def connect(self) -> None:
+        """Take a socket slot of this process, then authorise, join the socket's groups and accept."""
+        user_id = self.scope["user"].pk
+        caller = None if user_id is None else (user_id, self.api_key_id)  # no caller: refused, 4401
+        try:
+            socket_slots.slots.take(caller)
+        except admission.Overloaded as error:
+            self.closed = True
+            await self.accept()
+            await self.send_json(error_frame(error))
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
+        self.socket_caller, self.holds_socket_slot = caller, True
+        try:
+            await self.authorize_and_join()
+        except BaseException:
+            self.give_back_socket_slot()  # a refusal gave it back already; an error must not keep it
+            raise
+
+    async def authorize_and_join(self) -> None:
         try:
             await self.authorize()
         except DomainError as error:
@@ -192,8 +213,15 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         then close at once. `closed` is set first: a frame that slips in between is never processed.
         """
         self.closed = True
+        self.give_back_socket_slot()
         await self.accept()
         await self.close(code=code)
+
+    def give_back_socket_slot(self) -> None:
+        """Idempotent: a refused handshake gives its slot back at once, an open socket when it closes."""
+        if self.holds_socket_slot:
+            self.holds_socket_slot = False
+            socket_slots.slots.give_back(self.socket_caller)
 
     async def authorize(self) -> None:
         """Re-read the caller's access and conversation (module `authorize`)."""
@@ -216,6 +244,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True  # a streaming answer goes on; a reconnecting socket can `resume` it
+        self.give_back_socket_slot()
         if self.opened:
             metrics.OPEN_WEBSOCKETS.labels().dec()
         for watcher in (self.expiry_watch, self.catch_up):

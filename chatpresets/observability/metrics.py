@@ -144,6 +144,11 @@ LIMIT_REFUSALS = _counter("chatpresets_limit_refusals_total", "Calls refused by 
 STREAM_REFUSALS = _counter(
     "chatpresets_stream_refusals_total", "Turns refused for want of a stream slot in this process", ("reason",)
 )
+WEBSOCKET_REFUSALS = _counter(
+    "chatpresets_websocket_refusals_total",
+    "Conversation websockets refused at the handshake: the process or the caller held its most",
+    ("reason",),
+)
 TASK_DURATION = _histogram("chatpresets_celery_task_duration_seconds", "Celery task run time", ("task",), TASK_BUCKETS)
 QUEUE_REFUSALS = _counter(
     "chatpresets_celery_queue_refusals_total",

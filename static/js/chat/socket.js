@@ -2,6 +2,10 @@
 // Close codes that mean "you may not" are final; anything else is a dropped line worth retrying.
 const FINAL_CODES = new Set([4401, 4403, 4404, 4429]);
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+// A handshake the server had no room for opens, gets one `overloaded` frame with one of these reasons
+// and closes with 4503. It is not a line that came back: the backoff goes on, no sooner than the
+// frame's retry_after, and the page never sees the frame (no turn of its own was refused).
+const NO_ROOM_REASONS = new Set(["socket_limit", "socket_share"]);
 
 export class ChatSocket {
   constructor(path, { onFrame, onOpen, onDown, onFinal }) {
@@ -19,6 +23,8 @@ export class ChatSocket {
   connect() {
     clearTimeout(this.timer);
     const socket = new WebSocket(this.url);
+    const attemptBefore = this.attempt;
+    let noRoomWait = 0;
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.attempt = 0;
@@ -31,6 +37,11 @@ export class ChatSocket {
       } catch {
         return; // the server only sends JSON; anything else is not ours to act on
       }
+      if (frame.type === "error" && NO_ROOM_REASONS.has(frame.details?.reason)) {
+        this.attempt = attemptBefore;
+        noRoomWait = (frame.retry_after || 0) * 1000;
+        return;
+      }
       this.handlers.onFrame(frame);
     });
     socket.addEventListener("close", (event) => {
@@ -40,7 +51,8 @@ export class ChatSocket {
         this.handlers.onFinal(event.code);
         return;
       }
-      const wait = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)] * (0.8 + Math.random() * 0.4);
+      const backoff = Math.max(BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)], noRoomWait);
+      const wait = backoff * (0.8 + Math.random() * 0.4);
       this.attempt += 1;
       this.handlers.onDown(Math.round(wait));
       this.timer = setTimeout(() => this.connect(), wait);
