@@ -20,6 +20,7 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from chatpresets import admission, request_context
@@ -34,6 +35,7 @@ from chatpresets.errors import (
 from chatpresets.observability import metrics, timing
 from chatpresets.socket_threads import database_sync_to_async
 from conversations import services, socket_slots
+from conversations.frame_budget import FrameBudget, TooManyFrames
 from conversations.models import Conversation, Message
 from conversations.payloads import ack_frame, error_payload, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
@@ -47,6 +49,7 @@ logger = logging.getLogger(__name__)
 CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN = 4403  # a handshake whose caller may not chat, or an open socket that lost access
 CLOSE_ACCESS_REVOKED = CLOSE_FORBIDDEN
+CLOSE_TOO_MANY_FRAMES = CLOSE_TOO_MANY_FAILED_ATTEMPTS  # 429 in the 4000 range, as for the handshake's lockout
 STOP_GRACE_SECONDS = 5.0  # how long a revoked socket waits for its cancelled answer to be stored
 TURN_FRAMES = frozenset({"send", "edit", "regenerate"})
 PREPARED_IN_AUTHORIZATION = TURN_FRAMES  # authorised and prepared in one thread hop
@@ -162,6 +165,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         self.socket_caller, self.holds_socket_slot = caller, True
+        self.frames = FrameBudget(settings.WEBSOCKET_FRAME_RATE, settings.WEBSOCKET_FRAME_BURST)
         try:
             await self.authorize_and_join()
         except BaseException:
@@ -296,11 +300,27 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         if self.closed:
             return  # refused or revoked: frames still in flight get nothing
         try:
+            self.frames.spend()
+        except TooManyFrames as error:
+            await self.refuse_frame(error)
+            return
+        try:
             content = await self.decode_json(text_data) if text_data is not None else None
         except ValueError:
             await self.send_json({"type": "error", "code": "invalid_json", "message": "Frames are JSON objects."})
             return
         await self.receive_json(content)
+
+    async def refuse_frame(self, error: TooManyFrames) -> None:
+        """A frame past the socket's budget, unread: an error frame, or the close once the client floods."""
+        if not self.frames.flooding:
+            metrics.WEBSOCKET_REFUSALS.labels("frame_rate").inc()
+            await self.send_json(error_frame(error))
+            return
+        logger.warning("websocket closed: %d frames in a row past its budget", self.frames.refused_in_a_row)
+        metrics.WEBSOCKET_REFUSALS.labels("frame_flood").inc()
+        self.closed = True  # an answer streaming goes on and is stored, for a `resume` on a new socket
+        await self.close(code=CLOSE_TOO_MANY_FRAMES)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

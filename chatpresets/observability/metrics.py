@@ -146,7 +146,8 @@ STREAM_REFUSALS = _counter(
 )
 WEBSOCKET_REFUSALS = _counter(
     "chatpresets_websocket_refusals_total",
-    "Conversation websockets refused at the handshake: the process or the caller held its most",
+    "Conversation websockets refused at the handshake (the process or the caller held its most), "
+    "frames refused past a socket's budget, and sockets closed for flooding",
     ("reason",),
 )
 TASK_DURATION = _histogram("chatpresets_celery_task_duration_seconds", "Celery task run time", ("task",), TASK_BUCKETS)

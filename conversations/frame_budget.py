@@ -1,0 +1,56 @@
+"""How fast one conversation websocket may send frames: WEBSOCKET_FRAME_RATE a second, in bursts of up
+to WEBSOCKET_FRAME_BURST (a token bucket per socket).
+
+Every frame costs the process a database round trip or more before anything else (each re-reads its
+caller, so a revocation stops the next frame), and only turn frames pass the admission gate and the
+rate limits. Without a budget one socket sending pings in a loop would keep the process's database
+threads busy for everyone on it. A frame past the budget is not read: the socket gets a
+`too_many_frames` error frame with `retry_after`, and one that goes on sending FLOOD_FRAMES of them in
+a row is closed with 4429.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from rest_framework import status
+
+from chatpresets.errors import DomainError
+
+FLOOD_FRAMES = 50  # refused frames in a row that close the socket: its client is not reading the errors
+
+
+class TooManyFrames(DomainError):
+    code = "too_many_frames"
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    message = "Frames are coming faster than this socket may send them; the frame was not read."
+
+    def __init__(self, *, rate: float, burst: int, wait: float) -> None:
+        retry_after = max(1, math.ceil(wait))
+        super().__init__(details={"limit_value": rate, "burst": burst, "retry_after": retry_after})
+
+
+class FrameBudget:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens = float(burst)
+        self.refilled_at = clock()
+        self.refused_in_a_row = 0
+
+    def spend(self) -> None:
+        """Take a frame's token, or raise TooManyFrames (and count it as refused in a row)."""
+        now = self.clock()
+        self.tokens = min(float(self.burst), self.tokens + (now - self.refilled_at) * self.rate)
+        self.refilled_at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.refused_in_a_row = 0
+            return
+        self.refused_in_a_row += 1
+        raise TooManyFrames(rate=self.rate, burst=self.burst, wait=(1 - self.tokens) / self.rate)
+
+    @property
+    def flooding(self) -> bool:
+        return self.refused_in_a_row >= FLOOD_FRAMES
