@@ -317,7 +317,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             metrics.WEBSOCKET_REFUSALS.labels("frame_rate").inc()
             await self.send_json(error_frame(error))
             return
-        logger.warning("websocket closed: %d frames in a row past its budget", self.frames.refused_in_a_row)
+        logger.warning("websocket closed: it went on sending frames past its budget")
         metrics.WEBSOCKET_REFUSALS.labels("frame_flood").inc()
         self.closed = True  # an answer streaming goes on and is stored, for a `resume` on a new socket
         await self.close(code=CLOSE_TOO_MANY_FRAMES)

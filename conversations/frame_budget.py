@@ -5,8 +5,10 @@ Every frame costs the process a database round trip or more before anything else
 caller, so a revocation stops the next frame), and only turn frames pass the admission gate and the
 rate limits. Without a budget one socket sending pings in a loop would keep the process's database
 threads busy for everyone on it. A frame past the budget is not read: the socket gets a
-`too_many_frames` error frame with `retry_after`, and one that goes on sending FLOOD_FRAMES of them in
-a row is closed with 4429.
+`too_many_frames` error frame with `retry_after`. A refused frame still costs the event loop its read,
+its dispatch and its error frame, so a socket may have FLOOD_FRAMES frames refused, and one more each
+FLOOD_REFILL_SECONDS; past that it is closed with 4429. A client that overshoots now and then is never
+closed; one that sends twenty sockets' worth of pings is, within a second or two.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from rest_framework import status
 
 from chatpresets.errors import DomainError
 
-FLOOD_FRAMES = 50  # refused frames in a row that close the socket: its client is not reading the errors
+FLOOD_FRAMES = 50  # refused frames a socket may send before it is closed: its client is not reading the errors
+FLOOD_REFILL_SECONDS = 1.0  # … and one more each this long
 
 
 class TooManyFrames(DomainError):
@@ -37,20 +40,21 @@ class FrameBudget:
         self.rate, self.burst, self.clock = rate, burst, clock
         self.tokens = float(burst)
         self.refilled_at = clock()
-        self.refused_in_a_row = 0
+        self.tolerance = float(FLOOD_FRAMES)  # refused frames the socket may still send
 
     def spend(self) -> None:
-        """Take a frame's token, or raise TooManyFrames (and count it as refused in a row)."""
+        """Take a frame's token, or raise TooManyFrames (and spend some of the socket's tolerance)."""
         now = self.clock()
-        self.tokens = min(float(self.burst), self.tokens + (now - self.refilled_at) * self.rate)
-        self.refilled_at = now
+        elapsed, self.refilled_at = now - self.refilled_at, now
+        self.tokens = min(float(self.burst), self.tokens + elapsed * self.rate)
+        self.tolerance = min(float(FLOOD_FRAMES), self.tolerance + elapsed / FLOOD_REFILL_SECONDS)
         if self.tokens >= 1:
             self.tokens -= 1
-            self.refused_in_a_row = 0
             return
-        self.refused_in_a_row += 1
+        self.tolerance -= 1
         raise TooManyFrames(rate=self.rate, burst=self.burst, wait=(1 - self.tokens) / self.rate)
 
     @property
     def flooding(self) -> bool:
-        return self.refused_in_a_row >= FLOOD_FRAMES
+        """The socket has had more frames refused than it is allowed: close it."""
+        return self.tolerance < 0

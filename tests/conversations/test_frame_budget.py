@@ -32,10 +32,8 @@ def test_a_burst_then_the_rate_then_a_refusal_that_says_when() -> None:
     with pytest.raises(TooManyFrames) as refused:
         budget.spend()
     assert refused.value.details == {"limit_value": 2.0, "burst": 3, "retry_after": 1}
-    assert budget.refused_in_a_row == 1
     clock.now += 0.5  # one token back at 2 a second
     budget.spend()
-    assert budget.refused_in_a_row == 0
     clock.now += 60  # a quiet minute refills to the burst, not past it
     for _ in range(3):
         budget.spend()
@@ -51,16 +49,48 @@ def test_a_slow_rate_tells_the_whole_wait() -> None:
     assert refused.value.details["retry_after"] == 4
 
 
-def test_flooding_counts_refusals_in_a_row() -> None:
-    budget = FrameBudget(rate=1.0, burst=1, clock=Clock())
-    budget.spend()
-    for _ in range(FLOOD_FRAMES - 1):
+def refuse(budget: FrameBudget, times: int) -> None:
+    for _ in range(times):
         with pytest.raises(TooManyFrames):
             budget.spend()
+
+
+def test_a_socket_may_have_its_tolerance_refused_and_one_more_each_second() -> None:
+    clock = Clock()
+    budget = FrameBudget(rate=0.5, burst=1, clock=clock)
+    budget.spend()
+    refuse(budget, FLOOD_FRAMES)
     assert not budget.flooding
-    with pytest.raises(TooManyFrames):
-        budget.spend()
+    clock.now += 1.0  # half a token, and one refusal's tolerance back
+    refuse(budget, 1)
+    assert not budget.flooding
+    refuse(budget, 1)
     assert budget.flooding
+
+
+def test_refusals_spread_out_never_flood() -> None:
+    """Over the rate now and then, with frames read between: the tolerance comes back faster than it goes."""
+    clock = Clock()
+    budget = FrameBudget(rate=1.0, burst=1, clock=clock)
+    for _ in range(10 * FLOOD_FRAMES):
+        budget.spend()
+        refuse(budget, 1)
+        clock.now += 1.0
+    assert not budget.flooding
+
+
+def test_refusals_between_admitted_frames_still_flood() -> None:
+    """Twenty sockets' worth of frames: each second ten are read, fifty refused."""
+    clock = Clock()
+    budget = FrameBudget(rate=10.0, burst=10, clock=clock)
+    seconds = 0
+    while not budget.flooding:
+        for _ in range(10):
+            budget.spend()
+        refuse(budget, 50)
+        clock.now += 1.0
+        seconds += 1
+    assert seconds == 2
 
 
 async def socket_for(chat: dict) -> WebsocketCommunicator:
@@ -103,10 +133,10 @@ async def test_a_socket_that_floods_is_closed_with_4429(chat, settings) -> None:
     settings.WEBSOCKET_FRAME_RATE, settings.WEBSOCKET_FRAME_BURST, settings.METRICS_ENABLED = 1.0, 1, True
     before = refused("frame_flood")
     socket = await socket_for(chat)
-    for _ in range(1 + FLOOD_FRAMES):
+    for _ in range(1 + FLOOD_FRAMES + 1):
         await socket.send_json_to({"type": "ping"})
     assert await socket.receive_json_from() == {"type": "pong"}
-    for _ in range(FLOOD_FRAMES - 1):
+    for _ in range(FLOOD_FRAMES):
         assert (await socket.receive_json_from())["code"] == "too_many_frames"
     assert await socket.receive_output() == {"type": "websocket.close", "code": CLOSE_TOO_MANY_FRAMES}
     assert refused("frame_flood") - before == 1
