@@ -247,6 +247,8 @@ function onError(frame) {
   finishTurn();
   autogrow();
   showError(describe(frame, { answered }));
+  // The process behind this socket is draining: a new socket reaches one that will answer.
+  if (frame.code === "shutting_down") socket.reconnect();
 }
 
 // ---- sending -------------------------------------------------------------------------------

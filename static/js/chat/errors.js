@@ -54,6 +54,13 @@ export function describe(frame, { answered }) {
     case "service_unavailable":
     case "quota_store_unavailable":
       return { text: "The service is busy right now.", wait: wait ?? 5, retry: answered ? "regenerate" : "send" };
+    case "overloaded":
+      // Nothing was stored: the draft is back, and a retry in a moment usually finds room.
+      return { text: "The service is at capacity right now.", wait: wait ?? 2, retry: answered ? "regenerate" : "send" };
+    case "shutting_down":
+      return { text: "This server is restarting.", wait: wait ?? 1, retry: answered ? "regenerate" : "send" };
+    case "too_many_frames":
+      return { text: "Too many messages at once: wait a moment.", wait: wait ?? 1, retry: answered ? "regenerate" : "send" };
     case "turn_in_progress":
       return { text: "An answer is still being written in this conversation: wait for it, or stop it.", wait: null, retry: null };
     case "context_too_long":

@@ -59,6 +59,11 @@ export class ChatSocket {
     });
   }
 
+  /** Drop this socket and connect again after the backoff: its server is going away. */
+  reconnect() {
+    if (this.socket !== null) this.socket.close();
+  }
+
   send(frame) {
     if (!this.open) return false;
     this.socket.send(JSON.stringify(frame));
