@@ -8,11 +8,11 @@ Run from the project root (it creates and migrates its own database):
 It lifts its open-file limit to the hard limit (daphne inherits it), starts the fake model
 (`manage.py fake_llm`: first token at once, `--tokens` tokens `--token-delay` apart; by default 120
 tokens 0.5 s apart, a 60 s answer, which outlasts the admission of 1,000 turns) and ONE daphne
-process with bin/cluster's flags, MAX_CONCURRENT_STREAMS, WEBSOCKET_MAX_OPEN and
-WEBSOCKET_MAX_PER_CALLER above the socket count and STREAM_ORG_SHARE=1 (one organisation holds every
-stream), with Redis as the channel layer. The
-organisation is on the enterprise plan with every guardrail limit set where no run reaches it, so
-each turn is checked and none refused. Then, all from this process's event loop (aiohttp's client):
+process with bin/cluster's flags, MAX_CONCURRENT_STREAMS, WEBSOCKET_MAX_OPEN, WEBSOCKET_MAX_PER_CALLER
+and WEBSOCKET_HANDSHAKE_BURST above the socket count and STREAM_ORG_SHARE=1 (one organisation holds
+every stream), with Redis as the channel layer. The organisation is on the enterprise plan with every
+guardrail limit set where no run reaches it, so each turn is checked and none refused. Then, all from
+this process's event loop (aiohttp's client):
 
 1. `--reference` turns one at a time (each on a socket of its own): the concurrency-1 time to first
    delta on the same process, which also warms it up;
@@ -77,6 +77,7 @@ SETTINGS_SHOWN = (
     "TURN_ADMISSION_TARGET_FACTOR",
     "WEBSOCKET_MAX_OPEN",
     "WEBSOCKET_MAX_PER_CALLER",
+    "WEBSOCKET_HANDSHAKE_BURST",
 )
 
 
@@ -255,6 +256,7 @@ def main() -> int:
         # Every socket is the one key's, in one process: its caps are raised past the count as well.
         "WEBSOCKET_MAX_OPEN": str(args.reference + args.sockets + 100),
         "WEBSOCKET_MAX_PER_CALLER": str(args.reference + args.sockets + 100),
+        "WEBSOCKET_HANDSHAKE_BURST": str(args.reference + args.sockets + 100),
     }
     try:
         with web_process(env) as (process, base, log):

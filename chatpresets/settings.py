@@ -481,6 +481,11 @@ if STREAM_RETRY_AFTER_SECONDS < 1:
 # caller (a user's session or an API key): each costs memory (about 57 KiB idle) and a file descriptor.
 WEBSOCKET_MAX_OPEN = env_int("WEBSOCKET_MAX_OPEN", 5000, minimum=1)
 WEBSOCKET_MAX_PER_CALLER = env_int("WEBSOCKET_MAX_PER_CALLER", 100, minimum=1)
+# … and the sockets one caller may open a second in one process, in bursts of WEBSOCKET_HANDSHAKE_BURST.
+WEBSOCKET_HANDSHAKE_RATE = env_float("WEBSOCKET_HANDSHAKE_RATE", 20.0)
+WEBSOCKET_HANDSHAKE_BURST = env_int("WEBSOCKET_HANDSHAKE_BURST", 100, minimum=1)
+if not 0 < WEBSOCKET_HANDSHAKE_RATE < float("inf"):  # NaN is neither
+    raise ImproperlyConfigured(f"WEBSOCKET_HANDSHAKE_RATE={WEBSOCKET_HANDSHAKE_RATE} must be a number more than 0")
 # Frames one socket may send (conversations/frame_budget.py): each re-reads its caller from the database.
 WEBSOCKET_FRAME_RATE = env_float("WEBSOCKET_FRAME_RATE", 10.0)
 WEBSOCKET_FRAME_BURST = env_int("WEBSOCKET_FRAME_BURST", 30, minimum=1)

@@ -3,8 +3,9 @@ to WEBSOCKET_FRAME_BURST (a token bucket per socket).
 
 Every frame costs the process a database round trip or more before anything else (each re-reads its
 caller, so a revocation stops the next frame), and only turn frames pass the admission gate and the
-rate limits. Without a budget one socket sending pings in a loop would keep the process's database
-threads busy for everyone on it. A frame past the budget is not read: the socket gets a
+rate limits. A socket's frames are read one at a time, but without a budget a caller's sockets (a
+hundred of them at WEBSOCKET_MAX_PER_CALLER) sending pings in a loop would keep the process's event
+loop and database threads busy for everyone on it. A frame past the budget is not read: the socket gets a
 `too_many_frames` error frame with `retry_after`. A refused frame still costs the event loop its read,
 its dispatch and its error frame, so a socket may have FLOOD_FRAMES frames refused, and one more each
 FLOOD_REFILL_SECONDS; past that it is closed with 4429. A client that overshoots now and then is never

@@ -4,9 +4,12 @@ An open socket costs the process memory (about 57 KiB idle: docs/performance.md,
 websockets in one web process") and a file descriptor, and every event sent to its groups. Without a
 cap, one caller opening sockets in a loop could take a process's memory or descriptors from everyone
 on it. WEBSOCKET_MAX_OPEN caps the process, WEBSOCKET_MAX_PER_CALLER one caller on it (a user's
-session, or an API key). Past either, the handshake is refused before it is authorised or joins a
-group: an `overloaded` error frame (reason `socket_limit` or `socket_share`), then close 4503, which
-clients retry after a wait, and nginx may send the retry to another process.
+session, or an API key). Each handshake also costs the process its caller's checks and its group
+joins, and a client that reconnects in a loop would spend them as fast as it can: one caller may open
+WEBSOCKET_HANDSHAKE_RATE sockets a second, in bursts of WEBSOCKET_HANDSHAKE_BURST. Past any of these,
+the handshake is refused before it is authorised or joins a group: an `overloaded` error frame (reason
+`socket_limit`, `socket_share` or `socket_rate`), then close 4503, which clients retry after a wait,
+and nginx may send the retry to another process.
 
 One event loop takes and gives back the slots, but a test may drive consumers from several: the
 counts are under a lock.
@@ -15,20 +18,26 @@ counts are under a lock.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from django.conf import settings
 
 from chatpresets.admission import Overloaded
 from chatpresets.observability import metrics
 
+# Callers whose handshake budget is remembered; past it, those whose budget has refilled are forgotten.
+HANDSHAKE_CALLERS = 10_000
+
 
 class SocketSlots:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.lock = threading.Lock()
+        self.clock = clock
         self.open = 0
         self.by_caller: Counter[Hashable] = Counter()
+        self.handshakes: dict[Hashable, tuple[float, float]] = {}  # caller → (tokens, when counted)
 
     def take(self, caller: Hashable | None) -> None:
         """Count a socket of `caller`'s as open, or raise Overloaded (counted by reason). A socket with no
@@ -38,6 +47,8 @@ class SocketSlots:
                 reason, value = "socket_limit", settings.WEBSOCKET_MAX_OPEN
             elif caller is not None and self.by_caller[caller] >= settings.WEBSOCKET_MAX_PER_CALLER:
                 reason, value = "socket_share", settings.WEBSOCKET_MAX_PER_CALLER
+            elif caller is not None and not self._handshake(caller):
+                reason, value = "socket_rate", settings.WEBSOCKET_HANDSHAKE_RATE
             else:
                 self.open += 1
                 if caller is not None:
@@ -45,6 +56,21 @@ class SocketSlots:
                 return
         metrics.WEBSOCKET_REFUSALS.labels(reason).inc()
         raise Overloaded(reason=reason, limit_value=value)
+
+    def _handshake(self, caller: Hashable) -> bool:
+        """Spend one of `caller`'s handshakes if it has one (under the lock)."""
+        now, rate, burst = self.clock(), settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST
+        tokens, counted = self.handshakes.get(caller, (burst, now))
+        tokens = min(burst, tokens + (now - counted) * rate)
+        if tokens < 1:
+            self.handshakes[caller] = (tokens, now)
+            return False
+        if caller not in self.handshakes and len(self.handshakes) >= HANDSHAKE_CALLERS:
+            self.handshakes = {
+                known: (left, at) for known, (left, at) in self.handshakes.items() if left + (now - at) * rate < burst
+            }
+        self.handshakes[caller] = (tokens - 1, now)
+        return True
 
     def give_back(self, caller: Hashable | None) -> None:
         with self.lock:

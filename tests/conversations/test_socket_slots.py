@@ -8,6 +8,7 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from chatpresets.admission import Overloaded
 from chatpresets.asgi import application
 from chatpresets.observability import metrics
 from conversations import socket_slots
@@ -125,3 +126,62 @@ def test_slots_count_each_caller_and_give_back_exactly(settings) -> None:
     slots.give_back(None)
     slots.give_back(("u1", None))
     assert (slots.open, dict(slots.by_caller)) == (1, {("u1", None): 1})
+
+
+async def test_a_caller_reconnecting_in_a_loop_is_refused_past_its_handshakes(chats, settings) -> None:
+    settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 0.5, 2
+    settings.METRICS_ENABLED, settings.STREAM_RETRY_AFTER_SECONDS = True, 2
+    before = refusals("socket_rate")
+    for _ in range(2):
+        socket = await opened(chats["alice"])
+        await socket.disconnect()
+    await assert_refused(chats["alice"], "socket_rate", 0.5)
+    assert refusals("socket_rate") - before == 1
+    bob = await opened(chats["bob"])  # another caller's handshakes are their own
+    await bob.disconnect()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_handshakes_refill_at_the_rate_up_to_the_burst(settings) -> None:
+    settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 1.0, 2
+    clock = Clock()
+    slots = socket_slots.SocketSlots(clock)
+
+    def handshake() -> None:
+        slots.take(("u1", None))
+        slots.give_back(("u1", None))
+
+    handshake()
+    handshake()
+    with pytest.raises(Overloaded) as refused:
+        handshake()
+    assert refused.value.details["reason"] == "socket_rate"
+    assert slots.open == 0  # a refused handshake holds nothing
+    clock.now += 1.0
+    handshake()
+    clock.now += 60.0  # a quiet minute: the burst again, not sixty
+    handshake()
+    handshake()
+    with pytest.raises(Overloaded):
+        handshake()
+
+
+def test_callers_with_a_full_budget_are_forgotten_when_too_many_are_kept(settings, monkeypatch) -> None:
+    settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 1.0, 2
+    monkeypatch.setattr(socket_slots, "HANDSHAKE_CALLERS", 3)
+    clock = Clock()
+    slots = socket_slots.SocketSlots(clock)
+    for caller in ("a", "b", "c"):
+        slots.take((caller, None))
+    clock.now += 0.5
+    slots.take(("c", None))  # c's budget is not back yet
+    clock.now += 1.0  # a and b are full again; c is not
+    slots.take(("d", None))
+    assert set(slots.handshakes) == {("c", None), ("d", None)}
