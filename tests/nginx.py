@@ -5,13 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.server import ROOT, free_port
+from tests.server import ROOT, free_port, wait_until_serving
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TEMPLATE = ROOT / "deploy" / "nginx" / "chatpresets.conf"
@@ -64,22 +62,9 @@ def nginx(upstreams: list[str], *, timeout: float = 10.0) -> Iterator[tuple[str,
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(base, process, directory, timeout)
+        wait_until_serving(base, process, timeout, directory / "error.log", name="nginx")
         yield base, directory / "access.log"
     finally:
         process.terminate()
         process.wait(timeout=10)
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def wait_for(base: str, process: subprocess.Popen, directory: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited: {(directory / 'error.log').read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310 (loopback)
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nginx at {base} did not answer within {timeout}s")

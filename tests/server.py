@@ -111,18 +111,22 @@ def stop(process: subprocess.Popen) -> None:
         raise
 
 
-def wait_until_serving(base: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+def wait_until_serving(
+    base: str, process: subprocess.Popen, timeout: float, log: Path, *, path: str = "/healthz", name: str = "server"
+) -> None:
+    """Until `path` answers 200 (a 5xx, as a Prometheus still starting gives, is not yet); the log's tail
+    if the process exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(f"{name} exited: {log.read_text(errors='replace')[-2000:]}")
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(f"{base}{path}", timeout=1) as response:  # noqa: S310 (loopback)
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError(f"server at {base} did not answer /healthz within {timeout}s")
+    raise TimeoutError(f"{name} at {base} did not answer {path} within {timeout}s")
 
 
 def start_cluster(env: dict[str, str], output: Path) -> subprocess.Popen:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ import yaml
 
 from tests.conversations.conftest import server_env
 from tests.conversations.test_overload_live import chat_key, eventually, messages_path, streaming
-from tests.server import ROOT, daphne, free_port, stop
+from tests.server import ROOT, daphne, free_port, stop, wait_until_serving
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -90,24 +89,10 @@ def prometheus(targets: dict[str, int], directory: Path, *, timeout: float = 20.
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(base, process, log, timeout)
+        wait_until_serving(base, process, timeout, log, path="/-/ready", name="prometheus")
         yield base
     finally:
         stop(process)
-
-
-def wait_until_ready(base: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prometheus exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(base + "/-/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"prometheus at {base} was not ready within {timeout}s")
 
 
 def per_pod(base: str, query: str) -> dict[str, float]:
