@@ -159,10 +159,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         try:
             socket_slots.slots.take(caller)
         except admission.Overloaded as error:
-            self.closed = True
-            await self.accept()
-            await self.send_json(error_frame(error))
-            await self.close(code=CLOSE_UNAVAILABLE)
+            await self.refuse(CLOSE_UNAVAILABLE, error)
             return
         self.socket_caller, self.holds_socket_slot = caller, True
         self.frames = FrameBudget(settings.WEBSOCKET_FRAME_RATE, settings.WEBSOCKET_FRAME_BURST)
@@ -210,8 +207,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def refuse(self, code: int) -> None:
-        """Refuse the handshake with a close code the client can read.
+    async def refuse(self, code: int, error: DomainError | None = None) -> None:
+        """Refuse the handshake with a close code the client can read, after `error`'s frame if given.
 
         A close before `accept` becomes an HTTP 403, which hides the code from browsers; so accept,
         then close at once. `closed` is set first: a frame that slips in between is never processed.
@@ -219,6 +216,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.closed = True
         self.give_back_socket_slot()
         await self.accept()
+        if error is not None:
+            await self.send_json(error_frame(error))
         await self.close(code=code)
 
     def give_back_socket_slot(self) -> None:
