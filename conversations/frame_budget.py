@@ -21,6 +21,7 @@ from collections.abc import Callable
 from rest_framework import status
 
 from chatpresets.errors import DomainError
+from conversations.token_bucket import TokenBucket
 
 FLOOD_FRAMES = 50  # refused frames a socket may send before it is closed: its client is not reading the errors
 FLOOD_REFILL_SECONDS = 1.0  # … and one more each this long
@@ -38,24 +39,15 @@ class TooManyFrames(DomainError):
 
 class FrameBudget:
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.tokens = float(burst)
-        self.refilled_at = clock()
-        self.tolerance = float(FLOOD_FRAMES)  # refused frames the socket may still send
+        self.rate, self.burst = rate, burst
+        self.frames = TokenBucket(rate, burst, clock)
+        self.tolerance = TokenBucket(1 / FLOOD_REFILL_SECONDS, FLOOD_FRAMES, clock)  # refused frames still allowed
+        self.flooding = False  # the last refusal was past the tolerance: close the socket
 
     def spend(self) -> None:
-        """Take a frame's token, or raise TooManyFrames (and spend some of the socket's tolerance)."""
-        now = self.clock()
-        elapsed, self.refilled_at = now - self.refilled_at, now
-        self.tokens = min(float(self.burst), self.tokens + elapsed * self.rate)
-        self.tolerance = min(float(FLOOD_FRAMES), self.tolerance + elapsed / FLOOD_REFILL_SECONDS)
-        if self.tokens >= 1:
-            self.tokens -= 1
+        """Take a frame's token, or raise TooManyFrames (and spend one of the socket's refusals)."""
+        wait = self.frames.take()
+        if not wait:
             return
-        self.tolerance -= 1
-        raise TooManyFrames(rate=self.rate, burst=self.burst, wait=(1 - self.tokens) / self.rate)
-
-    @property
-    def flooding(self) -> bool:
-        """The socket has had more frames refused than it is allowed: close it."""
-        return self.tolerance < 0
+        self.flooding = bool(self.tolerance.take())
+        raise TooManyFrames(rate=self.rate, burst=self.burst, wait=wait)

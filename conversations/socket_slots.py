@@ -26,6 +26,7 @@ from django.conf import settings
 
 from chatpresets.admission import Overloaded
 from chatpresets.observability import metrics
+from conversations.token_bucket import TokenBucket
 
 # Callers whose handshake budget is remembered; past it, those whose budget has refilled are forgotten.
 HANDSHAKE_CALLERS = 10_000
@@ -37,7 +38,7 @@ class SocketSlots:
         self.clock = clock
         self.open = 0
         self.by_caller: Counter[Hashable] = Counter()
-        self.handshakes: dict[Hashable, tuple[float, float]] = {}  # caller → (tokens, when counted)
+        self.handshakes: dict[Hashable, TokenBucket] = {}
 
     def take(self, caller: Hashable | None) -> None:
         """Count a socket of `caller`'s as open, or raise Overloaded (counted by reason). A socket with no
@@ -59,18 +60,13 @@ class SocketSlots:
 
     def _handshake(self, caller: Hashable) -> bool:
         """Spend one of `caller`'s handshakes if it has one (under the lock)."""
-        now, rate, burst = self.clock(), settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST
-        tokens, counted = self.handshakes.get(caller, (burst, now))
-        tokens = min(burst, tokens + (now - counted) * rate)
-        if tokens < 1:
-            self.handshakes[caller] = (tokens, now)
-            return False
-        if caller not in self.handshakes and len(self.handshakes) >= HANDSHAKE_CALLERS:
-            self.handshakes = {
-                known: (left, at) for known, (left, at) in self.handshakes.items() if left + (now - at) * rate < burst
-            }
-        self.handshakes[caller] = (tokens - 1, now)
-        return True
+        bucket = self.handshakes.get(caller)
+        if bucket is None:
+            if len(self.handshakes) >= HANDSHAKE_CALLERS:
+                self.handshakes = {known: kept for known, kept in self.handshakes.items() if not kept.full()}
+            rate, burst = settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST
+            bucket = self.handshakes[caller] = TokenBucket(rate, burst, self.clock)
+        return not bucket.take()
 
     def give_back(self, caller: Hashable | None) -> None:
         with self.lock:
