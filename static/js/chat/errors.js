@@ -18,6 +18,16 @@ const LIMITS = {
   user_cost_month: "your monthly budget",
 };
 
+// Refusals that waiting fixes: nothing was stored, the draft is back, and Retry after the server's
+// retry_after (or this many seconds) usually finds room.
+const BUSY = new Map([
+  ["service_unavailable", { text: "The service is busy right now.", wait: 5 }],
+  ["quota_store_unavailable", { text: "The service is busy right now.", wait: 5 }],
+  ["overloaded", { text: "The service is at capacity right now.", wait: 2 }],
+  ["shutting_down", { text: "This server is restarting.", wait: 1 }],
+  ["too_many_frames", { text: "Too many messages at once: wait a moment.", wait: 1 }],
+]);
+
 const MODEL_FAILURES = new Set(["model_unavailable", "upstream_rejected", "internal_error", "upstream_interrupted"]);
 
 export function limitName(limit) {
@@ -36,6 +46,8 @@ function resetText(resetAt) {
 export function describe(frame, { answered }) {
   const details = frame.details || {};
   const wait = frame.retry_after ?? details.retry_after ?? null;
+  const busy = BUSY.get(frame.code);
+  if (busy) return { text: busy.text, wait: wait ?? busy.wait, retry: answered ? "regenerate" : "send" };
   switch (frame.code) {
     case "rate_limited":
       return { text: `Slow down: you reached ${limitName(details.limit)}.`, wait: wait ?? 60, retry: "send" };
@@ -51,16 +63,6 @@ export function describe(frame, { answered }) {
         wait: null,
         retry: null,
       };
-    case "service_unavailable":
-    case "quota_store_unavailable":
-      return { text: "The service is busy right now.", wait: wait ?? 5, retry: answered ? "regenerate" : "send" };
-    case "overloaded":
-      // Nothing was stored: the draft is back, and a retry in a moment usually finds room.
-      return { text: "The service is at capacity right now.", wait: wait ?? 2, retry: answered ? "regenerate" : "send" };
-    case "shutting_down":
-      return { text: "This server is restarting.", wait: wait ?? 1, retry: answered ? "regenerate" : "send" };
-    case "too_many_frames":
-      return { text: "Too many messages at once: wait a moment.", wait: wait ?? 1, retry: answered ? "regenerate" : "send" };
     case "turn_in_progress":
       return { text: "An answer is still being written in this conversation: wait for it, or stop it.", wait: null, retry: null };
     case "context_too_long":
