@@ -18,6 +18,7 @@ from chatpresets.admission import (
     Overloaded,
 )
 from chatpresets.observability import metrics
+from tests.clock import Clock
 
 pytestmark = pytest.mark.usefixtures("gate_settings")
 
@@ -34,17 +35,6 @@ def gate_settings():
         MAX_CONCURRENT_STREAMS=8,
     ):
         yield
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def run(gate: Gate, caller: str) -> object:

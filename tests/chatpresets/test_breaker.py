@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from chatpresets.breaker import Breaker
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 def test_a_failure_opens_the_breaker_for_its_window_and_logs_once() -> None:
-    clock, logged = Clock(), []
+    clock, logged = Clock(100.0), []
     breaker = Breaker(seconds=2.0, log=lambda *line: logged.append(line), clock=clock)
     error = ConnectionError("refused")
     breaker.failed(error, what="preset content")

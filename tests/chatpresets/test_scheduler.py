@@ -16,19 +16,10 @@ from chatpresets.scheduler import Periodic, Scheduler, from_beat_schedule
 from conversations.models import Conversation, Message, MessageStatus, UsageDaily, UsageRecord
 from presets.models import Preset
 from presets.services import lifecycle
+from tests.clock import Clock
 
 MINUTE, HOUR = 60.0, 3600.0
 START = 1_800_000_000.0  # a whole number of minutes and of hours since the epoch
-
-
-class Clock:
-    """A settable wall clock, so intervals are tested without sleeping."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def counted(calls: Counter, name: str) -> Callable[[], int]:
@@ -43,7 +34,7 @@ def counted(calls: Counter, name: str) -> Callable[[], int]:
 
 
 def test_a_due_tick_runs_each_task_then_waits_out_its_interval() -> None:
-    calls, clock = Counter(), Clock()
+    calls, clock = Counter(), Clock(START)
     scheduler = Scheduler(
         [Periodic("minutely", counted(calls, "minutely"), MINUTE), Periodic("hourly", counted(calls, "hourly"), HOUR)],
         clock=clock,
@@ -60,7 +51,7 @@ def test_a_due_tick_runs_each_task_then_waits_out_its_interval() -> None:
 
 def test_schedulers_sharing_the_redis_cache_run_each_tick_once(settings) -> None:
     assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
-    calls, clock = Counter(), Clock()
+    calls, clock = Counter(), Clock(START)
     tasks = [Periodic("sweep", counted(calls, "sweep"), MINUTE), Periodic("purge", counted(calls, "purge"), HOUR)]
     schedulers = [Scheduler(tasks, clock=clock) for _ in range(4)]  # four web processes
     for _ in range(3):
@@ -86,7 +77,7 @@ def test_a_failing_task_is_logged_and_the_others_still_run(caplog) -> None:
         raise RuntimeError("the database went away")
 
     scheduler = Scheduler(
-        [Periodic("broken", broken, MINUTE), Periodic("fine", counted(calls, "fine"), MINUTE)], clock=Clock()
+        [Periodic("broken", broken, MINUTE), Periodic("fine", counted(calls, "fine"), MINUTE)], clock=Clock(START)
     )
     with caplog.at_level(logging.ERROR, logger="chatpresets.scheduler"):
         assert scheduler.run_due() == ["broken", "fine"]
@@ -98,7 +89,9 @@ def test_a_failing_task_is_logged_and_the_others_still_run(caplog) -> None:
 def test_with_the_cache_down_a_tick_still_runs() -> None:
     calls = Counter()
     unreachable = RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.2}})
-    scheduler = Scheduler([Periodic("sweep", counted(calls, "sweep"), MINUTE)], lock_cache=unreachable, clock=Clock())
+    scheduler = Scheduler(
+        [Periodic("sweep", counted(calls, "sweep"), MINUTE)], lock_cache=unreachable, clock=Clock(START)
+    )
     assert scheduler.run_due() == ["sweep"]
     assert calls == {"sweep": 1}
 
@@ -110,7 +103,7 @@ def test_the_background_thread_ticks_at_start_and_stops() -> None:
         ran.set()
         return 1
 
-    scheduler = Scheduler([Periodic("sweep", task, MINUTE)], clock=Clock())
+    scheduler = Scheduler([Periodic("sweep", task, MINUTE)], clock=Clock(START))
     scheduler.start(poll_seconds=0.05)
     try:
         assert ran.wait(timeout=5)

@@ -13,14 +13,7 @@ from django.core.cache import cache
 from chatpresets import version_tokens
 from chatpresets.version_tokens import OrgCopies, copied
 from tenancy.models import ApiKey, Organization
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 @pytest.fixture

@@ -14,18 +14,11 @@ from chatpresets.observability import metrics
 from conversations.consumers import CLOSE_TOO_MANY_FRAMES
 from conversations.frame_budget import FLOOD_FRAMES, FrameBudget, TooManyFrames
 from conversations.models import Message
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 def test_a_burst_then_the_rate_then_a_refusal_that_says_when() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     budget = FrameBudget(rate=2.0, burst=3, clock=clock)
     for _ in range(3):
         budget.spend()
@@ -42,7 +35,7 @@ def test_a_burst_then_the_rate_then_a_refusal_that_says_when() -> None:
 
 
 def test_a_slow_rate_tells_the_whole_wait() -> None:
-    budget = FrameBudget(rate=0.25, burst=1, clock=Clock())
+    budget = FrameBudget(rate=0.25, burst=1, clock=Clock(100.0))
     budget.spend()
     with pytest.raises(TooManyFrames) as refused:
         budget.spend()
@@ -56,7 +49,7 @@ def refuse(budget: FrameBudget, times: int) -> None:
 
 
 def test_a_socket_may_have_its_tolerance_refused_and_one_more_each_second() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     budget = FrameBudget(rate=0.5, burst=1, clock=clock)
     budget.spend()
     refuse(budget, FLOOD_FRAMES)
@@ -70,7 +63,7 @@ def test_a_socket_may_have_its_tolerance_refused_and_one_more_each_second() -> N
 
 def test_refusals_spread_out_never_flood() -> None:
     """Over the rate now and then, with frames read between: the tolerance comes back faster than it goes."""
-    clock = Clock()
+    clock = Clock(100.0)
     budget = FrameBudget(rate=1.0, burst=1, clock=clock)
     for _ in range(10 * FLOOD_FRAMES):
         budget.spend()
@@ -81,7 +74,7 @@ def test_refusals_spread_out_never_flood() -> None:
 
 def test_refusals_between_admitted_frames_still_flood() -> None:
     """Twenty sockets' worth of frames: each second ten are read, fifty refused."""
-    clock = Clock()
+    clock = Clock(100.0)
     budget = FrameBudget(rate=10.0, burst=10, clock=clock)
     seconds = 0
     while not budget.flooding:

@@ -15,6 +15,7 @@ from conversations import socket_slots
 from conversations.consumers import CLOSE_UNAVAILABLE
 from conversations.models import Conversation, Message
 from tenancy import services as tenancy_services
+from tests.clock import Clock
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_llm")]
 
@@ -141,17 +142,9 @@ async def test_a_caller_reconnecting_in_a_loop_is_refused_past_its_handshakes(ch
     await bob.disconnect()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_handshakes_refill_at_the_rate_up_to_the_burst(settings) -> None:
     settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 1.0, 2
-    clock = Clock()
+    clock = Clock(50.0)
     slots = socket_slots.SocketSlots(clock)
 
     def handshake() -> None:
@@ -176,7 +169,7 @@ def test_handshakes_refill_at_the_rate_up_to_the_burst(settings) -> None:
 def test_callers_with_a_full_budget_are_forgotten_when_too_many_are_kept(settings, monkeypatch) -> None:
     settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 1.0, 2
     monkeypatch.setattr(socket_slots, "HANDSHAKE_CALLERS", 3)
-    clock = Clock()
+    clock = Clock(50.0)
     slots = socket_slots.SocketSlots(clock)
     for caller in ("a", "b", "c"):
         slots.take((caller, None))

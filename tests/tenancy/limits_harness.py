@@ -1,5 +1,5 @@
-"""Helpers for the limiter and quota tests: a settable clock, and a harness for racing callers
-(threads sharing a client, and forked processes with their own).
+"""Helpers for the limiter and quota tests: a harness for racing callers (threads sharing a client, and
+forked processes with their own). Their settable clock is tests/clock.py's.
 
 The naive check-then-increment below is what the atomic scripts replace; the tests run it through
 the same harness to show that the harness does catch a race.
@@ -14,14 +14,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def naive_check_then_increment(client: redis.Redis, key: str, budget: int) -> bool:

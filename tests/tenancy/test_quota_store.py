@@ -28,7 +28,8 @@ from tenancy.metering.quota import (
     get_quota_store,
 )
 from tenancy.metering.quota_types import Hold, Reservation
-from tests.tenancy.limits_harness import FakeClock, in_processes, in_threads
+from tests.clock import Clock
+from tests.tenancy.limits_harness import in_processes, in_threads
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/13"
 HOUR = 3600
@@ -249,7 +250,7 @@ def test_redis_release_expired_uses_the_server_clock_by_default(limit: Callable,
 
 
 def test_memory_release_expired_uses_its_clock_by_default(limit: Callable) -> None:
-    clock = FakeClock()
+    clock = Clock(1_800_000_000.0)
     store = MemoryQuotaStore(clock=clock)
     day = limit("day", 1000, period_end=clock.now + HOUR)
     store.reserve(limits=[day], amount=300, reservation_id="crashed", ttl_seconds=30)
@@ -301,7 +302,7 @@ def test_redis_counters_expire_a_margin_after_their_period_ends(limit: Callable,
 
 
 def test_memory_counters_vanish_a_margin_after_their_period_ends(limit: Callable) -> None:
-    clock = FakeClock()
+    clock = Clock(1_800_000_000.0)
     store = MemoryQuotaStore(clock=clock, expiry_margin_seconds=600)
     day = limit("day", 1000, period_end=clock.now + HOUR)
     store.reserve(limits=[day], amount=300, reservation_id="r1", ttl_seconds=60)

@@ -18,7 +18,8 @@ from tenancy.metering import ratelimit
 from tenancy.metering.clients import METRICS, LogThrottle
 from tenancy.metering.gcra import MemoryRateLimiter
 from tenancy.metering.ratelimit import FAIL_OPEN_METRIC, REDIS_ERROR_METRIC, Limit, RateLimiter, get_rate_limiter
-from tests.tenancy.limits_harness import FakeClock, in_processes, in_threads
+from tests.clock import Clock
+from tests.tenancy.limits_harness import in_processes, in_threads
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/13"
 
@@ -237,7 +238,7 @@ def test_redis_state_expires_when_the_bucket_would_be_full(prefix: str) -> None:
 
 
 def test_the_memory_limiter_matches_gcra_exactly_on_a_fake_clock() -> None:
-    clock = FakeClock()
+    clock = Clock(1_800_000_000.0)
     memory = MemoryRateLimiter(clock=clock)
     limits = [Limit("k", limit=7, period_seconds=1)]  # a non-integral interval: 142857.142… µs
 
