@@ -1,5 +1,5 @@
-"""ASGI entry point: HTTP through Django (a keyed completion past its chain), websockets through key or
-(Origin-checked) session auth → router."""
+"""ASGI entry point: HTTP through Django (a keyed completion past its chain), websockets through the
+handshake budget → key or (Origin-checked) session auth → the process's socket caps → router."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.scheduler import start_if_enabled as start_periodic_tasks  # noqa: E402
 from chatpresets.shutdown import install as drain_on_sigterm  # noqa: E402
 from conversations.api.completions_route import CompletionsRoute  # noqa: E402
+from conversations.socket_slots import HandshakeGate, SocketGate  # noqa: E402
 from tenancy.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 enable_tcp_nodelay()
@@ -47,7 +48,7 @@ keep_model_clients_on_the_server_loop()
 application = ProtocolTypeRouter(
     {
         "http": TurnGate(BodySizeLimit(CompletionsRoute(django_asgi_app))),
-        "websocket": ApiKeyOrSessionAuth(URLRouter(websocket_urlpatterns)),
+        "websocket": HandshakeGate(ApiKeyOrSessionAuth(SocketGate(URLRouter(websocket_urlpatterns)))),
     }
 )
 

@@ -49,6 +49,13 @@ def begin(context: RequestContext) -> contextvars.Token:
     return _current.set(context)
 
 
+def begin_socket(scope: dict) -> RequestContext:
+    """A websocket's own context, from its handshake's ASGI scope: a new id and the client's address."""
+    context = RequestContext(new_request_id(), client_ip=(scope.get("client") or [None])[0])
+    begin(context)
+    return context
+
+
 def begin_within(parent: RequestContext | None) -> contextvars.Token:
     """A context of its own, with a new request id, for one request carried by a longer-lived one
     (a websocket turn on its socket): it starts with the socket's address and caller ids, keeps the

@@ -30,14 +30,13 @@ from chatpresets.errors import (
     DomainError,
     NotFound,
     dependency_failure,
-    retry_after,
 )
 from chatpresets.observability import metrics, timing
 from chatpresets.socket_threads import database_sync_to_async
-from conversations import services, socket_slots
+from conversations import services
 from conversations.frame_budget import FrameBudget, TooManyFrames
 from conversations.models import Conversation, Message
-from conversations.payloads import ack_frame, error_payload, message_payload
+from conversations.payloads import ack_frame, error_frame, error_payload, message_payload
 from conversations.selectors import answer_in, conversation_for_caller, unfinished_answers
 from conversations.turns import resume, stop_answer, stream_turn
 from tenancy import access, denials
@@ -124,21 +123,11 @@ def handshake_close_code(error: DomainError) -> int:
     return CLOSE_BY_STATUS.get(error.status_code, CLOSE_NOT_FOUND)
 
 
-def error_frame(error: DomainError) -> dict[str, Any]:
-    frame = error_payload(error)
-    seconds = retry_after(error) or error.details.get("retry_after")
-    if seconds is not None:
-        frame["retry_after"] = seconds
-    return frame
-
-
 class ConversationConsumer(AsyncJsonWebsocketConsumer):
     task: asyncio.Task | None = None
     catch_up: asyncio.Task | None = None  # a `resume` following an answer
     expiry_watch: asyncio.Task | None = None
     groups_joined: tuple[str, ...] = ()
-    socket_caller: tuple[Any, Any] | None = None  # (user, key) whose socket slot this socket holds
-    holds_socket_slot = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Channels' consumer loop, which also reads this socket's channel on the channel layer. When that
@@ -153,23 +142,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
                 await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
 
     async def connect(self) -> None:
-        """Take a socket slot of this process, then authorise, join the socket's groups and accept."""
-        user_id = self.scope["user"].pk
-        caller = None if user_id is None else (user_id, self.api_key_id)  # no caller: refused, 4401
-        try:
-            socket_slots.slots.take(caller)
-        except admission.Overloaded as error:
-            await self.refuse(CLOSE_UNAVAILABLE, error)
-            return
-        self.socket_caller, self.holds_socket_slot = caller, True
+        """Authorise, join the socket's groups and accept, in the socket slot SocketGate took for it."""
         self.frames = FrameBudget(settings.WEBSOCKET_FRAME_RATE, settings.WEBSOCKET_FRAME_BURST)
-        try:
-            await self.authorize_and_join()
-        except BaseException:
-            self.give_back_socket_slot()  # a refusal gave it back already; an error must not keep it
-            raise
-
-    async def authorize_and_join(self) -> None:
         try:
             await self.authorize()
         except DomainError as error:
@@ -207,24 +181,16 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def refuse(self, code: int, error: DomainError | None = None) -> None:
-        """Refuse the handshake with a close code the client can read, after `error`'s frame if given.
+    async def refuse(self, code: int) -> None:
+        """Refuse the handshake with a close code the client can read, giving its socket slot back now.
 
         A close before `accept` becomes an HTTP 403, which hides the code from browsers; so accept,
         then close at once. `closed` is set first: a frame that slips in between is never processed.
         """
         self.closed = True
-        self.give_back_socket_slot()
+        self.scope["socket_slot"].give_back()
         await self.accept()
-        if error is not None:
-            await self.send_json(error_frame(error))
         await self.close(code=code)
-
-    def give_back_socket_slot(self) -> None:
-        """Idempotent: a refused handshake gives its slot back at once, an open socket when it closes."""
-        if self.holds_socket_slot:
-            self.holds_socket_slot = False
-            socket_slots.slots.give_back(self.socket_caller)
 
     async def authorize(self) -> None:
         """Re-read the caller's access and conversation (module `authorize`)."""
@@ -247,7 +213,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True  # a streaming answer goes on; a reconnecting socket can `resume` it
-        self.give_back_socket_slot()
+        self.scope["socket_slot"].give_back()
         if self.opened:
             metrics.OPEN_WEBSOCKETS.labels().dec()
         for watcher in (self.expiry_watch, self.catch_up):
@@ -378,7 +344,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         kwargs = self.scope["url_route"]["kwargs"]
         turn = timing.begin_turn("websocket")
         try:
-            with admission.pending((self.scope["user"].pk, self.api_key_id)):
+            with admission.pending(self.scope["socket_slot"].caller):
                 caller, self.conversation, prepared = await database_sync_to_async(authorize_and_prepare)(
                     content,
                     self.scope["user"].pk,

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from chatpresets import request_context
-from chatpresets.errors import DomainError
+from chatpresets.errors import DomainError, retry_after
 from conversations.models import Message
 
 COST_PLACES = Decimal("0.00000001")
@@ -69,3 +69,12 @@ def error_payload(error: DomainError | None) -> dict[str, Any]:
         "details": details,
         "request_id": context.request_id if context is not None else "",
     }
+
+
+def error_frame(error: DomainError) -> dict[str, Any]:
+    """error_payload with the refusal's wait, if it has one, as `retry_after` beside its details."""
+    frame = error_payload(error)
+    seconds = retry_after(error) or error.details.get("retry_after")
+    if seconds is not None:
+        frame["retry_after"] = seconds
+    return frame

@@ -10,6 +10,7 @@ id, under the socket's (conversations/consumers.py).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from channels.auth import AuthMiddleware, get_user
@@ -32,8 +33,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_UNAVAILABLE = 4503
 
 
-async def refuse_handshake(receive: Any, send: Any, code: int) -> None:
-    """Refuse the socket with `code`, without reaching any consumer.
+async def refuse_handshake(receive: Any, send: Any, code: int, frame: dict[str, Any] | None = None) -> None:
+    """Refuse the socket with `code`, after `frame` (JSON) if given, without reaching any consumer.
 
     Accepted, then closed at once: a close before the accept reaches the client as an HTTP 403
     without the code. No consumer runs, so nothing the client sends meanwhile is processed.
@@ -41,6 +42,8 @@ async def refuse_handshake(receive: Any, send: Any, code: int) -> None:
     message = await receive()
     if message["type"] == "websocket.connect":
         await send({"type": "websocket.accept"})
+        if frame is not None:
+            await send({"type": "websocket.send", "text": json.dumps(frame)})
         await send({"type": "websocket.close", "code": code})
 
 
@@ -60,8 +63,7 @@ class ApiKeyOrSessionAuth:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         socket_threads.use_pool()  # this socket's queries, and its answers', never queue behind other sockets'
         headers = dict(scope.get("headers", []))
-        client_ip = (scope.get("client") or [None])[0]
-        request_context.begin(request_context.RequestContext(request_context.new_request_id(), client_ip=client_ip))
+        client_ip = request_context.begin_socket(scope).client_ip
         secret = bearer_secret(headers.get(b"authorization", b"").decode("latin-1"))
         if secret is None:
             if b"cookie" not in headers:
@@ -78,7 +80,7 @@ class ApiKeyOrSessionAuth:
         except TooManyFailedAttempts:
             return await refuse_handshake(receive, send, CLOSE_TOO_MANY_FAILED_ATTEMPTS)
         except BadApiKey:
-            scope = {**scope, "user": AnonymousUser(), "api_key": None}  # the consumer refuses it: 4401
+            scope = {**scope, "user": AnonymousUser(), "api_key": None}  # refused with 4401 under it
         except UNAVAILABLE_EXCEPTIONS as exc:
             dependency_failure(exc)
             return await refuse_handshake(receive, send, CLOSE_UNAVAILABLE)
