@@ -65,14 +65,17 @@ def test_a_web_pod_requests_a_whole_core() -> None:
     assert container["resources"]["requests"]["cpu"] in {"1", 1, "1000m"}
 
 
-def test_the_web_autoscaler_follows_cpu_and_active_streams() -> None:
+def test_the_web_autoscaler_follows_cpu_active_streams_and_open_websockets() -> None:
     hpa = by_kind("HorizontalPodAutoscaler")["chatpresets-web"]
-    metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
-    assert metrics["Resource"]["resource"]["name"] == "cpu"
-    assert metrics["Pods"]["pods"]["metric"]["name"] == "chatpresets_active_streams"
+    (cpu,) = [m["resource"] for m in hpa["spec"]["metrics"] if m["type"] == "Resource"]
+    pods = {m["pods"]["metric"]["name"]: m["pods"]["target"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"}
+    assert cpu["name"] == "cpu"
+    assert set(pods) == {"chatpresets_active_streams", "chatpresets_open_websockets"}
+    # Half the process's socket cap: room left on each pod for the reconnects of one that drains.
+    assert int(pods["chatpresets_open_websockets"]["averageValue"]) * 2 == settings.WEBSOCKET_MAX_OPEN
     assert hpa["spec"]["scaleTargetRef"]["name"] == "chatpresets-web"
     metric_names = (DEPLOY / "prometheus" / "metric_names.txt").read_text().split()
-    assert "chatpresets_active_streams" in metric_names
+    assert set(pods) <= set(metric_names)
 
 
 def test_a_worker_per_queue_and_one_beat_that_is_recreated() -> None:
