@@ -35,7 +35,8 @@ from chatpresets.routing import websocket_urlpatterns  # noqa: E402
 from chatpresets.scheduler import start_if_enabled as start_periodic_tasks  # noqa: E402
 from chatpresets.shutdown import install as drain_on_sigterm  # noqa: E402
 from conversations.api.completions_route import CompletionsRoute  # noqa: E402
-from conversations.socket_slots import HandshakeGate, SocketGate  # noqa: E402
+from conversations.handshakes import HandshakeGate  # noqa: E402
+from conversations.socket_slots import SocketGate  # noqa: E402
 from tenancy.ws_auth import ApiKeyOrSessionAuth  # noqa: E402
 
 enable_tcp_nodelay()

@@ -478,14 +478,22 @@ if not 0 < STREAM_ORG_SHARE <= 1:
 if STREAM_RETRY_AFTER_SECONDS < 1:
     raise ImproperlyConfigured(f"STREAM_RETRY_AFTER_SECONDS={STREAM_RETRY_AFTER_SECONDS} must be at least 1")
 # Conversation websockets one web process holds open (conversations/socket_slots.py), in all and for one
-# caller (a user's session or an API key): each costs memory (about 57 KiB idle) and a file descriptor.
+# caller (a user, through their sessions, or an API key): each costs memory (about 57 KiB idle) and a file descriptor.
 WEBSOCKET_MAX_OPEN = env_int("WEBSOCKET_MAX_OPEN", 5000, minimum=1)
 WEBSOCKET_MAX_PER_CALLER = env_int("WEBSOCKET_MAX_PER_CALLER", 100, minimum=1)
-# … and the sockets one caller may open a second in one process, in bursts of WEBSOCKET_HANDSHAKE_BURST.
+# … and the sockets one credential (a key or a session cookie) may open a second in one process, in bursts
+# of WEBSOCKET_HANDSHAKE_BURST, counted before it is looked up.
 WEBSOCKET_HANDSHAKE_RATE = env_float("WEBSOCKET_HANDSHAKE_RATE", 20.0)
 WEBSOCKET_HANDSHAKE_BURST = env_int("WEBSOCKET_HANDSHAKE_BURST", 100, minimum=1)
 if not 0 < WEBSOCKET_HANDSHAKE_RATE < float("inf"):  # NaN is neither
     raise ImproperlyConfigured(f"WEBSOCKET_HANDSHAKE_RATE={WEBSOCKET_HANDSHAKE_RATE} must be a number more than 0")
+# … and the handshakes one process runs at once (conversations/handshakes.py); the rest wait their turn this long.
+WEBSOCKET_HANDSHAKE_CONCURRENCY = env_int("WEBSOCKET_HANDSHAKE_CONCURRENCY", 16, minimum=1)
+WEBSOCKET_HANDSHAKE_WAIT_SECONDS = env_float("WEBSOCKET_HANDSHAKE_WAIT_SECONDS", 5.0)
+if not 0 < WEBSOCKET_HANDSHAKE_WAIT_SECONDS < float("inf"):
+    raise ImproperlyConfigured(
+        f"WEBSOCKET_HANDSHAKE_WAIT_SECONDS={WEBSOCKET_HANDSHAKE_WAIT_SECONDS} must be a number more than 0"
+    )
 # Frames one socket may send (conversations/frame_budget.py): each re-reads its caller from the database.
 WEBSOCKET_FRAME_RATE = env_float("WEBSOCKET_FRAME_RATE", 10.0)
 WEBSOCKET_FRAME_BURST = env_int("WEBSOCKET_FRAME_BURST", 30, minimum=1)

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from chatpresets import admission, queue_limits
 from chatpresets.llm import catalogue, gateway
-from conversations import socket_slots
+from conversations import handshakes, socket_slots
 from conversations.testing.fake_llm import FakeConfig, FakeLLMServer
 from presets import row_copies
 from tenancy import caller_cache, key_use, services
@@ -52,6 +52,7 @@ def _idle_stream_slots() -> Iterator[None]:
     stream_slots.forget_all()
     admission.forget_all()
     socket_slots.forget_all()
+    handshakes.forget_all()
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connection
 
+from conversations.consumers import ConversationConsumer
 from conversations.models import Conversation
 from tenancy import services as tenancy_services
 from tests.redis_process import RedisProcess
@@ -50,3 +52,33 @@ def guardrail_redis(settings) -> Iterator[RedisProcess]:
     settings.REDIS_URL = server.url  # the limiter and quota store read it per call; the cache keeps its own
     yield server
     server.stop()
+
+
+def chat_of(org: Any, user: Any) -> dict[str, str]:
+    conversation = Conversation.objects.create(org=org, user=user)
+    _, secret = tenancy_services.api_key_create(org=org, actor=user, name="ws", scopes=["chat"], expires_at=None)
+    return {"key": secret, "path": f"/ws/orgs/{org.slug}/conversations/{conversation.pk}/"}
+
+
+@pytest.fixture
+def chats(acme, globex, alice, bob, carol) -> dict[str, dict[str, str]]:
+    """A conversation and a chat key each for alice and bob (acme) and carol (globex)."""
+    return {
+        name: chat_of(org, user)
+        for name, org, user in [("alice", acme, alice), ("bob", acme, bob), ("carol", globex, carol)]
+    }
+
+
+@pytest.fixture
+def consumers_made(monkeypatch) -> list[str]:
+    """The paths of the conversation consumers made: a refusal at a cap must not make one (it would
+    subscribe to the channel layer before its refusal)."""
+    made: list[str] = []
+    run = ConversationConsumer.__call__
+
+    async def counted(self: ConversationConsumer, scope: Any, receive: Any, send: Any) -> None:
+        made.append(scope["path"])
+        await run(self, scope, receive, send)
+
+    monkeypatch.setattr(ConversationConsumer, "__call__", counted)
+    return made

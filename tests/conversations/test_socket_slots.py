@@ -2,52 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from chatpresets.admission import Overloaded
 from chatpresets.asgi import application
 from chatpresets.observability import metrics
 from conversations import socket_slots
-from conversations.consumers import CLOSE_UNAVAILABLE, ConversationConsumer
-from conversations.models import Conversation, Message
-from tenancy import services as tenancy_services
-from tenancy import ws_auth
-from tests.clock import Clock
+from conversations.consumers import CLOSE_UNAVAILABLE
+from conversations.models import Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_llm")]
-
-
-def chat_of(org: Any, user: Any) -> dict[str, str]:
-    conversation = Conversation.objects.create(org=org, user=user)
-    _, secret = tenancy_services.api_key_create(org=org, actor=user, name="ws", scopes=["chat"], expires_at=None)
-    return {"key": secret, "path": f"/ws/orgs/{org.slug}/conversations/{conversation.pk}/"}
-
-
-@pytest.fixture
-def chats(acme, globex, alice, bob, carol) -> dict[str, dict[str, str]]:
-    return {
-        name: chat_of(org, user)
-        for name, org, user in [("alice", acme, alice), ("bob", acme, bob), ("carol", globex, carol)]
-    }
-
-
-@pytest.fixture
-def consumers_made(monkeypatch) -> list[str]:
-    """The paths of the conversation consumers made: a refusal at a cap must not make one (it would
-    subscribe to the channel layer before its refusal)."""
-    made: list[str] = []
-    run = ConversationConsumer.__call__
-
-    async def counted(self: ConversationConsumer, scope: Any, receive: Any, send: Any) -> None:
-        made.append(scope["path"])
-        await run(self, scope, receive, send)
-
-    monkeypatch.setattr(ConversationConsumer, "__call__", counted)
-    return made
 
 
 def communicator(chat: dict[str, str], path: str | None = None) -> WebsocketCommunicator:
@@ -157,104 +122,3 @@ async def test_a_socket_whose_application_fails_gives_its_slot_back(chats) -> No
         await socket.connect()
     assert socket_slots.slots.open == 0
     assert not socket_slots.slots.by_caller
-
-
-@pytest.fixture
-def key_lookups(monkeypatch) -> list[str]:
-    """The API keys looked up at handshakes: a handshake past its budget must not cost a lookup."""
-    looked_up: list[str] = []
-    look_up = ws_auth.api_key_for_secret
-
-    def counted(secret: str, **kwargs: Any) -> Any:
-        looked_up.append(secret)
-        return look_up(secret, **kwargs)
-
-    monkeypatch.setattr(ws_auth, "api_key_for_secret", counted)
-    return looked_up
-
-
-async def test_a_key_reconnecting_in_a_loop_is_refused_past_its_handshakes_before_its_lookup(
-    chats, settings, consumers_made, key_lookups
-) -> None:
-    settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 0.5, 2
-    settings.METRICS_ENABLED, settings.STREAM_RETRY_AFTER_SECONDS = True, 2
-    before = refusals("socket_rate")
-    for _ in range(2):
-        socket = await opened(chats["alice"])
-        await socket.disconnect()
-    await assert_refused(chats["alice"], "socket_rate", 0.5)
-    assert refusals("socket_rate") - before == 1
-    assert len(consumers_made) == 2
-    assert key_lookups == [chats["alice"]["key"]] * 2
-    bob = await opened(chats["bob"])  # another key's handshakes are its own
-    await bob.disconnect()
-
-
-async def test_a_session_reconnecting_in_a_loop_is_refused_past_its_handshakes(chats, settings, alice, client) -> None:
-    settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 0.5, 2
-    settings.STREAM_RETRY_AFTER_SECONDS = 2
-    await sync_to_async(client.force_login)(alice)
-    cookie = f"theme=dark; {settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    headers = [(b"cookie", cookie.encode()), (b"origin", b"http://localhost")]
-
-    def session_socket() -> WebsocketCommunicator:
-        return WebsocketCommunicator(application, chats["alice"]["path"], headers=headers)
-
-    for _ in range(2):
-        socket = session_socket()
-        assert (await socket.connect())[0]
-        await socket.disconnect()
-    refused = session_socket()
-    await refused.connect()
-    frame = await refused.receive_json_from()
-    assert (frame["code"], frame["details"]["reason"], frame["retry_after"]) == ("overloaded", "socket_rate", 2)
-    assert frame["request_id"]
-    assert await refused.receive_output() == {"type": "websocket.close", "code": CLOSE_UNAVAILABLE}
-    await refused.disconnect()
-    alice_key = await opened(chats["alice"])  # the same user's key is another credential
-    await alice_key.disconnect()
-
-
-def test_handshakes_refill_at_the_rate_up_to_the_burst(settings) -> None:
-    settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 1.0, 2
-    clock = Clock(50.0)
-    budget = socket_slots.HandshakeBudget(clock)
-    budget.spend("cp_key")
-    budget.spend("cp_key")
-    with pytest.raises(Overloaded) as refused:
-        budget.spend("cp_key")
-    assert refused.value.details["reason"] == "socket_rate"
-    budget.spend("cp_other")
-    clock.now += 1.0
-    budget.spend("cp_key")
-    clock.now += 60.0  # a quiet minute: the burst again, not sixty
-    budget.spend("cp_key")
-    budget.spend("cp_key")
-    with pytest.raises(Overloaded):
-        budget.spend("cp_key")
-    assert set(budget.buckets) == {socket_slots.digest("cp_key"), socket_slots.digest("cp_other")}  # not secrets
-
-
-def test_credentials_with_a_full_budget_are_forgotten_when_too_many_are_kept(settings, monkeypatch) -> None:
-    settings.WEBSOCKET_HANDSHAKE_RATE, settings.WEBSOCKET_HANDSHAKE_BURST = 1.0, 2
-    monkeypatch.setattr(socket_slots, "HANDSHAKE_CALLERS", 3)
-    clock = Clock(50.0)
-    budget = socket_slots.HandshakeBudget(clock)
-    for credential in ("a", "b", "c"):
-        budget.spend(credential)
-    clock.now += 0.5
-    budget.spend("c")  # c's budget is not back yet
-    clock.now += 1.0  # a and b are full again; c is not
-    budget.spend("d")
-    assert set(budget.buckets) == {socket_slots.digest("c"), socket_slots.digest("d")}
-
-
-def test_the_credential_is_the_key_else_the_session_cookie(settings) -> None:
-    def scope(*headers: tuple[bytes, bytes]) -> dict[str, Any]:
-        return {"headers": list(headers)}
-
-    session = (b"cookie", f"a=1; {settings.SESSION_COOKIE_NAME}=s3ss".encode())
-    assert socket_slots.credential_of(scope((b"authorization", b"Bearer cp_k"), session)) == "cp_k"
-    assert socket_slots.credential_of(scope(session)) == "s3ss"
-    assert socket_slots.credential_of(scope((b"cookie", b"a=1"))) is None
-    assert socket_slots.credential_of(scope((b"authorization", b"Basic eA=="))) is None

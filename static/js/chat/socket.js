@@ -5,7 +5,7 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 // A handshake the server had no room for opens, gets one `overloaded` frame with one of these reasons
 // and closes with 4503. It is not a line that came back: the backoff goes on, no sooner than the
 // frame's retry_after, and the page never sees the frame (no turn of its own was refused).
-const NO_ROOM_REASONS = new Set(["socket_limit", "socket_share", "socket_rate"]);
+const NO_ROOM_REASONS = new Set(["socket_limit", "socket_share", "socket_rate", "socket_busy"]);
 
 export class ChatSocket {
   constructor(path, { onFrame, onOpen, onDown, onFinal }) {
