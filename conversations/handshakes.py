@@ -129,12 +129,12 @@ class HandshakeGate:
         self.inner = inner
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        queue = running
+        line = queue  # the one this handshake waits in, even if forget_all() replaces it meanwhile
         try:
             credential = credential_of(scope)
             if credential is not None:
                 budget.spend(credential)
-            await queue.enter()
+            await line.enter()
         except Overloaded as error:
             request_context.begin_socket(scope)  # the frame's request id
             return await refuse_handshake(receive, send, CLOSE_UNAVAILABLE, error_frame(error))
@@ -144,21 +144,21 @@ class HandshakeGate:
             nonlocal placed
             if placed and message["type"] in ("websocket.accept", "websocket.close"):
                 placed = False
-                queue.leave()
+                line.leave()
             await send(message)
 
         try:
             return await self.inner(scope, receive, send_and_leave)
         finally:
             if placed:
-                queue.leave()
+                line.leave()
 
 
 budget = HandshakeBudget()
-running = HandshakeQueue()
+queue = HandshakeQueue()
 
 
 def forget_all() -> None:
     """No handshake counted or running, as in a fresh process: for tests."""
-    global budget, running
-    budget, running = HandshakeBudget(), HandshakeQueue()
+    global budget, queue
+    budget, queue = HandshakeBudget(), HandshakeQueue()

@@ -145,18 +145,18 @@ async def test_handshakes_past_the_process_concurrency_wait_their_turn_then_are_
     first = communicator(chats["alice"])
     first_connecting = asyncio.create_task(first.connect())
     await asyncio.sleep(0.05)
-    assert handshakes.running.running == 1
+    assert handshakes.queue.running == 1
     await assert_refused(chats["bob"], "socket_busy", 1)  # waited 0.3 s behind alice's
     assert refusals("socket_busy") - before == 1
     waiting = communicator(chats["carol"])
     carol_connecting = asyncio.create_task(waiting.connect())
     await asyncio.sleep(0.05)
-    assert handshakes.running.waiting_now() == 1
+    assert handshakes.queue.waiting_now() == 1
     slow_handshakes.set()  # alice's accept hands her place to carol, who was waiting
     assert (await asyncio.wait_for(first_connecting, 2))[0]
     assert (await asyncio.wait_for(carol_connecting, 2))[0]  # while alice's socket stays open
-    assert handshakes.running.running == 0
-    assert handshakes.running.waiting_now() == 0
+    assert handshakes.queue.running == 0
+    assert handshakes.queue.waiting_now() == 0
     for socket in (first, waiting):
         await socket.send_json_to({"type": "ping"})
         assert await socket.receive_json_from() == {"type": "pong"}
@@ -168,12 +168,12 @@ async def test_a_handshake_refused_inside_gives_its_place_back(chats, settings) 
     socket = communicator(chats["carol"], chats["alice"]["path"])  # carol is not in acme: 4404
     await socket.connect()
     assert await socket.receive_output() == {"type": "websocket.close", "code": 4404}
-    assert handshakes.running.running == 0
+    assert handshakes.queue.running == 0
     await socket.disconnect()
     failing = communicator(chats["alice"], "/ws/orgs/acme/nowhere/")  # no route: the application raises
     with pytest.raises(ValueError, match="No route found"):
         await failing.connect()
-    assert handshakes.running.running == 0
+    assert handshakes.queue.running == 0
     alice = await opened(chats["alice"])
     await alice.disconnect()
 
