@@ -1,7 +1,7 @@
 """A token bucket: `rate` tokens a second, held up to `burst`, on a clock that tests can set.
 
 The websocket limits use it three times: a socket's frames and the refusals it may still have before
-it is closed (conversations/frame_budget.py), and a caller's handshakes (conversations/socket_slots.py).
+it is closed (conversations/frame_budget.py), and a credential's handshakes (conversations/handshakes.py).
 """
 
 from __future__ import annotations
