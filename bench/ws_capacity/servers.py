@@ -33,7 +33,8 @@ def web_process(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str, Pa
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="daphne-ws-capacity-", suffix=".log")[1])
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers"]
-    command += ["--ping-interval", "20", "--ping-timeout", "30", "chatpresets.asgi:application"]
+    command += ["--ping-interval", "20", "--ping-timeout", "30", "--websocket_connect_timeout", "15"]
+    command += ["chatpresets.asgi:application"]
     with log.open("wb") as stderr:
         process = subprocess.Popen(
             command, cwd=ROOT, env={**server_environment(), **env}, stdout=subprocess.DEVNULL, stderr=stderr

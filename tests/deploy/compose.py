@@ -15,8 +15,15 @@ from pathlib import Path
 from tests.server import ROOT
 
 IMAGES = Path(__file__).resolve().parent / "images"
-BASE = "chatpresets-test/debian:bookworm"
-STAND_INS = ("python", "postgres", "redis", "rabbitmq", "nginx")
+# Each stand-in and the Debian release it is built on. nginx needs 1.27.3 or later for `resolve` (the
+# compose file's nginx follows the web replicas' addresses): bookworm has 1.22, forky 1.30.
+STAND_INS = {
+    "python": "bookworm",
+    "postgres": "bookworm",
+    "redis": "bookworm",
+    "rabbitmq": "bookworm",
+    "nginx": "forky",
+}
 TRUST_STORE = Path("/etc/ssl/certs/ca-certificates.crt")  # pip inside the build reaches PyPI through it
 
 
@@ -44,29 +51,33 @@ def image_id(name: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def ensure_base() -> None:
-    """A minimal Debian bookworm, debootstrapped once and kept as an image."""
-    if image_id(BASE):
-        return
+def base(suite: str) -> str:
+    """A minimal Debian `suite`, debootstrapped once and kept as an image; returns its tag."""
+    tag = f"chatpresets-test/debian:{suite}"
+    if image_id(tag):
+        return tag
     with tempfile.TemporaryDirectory() as directory:
         rootfs = Path(directory) / "rootfs"
-        run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), "http://deb.debian.org/debian"], timeout=900)
+        # Every release since buster bootstraps as sid does; bookworm's debootstrap has no script named forky.
+        script = "/usr/share/debootstrap/scripts/sid"
+        command = ["debootstrap", "--variant=minbase", suite, str(rootfs), "http://deb.debian.org/debian", script]
+        run(command, timeout=900)
         archive = Path(directory) / "rootfs.tar"
         run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], timeout=300)
-        run(["docker", "import", str(archive), BASE], timeout=300)
+        run(["docker", "import", str(archive), tag], timeout=300)
+    return tag
 
 
 def build_stand_ins() -> dict[str, str]:
     """Build (or find in the build cache) each stand-in; returns the compose variables naming them."""
-    ensure_base()
     names = {}
-    for name in STAND_INS:
-        tag = f"chatpresets-test/{name}:bookworm"
+    for name, suite in STAND_INS.items():
+        tag = f"chatpresets-test/{name}:{suite}"
         with tempfile.TemporaryDirectory() as context:
             shutil.copytree(IMAGES / name, context, dirs_exist_ok=True)
             if name == "python":
                 shutil.copy(TRUST_STORE, Path(context) / "ca-certificates.crt")
-            run(["docker", "build", "-q", "--build-arg", f"BASE={BASE}", "-t", tag, context], timeout=900)
+            run(["docker", "build", "-q", "--build-arg", f"BASE={base(suite)}", "-t", tag, context], timeout=900)
         names[f"{name.upper()}_IMAGE"] = tag
     return names
 

@@ -1,7 +1,8 @@
 """deploy/docker-compose.yml brought up with `docker compose up --wait`, as the deployment guide says:
 every service healthy, nginx terminating TLS in front of three web replicas that all serve, a
 websocket turn, a streamed send and a `/v1` stream through it, a worker titling the conversation
-over RabbitMQ, and every process stopping cleanly on `docker compose stop`."""
+over RabbitMQ, a fourth replica served with no reload of nginx, and every process stopping cleanly
+on `docker compose stop`."""
 
 from __future__ import annotations
 
@@ -225,6 +226,33 @@ def test_compose_signs_a_browser_in_over_tls_and_serves_its_static_files(stack, 
             response = browser.get(asset)
             assert response.status_code == 200, asset
             assert "immutable" in response.headers["cache-control"], asset
+
+
+def test_compose_nginx_sends_requests_to_a_web_replica_added_later_without_a_reload(stack) -> None:
+    """nginx asks Docker's DNS for `web` again every few seconds (`resolve`), so a replica added by
+    `--scale` gets its share of requests, with nothing done to nginx."""
+    scale = [
+        "up",
+        "--detach",
+        "--wait",
+        "--wait-timeout",
+        "300",
+        "--no-deps",
+        "--no-recreate",
+        "--scale",
+        "web=4",
+        "web",
+    ]
+    run([*stack["compose"], *scale], timeout=420, env=stack["env"])
+    probe, answered, statuses = uuid.uuid4().hex, set(), []
+    deadline = time.monotonic() + 60
+    with httpx.Client(base_url=stack["base"], verify=stack["tls"], timeout=30) as anonymous:
+        while "web-4" not in answered and time.monotonic() < deadline:
+            statuses += [anonymous.get(f"/readyz?probe={probe}-{len(statuses)}").status_code for _ in range(8)]
+            answered = {name for name, line in lines_by_container(stack["logs"]()) if f"probe={probe}" in line}
+            time.sleep(1)
+    assert "web-4" in answered
+    assert set(statuses) == {200}
 
 
 def test_compose_stops_every_process_cleanly(stack) -> None:

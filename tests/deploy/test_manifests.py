@@ -160,7 +160,15 @@ def test_nginx_balances_on_counts_all_its_workers_share() -> None:
 
 
 @pytest.mark.parametrize(
-    "launcher", ["deploy/Procfile", "deploy/Dockerfile", "deploy/k8s/web.yaml", "bin/cluster", "bin/run"]
+    "launcher",
+    [
+        "deploy/Procfile",
+        "deploy/Dockerfile",
+        "deploy/k8s/web.yaml",
+        "bin/cluster",
+        "bin/run",
+        "bench/ws_capacity/servers.py",
+    ],
 )
 def test_daphne_waits_for_a_handshake_longer_than_its_database_checks_may_take(launcher: str) -> None:
     """daphne drops a handshake its application has not answered within --websocket_connect_timeout (5 s
@@ -188,4 +196,15 @@ def test_compose_fills_the_nginx_template_from_the_environment() -> None:
     nginx = compose()["services"]["nginx"]
     assert "./nginx/chatpresets.conf:/etc/nginx/templates/default.conf.template:ro" in nginx["volumes"]
     assert set(nginx["environment"]) == {"CHATPRESETS_LISTEN", "CHATPRESETS_UPSTREAM_SERVERS"}
-    assert nginx["environment"]["CHATPRESETS_UPSTREAM_SERVERS"].startswith("server web:8000")
+    assert nginx["environment"]["CHATPRESETS_UPSTREAM_SERVERS"].startswith("server web:8000 resolve ")
+
+
+def test_compose_nginx_asks_dockers_dns_again_within_seconds() -> None:
+    """Docker's DNS answers with a TTL of 600 s: without `valid`, a recreated replica's new address
+    would reach nginx ten minutes late."""
+    nginx = compose()["services"]["nginx"]
+    assert "./nginx/docker-dns.conf:/etc/nginx/conf.d/docker-dns.conf:ro" in nginx["volumes"]
+    resolver = re.search(
+        r"^resolver 127\.0\.0\.11 valid=(\d+)s\b", (DEPLOY / "nginx" / "docker-dns.conf").read_text(), re.M
+    )
+    assert int(resolver.group(1)) <= 10
