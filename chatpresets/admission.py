@@ -15,8 +15,9 @@ as TCP's window, Netflix's concurrency-limits and Envoy's adaptive concurrency f
   timing), counting only turns that began after the limit last moved: one move per round trip, as
   TCP grows its window, or it would answer again to load it has already changed. While the turns
   in flight reached half the limit or more, if their 90th percentile took longer than
-  the target, the limit steps down a turn (by half, past twice the target); if turns
-  met the limit (or a caller its share) and stayed quick, it grows by one turn or a tenth. A level
+  the target, the limit steps down a turn (by half past twice the target; to `target / tail` of
+  itself while their median took longer than the target too, a queue); if turns met the limit
+  (or a caller its share) and stayed quick, it grows by one turn or a tenth. A level
   found slow above the last quick one is the knee: for KNEE_MEMORY_SECONDS the limit grows back to
   just under it, not into it, so it holds still instead of riding a sawtooth across the knee. The
   percentile, not the median: on a busy process a turn's tail runs about three times its median,
@@ -226,7 +227,7 @@ class Gate:
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
             before = self.limit
-            self._move(now, _percentile(samples, PERCENTILE), target)
+            self._move(now, _percentile(samples, PERCENTILE), _percentile(samples, 0.5), target)
             if self.limit != before:
                 self.moved_at = now
                 change = "grow" if self.limit > before else "shrink_stalled" if stalled else "shrink"
@@ -237,7 +238,7 @@ class Gate:
         metrics.TURN_ADMISSION_TARGET.labels().set(target)
         self.window_started, self.window, self.limit_met, self.peak = now, [], False, 0
 
-    def _move(self, now: float, tail: float, target: float) -> None:
+    def _move(self, now: float, tail: float, median: float, target: float) -> None:
         """Step the limit by what the interval's turns took (under the lock)."""
         if self.knee is not None and now - self.knee_at > KNEE_MEMORY_SECONDS:
             self.knee = None
@@ -245,7 +246,7 @@ class Gate:
         if self._in_flight() > level:
             return  # a shrink still draining: the turns over the limit run on, so nothing is learnt yet
         if tail > target:
-            self.limit = max(MIN_LIMIT, level // 2 if tail > 2 * target else level - 1)
+            self.limit = max(MIN_LIMIT, _shrunk(level, tail, median, target))
             # Slow at a level that was quick lately is noise or a busier machine: a step down, not a knee.
             if level > self.quick and (self.knee is None or level < self.knee):
                 self.knee, self.knee_at = level, now
@@ -281,6 +282,21 @@ class Gate:
         """(pending, running) turns now."""
         with self.lock:
             return len(self.pending), len(self.running)
+
+
+def _shrunk(level: int, tail: float, median: float, target: float) -> int:
+    """The limit after an interval whose tail took longer than the target: by half past twice the target;
+    in proportion, to `level * target / tail` (as Netflix's gradient limit steps), when most of the
+    interval's turns were slow too, a queue; a turn down when only its tail was, noise or a busier moment.
+    A turn per interval took four processes 3 to 8 s to come down from their idle limit to a surge's knee
+    on two cores, their turns queuing all that while; a cut in proportion to every slow tail (often one
+    turn's bad luck of five) left one process refusing half of its 80% step (docs/performance.md,
+    2026-12-07 evening)."""
+    if tail > 2 * target:
+        return level // 2
+    if median > target:
+        return math.floor(level * target / tail)  # under `level`, as tail > target
+    return level - 1
 
 
 def _percentile(samples: list[float], share: float) -> float:

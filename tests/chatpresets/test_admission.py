@@ -92,12 +92,22 @@ def pressed_to_four(gate: Gate, clock: Clock) -> None:
         gate.finish(token)
 
 
-def test_slow_turns_step_the_limit_down_a_turn_and_by_half_past_twice_the_target() -> None:
+def test_a_slow_tail_steps_the_limit_down_a_turn_and_by_half_past_twice_the_target() -> None:
     clock = Clock()
     gate = Gate(clock)
     busy(gate, 4)
-    assert interval(gate, clock, *(0.080,) * 5) == 7  # over the 50 ms target, under twice it
-    assert interval(gate, clock, *(0.120,) * 5) == 3  # over twice the target: 7 // 2
+    assert interval(gate, clock, *(0.010,) * 4, 0.080) == 7  # the slowest over the 50 ms target, under twice it
+    assert interval(gate, clock, *(0.010,) * 4, 0.120) == 3  # over twice the target: 7 // 2
+
+
+def test_when_most_turns_are_slow_the_limit_steps_down_in_proportion() -> None:
+    """A queue, not a slow moment: the median over the target as well as the tail. A limit far above
+    the knee (a process's idle limit as a surge starts) comes down in proportion, not a turn at a time."""
+    clock = Clock()
+    gate = Gate(clock)
+    busy(gate, 4)
+    assert interval(gate, clock, *(0.080,) * 5) == 5  # 8 x 50/80 ms
+    assert interval(gate, clock, 0.010, 0.010, 0.060, 0.060, 0.060) == 4  # three of five slow: 5 x 50/60
 
 
 def test_the_slowest_tenth_of_the_first_tokens_decides() -> None:
@@ -177,11 +187,11 @@ def test_a_slow_interval_at_a_level_that_was_quick_steps_down_without_a_knee() -
     refill(gate)
     assert interval(gate, clock, *QUICK) == 6  # and 5
     refill(gate)
-    assert interval(gate, clock, *(0.080,) * 5) == 5  # 6 was slow: the knee
+    assert interval(gate, clock, *(0.010,) * 4, 0.080) == 5  # 6 was slow: the knee
     refill(gate)
     assert interval(gate, clock, *QUICK) == 5  # held under it
     refill(gate)
-    assert interval(gate, clock, *(0.080,) * 5) == 4  # 5 was quick before: noise, not a knee
+    assert interval(gate, clock, *(0.010,) * 4, 0.080) == 4  # 5 was quick before: noise, not a knee
     refill(gate)
     assert interval(gate, clock, *QUICK) == 5  # so the limit regains it at once
 
@@ -192,15 +202,15 @@ def test_first_tokens_of_turns_begun_before_the_limit_moved_are_not_counted() ->
     busy(gate, 4)
     began = clock()
     clock.advance(0.050)
-    assert interval(gate, clock, *(0.080,) * 5) == 7  # moved now
+    assert interval(gate, clock, *(0.080,) * 5) == 5  # moved now
     for _ in range(5):
-        gate.observe(0.400, began)  # turns admitted under the old limit: slow, but no news of 7
+        gate.observe(0.400, began)  # turns admitted under the old limit: slow, but no news of 5
     clock.advance(0.100)
-    assert gate.current_limit() == 7
+    assert gate.current_limit() == 5
     for _ in range(5):
         gate.observe(0.400, clock())
     clock.advance(0.100)
-    assert gate.current_limit() == 3
+    assert gate.current_limit() == 2
 
 
 def test_no_move_while_a_shrink_drains() -> None:
@@ -268,14 +278,14 @@ def test_a_process_running_a_share_of_a_busy_hosts_turns_presses_on_its_limit() 
     gate = Gate(clock)
     busy(gate, 2)
     assert interval(gate, clock, *QUICK) == 4  # the idle limit, though eight may wait
-    assert interval(gate, clock, *(0.080,) * 5) == 3  # two of four in flight, slow: a turn down
+    assert interval(gate, clock, *(0.080,) * 5) == 2  # two of four in flight, slow: 4 x 50/80
 
 
 @pytest.mark.parametrize(
     ("waited", "limit"),
     [
         (0.150, 4),  # a whole interval and more, over twice the target: 8 x 1/2
-        (0.070, 7),  # four waits of 70 ms: over the 50 ms target, under twice it
+        (0.070, 5),  # four waits of 70 ms: 8 x 50/70
         (0.040, 8),  # 40 ms so far may yet be a quick turn: nothing to decide on
     ],
 )
