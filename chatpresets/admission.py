@@ -47,7 +47,7 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -206,7 +206,7 @@ class Gate:
                 self.quiet.append(seconds)
                 # Kept here, once per quiet turn, not sorted again at every look-back.
                 if len(self.quiet) >= QUIET_MIN_SAMPLES:
-                    self.quiet_tail = _percentile(list(self.quiet), PERCENTILE)
+                    (self.quiet_tail,) = _percentiles(self.quiet, PERCENTILE)
             if started is None or started >= self.moved_at:
                 self.window.append(seconds)
 
@@ -227,7 +227,7 @@ class Gate:
         # fewer turns at once would not make them quicker, so only a limit the turns press on moves.
         if samples and (self.limit_met or 2 * in_flight >= self.limit):
             before = self.limit
-            self._move(now, _percentile(samples, PERCENTILE), _percentile(samples, 0.5), target)
+            self._move(now, *_percentiles(samples, PERCENTILE, 0.5), target)
             if self.limit != before:
                 self.moved_at = now
                 change = "grow" if self.limit > before else "shrink_stalled" if stalled else "shrink"
@@ -299,9 +299,10 @@ def _shrunk(level: int, tail: float, median: float, target: float) -> int:
     return level - 1
 
 
-def _percentile(samples: list[float], share: float) -> float:
-    """The nearest-rank percentile: of five first tokens the slowest, of ten the second slowest."""
-    return sorted(samples)[math.ceil(share * len(samples)) - 1]
+def _percentiles(samples: Iterable[float], *shares: float) -> list[float]:
+    """Nearest-rank percentiles, sorted once: of five first tokens the 90th is the slowest, of ten the 2nd slowest."""
+    ranked = sorted(samples)
+    return [ranked[math.ceil(share * len(ranked)) - 1] for share in shares]
 
 
 def _drop(counts: Counter[Hashable], caller: Hashable) -> None:
