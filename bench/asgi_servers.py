@@ -50,6 +50,7 @@ servers_django.setup()
 
 from django.conf import settings  # noqa: E402
 
+from bench.client_gc import freeze_heap  # noqa: E402
 from bench.database import ensure_database  # noqa: E402
 from bench.side_by_side import asgi_report, report  # noqa: E402
 from bench.side_by_side.arms import Arm, OpenAIArm, WebsocketArm, interleaved  # noqa: E402
@@ -240,6 +241,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     ensure_database()
     tenant = seed(2 * (options.rounds + options.warmup) * options.repeats)["guarded"]
+    freeze_heap()
     load_before = os.getloadavg()
     with fake_model(tokens=TOKENS, token_delay=TOKEN_DELAY) as model:
         env = service_env(model, guardrails=True)

@@ -58,6 +58,7 @@ from bench import servers_django  # noqa: E402
 
 servers_django.setup()
 
+from bench.client_gc import freeze_heap  # noqa: E402
 from bench.database import ensure_database  # noqa: E402
 from bench.side_by_side import report  # noqa: E402
 from bench.side_by_side.arms import build_arms, interleaved  # noqa: E402
@@ -149,6 +150,7 @@ def main() -> int:
     litellm = ensure_litellm()
     chart_python = ensure_matplotlib(litellm) if options.write_files else None
     tenants = seed(options.rounds + options.warmup)
+    freeze_heap()
     load_before = os.getloadavg()
     with all_servers(litellm, tokens=options.tokens, token_delay=options.token_delay) as endpoints:
         measured = asyncio.run(measure(endpoints, tenants, options))

@@ -44,6 +44,7 @@ from bench import servers_django  # noqa: E402
 
 servers_django.setup()
 
+from bench.client_gc import freeze_heap, pauses  # noqa: E402
 from bench.database import ensure_database  # noqa: E402
 from bench.fake_model import start_fake_model  # noqa: E402
 from bench.side_by_side.openloop import Target, ceiling  # noqa: E402
@@ -90,9 +91,9 @@ def caller_secrets(tenant: Tenant, callers: int) -> list[str]:
 
 
 async def step(targets: list[Target], rate: float, seconds: float, baseline_ms: float) -> dict[str, Any]:
-    with cpu.measured() as usage:
+    with cpu.measured() as usage, pauses() as collections:
         stepped = await open_loop(targets, rate, seconds)
-    measured = rules.row(stepped, baseline_ms=baseline_ms) | usage
+    measured = rules.row(stepped, baseline_ms=baseline_ms) | usage | collections
     print(f"  {rate:g}/s: {json.dumps(measured)}", file=sys.stderr)
     await asyncio.sleep(SETTLE_SECONDS)
     return measured
@@ -183,6 +184,7 @@ def main() -> int:
     ensure_database()
     secrets = caller_secrets(seed(0)["guarded"], options.callers)
     load_before = os.getloadavg()
+    freeze_heap()
     measured = run_all(options, secrets)
     results = {**run_facts(options, load_before), **measured}
     results["scaling"] = rules.scaling(

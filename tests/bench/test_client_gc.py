@@ -1,0 +1,44 @@
+"""The load generator's collector: frozen after startup, and every collection in a step counted."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from bench.client_gc import freeze_heap, pauses
+
+
+@pytest.fixture
+def thawed() -> Iterator[None]:
+    yield
+    gc.unfreeze()
+
+
+def test_freezing_takes_what_is_alive_out_of_full_collections(thawed: None) -> None:
+    kept = [[n] for n in range(1000)]
+    before = gc.get_freeze_count()
+    freeze_heap()
+    assert gc.get_freeze_count() >= before + len(kept)
+
+
+def test_each_collection_in_the_block_is_counted_with_its_duration() -> None:
+    with pauses() as measured:
+        gc.collect()
+        gc.collect(0)
+    counted = measured["load_generator_gc"]
+    assert counted["collections"] == 2
+    assert 0 < counted["max_ms"] <= counted["total_ms"]
+
+
+def test_a_block_without_collections_reports_none_and_leaves_no_callback() -> None:
+    callbacks = list(gc.callbacks)
+    gc.disable()
+    try:
+        with pauses() as measured:
+            pass
+    finally:
+        gc.enable()
+    assert measured["load_generator_gc"] == {"collections": 0, "max_ms": 0.0, "total_ms": 0.0}
+    assert gc.callbacks == callbacks
