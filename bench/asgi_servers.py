@@ -50,7 +50,6 @@ servers_django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from bench.client_gc import freeze_heap  # noqa: E402
 from bench.database import ensure_database  # noqa: E402
 from bench.side_by_side import asgi_report, report  # noqa: E402
 from bench.side_by_side.arms import Arm, OpenAIArm, WebsocketArm, interleaved  # noqa: E402
@@ -58,6 +57,7 @@ from bench.side_by_side.asgi_processes import Server, both_servers, usage  # noq
 from bench.side_by_side.openloop import Target, at_rest, passes, run_step  # noqa: E402
 from bench.side_by_side.processes import fake_model, service_env  # noqa: E402
 from bench.side_by_side.seed import CONTENT, PRESET_SLUG, SYSTEM_PROMPT, Tenant, seed  # noqa: E402
+from chatpresets.gc_tuning import freeze_startup_heap  # noqa: E402
 
 TOKENS, TOKEN_DELAY = 16, 0.002
 BASELINE_REQUESTS = 50
@@ -241,7 +241,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     ensure_database()
     tenant = seed(2 * (options.rounds + options.warmup) * options.repeats)["guarded"]
-    freeze_heap()
+    freeze_startup_heap()  # the client's own: its full collections stall every request in flight
     load_before = os.getloadavg()
     with fake_model(tokens=TOKENS, token_delay=TOKEN_DELAY) as model:
         env = service_env(model, guardrails=True)

@@ -1,11 +1,11 @@
-"""The load generator's garbage collector: its startup heap frozen, and its pauses counted per step.
+"""The load generator's garbage collections, counted per step.
 
 A bench that seeds through Django carries Django, DRF, openai and the project in its own heap: 174k
 objects, whose full (generation 2) collection took 107 to 121 ms on the client's event loop here
 (2026-12-08), every few seconds at 60 requests/s. Every request in flight then reads its first token
 that much later: the client's stall counted as the service's, in bursts of slow first tokens within one
-second (docs/performance.md). The web processes freeze their own startup heap (chatpresets/gc_tuning.py);
-the client does the same, and each step reports what its collections still cost.
+second (docs/performance.md). The benches freeze the client's heap after seeding, as the web processes
+freeze theirs (chatpresets/gc_tuning.py), and each topology step reports what its collections still cost.
 """
 
 from __future__ import annotations
@@ -15,12 +15,6 @@ import gc
 import time
 from collections.abc import Iterator
 from typing import Any
-
-
-def freeze_heap() -> None:
-    """Move everything alive now out of full collections: they walk only what the run allocates after."""
-    gc.collect()
-    gc.freeze()
 
 
 @contextlib.contextmanager

@@ -58,7 +58,6 @@ from bench import servers_django  # noqa: E402
 
 servers_django.setup()
 
-from bench.client_gc import freeze_heap  # noqa: E402
 from bench.database import ensure_database  # noqa: E402
 from bench.side_by_side import report  # noqa: E402
 from bench.side_by_side.arms import build_arms, interleaved  # noqa: E402
@@ -69,6 +68,7 @@ from bench.side_by_side.processes import LITELLM_MASTER_KEY, Endpoints, all_serv
 from bench.side_by_side.seed import CONTENT, PRESET_SLUG, SYSTEM_PROMPT, Tenant, seed  # noqa: E402
 from bench.side_by_side.stats import percentile  # noqa: E402
 from bench.side_by_side.summary import phase_one, phase_two  # noqa: E402
+from chatpresets.gc_tuning import freeze_startup_heap  # noqa: E402
 
 CEILING_SECONDS = 5.0
 BASELINE_REQUESTS = 50
@@ -150,7 +150,7 @@ def main() -> int:
     litellm = ensure_litellm()
     chart_python = ensure_matplotlib(litellm) if options.write_files else None
     tenants = seed(options.rounds + options.warmup)
-    freeze_heap()
+    freeze_startup_heap()  # the client's own: its full collections stall every request in flight
     load_before = os.getloadavg()
     with all_servers(litellm, tokens=options.tokens, token_delay=options.token_delay) as endpoints:
         measured = asyncio.run(measure(endpoints, tenants, options))

@@ -44,7 +44,7 @@ from bench import servers_django  # noqa: E402
 
 servers_django.setup()
 
-from bench.client_gc import freeze_heap, pauses  # noqa: E402
+from bench.client_gc import pauses  # noqa: E402
 from bench.database import ensure_database  # noqa: E402
 from bench.fake_model import start_fake_model  # noqa: E402
 from bench.side_by_side.openloop import Target, ceiling  # noqa: E402
@@ -54,6 +54,7 @@ from bench.topology_parts import cpu, report, rules  # noqa: E402
 from bench.topology_parts.cluster import cluster, ensure_vhost  # noqa: E402
 from bench.topology_parts.load import open_loop, sequential  # noqa: E402
 from bench.topology_parts.options import Options, parse  # noqa: E402
+from chatpresets.gc_tuning import freeze_startup_heap  # noqa: E402
 from tenancy import services as tenancy_services  # noqa: E402
 from tenancy.models import Organization, User  # noqa: E402
 from tests.server import free_port  # noqa: E402
@@ -184,7 +185,7 @@ def main() -> int:
     ensure_database()
     secrets = caller_secrets(seed(0)["guarded"], options.callers)
     load_before = os.getloadavg()
-    freeze_heap()
+    freeze_startup_heap()  # the client's own: its full collections stall every request in flight
     measured = run_all(options, secrets)
     results = {**run_facts(options, load_before), **measured}
     results["scaling"] = rules.scaling(

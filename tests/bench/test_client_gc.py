@@ -1,26 +1,10 @@
-"""The load generator's collector: frozen after startup, and every collection in a step counted."""
+"""The load generator's collections, each counted in a step."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
-import pytest
-
-from bench.client_gc import freeze_heap, pauses
-
-
-@pytest.fixture
-def thawed() -> Iterator[None]:
-    yield
-    gc.unfreeze()
-
-
-def test_freezing_takes_what_is_alive_out_of_full_collections(thawed: None) -> None:
-    kept = [[n] for n in range(1000)]
-    before = gc.get_freeze_count()
-    freeze_heap()
-    assert gc.get_freeze_count() >= before + len(kept)
+from bench.client_gc import pauses
 
 
 def test_each_collection_in_the_block_is_counted_with_its_duration() -> None:
